@@ -1,0 +1,380 @@
+"""Input checks shared by every public entry point.
+
+Each function either returns the input in the package's canonical form or raises an
+:class:`~neuroperception.errors.InputError` (or subclass) whose message says what was received
+and what is expected. Nothing here guesses between value ranges: ``[-1, 1]`` data must be
+declared with ``value_range=(-1, 1)``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import torch
+import xarray as xr
+
+from .errors import AlignmentError, InputError, ShapeError
+
+__all__ = ["check_images", "check_responses", "check_alignment", "check_ids", "describe"]
+
+_RANGES = {(0.0, 1.0), (-1.0, 1.0), (0.0, 255.0)}
+
+
+def describe(x: Any) -> str:
+    """Describe an array-like in one line: type, shape, dtype and value range.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> describe(np.zeros((2, 3), dtype="float32"))
+    'ndarray shape=(2, 3) dtype=float32 range=[0, 0]'
+    """
+    if isinstance(x, (np.ndarray, torch.Tensor, xr.DataArray)):
+        arr = x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else np.asarray(x)
+        text = f"{type(x).__name__} shape={tuple(arr.shape)} dtype={arr.dtype}"
+        if arr.size and (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool):
+            finite = arr[np.isfinite(arr)] if np.issubdtype(arr.dtype, np.floating) else arr
+            if finite.size:
+                text += f" range=[{finite.min():.4g}, {finite.max():.4g}]"
+            n_bad = arr.size - finite.size
+            if n_bad:
+                text += f" non-finite={n_bad}"
+        return text
+    return f"{type(x).__name__}"
+
+
+def _to_tensor(images: Any, name: str) -> torch.Tensor:
+    """Convert PIL images / lists / numpy / torch to a tensor, channels first when uint8 is HWC."""
+    try:
+        from PIL import Image
+    except ImportError:  # pragma: no cover - pillow is a core dependency
+        Image = None
+    if Image is not None and isinstance(images, Image.Image):
+        images = [images]
+    if isinstance(images, (list, tuple)):
+        if not images:
+            raise InputError(f"{name}: received an empty {type(images).__name__}; expected at least one image")
+        if Image is not None and all(isinstance(im, Image.Image) for im in images):
+            arrays = [np.asarray(im.convert("RGB")) for im in images]
+            shapes = {a.shape for a in arrays}
+            if len(shapes) > 1:
+                raise ShapeError(
+                    f"{name}: received PIL images of different sizes {sorted(shapes)[:5]}; expected one "
+                    "size (resize them first, e.g. ImageSet.from_array(images, size=224))"
+                )
+            return torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2).contiguous()
+        images = np.stack([np.asarray(im) for im in images])
+    if isinstance(images, xr.DataArray):
+        images = images.values
+    if isinstance(images, np.ndarray):
+        if images.dtype == np.uint8:
+            arr = images
+            if arr.ndim == 2:  # one grey image HW
+                arr = arr[None, :, :, None]
+            elif arr.ndim == 3 and arr.shape[-1] in (1, 3):  # one HWC image
+                arr = arr[None]
+            elif arr.ndim == 3:  # NHW grey
+                arr = arr[..., None]
+            if arr.ndim != 4:
+                raise ShapeError(
+                    f"{name}: received uint8 array of shape {images.shape}; expected HW, HWC or NHWC"
+                )
+            if arr.shape[-1] not in (1, 3) and arr.shape[1] in (1, 3):
+                return torch.from_numpy(np.array(arr, copy=True))
+            return torch.from_numpy(np.array(arr, copy=True)).permute(0, 3, 1, 2).contiguous()
+        if not (np.issubdtype(images.dtype, np.floating) or np.issubdtype(images.dtype, np.integer)
+                or images.dtype == bool):
+            raise InputError(f"{name}: received array of dtype {images.dtype}; expected uint8 or float")
+        return torch.from_numpy(np.array(images, copy=True))
+    if isinstance(images, torch.Tensor):
+        return images
+    raise InputError(
+        f"{name}: received {type(images).__name__}; expected a torch.Tensor (N, 3, H, W) in [0, 1], "
+        "a uint8 array (N, H, W, 3), a PIL image or a list of PIL images"
+    )
+
+
+def check_images(
+    images: Any,
+    *,
+    value_range: tuple[float, float] = (0.0, 1.0),
+    name: str = "images",
+    min_size: int = 1,
+) -> torch.Tensor:
+    """Validate images and return them as a float32 tensor ``(N, 3, H, W)`` in ``[0, 1]``.
+
+    Parameters
+    ----------
+    images : torch.Tensor, numpy.ndarray, PIL.Image.Image or list of PIL images
+        Float tensors/arrays must be ``(N, C, H, W)`` with ``C`` in {1, 3}. ``uint8`` arrays are
+        ``HW``, ``HWC`` or ``NHWC`` (channels last, as images are stored) and are divided by 255.
+        Grey images are repeated to three channels.
+    value_range : tuple of float, default (0, 1)
+        The range float input is in: ``(0, 1)``, ``(-1, 1)`` or ``(0, 255)``. It is never guessed.
+    name : str
+        Name used in error messages.
+    min_size : int
+        Smallest accepted height and width.
+
+    Returns
+    -------
+    torch.Tensor
+        float32, ``(N, 3, H, W)``, values in ``[0, 1]``, on the input's device.
+
+    Raises
+    ------
+    InputError
+        NaN/Inf values, values outside ``value_range``, unsupported dtype.
+    ShapeError
+        Wrong number of dimensions or channels, or images smaller than ``min_size``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> x = check_images(np.full((2, 8, 8, 3), 255, dtype=np.uint8))
+    >>> tuple(x.shape), x.dtype, float(x.max())
+    ((2, 3, 8, 8), torch.float32, 1.0)
+    """
+    try:
+        lo, hi = (float(v) for v in value_range)
+    except (TypeError, ValueError):
+        lo, hi = float("nan"), float("nan")
+    if (lo, hi) not in _RANGES:
+        raise InputError(
+            f"value_range: received {value_range!r}; expected one of (0, 1), (-1, 1), (0, 255)"
+        )
+    x = _to_tensor(images, name)
+    was_uint8 = x.dtype == torch.uint8
+    if x.ndim != 4:
+        hint = " (for one image use x[None])" if x.ndim == 3 else ""
+        raise ShapeError(
+            f"{name}: received {describe(x)}; expected 4 dimensions (N, 3, H, W){hint}"
+        )
+    if x.shape[1] not in (1, 3):
+        raise ShapeError(
+            f"{name}: received {x.shape[1]} channels in shape {tuple(x.shape)}; expected 3 (RGB) or 1 "
+            "(grey) channels first, (N, C, H, W)"
+        )
+    if x.shape[0] == 0:
+        raise ShapeError(f"{name}: received an empty batch {tuple(x.shape)}; expected at least one image")
+    if min(x.shape[-2:]) < min_size:
+        raise ShapeError(
+            f"{name}: received images of size {tuple(x.shape[-2:])}; expected at least {min_size}x{min_size}"
+        )
+    if was_uint8:
+        x = x.to(torch.float32) / 255.0
+    else:
+        if x.dtype == torch.bool or not torch.is_floating_point(x):
+            raise InputError(
+                f"{name}: received integer tensor of dtype {x.dtype}; expected float32 in [0, 1] or uint8"
+            )
+        x = x.to(torch.float32)
+        if not torch.isfinite(x).all():
+            n_bad = int((~torch.isfinite(x)).sum())
+            raise InputError(f"{name}: received {n_bad} NaN/Inf values; expected finite values in [{lo:g}, {hi:g}]")
+        xmin, xmax = float(x.min()), float(x.max())
+        tol = 1e-4 * (hi - lo)
+        if xmin < lo - tol or xmax > hi + tol:
+            hint = ""
+            if (lo, hi) == (0.0, 1.0) and xmin >= -1 - tol and xmax <= 1 + tol:
+                hint = "; if the data are in [-1, 1], say so with value_range=(-1, 1)"
+            elif (lo, hi) == (0.0, 1.0) and xmin >= 0 and xmax <= 255 + tol:
+                hint = "; if the data are in [0, 255], say so with value_range=(0, 255) or pass uint8"
+            raise InputError(
+                f"{name}: received values in [{xmin:.4g}, {xmax:.4g}]; expected values in [{lo:g}, {hi:g}]{hint}"
+            )
+        x = ((x - lo) / (hi - lo)).clamp_(0.0, 1.0)
+    if x.shape[1] == 1:
+        x = x.expand(-1, 3, -1, -1)
+    return x.contiguous()
+
+
+def check_ids(ids: Any, n: int, *, name: str = "ids", prefix: str = "") -> list[str]:
+    """Return ``n`` unique string ids, generating ``prefix0000...`` when ``ids`` is None.
+
+    Examples
+    --------
+    >>> check_ids(None, 2, prefix="img")
+    ['img0000', 'img0001']
+    """
+    if ids is None:
+        width = max(4, len(str(max(n - 1, 0))))
+        return [f"{prefix}{i:0{width}d}" for i in range(n)]
+    ids = [str(i) for i in (ids.tolist() if hasattr(ids, "tolist") else ids)]
+    if len(ids) != n:
+        raise ShapeError(f"{name}: received {len(ids)} ids; expected one per item ({n})")
+    _check_unique(ids, name)
+    return ids
+
+
+def _check_unique(ids: Sequence[str], name: str) -> None:
+    seen: set[str] = set()
+    dup = []
+    for i in ids:
+        if i in seen:
+            dup.append(i)
+        seen.add(i)
+    if dup:
+        raise AlignmentError(
+            f"{name}: received {len(dup)} duplicated stimulus ids, e.g. {sorted(set(dup))[:5]}; expected unique ids"
+        )
+
+
+_RESPONSE_DIMS = (("stimulus", "voxel"), ("repeat", "stimulus", "voxel"))
+
+
+def check_responses(
+    responses: Any,
+    *,
+    allow_repeats: bool = False,
+    allow_nan: bool = False,
+    name: str = "responses",
+) -> xr.DataArray:
+    """Validate brain or behavioural responses and return them as a labelled array.
+
+    Parameters
+    ----------
+    responses : xarray.DataArray, numpy.ndarray or torch.Tensor
+        ``("stimulus", "voxel")``, or ``("repeat", "stimulus", "voxel")`` when ``allow_repeats``.
+        Plain arrays are wrapped with those dim names and no ``stimulus_id`` coordinate.
+    allow_repeats : bool
+        Accept a leading ``repeat`` dimension.
+    allow_nan : bool
+        Accept NaN (e.g. missing repeats); Inf is always an error.
+    name : str
+        Name used in error messages.
+
+    Returns
+    -------
+    xarray.DataArray
+        float array with the dims above; ``stimulus_id`` coordinate kept if present.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> check_responses(np.zeros((4, 10))).dims
+    ('stimulus', 'voxel')
+    """
+    if isinstance(responses, torch.Tensor):
+        responses = responses.detach().cpu().numpy()
+    if isinstance(responses, xr.DataArray):
+        da = responses
+        if da.dims not in _RESPONSE_DIMS or (da.dims == _RESPONSE_DIMS[1] and not allow_repeats):
+            expected = " or ".join(str(d) for d in (_RESPONSE_DIMS if allow_repeats else _RESPONSE_DIMS[:1]))
+            raise ShapeError(f"{name}: received dims {da.dims}; expected {expected}")
+        if "stimulus_id" in da.coords:
+            _check_unique([str(v) for v in da["stimulus_id"].values], f"{name}.stimulus_id")
+    elif isinstance(responses, np.ndarray):
+        if responses.ndim == 2:
+            da = xr.DataArray(responses, dims=_RESPONSE_DIMS[0])
+        elif responses.ndim == 3 and allow_repeats:
+            da = xr.DataArray(responses, dims=_RESPONSE_DIMS[1])
+        else:
+            raise ShapeError(
+                f"{name}: received {describe(responses)}; expected 2 dimensions (stimulus, voxel)"
+                + (" or 3 (repeat, stimulus, voxel)" if allow_repeats else "")
+            )
+    else:
+        raise InputError(
+            f"{name}: received {type(responses).__name__}; expected an xarray.DataArray, numpy array or tensor"
+        )
+    if not np.issubdtype(da.dtype, np.number) or np.issubdtype(da.dtype, np.complexfloating):
+        raise InputError(f"{name}: received dtype {da.dtype}; expected real numbers")
+    if not np.issubdtype(da.dtype, np.floating):
+        da = da.astype(np.float64)
+    values = np.asarray(da.values)
+    bad = ~np.isfinite(values) if not allow_nan else np.isinf(values)
+    if bad.any():
+        what = "NaN/Inf" if not allow_nan else "Inf"
+        vox = np.unique(np.nonzero(bad.reshape(-1, values.shape[-1]))[1])
+        raise InputError(
+            f"{name}: received {int(bad.sum())} {what} values in {vox.size} voxels (first: {vox[:5].tolist()}); "
+            "expected finite values (drop or impute those voxels first)"
+        )
+    return da
+
+
+def check_alignment(*arrays: xr.DataArray, names: Sequence[str] | None = None, how: str = "exact"):
+    """Align labelled arrays on their ``stimulus_id`` coordinate.
+
+    With ``how="exact"`` every array must hold the same set of ids (each once); the arrays are
+    returned in the order of the first one. With ``how="inner"`` the common ids are kept, in the
+    first array's order, and an error is raised only when there are none. Arrays without
+    ``stimulus_id`` are aligned by position and must have the same length.
+
+    Parameters
+    ----------
+    *arrays : xarray.DataArray
+        Arrays with a ``stimulus`` dimension.
+    names : sequence of str, optional
+        Names used in error messages.
+    how : {"exact", "inner"}
+        Whether the id sets must match exactly or are intersected.
+
+    Returns
+    -------
+    tuple of xarray.DataArray
+
+    Raises
+    ------
+    AlignmentError
+        Duplicated ids, different id sets (``how="exact"``), no common ids, or different lengths
+        when ids are absent.
+
+    Examples
+    --------
+    >>> import numpy as np, xarray as xr
+    >>> a = xr.DataArray(np.arange(3), dims="stimulus", coords={"stimulus_id": ("stimulus", ["a", "b", "c"])})
+    >>> b = xr.DataArray(np.arange(3), dims="stimulus", coords={"stimulus_id": ("stimulus", ["c", "a", "b"])})
+    >>> [str(v) for v in check_alignment(a, b)[1]["stimulus_id"].values]
+    ['a', 'b', 'c']
+    """
+    if how not in ("exact", "inner"):
+        raise InputError(f"how: received {how!r}; expected 'exact' or 'inner'")
+    names = list(names) if names is not None else [f"array {i}" for i in range(len(arrays))]
+    if len(arrays) < 2:
+        return tuple(arrays)
+    for arr, nm in zip(arrays, names):
+        if not isinstance(arr, xr.DataArray) or "stimulus" not in arr.dims:
+            raise InputError(f"{nm}: received {describe(arr)}; expected an xarray.DataArray with a 'stimulus' dim")
+    has_ids = ["stimulus_id" in a.coords for a in arrays]
+    if not all(has_ids):
+        if any(has_ids):
+            missing = [nm for nm, h in zip(names, has_ids) if not h]
+            raise AlignmentError(
+                f"{', '.join(missing)}: received no stimulus_id coordinate while "
+                f"{', '.join(nm for nm, h in zip(names, has_ids) if h)} have one; expected ids on all or none"
+            )
+        sizes = [a.sizes["stimulus"] for a in arrays]
+        if len(set(sizes)) > 1:
+            raise AlignmentError(
+                f"received {dict(zip(names, sizes))} stimuli without stimulus_id; expected equal lengths"
+            )
+        return tuple(arrays)
+    id_lists = [[str(v) for v in a["stimulus_id"].values] for a in arrays]
+    for ids, nm in zip(id_lists, names):
+        _check_unique(ids, f"{nm}.stimulus_id")
+    first = id_lists[0]
+    if how == "exact":
+        ref = set(first)
+        for ids, nm in zip(id_lists[1:], names[1:]):
+            other = set(ids)
+            if other != ref:
+                missing, extra = sorted(ref - other), sorted(other - ref)
+                raise AlignmentError(
+                    f"{nm}: stimulus ids differ from {names[0]}: {len(missing)} missing (e.g. {missing[:5]}), "
+                    f"{len(extra)} extra (e.g. {extra[:5]}); expected the same ids, or pass how='inner'"
+                )
+        keep = first
+    else:
+        common = set(first).intersection(*map(set, id_lists[1:]))
+        if not common:
+            raise AlignmentError(f"no stimulus_id is shared by {', '.join(names)}; expected at least one")
+        keep = [i for i in first if i in common]
+    out = []
+    for arr, ids in zip(arrays, id_lists):
+        pos = {v: k for k, v in enumerate(ids)}
+        out.append(arr.isel(stimulus=[pos[i] for i in keep]))
+    return tuple(out)

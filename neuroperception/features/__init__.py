@@ -1,0 +1,27 @@
+"""Features: a model registry, layer hooks, pooling, and extraction into labelled arrays.
+
+Examples
+--------
+>>> from neuroperception.features import load_model, layer_names, extract
+>>> from neuroperception.stimuli import ImageSet
+>>> model = load_model("torchvision:alexnet")          # seeded random init, no download
+>>> feats = extract(model, ImageSet.from_samples(size=64)[:4], ["features.2"], progress=False)
+>>> feats["features.2"].dims
+('stimulus', 'feature')
+"""
+
+from . import _open_clip, _timm, _torchvision, gabor  # noqa: F401  (register the sources)
+from .extract import canonical_activation, extract
+from .gabor import GaborPyramid
+from .pooling import PCA, AdaptiveAvg, GlobalAvg, GlobalMax, NoPooling, Pooling, SparseRandomProjection, get_pooling
+from .preprocessing import Preprocessing
+from .registry import FeatureModel, layer_names, load_model, register_model, registered_sources
+from .store import open_features
+from .weights import load_state_dict_file
+
+__all__ = [
+    "load_model", "layer_names", "extract", "open_features", "register_model", "registered_sources",
+    "FeatureModel", "Preprocessing", "GaborPyramid", "load_state_dict_file", "canonical_activation",
+    "Pooling", "NoPooling", "GlobalAvg", "GlobalMax", "AdaptiveAvg", "SparseRandomProjection", "PCA",
+    "get_pooling",
+]

@@ -1,0 +1,221 @@
+"""``extract``: images → per-layer labelled feature arrays, in memory or streamed to zarr."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import torch
+import xarray as xr
+from tqdm.auto import tqdm
+
+from ..errors import InputError, ShapeError
+from ..stimuli import ImageSet
+from .hooks import check_layers, first_tensor, record
+from .pooling import NoPooling, Pooling, get_pooling
+from .registry import FeatureModel, load_model
+from .store import FeatureStore
+
+__all__ = ["extract", "canonical_activation"]
+
+
+def canonical_activation(t: torch.Tensor, n: int, layer: str = "") -> tuple[torch.Tensor, str]:
+    """Put a layer's output in the form ``(N, C, *spatial)``; return it and a note.
+
+    * ``(N, F)`` vectors and ``(N, C, H, W)`` maps are kept;
+    * transformer tokens ``(N, L, D)`` (or sequence-first ``(L, N, D)``) become ``(N, D, g, g)``
+      when ``L`` or ``L - 1`` is a square ``g²`` (a leading class token is dropped), else
+      ``(N, D, L)``;
+    * video activations ``(N, C, T, H, W)`` are kept.
+
+    Examples
+    --------
+    >>> import torch
+    >>> x, note = canonical_activation(torch.zeros(2, 1 + 49, 8), 2)
+    >>> tuple(x.shape), note
+    ((2, 8, 7, 7), 'tokens->grid 7x7 (class token dropped)')
+    """
+    if t.ndim == 3 and t.shape[0] != n and t.shape[1] == n:
+        t = t.transpose(0, 1)
+    if t.shape[0] != n:
+        raise ShapeError(f"layer {layer!r}: output of shape {tuple(t.shape)} has no batch dimension of size {n}")
+    if t.ndim in (2, 4, 5):
+        return t, ""
+    if t.ndim == 3:
+        length = t.shape[1]
+        for skip in (0, 1):
+            g = math.isqrt(length - skip)
+            if g * g == length - skip and g > 1:
+                grid = t[:, skip:].transpose(1, 2).reshape(n, t.shape[2], g, g)
+                return grid, f"tokens->grid {g}x{g}" + (" (class token dropped)" if skip else "")
+        return t.transpose(1, 2), "tokens as (channel, token)"
+    if t.ndim == 1:
+        return t[:, None], ""
+    raise ShapeError(f"layer {layer!r}: output of shape {tuple(t.shape)}; expected 2 to 5 dimensions")
+
+
+_MAP_DIMS = {2: ("feature",), 3: ("channel", "token"), 4: ("channel", "y", "x"), 5: ("channel", "time", "y", "x")}
+
+
+def _dims(pooled: torch.Tensor, pooling: Pooling) -> tuple[str, ...]:
+    if isinstance(pooling, NoPooling):
+        return ("stimulus",) + _MAP_DIMS[pooled.ndim]
+    return ("stimulus", "feature")
+
+
+def _as_imageset(images: Any) -> ImageSet:
+    if isinstance(images, ImageSet):
+        return images
+    return ImageSet.from_array(images)
+
+
+def _poolings(pooling, layers: list[str]) -> dict[str, Pooling]:
+    if isinstance(pooling, Mapping):
+        missing = [layer for layer in layers if layer not in pooling]
+        if missing:
+            raise InputError(f"pooling: the dict has no entry for layers {missing}; expected one per layer")
+        return {layer: get_pooling(pooling[layer]) for layer in layers}
+    return {layer: get_pooling(pooling) for layer in layers}
+
+
+def _forward(model: FeatureModel, layers: list[str], batch: torch.Tensor) -> dict[str, torch.Tensor]:
+    with record(model.module, layers) as acts:
+        out = model(batch)
+    if "output" in layers:
+        acts["output"] = first_tensor(out, "output").detach()
+    return acts
+
+
+def _fit_poolings(model, images: ImageSet, layers, poolings, batch_size, progress) -> None:
+    to_fit = [layer for layer in layers if poolings[layer].requires_fit]
+    if not to_fit:
+        return
+    groups: dict[Any, list[str]] = {}
+    for layer in to_fit:
+        key = poolings[layer].fit_on
+        groups.setdefault(tuple(key) if isinstance(key, (list, tuple)) else key, []).append(layer)
+    for fit_on, group_layers in groups.items():
+        if fit_on is None:
+            subset = images
+        elif isinstance(fit_on, int):
+            subset = images[: fit_on]
+        else:
+            missing = [i for i in fit_on if i not in set(images.ids)]
+            if missing:
+                raise InputError(f"pooling PCA fit_on: {len(missing)} ids are not among the images, e.g. {missing[:3]}")
+            subset = images[list(fit_on)]
+        collected: dict[str, list[torch.Tensor]] = {layer: [] for layer in group_layers}
+        for _, batch in tqdm(list(subset.batches(batch_size)), desc="fit PCA", disable=not progress, leave=False):
+            acts = _forward(model, group_layers, batch)
+            for layer in group_layers:
+                collected[layer].append(canonical_activation(acts[layer], batch.shape[0], layer)[0].float().cpu())
+        for layer in group_layers:
+            poolings[layer].fit(torch.cat(collected[layer]))
+
+
+def extract(
+    model: FeatureModel | str,
+    images: ImageSet | Any,
+    layers: str | Sequence[str],
+    pooling: str | Pooling | Mapping[str, str | Pooling] | None = "avg",
+    batch_size: int = 32,
+    store=None,
+    progress: bool = True,
+) -> dict[str, xr.DataArray]:
+    """Extract features of ``layers`` for every image, as labelled arrays.
+
+    Parameters
+    ----------
+    model : FeatureModel or str
+        A loaded model, or a spec passed to :func:`~neuroperception.features.load_model`.
+    images : ImageSet or array-like
+        Images in ``[0, 1]``; arrays get ids ``img0000, ...``.
+    layers : str or list of str
+        Names from :func:`~neuroperception.features.layer_names` (``"output"`` for the
+        network's output).
+    pooling : str, Pooling, dict or None
+        ``"avg"`` (default), ``"max"``, ``"avg:K"``, ``"srp:D"``, ``"pca:K"``, ``"none"``/None
+        (keep maps), a :class:`~neuroperception.features.pooling.Pooling`, or a dict per layer.
+    batch_size : int
+        Images per forward pass.
+    store : str or Path, optional
+        A zarr store: features are written batch by batch; a killed run resumes where it
+        stopped; a store written with other settings raises ``StoreMismatchError``.
+    progress : bool
+        Show a tqdm progress bar.
+
+    Returns
+    -------
+    dict of str to xarray.DataArray
+        Per layer ``("stimulus", "feature")`` (or ``("stimulus", "channel", "y", "x")`` without
+        pooling), coordinate ``stimulus_id``, attrs ``model``, ``weights``, ``layer``,
+        ``pooling``, ``preprocessing``.
+
+    Examples
+    --------
+    >>> from neuroperception.features import extract
+    >>> from neuroperception.stimuli import procedural
+    >>> feats = extract("gabor", procedural.gratings(size=64), ["scale0", "scale1"], progress=False)
+    >>> feats["scale0"].dims, feats["scale0"].shape
+    (('stimulus', 'feature'), (12, 16))
+    """
+    if isinstance(model, str):
+        model = load_model(model)
+    if not isinstance(model, FeatureModel):
+        raise InputError(f"model: received {type(model).__name__}; expected a FeatureModel (load_model(...)) or a spec string")
+    if not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
+        raise InputError(f"batch_size: received {batch_size!r}; expected a positive int")
+    images = _as_imageset(images)
+    layers = check_layers(model.module, layers)
+    poolings = _poolings(pooling, layers)
+    settings = {
+        "model": model.spec, "weights": model.weights, "layers": layers,
+        "pooling": {layer: poolings[layer].describe() for layer in layers},
+        "preprocessing": model.preprocess.describe(), "dtype": "float32",
+    }
+    n = len(images)
+    fs = FeatureStore(store, settings, images.ids) if store is not None else None
+    start = fs.n_done if fs is not None else 0
+    notes: dict[str, dict] = {}
+    if fs is not None and start >= n:
+        return fs.read({})
+    _fit_poolings(model, images, layers, poolings, batch_size, progress)
+    results: dict[str, np.ndarray] = {}
+    dims: dict[str, tuple[str, ...]] = {}
+    bar = tqdm(total=n, initial=start, unit="img", desc=f"extract {model.spec}", disable=not progress)
+    try:
+        with torch.inference_mode():
+            for offset, (_, batch) in zip(range(start, n, batch_size), images.batches(batch_size, start=start)):
+                acts = _forward(model, layers, batch)
+                pooled = {}
+                for layer in layers:
+                    act, note = canonical_activation(acts[layer], batch.shape[0], layer)
+                    out = poolings[layer].pool(act)
+                    pooled[layer] = out.float().cpu().numpy()
+                    if layer not in dims:
+                        dims[layer] = _dims(out, poolings[layer])
+                        notes[layer] = {"activation": note} if note else {}
+                if fs is not None:
+                    if offset == start:
+                        fs.ensure_arrays({k: v.shape[1:] for k, v in pooled.items()}, dims, {}, batch_size)
+                    fs.write(offset, pooled)
+                else:
+                    for layer, values in pooled.items():
+                        if layer not in results:
+                            results[layer] = np.empty((n, *values.shape[1:]), dtype=np.float32)
+                        results[layer][offset : offset + values.shape[0]] = values
+                bar.update(batch.shape[0])
+    finally:
+        bar.close()
+    if fs is not None:
+        return fs.read(notes)
+    out = {}
+    for layer in layers:
+        attrs = {k: settings[k] for k in ("model", "weights", "preprocessing")}
+        attrs.update(layer=layer, pooling=settings["pooling"][layer], **notes.get(layer, {}))
+        out[layer] = xr.DataArray(results[layer], dims=dims[layer],
+                                  coords={"stimulus_id": ("stimulus", images.ids)}, attrs=attrs)
+    return out
+

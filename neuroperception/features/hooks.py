@@ -1,0 +1,80 @@
+"""Forward hooks that record named layers' outputs during one forward pass."""
+
+from __future__ import annotations
+
+import difflib
+from contextlib import contextmanager
+from typing import Any
+
+import torch
+from torch import nn
+
+from ..errors import InputError
+
+__all__ = ["record", "check_layers", "first_tensor"]
+
+
+def check_layers(module: nn.Module, layers) -> list[str]:
+    """Validate layer names against the module's named sub-modules (plus ``"output"``)."""
+    if isinstance(layers, str):
+        layers = [layers]
+    layers = list(layers)
+    if not layers:
+        raise InputError("layers: received an empty list; expected at least one layer name (see layer_names(model))")
+    names = dict(module.named_modules())
+    for layer in layers:
+        if not isinstance(layer, str):
+            raise InputError(f"layers: received {layer!r}; expected layer names as strings")
+        if layer != "output" and (layer not in names or layer == ""):
+            close = difflib.get_close_matches(layer, [n for n in names if n], n=3)
+            raise InputError(f"layers: {layer!r} is not a layer of {type(module).__name__}; expected one of "
+                             f"layer_names(model)" + (f" (close: {close})" if close else ""))
+    dup = sorted({x for x in layers if layers.count(x) > 1})
+    if dup:
+        raise InputError(f"layers: received duplicated names {dup}; expected each layer once")
+    return layers
+
+
+def first_tensor(value: Any, where: str) -> torch.Tensor:
+    """The tensor a layer produced (the first one when it returns a tuple/list)."""
+    if isinstance(value, torch.Tensor):
+        return value
+    if isinstance(value, (tuple, list)):
+        for item in value:
+            if isinstance(item, torch.Tensor):
+                return item
+    raise InputError(f"layer {where!r} returned {type(value).__name__}; expected a tensor (or a tuple holding one)")
+
+
+@contextmanager
+def record(module: nn.Module, layers: list[str]):
+    """Record the outputs of ``layers`` while the block runs; yields the dict being filled.
+
+    A module called several times in one forward pass keeps its last output. ``"output"`` is
+    not hooked here: the caller takes the forward's return value.
+
+    Examples
+    --------
+    >>> import torch
+    >>> net = torch.nn.Sequential(torch.nn.Linear(2, 3), torch.nn.ReLU())
+    >>> with record(net, ["0"]) as acts:
+    ...     _ = net(torch.zeros(1, 2))
+    >>> tuple(acts["0"].shape)
+    (1, 3)
+    """
+    outputs: dict[str, torch.Tensor] = {}
+    modules = dict(module.named_modules())
+    handles = []
+    for layer in layers:
+        if layer == "output":
+            continue
+
+        def hook(_mod, _inp, out, _name=layer):
+            outputs[_name] = first_tensor(out, _name).detach()
+
+        handles.append(modules[layer].register_forward_hook(hook))
+    try:
+        yield outputs
+    finally:
+        for h in handles:
+            h.remove()

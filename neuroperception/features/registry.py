@@ -1,0 +1,198 @@
+"""The model registry: ``load_model(spec)`` and the :class:`FeatureModel` it returns.
+
+A spec is ``"<source>:<name>"`` (``torchvision:alexnet``, ``open_clip:ViT-B-32``,
+``timm:resnet18``) or a bare registered name (``gabor``). Other modules add sources with
+:func:`register_model`.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from ..errors import InputError
+from .preprocessing import Preprocessing
+
+__all__ = ["FeatureModel", "load_model", "register_model", "registered_sources", "layer_names", "is_weights_path"]
+
+_BUILDERS: dict[str, Callable[..., "BuildResult"]] = {}
+_WEIGHT_SUFFIXES = (".pt", ".pth", ".bin", ".safetensors", ".ckpt", ".tar")
+
+
+@dataclass
+class BuildResult:
+    """What a registered builder returns."""
+
+    module: nn.Module
+    preprocess: Preprocessing
+    weights: str
+    extras: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class FeatureModel:
+    """A network ready for feature extraction: module, preprocessing and provenance.
+
+    Attributes
+    ----------
+    module : torch.nn.Module
+        The network in eval mode; its named sub-modules are the hookable layers.
+    preprocess : Preprocessing
+        What the network wants of ``[0, 1]`` images.
+    spec : str
+        The spec it was loaded from, e.g. ``"torchvision:alexnet"``.
+    weights : str
+        Where the weights came from (``"random-init(seed=0)"``, ``"file:/path"``, a resolved tag).
+    extras : dict
+        Source-specific extras (for open_clip: the full ``clip`` model and its ``tokenizer``).
+
+    Examples
+    --------
+    >>> import torch
+    >>> m = load_model("gabor")
+    >>> m.weights, m(torch.rand(1, 3, 64, 64)).ndim
+    ('none (weight-free)', 4)
+    """
+
+    module: nn.Module
+    preprocess: Preprocessing
+    spec: str
+    weights: str
+    device: torch.device = torch.device("cpu")
+    extras: dict[str, Any] = field(default_factory=dict)
+
+    def __call__(self, images: torch.Tensor) -> Any:
+        """Preprocess ``[0, 1]`` images and run the network (no gradient bookkeeping is changed)."""
+        return self.module(self.preprocess(images.to(self.device)))
+
+    def layer_names(self) -> list[str]:
+        """Hookable layer names (named sub-modules) plus ``"output"``."""
+        return layer_names(self)
+
+    def to(self, device) -> "FeatureModel":
+        """Move to a device (``"cpu"``, ``"cuda"``, ``"cuda:1"``)."""
+        self.device = torch.device(device)
+        self.module.to(self.device)
+        for value in self.extras.values():
+            if isinstance(value, nn.Module):
+                value.to(self.device)
+        return self
+
+    def __repr__(self) -> str:
+        n = sum(p.numel() for p in self.module.parameters())
+        return f"FeatureModel({self.spec!r}, weights={self.weights!r}, params={n:,}, device={self.device})"
+
+
+def register_model(source: str) -> Callable:
+    """Register a builder for specs ``"<source>:<name>"`` (or a bare ``"<source>"``).
+
+    The builder is called as ``builder(name, weights, **kwargs)`` under a seeded RNG and returns a
+    ``BuildResult``. ``weights`` is None (random init), a :class:`pathlib.Path` or a tag string.
+
+    Examples
+    --------
+    >>> from neuroperception.features.registry import BuildResult, register_model
+    >>> @register_model("tiny")
+    ... def _build(name, weights, **kw):
+    ...     return BuildResult(torch.nn.Conv2d(3, 4, 3), Preprocessing(None, None), "random-init")
+    >>> load_model("tiny").module
+    Conv2d(3, 4, kernel_size=(3, 3), stride=(1, 1))
+    """
+
+    def deco(fn):
+        _BUILDERS[source] = fn
+        return fn
+
+    return deco
+
+
+def registered_sources() -> list[str]:
+    """Sources that :func:`load_model` knows."""
+    return sorted(_BUILDERS)
+
+
+def is_weights_path(weights: Any) -> bool:
+    """Whether ``weights`` names a file (a Path, or a string that looks like one) rather than a tag."""
+    if isinstance(weights, os.PathLike):
+        return True
+    if isinstance(weights, str):
+        return (os.sep in weights or weights.endswith(_WEIGHT_SUFFIXES) or weights.startswith("~")
+                or Path(weights).is_file())
+    return False
+
+
+def load_model(spec: str, weights: str | os.PathLike | None = None, device: str | torch.device = "cpu",
+               seed: int = 0, **kwargs) -> FeatureModel:
+    """Build a registered model, with weights from a file, a cache tag, or a seeded random init.
+
+    Parameters
+    ----------
+    spec : str
+        ``"torchvision:<name>"``, ``"open_clip:<arch>"``, ``"timm:<name>"`` or ``"gabor"``.
+    weights : None, path or str
+        None: seeded random init (recorded as ``random-init(seed=...)``). A path: a state dict
+        loaded with ``weights_only=True`` (bare or ``state_dict``-wrapped). ``"DEFAULT"`` or a tag
+        name: resolved in the library's own cache; absent → ``MissingWeightsError`` naming the file
+        and every folder searched. Nothing is downloaded.
+    device : str or torch.device
+        Where the model runs.
+    seed : int
+        Seed of the random init.
+    **kwargs
+        Passed to the builder (e.g. ``n_orientations`` for ``gabor``).
+
+    Returns
+    -------
+    FeatureModel
+
+    Examples
+    --------
+    >>> m = load_model("torchvision:alexnet")
+    >>> m.weights, m.preprocess.crop
+    ('random-init(seed=0)', 224)
+    """
+    if not isinstance(spec, str) or not spec:
+        raise InputError(f"spec: received {spec!r}; expected a string such as 'torchvision:alexnet' or 'gabor'")
+    source, _, name = spec.partition(":")
+    if source not in _BUILDERS:
+        close = difflib.get_close_matches(source, _BUILDERS, n=3)
+        raise InputError(
+            f"spec: received {spec!r} with unknown source {source!r}; expected one of {registered_sources()}"
+            + (f" (did you mean {close[0]!r}?)" if close else "")
+        )
+    if weights is not None and not isinstance(weights, (str, os.PathLike)):
+        raise InputError(f"weights: received {type(weights).__name__}; expected None, a file path or a tag such as 'DEFAULT'")
+    w = Path(weights).expanduser() if is_weights_path(weights) else weights
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        built = _BUILDERS[source](name, w, **kwargs)
+    if built.weights.startswith("random-init"):
+        built.weights = f"random-init(seed={seed})"
+    model = FeatureModel(built.module.eval(), built.preprocess, spec, built.weights, extras=built.extras)
+    for value in model.extras.values():
+        if isinstance(value, nn.Module):
+            value.eval()
+    return model.to(device)
+
+
+def layer_names(model: FeatureModel | nn.Module) -> list[str]:
+    """Names of the layers that :func:`~neuroperception.features.extract` can hook.
+
+    Every named sub-module (in definition order) plus ``"output"``, the network's final output.
+
+    Examples
+    --------
+    >>> layer_names(load_model("torchvision:alexnet"))[:3]
+    ['features', 'features.0', 'features.1']
+    """
+    module = model.module if isinstance(model, FeatureModel) else model
+    if not isinstance(module, nn.Module):
+        raise InputError(f"model: received {type(model).__name__}; expected a FeatureModel or torch.nn.Module")
+    return [name for name, _ in module.named_modules() if name] + ["output"]

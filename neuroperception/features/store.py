@@ -1,0 +1,174 @@
+"""Streaming features to a zarr store, batch by batch, with resume.
+
+Layout of a store (a zarr group):
+
+* one array per layer, named after the layer, ``(n_stimuli, ...)``, chunked by batch;
+* group attrs: ``neuroperception`` (format version), ``settings`` (model, weights, layers,
+  pooling, preprocessing, dtype — what must match to append), ``stimulus_ids``, ``dims``
+  (per layer) and ``n_done`` (rows written so far, updated only after a batch is on disk).
+
+A run that is killed leaves ``n_done`` at the last complete batch; the next call with the same
+settings starts there and ends identical to an uninterrupted run. A call with other settings
+raises :class:`~neuroperception.errors.StoreMismatchError` saying what differs.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import xarray as xr
+
+from ..errors import InputError, StoreMismatchError
+
+__all__ = ["FeatureStore", "open_features"]
+
+FORMAT = 1
+
+
+def _zarr():
+    import zarr
+
+    return zarr
+
+
+def _create_array(group, name: str, shape, chunks, dtype):
+    if hasattr(group, "create_array"):  # zarr >= 3
+        return group.create_array(name, shape=shape, chunks=chunks, dtype=dtype, compressors=None,
+                                  fill_value=0, overwrite=True)
+    return group.create_dataset(name, shape=shape, chunks=chunks, dtype=dtype, compressor=None,  # pragma: no cover
+                                fill_value=0, overwrite=True)
+
+
+class FeatureStore:
+    """A zarr-backed feature store that can be appended to batch by batch and resumed.
+
+    Use :func:`~neuroperception.features.extract` with ``store=path`` rather than this class
+    directly; read a finished store with :func:`open_features`.
+    """
+
+    def __init__(self, path, settings: dict[str, Any], stimulus_ids: list[str]):
+        self.path = Path(path)
+        self.settings = settings
+        self.ids = list(stimulus_ids)
+        zarr = _zarr()
+        existing = self.path.exists() and any(self.path.iterdir()) if self.path.is_dir() else self.path.exists()
+        if existing:
+            try:
+                self.group = zarr.open_group(str(self.path), mode="r+")
+                attrs = dict(self.group.attrs)
+            except Exception as err:
+                raise InputError(f"store: {self.path} exists but is not a zarr group ({err}); expected a feature "
+                                 "store written by neuroperception, or a new path") from err
+            if attrs.get("neuroperception") != FORMAT:
+                raise StoreMismatchError(f"store: {self.path} is not a neuroperception feature store "
+                                         f"(attrs {sorted(attrs)[:5]}); expected a new path or a store it wrote")
+            self._check_same(attrs)
+        else:
+            self.group = zarr.open_group(str(self.path), mode="w")
+            self.group.attrs.update({"neuroperception": FORMAT, "settings": settings,
+                                     "stimulus_ids": self.ids, "dims": {}, "n_done": 0})
+
+    def _check_same(self, attrs: dict) -> None:
+        diffs = []
+        stored = attrs.get("settings", {})
+        for key in sorted(set(stored) | set(self.settings)):
+            if stored.get(key) != self.settings.get(key):
+                diffs.append(f"{key}: store has {stored.get(key)!r}, this call has {self.settings.get(key)!r}")
+        old_ids = attrs.get("stimulus_ids", [])
+        if old_ids != self.ids:
+            n_same = sum(a == b for a, b in zip(old_ids, self.ids))
+            diffs.append(f"stimulus ids: store has {len(old_ids)}, this call has {len(self.ids)} "
+                         f"({n_same} equal in position)")
+        if diffs:
+            raise StoreMismatchError(
+                f"store: {self.path} was written with other settings and cannot be appended to: "
+                + "; ".join(diffs) + ". Expected the same settings, or a new store path."
+            )
+
+    @property
+    def n_done(self) -> int:
+        """Rows already written (a multiple of the batch size until the last batch)."""
+        return int(self.group.attrs.get("n_done", 0))
+
+    def ensure_arrays(self, shapes: dict[str, tuple[int, ...]], dims: dict[str, tuple[str, ...]],
+                      coords: dict[str, dict], batch_size: int) -> None:
+        """Create the per-layer arrays on the first batch (a no-op when they exist)."""
+        n = len(self.ids)
+        stored_dims = dict(self.group.attrs.get("dims", {}))
+        for layer, shape in shapes.items():
+            if layer in stored_dims:
+                arr = self.group[layer]
+                if tuple(arr.shape[1:]) != tuple(shape):
+                    raise StoreMismatchError(f"store: layer {layer!r} has shape {tuple(arr.shape[1:])} per stimulus "
+                                             f"in {self.path}, this call gives {tuple(shape)}")
+                continue
+            _create_array(self.group, layer, (n, *shape), (min(batch_size, n), *shape), "float32")
+            stored_dims[layer] = {"dims": list(dims[layer]), "coords": coords.get(layer, {})}
+        self.group.attrs["dims"] = stored_dims
+
+    def write(self, start: int, arrays: dict[str, np.ndarray]) -> None:
+        """Write one batch's rows for every layer, then advance ``n_done``."""
+        stop = start
+        for layer, values in arrays.items():
+            self.group[layer][start : start + values.shape[0]] = values
+            stop = start + values.shape[0]
+        self.group.attrs["n_done"] = stop
+
+    def read(self, attrs: dict[str, dict]) -> dict[str, xr.DataArray]:
+        """The store's arrays as labelled arrays (loaded into memory)."""
+        return open_features(self.path, extra_attrs=attrs)
+
+
+def open_features(path, layers=None, extra_attrs: dict[str, dict] | None = None) -> dict[str, xr.DataArray]:
+    """Read a feature store written by :func:`~neuroperception.features.extract`.
+
+    Parameters
+    ----------
+    path : str or Path
+        The zarr store.
+    layers : list of str, optional
+        Layers to read (default all).
+
+    Returns
+    -------
+    dict of str to xarray.DataArray
+        As ``extract`` returned them; incomplete stores raise an error saying how far they got.
+
+    Examples
+    --------
+    >>> import tempfile, torch
+    >>> from neuroperception.features import extract
+    >>> from neuroperception.stimuli import ImageSet
+    >>> store = tempfile.mkdtemp() + "/f.zarr"
+    >>> _ = extract("gabor", ImageSet.from_array(torch.rand(2, 3, 32, 32)), ["scale0"], store=store, progress=False)
+    >>> open_features(store)["scale0"].dims
+    ('stimulus', 'feature')
+    """
+    zarr = _zarr()
+    p = Path(path)
+    if not p.exists():
+        raise InputError(f"store: {p} does not exist; expected a feature store written by extract(store=...)")
+    group = zarr.open_group(str(p), mode="r")
+    attrs = dict(group.attrs)
+    if attrs.get("neuroperception") != FORMAT:
+        raise InputError(f"store: {p} is not a neuroperception feature store")
+    ids = attrs["stimulus_ids"]
+    if attrs["n_done"] < len(ids):
+        raise InputError(f"store: {p} is incomplete ({attrs['n_done']} of {len(ids)} stimuli written); "
+                         "run extract() again with the same settings to finish it")
+    settings = attrs["settings"]
+    out = {}
+    for layer, info in attrs["dims"].items():
+        if layer not in (layers or attrs["dims"]):
+            continue
+        values = np.asarray(group[layer][...])
+        coords = {"stimulus_id": ("stimulus", ids)}
+        for name, (dim, vals) in info.get("coords", {}).items():
+            coords[name] = (dim, np.asarray(vals))
+        base = {k: settings[k] for k in ("model", "weights", "preprocessing")}
+        base.update(layer=layer, pooling=settings["pooling"][layer])
+        base.update((extra_attrs or {}).get(layer, {}))
+        out[layer] = xr.DataArray(values, dims=tuple(info["dims"]), coords=coords, attrs=base)
+    return out

@@ -1,0 +1,15 @@
+"""Stimuli: image sets (folders, arrays, shipped photographs) and procedural stimuli.
+
+Examples
+--------
+>>> from neuroperception.stimuli import ImageSet, procedural
+>>> photos = ImageSet.from_samples(size=64)
+>>> bars = procedural.gratings(size=64)
+>>> len(bars)
+12
+"""
+
+from . import procedural
+from .imageset import IMAGE_EXTENSIONS, ImageSet
+
+__all__ = ["ImageSet", "procedural", "IMAGE_EXTENSIONS"]

@@ -1,0 +1,260 @@
+"""``ImageSet``: an ordered, id-labelled set of images, in memory or read lazily from disk."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from .._validation import check_ids, check_images
+from ..errors import InputError, ShapeError
+from ._transforms import resize_center_crop
+
+__all__ = ["ImageSet", "IMAGE_EXTENSIONS"]
+
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff")
+
+
+def _read_image(path: Path) -> torch.Tensor:
+    from PIL import Image
+
+    try:
+        with Image.open(path) as im:
+            arr = np.asarray(im.convert("RGB"))
+    except OSError as err:
+        raise InputError(f"{path}: could not be read as an image ({err}); expected a readable png/jpg/webp file") from err
+    return torch.from_numpy(arr.copy()).permute(2, 0, 1)[None].float().div_(255.0)
+
+
+class ImageSet:
+    """An ordered set of images with unique string ids.
+
+    Images are float32 ``(N, 3, H, W)`` tensors in ``[0, 1]``. A set built from a folder keeps only
+    the file paths and reads images batch by batch, so large folders stream with bounded memory.
+
+    Build one with :meth:`from_folder`, :meth:`from_array`, :meth:`from_samples` or the procedural
+    generators in :mod:`neuroperception.stimuli.procedural`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> s = ImageSet.from_array(np.zeros((2, 32, 32, 3), dtype=np.uint8), ids=["a", "b"])
+    >>> len(s), s.ids, tuple(s.images.shape)
+    (2, ['a', 'b'], (2, 3, 32, 32))
+    >>> tuple(s["b"].shape)
+    (3, 32, 32)
+    """
+
+    def __init__(self, images: torch.Tensor | None, ids: Sequence[str], *, paths=None, size=None,
+                 source: str = "array"):
+        self._tensor = images
+        self._paths = list(paths) if paths is not None else None
+        self._ids = list(ids)
+        self._index = {i: k for k, i in enumerate(self._ids)}
+        self.size = size
+        self.source = source
+
+    # ------------------------------------------------------------------ constructors
+    @classmethod
+    def from_array(cls, array: Any, ids: Sequence[str] | None = None, *, size=None,
+                   value_range=(0.0, 1.0)) -> "ImageSet":
+        """Build a set from an array, a tensor or a list of PIL images.
+
+        Parameters
+        ----------
+        array : array-like
+            ``uint8`` ``HWC``/``NHWC``, float ``(N, C, H, W)`` in ``value_range``, or PIL images.
+        ids : sequence of str, optional
+            One unique id per image; default ``img0000, img0001, ...``.
+        size : int or (int, int), optional
+            Resize (covering) and centre-crop every image to this size.
+        value_range : tuple
+            Range of float input, ``(0, 1)`` by default (never guessed).
+
+        Examples
+        --------
+        >>> import torch
+        >>> ImageSet.from_array(torch.rand(3, 3, 40, 60), size=32).images.shape
+        torch.Size([3, 3, 32, 32])
+        """
+        x = check_images(array, value_range=value_range)
+        if size is not None:
+            x = resize_center_crop(x, size)
+        return cls(x.contiguous(), check_ids(ids, x.shape[0], name="ids", prefix="img"), size=size)
+
+    @classmethod
+    def from_folder(cls, path, size=None, *, recursive: bool = True) -> "ImageSet":
+        """Collect the images under a folder; ids are their relative paths, sorted.
+
+        Images are read lazily (batch by batch). Without ``size`` every image must have the same
+        size; otherwise pass ``size`` to resize and centre-crop on reading.
+
+        Parameters
+        ----------
+        path : str or Path
+            Folder holding png/jpg/jpeg/webp/bmp/tif images (sub-folders too when ``recursive``).
+        size : int or (int, int), optional
+            Output size after covering resize and centre crop.
+        recursive : bool
+            Descend into sub-folders.
+
+        Examples
+        --------
+        >>> import tempfile, numpy as np
+        >>> from PIL import Image
+        >>> d = tempfile.mkdtemp()
+        >>> Image.fromarray(np.zeros((20, 30, 3), np.uint8)).save(f"{d}/a.png")
+        >>> ImageSet.from_folder(d, size=16).ids
+        ['a.png']
+        """
+        root = Path(path)
+        if not root.is_dir():
+            raise InputError(f"path: received {str(root)!r}, which is not an existing folder; expected a folder of images")
+        pattern = "**/*" if recursive else "*"
+        files = sorted(p for p in root.glob(pattern) if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS)
+        if not files:
+            raise InputError(
+                f"path: found no image files in {str(root)!r}; expected files ending in {', '.join(IMAGE_EXTENSIONS)}"
+            )
+        ids = [p.relative_to(root).as_posix() for p in files]
+        if size is None:
+            from PIL import Image
+
+            sizes = {}
+            for p in files:
+                try:
+                    with Image.open(p) as im:
+                        sizes.setdefault(im.size[::-1], p.name)
+                except OSError as err:
+                    raise InputError(f"{p}: could not be read as an image ({err}); expected a readable "
+                                     "png/jpg/webp file") from err
+            if len(sizes) > 1:
+                examples = ", ".join(f"{n}: {hw[0]}x{hw[1]}" for hw, n in list(sizes.items())[:4])
+                raise ShapeError(
+                    f"path: images in {str(root)!r} have {len(sizes)} different sizes ({examples}); "
+                    "expected one size, or pass size=... to resize and centre-crop them"
+                )
+        return cls(None, ids, paths=files, size=size, source=f"folder:{root}")
+
+    @classmethod
+    def from_samples(cls, size: int | tuple[int, int] = 224) -> "ImageSet":
+        """The natural photographs shipped inside scikit-image and scikit-learn (no download).
+
+        Ids are stable names such as ``skimage/astronaut`` and ``sklearn/china``; grey photographs
+        are repeated to three channels. Every image is resized (covering) and centre-cropped.
+
+        Examples
+        --------
+        >>> s = ImageSet.from_samples(size=64)
+        >>> "skimage/astronaut" in s.ids and "sklearn/china" in s.ids
+        True
+        """
+        from ._samples import load_sample_photographs
+
+        photos = load_sample_photographs()
+        tensors = [resize_center_crop(check_images(arr, name=name), size) for name, arr in photos]
+        return cls(torch.cat(tensors), [name for name, _ in photos], size=size, source="samples")
+
+    # ------------------------------------------------------------------ access
+    @property
+    def ids(self) -> list[str]:
+        """The image ids, in order."""
+        return list(self._ids)
+
+    def __len__(self) -> int:
+        return len(self._ids)
+
+    def __repr__(self) -> str:
+        shape = tuple(self._tensor.shape[1:]) if self._tensor is not None else f"lazy, size={self.size}"
+        return f"ImageSet(n={len(self)}, {shape}, source={self.source!r})"
+
+    def _positions(self, key) -> list[int] | int:
+        if isinstance(key, (int, np.integer)):
+            k = int(key)
+            if not -len(self) <= k < len(self):
+                raise IndexError(f"index {k} out of range for an ImageSet of {len(self)} images")
+            return k % len(self)
+        if isinstance(key, str):
+            if key not in self._index:
+                raise KeyError(f"no image with id {key!r} (ids look like {self._ids[:3]})")
+            return self._index[key]
+        if isinstance(key, slice):
+            return list(range(len(self)))[key]
+        if isinstance(key, (list, tuple, np.ndarray, torch.Tensor)):
+            items = key.tolist() if hasattr(key, "tolist") else list(key)
+            if items and isinstance(items[0], bool):
+                if len(items) != len(self):
+                    raise IndexError(f"boolean mask of length {len(items)} for {len(self)} images")
+                return [i for i, b in enumerate(items) if b]
+            return [self._positions(k) for k in items]
+        raise InputError(f"index: received {type(key).__name__}; expected int, id string, slice or list")
+
+    def _load(self, positions: list[int]) -> torch.Tensor:
+        if self._tensor is not None:
+            return self._tensor[positions]
+        tensors = []
+        for p in positions:
+            img = _read_image(self._paths[p])
+            if self.size is not None:
+                img = resize_center_crop(img, self.size)
+            tensors.append(img)
+        return torch.cat(tensors) if tensors else torch.zeros(0, 3, 1, 1)
+
+    def __getitem__(self, key):
+        """An int or id gives one image ``(3, H, W)``; a slice, list or mask gives an ``ImageSet``."""
+        pos = self._positions(key)
+        if isinstance(pos, int):
+            return self._load([pos])[0]
+        ids = [self._ids[p] for p in pos]
+        if self._tensor is not None:
+            return ImageSet(self._tensor[pos], ids, size=self.size, source=self.source)
+        return ImageSet(None, ids, paths=[self._paths[p] for p in pos], size=self.size, source=self.source)
+
+    @property
+    def images(self) -> torch.Tensor:
+        """All images as one float32 tensor ``(N, 3, H, W)`` in ``[0, 1]`` (reads lazy sets)."""
+        return self._load(list(range(len(self))))
+
+    def batches(self, batch_size: int = 32, start: int = 0) -> Iterator[tuple[list[str], torch.Tensor]]:
+        """Yield ``(ids, images)`` batches in order, starting at position ``start``.
+
+        Examples
+        --------
+        >>> import torch
+        >>> s = ImageSet.from_array(torch.rand(5, 3, 8, 8))
+        >>> [len(ids) for ids, _ in s.batches(2)]
+        [2, 2, 1]
+        """
+        if not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
+            raise InputError(f"batch_size: received {batch_size!r}; expected a positive int")
+        if not isinstance(start, (int, np.integer)) or start < 0:
+            raise InputError(f"start: received {start!r}; expected a non-negative int")
+        for lo in range(start, len(self), batch_size):
+            pos = list(range(lo, min(lo + batch_size, len(self))))
+            yield [self._ids[p] for p in pos], self._load(pos)
+
+    def resize(self, size) -> "ImageSet":
+        """A new set resized (covering) and centre-cropped to ``size``.
+
+        Examples
+        --------
+        >>> import torch
+        >>> ImageSet.from_array(torch.rand(1, 3, 20, 40)).resize(10).images.shape
+        torch.Size([1, 3, 10, 10])
+        """
+        if self._tensor is None:
+            return ImageSet(None, self._ids, paths=self._paths, size=size, source=self.source)
+        return ImageSet(resize_center_crop(self._tensor, size), self._ids, size=size, source=self.source)
+
+    def __add__(self, other: "ImageSet") -> "ImageSet":
+        """Concatenate two sets of the same image size (ids must stay unique)."""
+        if not isinstance(other, ImageSet):
+            return NotImplemented
+        a, b = self.images, other.images
+        if a.shape[-2:] != b.shape[-2:]:
+            raise ShapeError(f"cannot concatenate image sets of sizes {tuple(a.shape[-2:])} and {tuple(b.shape[-2:])}; resize one first")
+        ids = check_ids(self._ids + other._ids, len(self) + len(other))
+        return ImageSet(torch.cat([a, b]), ids, size=self.size, source=f"{self.source}+{other.source}")
