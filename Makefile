@@ -1,0 +1,49 @@
+# make demo  — create .venv if missing, install the package, run the demo (report in demo-report/)
+# make test  — create .venv if missing, install the package with its test extra, run the tests
+# make bench — run the benchmarks (tables printed and written to docs/benchmarks.md)
+
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+PIP    := $(PY) -m pip --disable-pip-version-check
+ARCH   := $(shell uname -m)
+# The newest torch/torchvision pair this project is tested with (never ask for a newer one).
+ifeq ($(ARCH),aarch64)
+TORCH_PIN ?= torch==2.9.1 torchvision==0.24.1
+else
+TORCH_PIN ?= torch==2.14.1 torchvision==0.29.1
+endif
+OUT ?= demo-report
+
+.PHONY: demo test test-all bench docs-check clean
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+
+$(VENV)/.stamp-torch: | $(PY)
+	$(PIP) install $(TORCH_PIN)
+	touch $@
+
+$(VENV)/.stamp-core: pyproject.toml $(VENV)/.stamp-torch
+	$(PIP) install -e .
+	touch $@
+
+$(VENV)/.stamp-test: pyproject.toml $(VENV)/.stamp-torch
+	$(PIP) install -e '.[test]'
+	touch $@ $(VENV)/.stamp-core
+
+demo: $(VENV)/.stamp-core
+	$(VENV)/bin/neuroperception demo --out $(OUT)
+
+test: $(VENV)/.stamp-test
+	$(PY) -m pytest
+
+test-all: $(VENV)/.stamp-test
+	$(PY) -m pytest -m "slow or not slow"
+
+# OpenBLAS variables set on some machines slow numpy down; the benchmarks unset them (tests never do).
+bench: $(VENV)/.stamp-test
+	env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE $(PY) benchmarks/run_all.py
+
+clean:
+	rm -rf $(VENV) $(OUT) .pytest_cache
