@@ -150,7 +150,7 @@ def run_demo(out_dir="demo-report", quick: bool = False, progress: bool = True) 
     Examples
     --------
     >>> import tempfile
-    >>> run_demo(tempfile.mkdtemp(), quick=True, progress=False).name
+    >>> run_demo(tempfile.mkdtemp(), quick=True, progress=False).name  # doctest: +SKIP
     'index.html'
     """
     out = Path(out_dir)

@@ -16,7 +16,7 @@ def _manual(model, images: torch.Tensor, layer: str) -> torch.Tensor:
     """A plain forward hook written by hand, on the model's own preprocessing."""
     store = {}
     handle = dict(model.module.named_modules())[layer].register_forward_hook(
-        lambda m, i, o: store.__setitem__("x", o.detach()))
+        lambda m, i, o: store.__setitem__("x", o.detach().clone()))
     with torch.no_grad():
         model.module(model.preprocess(images))
     handle.remove()
@@ -35,6 +35,16 @@ def test_extract_equals_hand_written_hook(alexnet, small_images):
     assert raw["features.2"].dims == ("stimulus", "channel", "y", "x")
     assert avg["features.2"].dims == ("stimulus", "feature")
     assert raw["classifier.4"].dims == ("stimulus", "feature")
+
+
+def test_inplace_operations_after_a_layer_do_not_leak_into_it(alexnet, small_images):
+    # features.0 (conv) is followed by ReLU(inplace=True): its recorded output must keep negatives
+    for pooling in ("none", "avg"):
+        conv = extract(alexnet, small_images, ["features.0", "features.1"], pooling=pooling, progress=False)
+        assert (conv["features.0"].values < 0).any(), pooling
+        assert (conv["features.1"].values >= 0).all()
+    lin = extract(alexnet, small_images, ["classifier.1", "classifier.2"], progress=False)
+    assert (lin["classifier.1"].values < 0).any() and (lin["classifier.2"].values >= 0).all()
 
 
 def test_output_layer_is_forward_output(alexnet, small_images):
@@ -101,7 +111,9 @@ def test_pca_pooling_equals_sklearn_on_fit_subset(alexnet, small_images):
     acts = _manual(alexnet, small_images.images, "features.9").reshape(6, -1).numpy().astype(np.float64)
     sk = SkPCA(3, svd_solver="full").fit(acts[:5])
     np.testing.assert_allclose(got.values, sk.transform(acts), rtol=1e-3, atol=1e-3)
-    assert got.attrs["pooling"] == "pca:3(fit_on=5ids)"
+    assert got.attrs["pooling"].startswith("pca:3(fit_on=5ids:")
+    other = PCA(3, fit_on=small_images.ids[1:]).describe()
+    assert other.startswith("pca:3(fit_on=5ids:") and other != got.attrs["pooling"]
     with pytest.raises(InputError, match="expected at most"):
         extract(alexnet, small_images, "features.9", pooling=PCA(10, fit_on=3), progress=False)
 

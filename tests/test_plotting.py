@@ -37,15 +37,18 @@ def _n_images(fig):
 # ---------------------------------------------------------------------------- image grid
 def test_image_grid_counts_and_titles():
     imgs = np.random.default_rng(0).random((5, 3, 8, 8))
-    labels = ["a", "b", "c", "d", "a_very_long_stimulus_identifier.png"]
+    labels = ["a", "b", "c", "d", "a_very_long_stimulus_identifier_of_a_photograph.png"]
     fig = plot_image_grid(imgs, labels=labels, ncols=3)
     assert isinstance(fig, Figure)
     assert len(fig.axes) == 6  # 2 rows x 3 columns
     assert _n_images(fig) == 5
     titles = [ax.get_title() for ax in fig.axes]
     assert titles[:4] == ["a", "b", "c", "d"]
-    assert titles[4] == "…" + labels[4][-17:] and len(titles[4]) == 18
+    assert titles[4] == "…" + labels[4][-23:] and len(titles[4]) == 24
     assert titles[5] == ""
+    # parts shared by every id of a kind are dropped from the titles
+    grid = plot_image_grid(imgs[:2], labels=["grating/ori=0/phase=0", "grating/ori=90/phase=0"])
+    assert [ax.get_title() for ax in grid.axes] == ["grating/ori=0", "grating/ori=90"]
     # pixels shown are the images, channels last
     np.testing.assert_allclose(np.asarray(fig.axes[1].images[0].get_array()),
                                imgs[1].transpose(1, 2, 0).astype(np.float32), rtol=0, atol=1e-7)

@@ -42,10 +42,10 @@ CHILD = textwrap.dedent("""
     import sys, time
     from neuroperception.features import extract, load_model
     from neuroperception.stimuli import ImageSet
-    model = load_model("torchvision:alexnet", seed=0)
+    model = load_model("torchvision:squeezenet1_1", seed=0)
     # slow every forward pass down so the parent can kill the run in the middle
     model.module.register_forward_pre_hook(lambda m, i: time.sleep(0.4))
-    extract(model, ImageSet.from_folder(sys.argv[1]), ["features.4", "classifier.2"], pooling="avg",
+    extract(model, ImageSet.from_folder(sys.argv[1]), ["features.3", "classifier.1"], pooling="avg",
             batch_size=4, store=sys.argv[2], progress=False)
 """)
 
@@ -68,16 +68,17 @@ def test_killed_run_resumes_to_identical_result(tmp_path):
     assert 8 <= done < N and done % 4 == 0  # killed mid-run, on a batch boundary
     with pytest.raises(InputError, match=f"incomplete \\({done} of {N}"):
         open_features(store)
-    model = load_model("torchvision:alexnet", seed=0)
+    model = load_model("torchvision:squeezenet1_1", seed=0)
     images = ImageSet.from_folder(images_dir)
-    resumed = extract(model, images, ["features.4", "classifier.2"], batch_size=4, store=store, progress=False)
-    reference = extract(model, images, ["features.4", "classifier.2"], batch_size=4, store=ref_store, progress=False)
+    layers = ["features.3", "classifier.1"]
+    resumed = extract(model, images, layers, batch_size=4, store=store, progress=False)
+    reference = extract(model, images, layers, batch_size=4, store=ref_store, progress=False)
     for layer in reference:
         np.testing.assert_array_equal(resumed[layer].values, reference[layer].values)
         assert list(resumed[layer]["stimulus_id"].values) == images.ids
     again = open_features(store)
-    np.testing.assert_array_equal(again["classifier.2"].values, reference["classifier.2"].values)
-    assert again["classifier.2"].attrs["weights"] == "random-init(seed=0)"
+    np.testing.assert_array_equal(again["classifier.1"].values, reference["classifier.1"].values)
+    assert again["classifier.1"].attrs["weights"] == "random-init(seed=0)"
 
 
 def test_finished_store_is_returned_without_recomputing(tmp_path, small_images):

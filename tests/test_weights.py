@@ -18,7 +18,7 @@ def _outputs(model, x):
 
 @pytest.mark.parametrize("wrap", ["bare", "state_dict", "module_prefix"])
 def test_state_dict_by_path_gives_identical_outputs(tmp_path, wrap):
-    source = load_model("torchvision:alexnet", seed=7)
+    source = load_model("torchvision:squeezenet1_1", seed=7)
     sd = source.module.state_dict()
     if wrap == "state_dict":
         obj = {"state_dict": sd, "epoch": 3}
@@ -26,13 +26,13 @@ def test_state_dict_by_path_gives_identical_outputs(tmp_path, wrap):
         obj = {f"module.{k}": v for k, v in sd.items()}
     else:
         obj = sd
-    path = tmp_path / "alexnet.pth"
+    path = tmp_path / "squeezenet.pth"
     torch.save(obj, path)
-    loaded = load_model("torchvision:alexnet", weights=path)  # random init would be seed 0
+    loaded = load_model("torchvision:squeezenet1_1", weights=path)  # random init would be seed 0
     x = torch.rand(2, 3, 64, 64)
     np.testing.assert_array_equal(_outputs(loaded, x), _outputs(source, x))
     assert loaded.weights == f"file:{path.resolve()}"
-    assert not np.allclose(_outputs(load_model("torchvision:alexnet"), x), _outputs(source, x))
+    assert not np.allclose(_outputs(load_model("torchvision:squeezenet1_1"), x), _outputs(source, x))
 
 
 def test_safetensors_file(tmp_path):
@@ -62,18 +62,19 @@ def test_torchvision_default_tag_resolved_in_torch_home(tmp_path, monkeypatch):
     monkeypatch.setenv("TORCH_HOME", str(tmp_path))
     folder = tmp_path / "hub" / "checkpoints"
     with pytest.raises(MissingWeightsError) as info:
-        load_model("torchvision:alexnet", weights="DEFAULT")
+        load_model("torchvision:squeezenet1_1", weights="DEFAULT")
     msg = str(info.value)
-    assert "alexnet-owt-7be5be79.pth" in msg and str(folder) in msg and "weights=<path" in msg
-    source = load_model("torchvision:alexnet", seed=11)
+    assert "squeezenet1_1-b8a52dc0.pth" in msg and str(folder) in msg and "weights=<path" in msg
+    assert "https://download.pytorch.org/models/squeezenet1_1-b8a52dc0.pth" in msg
+    source = load_model("torchvision:squeezenet1_1", seed=11)
     folder.mkdir(parents=True)
-    torch.save(source.module.state_dict(), folder / "alexnet-owt-7be5be79.pth")
-    loaded = load_model("torchvision:alexnet", weights="IMAGENET1K_V1")
+    torch.save(source.module.state_dict(), folder / "squeezenet1_1-b8a52dc0.pth")
+    loaded = load_model("torchvision:squeezenet1_1", weights="IMAGENET1K_V1")
     x = torch.rand(1, 3, 64, 64)
     np.testing.assert_array_equal(_outputs(loaded, x), _outputs(source, x))
     assert "IMAGENET1K_V1" in loaded.weights and str(folder) in loaded.weights
     with pytest.raises(InputError, match="tag 'V9'.*IMAGENET1K_V1"):
-        load_model("torchvision:alexnet", weights="V9")
+        load_model("torchvision:squeezenet1_1", weights="V9")
 
 
 def test_timm_default_tag_resolved_in_hf_cache(tmp_path, monkeypatch):

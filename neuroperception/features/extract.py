@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -80,11 +82,25 @@ def _poolings(pooling, layers: list[str]) -> dict[str, Pooling]:
     return {layer: get_pooling(pooling) for layer in layers}
 
 
-def _forward(model: FeatureModel, layers: list[str], batch: torch.Tensor) -> dict[str, torch.Tensor]:
-    with record(model.module, layers) as acts:
+def _forward(model: FeatureModel, layers: list[str], batch: torch.Tensor, poolings: Mapping[str, Pooling] | None):
+    """One forward pass; returns ``{layer: (pooled activation, note)}``.
+
+    Pooling runs inside the hooks, before any later in-place operation can touch the
+    activation; whatever still shares memory with the network's tensors is copied.
+    """
+    n = batch.shape[0]
+
+    def transform(layer: str, t: torch.Tensor):
+        act, note = canonical_activation(t, n, layer)
+        out = act if poolings is None else poolings[layer].pool(act)
+        if out.untyped_storage().data_ptr() == t.untyped_storage().data_ptr():
+            out = out.clone()
+        return out, note
+
+    with torch.inference_mode(), record(model.module, layers, transform) as acts:
         out = model(batch)
     if "output" in layers:
-        acts["output"] = first_tensor(out, "output").detach()
+        acts["output"] = transform("output", first_tensor(out, "output").detach())
     return acts
 
 
@@ -107,10 +123,11 @@ def _fit_poolings(model, images: ImageSet, layers, poolings, batch_size, progres
                 raise InputError(f"pooling PCA fit_on: {len(missing)} ids are not among the images, e.g. {missing[:3]}")
             subset = images[list(fit_on)]
         collected: dict[str, list[torch.Tensor]] = {layer: [] for layer in group_layers}
-        for _, batch in tqdm(list(subset.batches(batch_size)), desc="fit PCA", disable=not progress, leave=False):
-            acts = _forward(model, group_layers, batch)
+        for _, batch in tqdm(subset.batches(batch_size), total=-(-len(subset) // batch_size), desc="fit PCA",
+                             disable=not progress, leave=False):
+            acts = _forward(model, group_layers, batch, None)
             for layer in group_layers:
-                collected[layer].append(canonical_activation(acts[layer], batch.shape[0], layer)[0].float().cpu())
+                collected[layer].append(acts[layer][0].float().cpu())
         for layer in group_layers:
             poolings[layer].fit(torch.cat(collected[layer]))
 
@@ -180,37 +197,47 @@ def extract(
     start = fs.n_done if fs is not None else 0
     notes: dict[str, dict] = {}
     if fs is not None and start >= n:
-        return fs.read({})
+        return fs.read()
     _fit_poolings(model, images, layers, poolings, batch_size, progress)
     results: dict[str, np.ndarray] = {}
     dims: dict[str, tuple[str, ...]] = {}
     bar = tqdm(total=n, initial=start, unit="img", desc=f"extract {model.spec}", disable=not progress)
+    # Store writes run in one background thread, in order, overlapping the next forward pass;
+    # at most two batches wait, and every submitted batch is on disk before extract returns or raises.
+    writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="feature-store") if fs is not None else None
+    pending: deque = deque()
     try:
-        with torch.inference_mode():
-            for offset, (_, batch) in zip(range(start, n, batch_size), images.batches(batch_size, start=start)):
-                acts = _forward(model, layers, batch)
-                pooled = {}
-                for layer in layers:
-                    act, note = canonical_activation(acts[layer], batch.shape[0], layer)
-                    out = poolings[layer].pool(act)
-                    pooled[layer] = out.float().cpu().numpy()
-                    if layer not in dims:
-                        dims[layer] = _dims(out, poolings[layer])
-                        notes[layer] = {"activation": note} if note else {}
-                if fs is not None:
-                    if offset == start:
-                        fs.ensure_arrays({k: v.shape[1:] for k, v in pooled.items()}, dims, {}, batch_size)
-                    fs.write(offset, pooled)
-                else:
-                    for layer, values in pooled.items():
-                        if layer not in results:
-                            results[layer] = np.empty((n, *values.shape[1:]), dtype=np.float32)
-                        results[layer][offset : offset + values.shape[0]] = values
-                bar.update(batch.shape[0])
+        for offset, (_, batch) in zip(range(start, n, batch_size), images.batches(batch_size, start=start)):
+            acts = _forward(model, layers, batch, poolings)
+            pooled = {}
+            for layer in layers:
+                out, note = acts[layer]
+                pooled[layer] = out.float().cpu().numpy()
+                if layer not in dims:
+                    dims[layer] = _dims(out, poolings[layer])
+                    notes[layer] = {"activation": note} if note else {}
+            if fs is not None:
+                if offset == start:
+                    fs.ensure_arrays({k: v.shape[1:] for k, v in pooled.items()}, dims, notes, batch_size)
+                pending.append(writer.submit(fs.write, offset, pooled))
+                while len(pending) > 2:
+                    pending.popleft().result()
+            else:
+                for layer, values in pooled.items():
+                    if layer not in results:
+                        results[layer] = np.empty((n, *values.shape[1:]), dtype=np.float32)
+                    results[layer][offset : offset + values.shape[0]] = values
+            bar.update(batch.shape[0])
     finally:
         bar.close()
+        if writer is not None:
+            try:
+                for future in pending:
+                    future.result()
+            finally:
+                writer.shutdown(wait=True)
     if fs is not None:
-        return fs.read(notes)
+        return fs.read()
     out = {}
     for layer in layers:
         attrs = {k: settings[k] for k in ("model", "weights", "preprocessing")}

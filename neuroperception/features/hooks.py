@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+from collections.abc import Callable
 from contextlib import contextmanager
 from typing import Any
 
@@ -46,12 +47,19 @@ def first_tensor(value: Any, where: str) -> torch.Tensor:
     raise InputError(f"layer {where!r} returned {type(value).__name__}; expected a tensor (or a tuple holding one)")
 
 
+def _copy(_layer: str, t: torch.Tensor) -> torch.Tensor:
+    return t.clone()
+
+
 @contextmanager
-def record(module: nn.Module, layers: list[str]):
+def record(module: nn.Module, layers: list[str], transform: Callable[[str, torch.Tensor], Any] = _copy):
     """Record the outputs of ``layers`` while the block runs; yields the dict being filled.
 
-    A module called several times in one forward pass keeps its last output. ``"output"`` is
-    not hooked here: the caller takes the forward's return value.
+    ``transform(layer, output)`` runs inside the hook, before later layers run: the default
+    copies the output, because a following in-place operation (``ReLU(inplace=True)``) would
+    otherwise change what was recorded; extraction pools there instead, which also avoids
+    keeping full maps. A module called several times in one forward pass keeps its last output.
+    ``"output"`` is not hooked here: the caller takes the forward's return value.
 
     Examples
     --------
@@ -70,7 +78,7 @@ def record(module: nn.Module, layers: list[str]):
             continue
 
         def hook(_mod, _inp, out, _name=layer):
-            outputs[_name] = first_tensor(out, _name).detach()
+            outputs[_name] = transform(_name, first_tensor(out, _name).detach())
 
         handles.append(modules[layer].register_forward_hook(hook))
     try:

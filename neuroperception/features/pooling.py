@@ -11,6 +11,7 @@ Spec strings accepted wherever a pooling is: ``"none"``, ``"avg"``, ``"max"``, `
 from __future__ import annotations
 
 import copy
+import hashlib
 import math
 import warnings
 
@@ -185,8 +186,13 @@ class PCA(Pooling):
         return (flat - mean) @ comp.T
 
     def describe(self):
-        fit = "all" if self.fit_on is None else (f"first{self.fit_on}" if isinstance(self.fit_on, int)
-                                                 else f"{len(self.fit_on)}ids")
+        if self.fit_on is None:
+            fit = "all"
+        elif isinstance(self.fit_on, int):
+            fit = f"first{self.fit_on}"
+        else:  # the ids' digest, so that a store fitted on other ids is told apart
+            digest = hashlib.sha1("\n".join(map(str, self.fit_on)).encode()).hexdigest()[:8]
+            fit = f"{len(self.fit_on)}ids:{digest}"
         return f"pca:{self.n_components}(fit_on={fit})"
 
 

@@ -93,7 +93,7 @@ class FeatureStore:
         return int(self.group.attrs.get("n_done", 0))
 
     def ensure_arrays(self, shapes: dict[str, tuple[int, ...]], dims: dict[str, tuple[str, ...]],
-                      coords: dict[str, dict], batch_size: int) -> None:
+                      attrs: dict[str, dict], batch_size: int) -> None:
         """Create the per-layer arrays on the first batch (a no-op when they exist)."""
         n = len(self.ids)
         stored_dims = dict(self.group.attrs.get("dims", {}))
@@ -105,7 +105,7 @@ class FeatureStore:
                                              f"in {self.path}, this call gives {tuple(shape)}")
                 continue
             _create_array(self.group, layer, (n, *shape), (min(batch_size, n), *shape), "float32")
-            stored_dims[layer] = {"dims": list(dims[layer]), "coords": coords.get(layer, {})}
+            stored_dims[layer] = {"dims": list(dims[layer]), "attrs": attrs.get(layer, {})}
         self.group.attrs["dims"] = stored_dims
 
     def write(self, start: int, arrays: dict[str, np.ndarray]) -> None:
@@ -116,12 +116,12 @@ class FeatureStore:
             stop = start + values.shape[0]
         self.group.attrs["n_done"] = stop
 
-    def read(self, attrs: dict[str, dict]) -> dict[str, xr.DataArray]:
+    def read(self) -> dict[str, xr.DataArray]:
         """The store's arrays as labelled arrays (loaded into memory)."""
-        return open_features(self.path, extra_attrs=attrs)
+        return open_features(self.path)
 
 
-def open_features(path, layers=None, extra_attrs: dict[str, dict] | None = None) -> dict[str, xr.DataArray]:
+def open_features(path, layers=None) -> dict[str, xr.DataArray]:
     """Read a feature store written by :func:`~neuroperception.features.extract`.
 
     Parameters
@@ -159,16 +159,18 @@ def open_features(path, layers=None, extra_attrs: dict[str, dict] | None = None)
         raise InputError(f"store: {p} is incomplete ({attrs['n_done']} of {len(ids)} stimuli written); "
                          "run extract() again with the same settings to finish it")
     settings = attrs["settings"]
+    wanted = [layers] if isinstance(layers, str) else list(layers or attrs["dims"])
+    unknown = [layer for layer in wanted if layer not in attrs["dims"]]
+    if unknown:
+        raise InputError(f"layers: {unknown} are not in store {p}; expected some of {list(attrs['dims'])}")
     out = {}
     for layer, info in attrs["dims"].items():
-        if layer not in (layers or attrs["dims"]):
+        if layer not in wanted:
             continue
         values = np.asarray(group[layer][...])
         coords = {"stimulus_id": ("stimulus", ids)}
-        for name, (dim, vals) in info.get("coords", {}).items():
-            coords[name] = (dim, np.asarray(vals))
         base = {k: settings[k] for k in ("model", "weights", "preprocessing")}
         base.update(layer=layer, pooling=settings["pooling"][layer])
-        base.update((extra_attrs or {}).get(layer, {}))
+        base.update(info.get("attrs", {}))
         out[layer] = xr.DataArray(values, dims=tuple(info["dims"]), coords=coords, attrs=base)
     return out

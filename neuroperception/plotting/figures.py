@@ -13,12 +13,38 @@ import numpy as np  # noqa: E402
 
 from ..errors import InputError, ShapeError  # noqa: E402
 
-__all__ = ["plot_image_grid", "plot_rdm", "plot_rdms", "plot_feature_pca", "save_figure"]
+__all__ = ["plot_image_grid", "plot_rdm", "plot_rdms", "plot_feature_pca", "save_figure", "compact_labels"]
 
 
 def _short(label: str, width: int = 18) -> str:
     label = str(label)
     return label if len(label) <= width else "…" + label[-(width - 1):]
+
+
+def compact_labels(labels: Sequence[str]) -> list[str]:
+    """Drop the ``/``-separated parts of ids that every id of the same kind shares.
+
+    Ids of one kind share their first part (``grating/...``); parts equal across that whole group
+    (``phase=0``, ``contrast=1``) say nothing on a figure and are dropped.
+
+    Examples
+    --------
+    >>> compact_labels(["grating/ori=0/phase=0", "grating/ori=90/phase=0", "skimage/cat"])
+    ['grating/ori=0', 'grating/ori=90', 'skimage/cat']
+    """
+    parts = [str(v).split("/") for v in labels]
+    groups: dict[tuple[str, int], list[list[str]]] = {}
+    for p in parts:
+        groups.setdefault((p[0], len(p)), []).append(p)
+    out = []
+    for p in parts:
+        group = groups[(p[0], len(p))]
+        if len(group) < 2:
+            out.append("/".join(p))
+            continue
+        keep = [p[0]] + [seg for k, seg in enumerate(p[1:], 1) if any(q[k] != seg for q in group)]
+        out.append("/".join(keep))
+    return out
 
 
 def plot_image_grid(images, labels: Sequence[str] | None = None, ncols: int = 8, size: float = 1.6):
@@ -33,6 +59,7 @@ def plot_image_grid(images, labels: Sequence[str] | None = None, ncols: int = 8,
     if arr.ndim != 4 or arr.shape[1] not in (1, 3):
         raise ShapeError(f"images: received shape {arr.shape}; expected (N, 3, H, W)")
     n = arr.shape[0]
+    labels = compact_labels(labels) if labels is not None else None
     ncols = max(1, min(ncols, n))
     nrows = int(np.ceil(n / ncols))
     fig, axes = plt.subplots(nrows, ncols, figsize=(size * ncols, size * nrows + 0.2), squeeze=False)
@@ -41,7 +68,7 @@ def plot_image_grid(images, labels: Sequence[str] | None = None, ncols: int = 8,
         if k < n:
             ax.imshow(np.clip(arr[k].transpose(1, 2, 0), 0, 1), cmap="gray" if arr.shape[1] == 1 else None)
             if labels is not None:
-                ax.set_title(_short(labels[k]), fontsize=7)
+                ax.set_title(_short(labels[k], 24), fontsize=7)
     fig.tight_layout()
     return fig
 
@@ -63,9 +90,10 @@ def plot_rdm(rdm, labels: Sequence[str] | None = None, title: str | None = None,
     im = ax.imshow(m, cmap=cmap)
     ax.figure.colorbar(im, ax=ax, fraction=0.046, pad=0.04, label="dissimilarity")
     if labels is not None and len(labels) <= 40:
+        labels = compact_labels(labels)
         ticks = np.arange(len(labels))
-        ax.set_xticks(ticks, [_short(v, 12) for v in labels], rotation=90, fontsize=5)
-        ax.set_yticks(ticks, [_short(v, 12) for v in labels], fontsize=5)
+        ax.set_xticks(ticks, [_short(v, 16) for v in labels], rotation=90, fontsize=5)
+        ax.set_yticks(ticks, [_short(v, 16) for v in labels], fontsize=5)
     else:
         ax.set_xticks([])
         ax.set_yticks([])

@@ -1,0 +1,78 @@
+"""Extraction overhead: hooks + pooling + zarr streaming vs a bare torch forward, same batches.
+
+Goal: ``extract(..., store=...)`` costs at most 1.2x a bare ``model(preprocess(batch))`` loop
+over the same images and batch size (the minimum any user has to pay to get activations).
+
+Run: ``python benchmarks/extraction.py`` (or ``make bench``).
+"""
+
+from __future__ import annotations
+
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import compare, environment, markdown_table, write_section  # noqa: E402
+
+from neuroperception.features import extract, load_model  # noqa: E402
+from neuroperception.stimuli import ImageSet  # noqa: E402
+
+N, BATCH, SIZE = 128, 32, 224
+
+
+def bare_forward(model, images: ImageSet) -> None:
+    with torch.inference_mode():
+        for _, batch in images.batches(BATCH):
+            model(batch)
+
+
+def run() -> list[dict]:
+    images = ImageSet.from_array(torch.rand(N, 3, SIZE, SIZE, generator=torch.Generator().manual_seed(0)))
+    cases = [
+        ("torchvision:alexnet", ["features.1", "features.4", "features.7", "features.9", "features.11", "classifier.5"],
+         "avg"),
+        ("torchvision:alexnet", ["features.4", "features.11"], "none"),
+        ("gabor", ["scale0", "scale1", "scale2", "scale3"], "avg"),
+    ]
+    rows = []
+    tmp = Path(tempfile.mkdtemp())
+    try:
+        for spec, layers, pooling in cases:
+            model = load_model(spec)
+
+            def ours():
+                store = tmp / "bench.zarr"
+                shutil.rmtree(store, ignore_errors=True)
+                extract(model, images, layers, pooling=pooling, batch_size=BATCH, store=store, progress=False)
+
+            t_bare, t_ours = compare(lambda: bare_forward(model, images), ours, repeats=3)
+            rows.append({"model": spec, "layers": len(layers), "pooling": pooling,
+                         "bare forward (s)": t_bare, "extract + zarr (s)": t_ours,
+                         "ratio": t_ours / t_bare, "goal": "<= 1.2" if pooling != "none" else "(maps, no goal)"})
+            print(rows[-1], flush=True)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return rows
+
+
+def main() -> None:
+    rows = run()
+    table = markdown_table(rows)
+    print(table)
+    write_section("extraction", f"""## Feature extraction overhead (`benchmarks/extraction.py`)
+
+{N} random images of {SIZE}x{SIZE}, batch {BATCH}, CPU, median of 3 runs each, the two run alternately after a warm-up. Peer: a bare
+`model(preprocess(batch))` loop under `torch.inference_mode()` over the same batches. Ours:
+`extract(model, images, layers, pooling, store=<zarr>)` — forward hooks on every listed layer,
+pooling, and each batch written to a fresh zarr store. Environment: {environment()}.
+
+{table}
+""")
+
+
+if __name__ == "__main__":
+    main()
