@@ -59,7 +59,41 @@ def run() -> list[dict]:
     return rows
 
 
+def breakdown() -> None:
+    """Time the steps between a bare forward and extract + zarr, variant by variant."""
+    import statistics
+    import time
+
+    images = ImageSet.from_array(torch.rand(64, 3, SIZE, SIZE, generator=torch.Generator().manual_seed(0)))
+    model = load_model("torchvision:alexnet")
+    layers = ["features.1", "features.4", "features.7", "features.9", "features.11", "classifier.5"]
+    tmp = Path(tempfile.mkdtemp())
+
+    def streamed():
+        shutil.rmtree(tmp / "b.zarr", ignore_errors=True)
+        extract(model, images, layers, batch_size=BATCH, store=tmp / "b.zarr", progress=False)
+
+    variants = {
+        "bare forward": lambda: bare_forward(model, images),
+        "extract output only": lambda: extract(model, images, ["output"], batch_size=BATCH, progress=False),
+        "extract 6 layers in memory": lambda: extract(model, images, layers, batch_size=BATCH, progress=False),
+        "extract 6 layers to zarr": streamed,
+    }
+    times = {k: [] for k in variants}
+    for _ in range(4):
+        for name, fn in variants.items():
+            t0 = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - t0)
+    for name, values in times.items():
+        print(f"{name}: {statistics.median(values[1:]):.2f} s")
+    shutil.rmtree(tmp, ignore_errors=True)
+
+
 def main() -> None:
+    if "--breakdown" in sys.argv:
+        breakdown()
+        return
     rows = run()
     table = markdown_table(rows)
     print(table)
@@ -71,6 +105,15 @@ def main() -> None:
 pooling, and each batch written to a fresh zarr store. Environment: {environment()}.
 
 {table}
+
+Where the extra time goes (`python benchmarks/extraction.py --breakdown`: AlexNet, 64 images,
+2 batches, medians of 3 with the variants timed in turn): bare forward 4.96 s; `extract` of `output` alone 5.06 s
+(hook bookkeeping and labelling, +2%); six hooked layers pooled in memory 5.28 s (+6%: pooling
+inside the hooks); the same streamed to zarr 5.94 s (+20% on this short run). The zarr part is
+zarr 3's per-write cost (about 25 ms per array per batch, measured by writing six pooled layers
+directly with `FeatureStore.write`) plus creating the store, paid in a background writer thread
+that overlaps the next forward pass but shares the two cores; it shrinks relative to the forward
+pass as runs get longer (the 128-image table above) and as models get heavier.
 """)
 
 

@@ -176,3 +176,12 @@ def test_open_clip_and_timm_specs():
     np.testing.assert_allclose(out["output"].values, ref.numpy(), rtol=1e-4, atol=1e-5)
     tm = load_model("timm:resnet18")
     assert tm.preprocess.crop == 224 and "layer3" in layer_names(tm)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_cuda_extraction_matches_cpu(small_images):
+    cpu = extract(load_model("torchvision:alexnet"), small_images, ["features.4", "output"], progress=False)
+    gpu_model = load_model("torchvision:alexnet", device="cuda")
+    gpu = extract(gpu_model, small_images, ["features.4", "output"], progress=False)
+    for layer in cpu:
+        np.testing.assert_allclose(gpu[layer].values, cpu[layer].values, rtol=1e-3, atol=1e-3)

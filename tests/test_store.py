@@ -29,7 +29,7 @@ def _write_images(folder: Path) -> None:
 
 
 def _n_done(store: Path) -> int:
-    meta = store / "zarr.json"
+    meta = store / "progress" / "zarr.json"
     if not meta.exists():
         return 0
     try:

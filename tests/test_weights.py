@@ -142,7 +142,9 @@ def test_gabor_refuses_weights():
 def test_device_argument_validated():
     m = load_model("gabor", device="cpu")
     assert m.device == torch.device("cpu")
-    if not torch.cuda.is_available():
-        with pytest.raises((RuntimeError, AssertionError)):
-            load_model("gabor", device="cuda")
+    n = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    with pytest.raises(InputError, match=f"'cuda:{n}' but this machine has {n} CUDA device"):
+        load_model("gabor", device=f"cuda:{n}")
+    with pytest.raises(InputError, match="expected 'cpu', 'cuda' or 'cuda:N'"):
+        load_model("gabor", device="gpu0")
     assert os.environ.get("HF_HUB_OFFLINE") == "1"

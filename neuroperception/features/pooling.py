@@ -14,6 +14,7 @@ import copy
 import hashlib
 import math
 import warnings
+from abc import ABC, abstractmethod
 
 import numpy as np
 import torch
@@ -25,13 +26,14 @@ __all__ = ["Pooling", "NoPooling", "GlobalAvg", "GlobalMax", "AdaptiveAvg", "Spa
            "get_pooling"]
 
 
-class Pooling:
+class Pooling(ABC):
     """Base class: ``pool(x) -> (N, F)``; ``describe()`` is what attrs and stores record."""
 
     requires_fit = False
 
+    @abstractmethod
     def pool(self, x: torch.Tensor) -> torch.Tensor:
-        raise NotImplementedError
+        """Pool canonical activations ``(N, C, *spatial)`` into ``(N, F)``."""
 
     def describe(self) -> str:
         return type(self).__name__

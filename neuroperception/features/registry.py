@@ -20,7 +20,8 @@ from torch import nn
 from ..errors import InputError
 from .preprocessing import Preprocessing
 
-__all__ = ["FeatureModel", "load_model", "register_model", "registered_sources", "layer_names", "is_weights_path"]
+__all__ = ["FeatureModel", "load_model", "register_model", "registered_sources", "layer_names", "is_weights_path",
+           "check_device"]
 
 _BUILDERS: dict[str, Callable[..., "BuildResult"]] = {}
 _WEIGHT_SUFFIXES = (".pt", ".pth", ".bin", ".safetensors", ".ckpt", ".tar")
@@ -78,7 +79,7 @@ class FeatureModel:
 
     def to(self, device) -> "FeatureModel":
         """Move to a device (``"cpu"``, ``"cuda"``, ``"cuda:1"``)."""
-        self.device = torch.device(device)
+        self.device = check_device(device)
         self.module.to(self.device)
         for value in self.extras.values():
             if isinstance(value, nn.Module):
@@ -88,6 +89,26 @@ class FeatureModel:
     def __repr__(self) -> str:
         n = sum(p.numel() for p in self.module.parameters())
         return f"FeatureModel({self.spec!r}, weights={self.weights!r}, params={n:,}, device={self.device})"
+
+
+def check_device(device) -> torch.device:
+    """A ``torch.device`` that exists here, or an ``InputError`` saying what is available.
+
+    Examples
+    --------
+    >>> check_device("cpu")
+    device(type='cpu')
+    """
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError) as err:
+        raise InputError(f"device: received {device!r}; expected 'cpu', 'cuda' or 'cuda:N'") from err
+    if dev.type == "cuda":
+        n = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if n == 0 or (dev.index is not None and dev.index >= n):
+            raise InputError(f"device: received {device!r} but this machine has {n} CUDA device(s); "
+                             "expected 'cpu'" + (f" or 'cuda:0'..'cuda:{n - 1}'" if n else ""))
+    return dev
 
 
 def register_model(source: str) -> Callable:
@@ -170,6 +191,7 @@ def load_model(spec: str, weights: str | os.PathLike | None = None, device: str 
     if weights is not None and not isinstance(weights, (str, os.PathLike)):
         raise InputError(f"weights: received {type(weights).__name__}; expected None, a file path or a tag such as 'DEFAULT'")
     w = Path(weights).expanduser() if is_weights_path(weights) else weights
+    check_device(device)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         built = _BUILDERS[source](name, w, **kwargs)

@@ -4,8 +4,10 @@ Layout of a store (a zarr group):
 
 * one array per layer, named after the layer, ``(n_stimuli, ...)``, chunked by batch;
 * group attrs: ``neuroperception`` (format version), ``settings`` (model, weights, layers,
-  pooling, preprocessing, dtype — what must match to append), ``stimulus_ids``, ``dims``
-  (per layer) and ``n_done`` (rows written so far, updated only after a batch is on disk).
+  pooling, preprocessing, dtype — what must match to append), ``stimulus_ids`` and ``dims``
+  (per layer), written once;
+* a sub-group ``progress`` whose attr ``n_done`` counts the rows written so far, updated only
+  after a batch is on disk (kept apart so that each batch rewrites a few bytes, not the id list).
 
 A run that is killed leaves ``n_done`` at the last complete batch; the next call with the same
 settings starts there and ends identical to an uninterrupted run. A call with other settings
@@ -41,6 +43,13 @@ def _create_array(group, name: str, shape, chunks, dtype):
                                 fill_value=0, overwrite=True)
 
 
+def _n_done(group) -> int:
+    try:
+        return int(group["progress"].attrs.get("n_done", 0))
+    except KeyError:
+        return 0
+
+
 class FeatureStore:
     """A zarr-backed feature store that can be appended to batch by batch and resumed.
 
@@ -68,7 +77,8 @@ class FeatureStore:
         else:
             self.group = zarr.open_group(str(self.path), mode="w")
             self.group.attrs.update({"neuroperception": FORMAT, "settings": settings,
-                                     "stimulus_ids": self.ids, "dims": {}, "n_done": 0})
+                                     "stimulus_ids": self.ids, "dims": {}})
+            self.group.create_group("progress").attrs["n_done"] = 0
 
     def _check_same(self, attrs: dict) -> None:
         diffs = []
@@ -90,7 +100,7 @@ class FeatureStore:
     @property
     def n_done(self) -> int:
         """Rows already written (a multiple of the batch size until the last batch)."""
-        return int(self.group.attrs.get("n_done", 0))
+        return _n_done(self.group)
 
     def ensure_arrays(self, shapes: dict[str, tuple[int, ...]], dims: dict[str, tuple[str, ...]],
                       attrs: dict[str, dict], batch_size: int) -> None:
@@ -114,7 +124,7 @@ class FeatureStore:
         for layer, values in arrays.items():
             self.group[layer][start : start + values.shape[0]] = values
             stop = start + values.shape[0]
-        self.group.attrs["n_done"] = stop
+        self.group["progress"].attrs["n_done"] = stop
 
     def read(self) -> dict[str, xr.DataArray]:
         """The store's arrays as labelled arrays (loaded into memory)."""
@@ -155,8 +165,9 @@ def open_features(path, layers=None) -> dict[str, xr.DataArray]:
     if attrs.get("neuroperception") != FORMAT:
         raise InputError(f"store: {p} is not a neuroperception feature store")
     ids = attrs["stimulus_ids"]
-    if attrs["n_done"] < len(ids):
-        raise InputError(f"store: {p} is incomplete ({attrs['n_done']} of {len(ids)} stimuli written); "
+    done = _n_done(group)
+    if done < len(ids):
+        raise InputError(f"store: {p} is incomplete ({done} of {len(ids)} stimuli written); "
                          "run extract() again with the same settings to finish it")
     settings = attrs["settings"]
     wanted = [layers] if isinstance(layers, str) else list(layers or attrs["dims"])
