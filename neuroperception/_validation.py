@@ -174,7 +174,7 @@ def check_images(
         if not torch.isfinite(x).all():
             n_bad = int((~torch.isfinite(x)).sum())
             raise InputError(f"{name}: received {n_bad} NaN/Inf values; expected finite values in [{lo:g}, {hi:g}]")
-        xmin, xmax = float(x.min()), float(x.max())
+        xmin, xmax = float(x.detach().min()), float(x.detach().max())
         tol = 1e-4 * (hi - lo)
         if xmin < lo - tol or xmax > hi + tol:
             hint = ""
