@@ -43,10 +43,12 @@ def test_correlation_rdm_matches_numpy():
 def test_demo_writes_report_with_figures(tmp_path):
     index = run_demo(tmp_path / "report", quick=True, progress=False)
     html = index.read_text()
-    for title in ("Stimuli", "Features"):
+    for title in ("Stimuli", "Features", "Simulated brain"):
         assert f"<h2>{title}</h2>" in html
     figures = sorted(p.name for p in (tmp_path / "report" / "figures").glob("*.png"))
-    assert figures == ["pca_alexnet.png", "pca_gabor.png", "rdm_alexnet.png", "rdm_gabor.png", "stimuli.png"]
+    expected = {"pca_alexnet.png", "pca_gabor.png", "rdm_alexnet.png", "rdm_gabor.png", "stimuli.png",
+                "brain_rois.png", "brain_noise_ceiling.png", "brain_nc_recovery.png", "brain_roi_summary.png"}
+    assert expected <= set(figures), expected - set(figures)
     for name in figures:
         assert f"figures/{name}" in html
         assert (tmp_path / "report" / "figures" / name).stat().st_size > 5000

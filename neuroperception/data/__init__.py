@@ -10,5 +10,18 @@ Examples
 """
 
 from .responses import average_repeats, load_responses, make_responses, save_responses, stack_repeats
+from .algonauts import ALGONAUTS_ROI_FAMILIES, load_algonauts2023, load_algonauts2023_images
+from .nifti import load_nifti_responses
+from .nsd import NSD_TRIALS_PER_SESSION, load_nsd_betas, nsd_subject
+from .surface import MESH_VERTICES, load_surface_responses
+from .simulated import ROI_PLACEMENT, SimulatedBrain, simulate_brain
+from .glm import single_trial_betas
+from .noise_ceiling import ncsnr, noise_ceiling, noise_ceiling_from_ncsnr
 
-__all__ = ["make_responses", "stack_repeats", "average_repeats", "save_responses", "load_responses"]
+__all__ = [
+    "make_responses", "stack_repeats", "average_repeats", "save_responses", "load_responses",
+    "load_nifti_responses", "load_surface_responses", "MESH_VERTICES", "load_nsd_betas", "nsd_subject",
+    "NSD_TRIALS_PER_SESSION", "load_algonauts2023", "load_algonauts2023_images", "ALGONAUTS_ROI_FAMILIES",
+    "simulate_brain", "SimulatedBrain", "ROI_PLACEMENT",
+    "single_trial_betas", "noise_ceiling", "ncsnr", "noise_ceiling_from_ncsnr",
+]

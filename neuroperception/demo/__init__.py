@@ -10,5 +10,6 @@ are seeded random inits (the report says so), the brain is simulated.
 from .registry import DemoContext, correlation_rdm, demo_section, run_demo
 
 from . import basics  # noqa: E402,F401  (sections, in report order)
+from . import brain  # noqa: E402,F401
 
 __all__ = ["run_demo", "demo_section", "DemoContext", "correlation_rdm"]

@@ -8,6 +8,12 @@ Examples
 """
 
 from .figures import plot_feature_pca, plot_image_grid, plot_rdm, plot_rdms, save_figure
+from .behaviour import plot_subset_scores
+from .brain import (plot_estimate_vs_truth, plot_noise_ceiling_map, plot_roi_map, plot_roi_summary, plot_voxel_map,
+                    voxel_map_to_nifti)
 from .report import Report, Section
+from .rsa import plot_rdm_comparison
 
-__all__ = ["plot_image_grid", "plot_rdm", "plot_rdms", "plot_feature_pca", "save_figure", "Report", "Section"]
+__all__ = ["plot_image_grid", "plot_rdm", "plot_rdms", "plot_feature_pca", "save_figure", "Report", "Section",
+           "plot_voxel_map", "plot_roi_map", "plot_roi_summary", "plot_noise_ceiling_map", "plot_estimate_vs_truth",
+           "voxel_map_to_nifti", "plot_rdm_comparison", "plot_subset_scores"]
