@@ -87,7 +87,17 @@ def test_output_is_the_clip_image_embedding_and_differentiable(tiny_clip_model, 
     x = images.clone().requires_grad_(True)
     d(x, images.flip(-1)).sum().backward()
     assert d.differentiable and x.grad is not None and x.grad.abs().sum() > 0
-    assert not EmbeddingDistance(tiny_clip_model, layer="transformer.resblocks.0").differentiable
+    inner = EmbeddingDistance(tiny_clip_model, layer="transformer.resblocks.0")
+    x.grad = None
+    inner(x, images.flip(-1)).sum().backward()
+    assert inner.differentiable and x.grad is not None and x.grad.abs().sum() > 0
+
+
+def test_inner_cnn_layer_is_differentiable_despite_inplace_relu(images):
+    d = EmbeddingDistance("torchvision:alexnet", layer="features.1")  # ReLU(inplace=True) output
+    x = images.clone().requires_grad_(True)
+    d(x, images.flip(-1)).sum().backward()
+    assert x.grad is not None and x.grad.abs().sum() > 0
 
 
 def test_spec_string_loads_seeded_model_and_backbone_stays_in_eval(images):

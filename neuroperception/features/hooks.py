@@ -52,14 +52,17 @@ def _copy(_layer: str, t: torch.Tensor) -> torch.Tensor:
 
 
 @contextmanager
-def record(module: nn.Module, layers: list[str], transform: Callable[[str, torch.Tensor], Any] = _copy):
+def record(module: nn.Module, layers: list[str], transform: Callable[[str, torch.Tensor], Any] = _copy,
+           detach: bool = True):
     """Record the outputs of ``layers`` while the block runs; yields the dict being filled.
 
     ``transform(layer, output)`` runs inside the hook, before later layers run: the default
     copies the output, because a following in-place operation (``ReLU(inplace=True)``) would
     otherwise change what was recorded; extraction pools there instead, which also avoids
     keeping full maps. A module called several times in one forward pass keeps its last output.
-    ``"output"`` is not hooked here: the caller takes the forward's return value.
+    ``"output"`` is not hooked here: the caller takes the forward's return value. With
+    ``detach=False`` the recorded tensors stay in the autograd graph (for differentiable metrics
+    and losses on intermediate layers).
 
     Examples
     --------
@@ -78,7 +81,8 @@ def record(module: nn.Module, layers: list[str], transform: Callable[[str, torch
             continue
 
         def hook(_mod, _inp, out, _name=layer):
-            outputs[_name] = transform(_name, first_tensor(out, _name).detach())
+            t = first_tensor(out, _name)
+            outputs[_name] = transform(_name, t.detach() if detach else t)
 
         handles.append(modules[layer].register_forward_hook(hook))
     try:

@@ -102,10 +102,9 @@ class EmbeddingDistance(Metric):
     Notes
     -----
     The model's own preprocessing (resize, crop, normalisation) is applied to the ``[0, 1]``
-    images. Gradients flow to the images through the model's output (``layer=None``); hooked
-    intermediate layers are recorded detached by
-    :func:`~neuroperception.features.hooks.record`, so such a metric has ``differentiable=False``.
-    The backbone is kept in eval mode.
+    images. Gradients flow to the images through the model's output (``layer=None``) and through
+    hooked intermediate layers alike (recorded with ``detach=False``).
+    The backbone is frozen (``requires_grad=False``, also on a passed-in model) and kept in eval mode.
 
     Examples
     --------
@@ -139,8 +138,8 @@ class EmbeddingDistance(Metric):
                              "('avg', 'max', 'avg:K', 'srp:D')")
         self.spec, self.weights = model.spec, model.weights
         self.preprocess = model.preprocess
-        self.backbone = model.module.eval()
-        self.differentiable = self.layer == "output"
+        self.backbone = model.module.eval().requires_grad_(False)  # frozen: gradients reach the images only
+        self.differentiable = True
 
     def train(self, mode: bool = True) -> "EmbeddingDistance":
         """Set the module's mode; the backbone itself always stays in eval mode."""
@@ -161,7 +160,7 @@ class EmbeddingDistance(Metric):
         x = self.preprocess(images)
         if self.layer == "output":
             return self._vector(first_tensor(self.backbone(x), "output"), n)
-        with record(self.backbone, [self.layer], lambda name, t: self._vector(t, n)) as acts:
+        with record(self.backbone, [self.layer], lambda name, t: self._vector(t, n), detach=False) as acts:
             self.backbone(x)
         return acts[self.layer]
 
