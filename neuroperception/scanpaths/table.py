@@ -1,0 +1,222 @@
+"""The scanpath table: one row per fixation, grouped into scanpaths, convertible to pandas and xarray.
+
+Every reader returns a :class:`Scanpaths`, every model produces one and every metric reads one, so
+the columns are fixed:
+
+``scanpath`` (int, one id per sequence), ``fixation`` (0-based order within it), ``image_id``,
+``subject``, ``x``, ``y`` (pixels, origin top-left, x to the right), ``onset``, ``duration``
+(milliseconds, NaN when unknown), ``task``, ``condition``. Extra columns are kept.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from .._validation import describe
+from ..errors import InputError, ShapeError
+
+__all__ = ["Scanpaths", "COLUMNS"]
+
+COLUMNS = ("scanpath", "fixation", "image_id", "subject", "x", "y", "onset", "duration", "task", "condition")
+_META = ("image_id", "subject", "task", "condition")
+_FIELDS = ("x", "y", "onset", "duration")
+
+
+class Scanpaths:
+    """Fixation sequences over images, as a validated table.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        One row per fixation with at least ``image_id``, ``x``, ``y``. Missing columns are filled:
+        ``subject``/``task``/``condition`` with ``""``, ``onset``/``duration`` with NaN,
+        ``scanpath`` by grouping rows on (image_id, subject, task, condition) in order of appearance,
+        ``fixation`` by row order within each scanpath.
+    image_sizes : mapping of image id to (height, width), optional
+        When given, fixations outside their image are an error.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> sp = Scanpaths.from_arrays([np.array([[10, 20], [30, 40]]), np.array([[5, 5]])],
+    ...                            image_ids=["cat", "dog"], subjects=["s1", "s1"])
+    >>> len(sp), sp.n_fixations
+    (2, 3)
+    >>> sp.arrays()[0].tolist()
+    [[10.0, 20.0], [30.0, 40.0]]
+    """
+
+    def __init__(self, table: pd.DataFrame, image_sizes: Mapping[str, tuple[int, int]] | None = None):
+        if not isinstance(table, pd.DataFrame):
+            raise InputError(f"table: received {type(table).__name__}; expected a pandas DataFrame")
+        missing = [c for c in ("image_id", "x", "y") if c not in table.columns]
+        if missing:
+            raise InputError(f"table: missing columns {missing} (found {list(table.columns)}); "
+                             "expected at least image_id, x, y")
+        df = table.copy().reset_index(drop=True)
+        for col in ("subject", "task", "condition"):
+            if col not in df.columns:
+                df[col] = ""
+        for col in ("image_id", "subject", "task", "condition"):
+            df[col] = df[col].astype(str)
+        for col in ("onset", "duration"):
+            if col not in df.columns:
+                df[col] = np.nan
+        for col in _FIELDS:
+            df[col] = pd.to_numeric(df[col], errors="coerce").astype(float)
+        bad = ~np.isfinite(df[["x", "y"]].to_numpy()).all(axis=1)
+        if bad.any():
+            raise InputError(f"table: {int(bad.sum())} fixations with NaN/Inf x or y (first rows: "
+                             f"{np.nonzero(bad)[0][:5].tolist()}); expected finite pixel coordinates")
+        if "scanpath" not in df.columns:
+            keys = df[list(_META)].apply(tuple, axis=1)
+            df["scanpath"] = pd.factorize(keys)[0]
+        df["scanpath"] = df["scanpath"].astype(int)
+        if "fixation" not in df.columns:
+            df["fixation"] = df.groupby("scanpath", sort=False).cumcount()
+        df["fixation"] = df["fixation"].astype(int)
+        df = df.sort_values(["scanpath", "fixation"], kind="stable").reset_index(drop=True)
+        if df.duplicated(["scanpath", "fixation"]).any():
+            raise InputError("table: duplicated (scanpath, fixation) pairs; expected each fixation once")
+        per_path = df.groupby("scanpath", sort=True)[list(_META)].nunique()
+        if (per_path > 1).any().any():
+            raise InputError("table: a scanpath mixes several image_id/subject/task/condition values; "
+                             "expected one of each per scanpath")
+        order = list(COLUMNS) + [c for c in df.columns if c not in COLUMNS]
+        self.table = df[order]
+        self.image_sizes = {str(k): (int(v[0]), int(v[1])) for k, v in (image_sizes or {}).items()}
+        if self.image_sizes:
+            self.check_bounds(self.image_sizes)
+
+    # -- construction ------------------------------------------------------------------------
+    @classmethod
+    def from_dataframe(cls, table: pd.DataFrame, image_sizes=None) -> "Scanpaths":
+        """Build from a DataFrame (see the class docstring for the columns)."""
+        return cls(table, image_sizes)
+
+    @classmethod
+    def from_arrays(cls, paths: Sequence[Any], image_ids: Sequence[str], subjects: Sequence[str] | None = None,
+                    tasks: Sequence[str] | None = None, conditions: Sequence[str] | None = None,
+                    image_sizes=None) -> "Scanpaths":
+        """Build from one ``(n, 2)`` (x, y) or ``(n, 3)`` (x, y, duration) array per scanpath."""
+        if len(paths) != len(image_ids):
+            raise ShapeError(f"image_ids: received {len(image_ids)}; expected one per scanpath ({len(paths)})")
+        rows = []
+        for k, p in enumerate(paths):
+            arr = np.asarray(p, dtype=float)
+            if arr.ndim != 2 or arr.shape[1] not in (2, 3):
+                raise ShapeError(f"paths[{k}]: received {describe(arr)}; expected (n_fixations, 2) or (n, 3)")
+            if arr.shape[0] == 0:
+                raise InputError(f"paths[{k}]: received an empty scanpath; expected at least one fixation")
+            for j, row in enumerate(arr):
+                rows.append({"scanpath": k, "fixation": j, "image_id": image_ids[k],
+                             "subject": subjects[k] if subjects is not None else "",
+                             "task": tasks[k] if tasks is not None else "",
+                             "condition": conditions[k] if conditions is not None else "",
+                             "x": row[0], "y": row[1], "duration": row[2] if arr.shape[1] == 3 else np.nan})
+        return cls(pd.DataFrame(rows), image_sizes)
+
+    @classmethod
+    def from_xarray(cls, da: xr.DataArray) -> "Scanpaths":
+        """Inverse of :meth:`to_xarray`."""
+        if tuple(da.dims) != ("scanpath", "fixation", "field"):
+            raise ShapeError(f"da: received dims {da.dims}; expected ('scanpath', 'fixation', 'field')")
+        fields = [str(f) for f in da["field"].values]
+        rows = []
+        for k in range(da.sizes["scanpath"]):
+            meta = {m: str(da[m].values[k]) for m in _META if m in da.coords}
+            vals = da.values[k]
+            for j in range(vals.shape[0]):
+                rec = dict(zip(fields, vals[j]))
+                if np.isnan(rec["x"]):
+                    continue
+                rows.append({"scanpath": int(da["scanpath"].values[k]), "fixation": j, **meta, **rec})
+        return cls(pd.DataFrame(rows))
+
+    # -- views -------------------------------------------------------------------------------
+    def __len__(self) -> int:
+        return int(self.table["scanpath"].nunique())
+
+    @property
+    def n_fixations(self) -> int:
+        """Total number of fixations."""
+        return len(self.table)
+
+    @property
+    def meta(self) -> pd.DataFrame:
+        """One row per scanpath: id, image, subject, task, condition and length."""
+        g = self.table.groupby("scanpath", sort=True)
+        out = g[list(_META)].first()
+        out["n_fixations"] = g.size()
+        return out.reset_index()
+
+    def arrays(self, with_duration: bool = False) -> list[np.ndarray]:
+        """One ``(n, 2)`` array of (x, y) per scanpath (``(n, 3)`` with durations), in scanpath order."""
+        cols = ["x", "y", "duration"] if with_duration else ["x", "y"]
+        return [g[cols].to_numpy(dtype=float) for _, g in self.table.groupby("scanpath", sort=True)]
+
+    def __iter__(self) -> Iterator[tuple[pd.Series, np.ndarray]]:
+        """Yield ``(meta_row, xy_array)`` per scanpath."""
+        return iter(zip((row for _, row in self.meta.iterrows()), self.arrays()))
+
+    def select(self, **criteria: Any) -> "Scanpaths":
+        """Scanpaths whose columns equal the given values (a list means any of them).
+
+        >>> import numpy as np
+        >>> sp = Scanpaths.from_arrays([np.zeros((1, 2)), np.ones((2, 2))], ["a", "b"])
+        >>> len(sp.select(image_id="b"))
+        1
+        """
+        mask = np.ones(len(self.table), dtype=bool)
+        for col, value in criteria.items():
+            if col not in self.table.columns:
+                raise InputError(f"select: unknown column {col!r}; expected one of {list(self.table.columns)}")
+            values = value if isinstance(value, (list, tuple, set)) else [value]
+            mask &= self.table[col].isin(list(values)).to_numpy()
+        return Scanpaths(self.table[mask], self.image_sizes)
+
+    def check_bounds(self, image_sizes: Mapping[str, tuple[int, int]]) -> None:
+        """Raise an :class:`InputError` for fixations outside their image (``0 <= x < width``)."""
+        sizes = self.table["image_id"].map(lambda i: image_sizes.get(i, (np.inf, np.inf)))
+        h = np.array([s[0] for s in sizes], dtype=float)
+        w = np.array([s[1] for s in sizes], dtype=float)
+        x, y = self.table["x"].to_numpy(), self.table["y"].to_numpy()
+        out = (x < 0) | (y < 0) | (x >= w) | (y >= h)
+        if out.any():
+            first = self.table[out].iloc[0]
+            raise InputError(
+                f"{int(out.sum())} fixations fall outside their image, e.g. ({first['x']:.1f}, {first['y']:.1f}) "
+                f"on {first['image_id']!r} of size {image_sizes.get(first['image_id'])} (height, width); "
+                "expected 0 <= x < width and 0 <= y < height"
+            )
+
+    # -- conversions -------------------------------------------------------------------------
+    def to_dataframe(self) -> pd.DataFrame:
+        """A copy of the table."""
+        return self.table.copy()
+
+    def to_xarray(self) -> xr.DataArray:
+        """A NaN-padded ``("scanpath", "fixation", "field")`` array with per-scanpath metadata coords.
+
+        >>> import numpy as np
+        >>> sp = Scanpaths.from_arrays([np.zeros((1, 2)), np.ones((3, 2))], ["a", "b"])
+        >>> sp.to_xarray().shape
+        (2, 3, 4)
+        """
+        meta = self.meta
+        n_max = int(meta["n_fixations"].max()) if len(meta) else 0
+        values = np.full((len(meta), n_max, len(_FIELDS)), np.nan)
+        for k, (_, g) in enumerate(self.table.groupby("scanpath", sort=True)):
+            values[k, :len(g)] = g[list(_FIELDS)].to_numpy(dtype=float)
+        coords = {"scanpath": meta["scanpath"].to_numpy(), "fixation": np.arange(n_max), "field": list(_FIELDS)}
+        coords.update({m: ("scanpath", meta[m].to_numpy(dtype=str)) for m in _META})
+        return xr.DataArray(values, dims=("scanpath", "fixation", "field"), coords=coords, name="scanpaths")
+
+    def __repr__(self) -> str:
+        return (f"Scanpaths({len(self)} scanpaths, {self.n_fixations} fixations, "
+                f"{self.table['image_id'].nunique()} images, {self.table['subject'].nunique()} subjects)")
