@@ -1,0 +1,24 @@
+"""Encoding models: image features -> voxel responses, cross-validated and scored.
+
+``RidgeCV`` fits one ridge regression per voxel with its own cross-validated alpha, fast enough
+for whole-brain data (one eigendecomposition per fold, downdated cross-products, a coarse-to-fine
+alpha search, targets streamed in chunks). ``scoring`` gives per-voxel r / R^2, the Algonauts-style
+noise-ceiling normalisation and per-ROI summaries.
+
+Examples
+--------
+>>> import numpy as np
+>>> from neuroperception.encoding import RidgeCV, summarize_scores
+>>> rng = np.random.default_rng(0)
+>>> X = rng.normal(size=(80, 10)); Y = X @ rng.normal(size=(10, 4)) + rng.normal(size=(80, 4))
+>>> model = RidgeCV(alphas=np.logspace(-2, 4, 7)).fit(X[:60], Y[:60])
+>>> r = model.voxel_scores(X[60:], Y[60:], metric="r")
+>>> bool((r > 0.8).all()), list(summarize_scores(r).columns)
+(True, ['score', 'n_voxels', 'n_nan'])
+"""
+
+from .ridge import DEFAULT_ALPHAS, RidgeCV
+from .scoring import noise_ceiling_normalized, pearson_r, r2_score, summarize_scores, voxel_scores
+
+__all__ = ["RidgeCV", "DEFAULT_ALPHAS", "pearson_r", "r2_score", "voxel_scores", "noise_ceiling_normalized",
+           "summarize_scores"]
