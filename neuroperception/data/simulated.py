@@ -11,7 +11,6 @@ be checked against the truth.
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,21 +21,12 @@ import xarray as xr
 
 from .._validation import check_alignment, check_ids, describe
 from ..errors import InputError, ShapeError
+from ._placement import ROI_PLACEMENT, _gaussians, _place, _retinotopic_rfs, _rf_sizes
 from .responses import make_responses
 
 __all__ = ["simulate_brain", "SimulatedBrain", "ROI_PLACEMENT"]
 
-#: Where each known ROI is placed: (centre (x, y, z) of the right hemisphere in MNI mm, ellipsoid
-#: radii in mm, default receptive-field size as a fraction of the feature grid's side, largest
-#: eccentricity as a fraction of the half-image). Left-hemisphere centres mirror x.
-ROI_PLACEMENT: dict[str, tuple[tuple[float, float, float], tuple[float, float, float], float, float]] = {
-    "V1": ((10.0, -88.0, 2.0), (7.0, 14.0, 10.0), 0.05, 0.9),  # banks of the calcarine sulcus
-    "V4": ((30.0, -80.0, -12.0), (8.0, 9.0, 8.0), 0.12, 0.7),  # ventral occipital (hV4)
-    "LO": ((42.0, -78.0, 0.0), (8.0, 9.0, 9.0), 0.2, 0.6),  # lateral occipital
-    "IT": ((40.0, -50.0, -20.0), (8.0, 14.0, 8.0), 0.3, 0.4),  # ventral temporal (fusiform)
-}
 _SNR_SPREAD = 0.5  # sd of log per-voxel SNR around the median
-_MAX_DISTANCE = 3.0  # voxels farther than this (in ROI radii) from every ROI centre are never used
 _BUDGET = 2_000_000  # elements per temporary block when projecting features
 
 
@@ -161,89 +151,6 @@ def _as_layers(features: Any) -> dict[str, xr.DataArray]:
     if n < 3:
         raise ShapeError(f"features: received {n} stimuli; expected at least 3 to standardise the signal")
     return out
-
-
-def _rf_sizes(rf_size: Any, rois: Sequence[str]) -> dict[str, float]:
-    if rf_size is None:
-        sizes = {r: ROI_PLACEMENT[r][2] for r in rois}
-    elif isinstance(rf_size, Mapping):
-        missing = [r for r in rois if r not in rf_size]
-        if missing:
-            raise InputError(f"rf_size: received a mapping without {missing}; expected one size per ROI")
-        sizes = {r: rf_size[r] for r in rois}
-    elif np.ndim(rf_size) == 0:
-        sizes = {r: rf_size for r in rois}
-    else:
-        if len(rf_size) != len(rois):
-            raise InputError(f"rf_size: received {len(rf_size)} sizes; expected one per ROI ({len(rois)})")
-        sizes = dict(zip(rois, rf_size))
-    for r, s in sizes.items():
-        if not isinstance(s, (int, float, np.number)) or not 0 < float(s) <= 2:
-            raise InputError(f"rf_size[{r!r}]: received {s!r}; expected a fraction of the grid side in (0, 2]")
-    return {r: float(s) for r, s in sizes.items()}
-
-
-@functools.lru_cache(maxsize=2)
-def _candidates(space: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Grey-matter positions (mm), hemisphere labels and vertex indices (-1 in the volume); cached."""
-    from nilearn import datasets
-
-    if space == "volume":
-        gm = datasets.load_mni152_gm_mask(resolution=2)
-        ijk = np.argwhere(np.asarray(gm.dataobj) > 0)
-        xyz = np.c_[ijk, np.ones(len(ijk))] @ gm.affine.T
-        xyz = xyz[:, :3]
-        hemi = np.where(xyz[:, 0] < 0, "left", "right")
-        return _frozen(xyz, hemi, np.full(len(xyz), -1))
-    mesh = datasets.load_fsaverage("fsaverage5")["pial"]
-    parts = [(h, np.asarray(mesh.parts[h].coordinates, dtype=float)) for h in ("left", "right")]
-    xyz = np.concatenate([c for _, c in parts])
-    hemi = np.concatenate([np.full(len(c), h) for h, c in parts])
-    vertex = np.concatenate([np.arange(len(c)) for _, c in parts])
-    return _frozen(xyz, hemi, vertex)
-
-
-def _frozen(*arrays: np.ndarray) -> tuple[np.ndarray, ...]:
-    for a in arrays:
-        a.flags.writeable = False
-    return arrays
-
-
-def _place(rois: Sequence[str], n_voxels: int, space: str, rng: np.random.Generator):
-    """Choose voxels per ROI; returns positions, hemi, vertex, roi labels and ROI-relative offsets."""
-    xyz, hemi, vertex = _candidates(space)
-    dist = np.empty((len(rois), len(xyz)))
-    offsets = np.empty((len(rois), len(xyz), 3))
-    for k, roi in enumerate(rois):
-        centre, radii = np.array(ROI_PLACEMENT[roi][0]), np.array(ROI_PLACEMENT[roi][1])
-        mirrored = np.c_[np.abs(xyz[:, 0]), xyz[:, 1:]]  # both hemispheres share one (mirrored) ellipsoid
-        offsets[k] = (mirrored - centre) / radii
-        dist[k] = np.sqrt((offsets[k] ** 2).sum(1))
-    owner = dist.argmin(0)
-    counts = [n_voxels // len(rois) + (k < n_voxels % len(rois)) for k in range(len(rois))]
-    chosen, labels = [], []
-    for k, (roi, need) in enumerate(zip(rois, counts)):
-        own = np.flatnonzero((owner == k) & (dist[k] <= _MAX_DISTANCE))
-        if own.size < need:
-            raise InputError(f"n_voxels: received {n_voxels}; ROI {roi!r} has only {own.size} grey-matter "
-                             f"{'voxels' if space == 'volume' else 'vertices'} in space={space!r}; expected at "
-                             f"most {own.size * len(rois)} voxels")
-        own = own[np.argsort(dist[k, own], kind="stable")]
-        pool = own[dist[k, own] <= 1.0] if (dist[k, own] <= 1.0).sum() >= need else own[:need]
-        pick = np.sort(rng.choice(pool, size=need, replace=False))
-        chosen.append(pick)
-        labels += [roi] * need
-    idx = np.concatenate(chosen)
-    roi_index = np.repeat(np.arange(len(rois)), counts)
-    return xyz[idx], hemi[idx], vertex[idx], np.array(labels), offsets[roi_index, idx]
-
-
-def _gaussians(cy: np.ndarray, cx: np.ndarray, sigma: np.ndarray, h: int, w: int) -> np.ndarray:
-    """Normalised isotropic Gaussians ``(n, h * w)`` on an ``h × w`` grid of cells."""
-    gy = np.exp(-0.5 * ((np.arange(h)[None] - cy[:, None]) / sigma[:, None]) ** 2)
-    gx = np.exp(-0.5 * ((np.arange(w)[None] - cx[:, None]) / sigma[:, None]) ** 2)
-    g = gy[:, :, None] * gx[:, None, :]
-    return (g / g.sum((1, 2), keepdims=True)).reshape(len(cy), h * w)
 
 
 def _unit_std(values: np.ndarray, axes: tuple[int, ...]) -> np.ndarray:
@@ -409,17 +316,7 @@ def simulate_brain(
         if is_map:
             h, wd = values.shape[2:]
             side = max(h, wd)
-            ecc_max = np.array([ROI_PLACEMENT[r][3] for r in roi_labels[idx]])
-            ecc = ecc_max * np.clip(0.5 + 0.5 * offs[idx, 1], 0.05, 1.0)  # posterior → fovea
-            angle = -np.clip(offs[idx, 2], -1, 1) * np.pi / 2  # above the centre → lower field
-            side_sign = np.where(hemi[idx] == "left", 1.0, -1.0)  # left hemisphere → right field
-            fx = side_sign * ecc * np.cos(angle) + 0.05 * tune_rng.standard_normal(idx.size)
-            fy = ecc * np.sin(angle) + 0.05 * tune_rng.standard_normal(idx.size)
-            cx = np.clip((wd - 1) / 2 * (1 + fx), 0, wd - 1)
-            cy = np.clip((h - 1) / 2 * (1 - fy), 0, h - 1)
-            base = np.array([sizes[r] for r in roi_labels[idx]])
-            sigma = base * side * (0.7 + 0.6 * ecc / ecc_max) * np.exp(0.15 * tune_rng.standard_normal(idx.size))
-            sigma = np.maximum(sigma, 0.3)
+            cy, cx, sigma = _retinotopic_rfs(offs[idx], hemi[idx], roi_labels[idx], sizes, h, wd, tune_rng)
             for key, val in (("center_y", cy), ("center_x", cx), ("size", sigma), ("relative_size", sigma / side),
                              ("grid_h", h), ("grid_w", wd)):
                 rf_rows[key][idx] = val

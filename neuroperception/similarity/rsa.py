@@ -22,106 +22,25 @@ Comparison methods: ``pearson`` (rsatoolbox ``corr``), ``spearman``, ``rho_a`` (
 from __future__ import annotations
 
 import warnings
-from functools import lru_cache
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
 import xarray as xr
-from scipy import sparse, stats
+from scipy import sparse
 
-from .._validation import check_ids, describe
 from ..errors import AlignmentError, InputError, ShapeError
+from ._rdm_inputs import _align, _as_stack, _check_noise, _is_rdm_array, _parse_features, _triu, _vectors
+from ._rsa_compare import COMPARISON_METHODS, _check_method, _check_sigma, _compare_vectors
+from ._rsa_inference import _WEIGHTED, _bootstrap_values, _pool_transform
 
 __all__ = ["compute_rdm", "compare_rdms", "bootstrap_rdm_comparison", "rdm_noise_ceiling", "NoiseCeiling",
            "RDM_METRICS", "COMPARISON_METHODS"]
 
 RDM_METRICS = ("correlation", "cosine", "euclidean", "sqeuclidean_mean", "mahalanobis", "crossnobis")
-COMPARISON_METHODS = ("pearson", "spearman", "rho_a", "kendall_tau_a", "kendall_tau_b", "cosine", "corr_cov",
-                      "cosine_cov")
-_ALIASES = {"corr": "pearson", "rho-a": "rho_a", "tau-a": "kendall_tau_a", "kendall": "kendall_tau_b",
-            "tau-b": "kendall_tau_b"}
-_RUN_DIMS = ("run", "repeat")
 
 
-# -- features ------------------------------------------------------------------------------------
-def _numpy(x: Any) -> Any:
-    if hasattr(x, "detach") and hasattr(x, "cpu"):  # torch.Tensor, without importing torch
-        return x.detach().cpu().numpy()
-    return x
-
-
-def _finite_float(values: np.ndarray, name: str, dtype) -> np.ndarray:
-    if not (np.issubdtype(values.dtype, np.number) or values.dtype == bool) or np.iscomplexobj(values):
-        raise InputError(f"{name}: received dtype {values.dtype}; expected real numbers")
-    out = np.asarray(values, dtype=dtype)
-    if not np.isfinite(out).all():
-        raise InputError(f"{name}: received {describe(values)}; expected finite values")
-    return out
-
-
-def _parse_features(features, ids, runs, dtype):
-    """→ (x (observation, feature), observation ids, observation runs or None)."""
-    name = "features"
-    features = _numpy(features)
-    if isinstance(features, xr.DataArray):
-        if "stimulus" not in features.dims:
-            raise ShapeError(f"{name}: received dims {features.dims}; expected ('stimulus', 'feature') "
-                             "(other dims are flattened into features)")
-        run_dims = [d for d in features.dims if d in _RUN_DIMS]
-        if len(run_dims) > 1:
-            raise ShapeError(f"{name}: received dims {features.dims}; expected at most one of {_RUN_DIMS}")
-        if "stimulus_id" in features.coords:
-            if ids is not None:
-                raise InputError("ids: received ids for a DataArray that has a stimulus_id coordinate; expected "
-                                 "one source of ids")
-            ids = [str(v) for v in features["stimulus_id"].values]
-        rest = [d for d in features.dims if d != "stimulus" and d not in run_dims]
-        da = features.transpose(*run_dims, "stimulus", *rest)
-        n = da.sizes["stimulus"]
-        ids = check_ids(ids, n, name="stimulus_id")
-        values = _finite_float(np.asarray(da.values), name, dtype)
-        if run_dims:
-            if runs is not None:
-                raise InputError(f"runs: received labels and a {run_dims[0]!r} dim; expected one of them")
-            r = da.sizes[run_dims[0]]
-            labels = (da[run_dims[0]].values if run_dims[0] in da.coords else np.arange(r))
-            return values.reshape(r * n, -1), ids * r, np.repeat(np.asarray(labels), n)
-        return values.reshape(n, -1), ids, _check_runs(runs, n)
-    if not isinstance(features, np.ndarray) and not isinstance(features, (list, tuple)):
-        raise InputError(f"{name}: received {type(features).__name__}; expected an xarray.DataArray "
-                         "('stimulus', 'feature'), a numpy array or a torch tensor")
-    values = np.asarray(features)
-    if values.ndim < 2:
-        raise ShapeError(f"{name}: received {describe(values)}; expected (stimulus, feature)")
-    values = _finite_float(values, name, dtype).reshape(values.shape[0], -1)
-    n = values.shape[0]
-    if runs is not None:
-        ids = [str(v) for v in (ids if ids is not None else range(n))]
-        if len(ids) != n:
-            raise ShapeError(f"ids: received {len(ids)} ids; expected one per row ({n})")
-        return values, ids, _check_runs(runs, n)
-    return values, check_ids(ids, n, name="ids"), None
-
-
-def _check_runs(runs, n):
-    if runs is None:
-        return None
-    runs = np.asarray(_numpy(runs))
-    if runs.shape != (n,):
-        raise ShapeError(f"runs: received shape {runs.shape}; expected one label per row ({n},)")
-    return runs
-
-
-def _check_noise(noise, f):
-    noise = np.asarray(_numpy(noise), dtype=np.float64)
-    if noise.shape != (f, f):
-        raise ShapeError(f"noise: received {describe(noise)}; expected a ({f}, {f}) precision matrix")
-    if not np.isfinite(noise).all() or not np.allclose(noise, noise.T, rtol=1e-6, atol=1e-10):
-        raise InputError(f"noise: received {describe(noise)}; expected a finite symmetric precision matrix")
-    return noise
-
-
+# -- features to RDMs ----------------------------------------------------------------------------
 def _unit_rows(x, metric, ids):
     norm = np.sqrt(np.einsum("ij,ij->i", x, x))
     bad = np.flatnonzero(norm <= 1e-12 * max(float(norm.max()), 1e-300))
@@ -262,204 +181,7 @@ def compute_rdm(features, metric: str = "correlation", *, noise=None, runs=None,
                         coords={"stimulus_id": ("stimulus", obs_ids), "stimulus_id_": ("stimulus_", obs_ids)})
 
 
-# -- RDM stacks and alignment --------------------------------------------------------------------
-class _Stack(NamedTuple):
-    values: np.ndarray  # (k, n, n)
-    ids: list | None
-    names: list
-    single: bool
-    labelled: bool
-
-
-def _rdm_ids(da: xr.DataArray, name: str):
-    if "stimulus_id" not in da.coords:
-        return da, None
-    ids = [str(v) for v in da["stimulus_id"].values]
-    check_ids(ids, len(ids), name=f"{name}.stimulus_id")
-    if "stimulus_id_" in da.coords:
-        cols = [str(v) for v in da["stimulus_id_"].values]
-        if cols != ids:
-            if set(cols) != set(ids) or len(cols) != len(ids):
-                raise AlignmentError(f"{name}: row ids (stimulus_id) and column ids (stimulus_id_) differ; "
-                                     "expected the same stimuli on both dims")
-            pos = {v: i for i, v in enumerate(cols)}
-            da = da.isel(stimulus_=[pos[i] for i in ids])
-    return da, ids
-
-
-def _as_stack(x, name: str) -> _Stack:
-    x = _numpy(x)
-    if isinstance(x, (list, tuple)) and x and all(isinstance(v, xr.DataArray) for v in x):
-        parts = [_as_stack(v, f"{name}[{i}]") for i, v in enumerate(x)]
-        first = parts[0]
-        values = [first.values] + [_align(first, p, name, f"{name}[{i + 1}]").values for i, p in enumerate(parts[1:])]
-        names = [p.names[0] if p.single else f"{name}[{i}]" for i, p in enumerate(parts)]
-        return _Stack(np.concatenate(values), first.ids, names, False, True)
-    if isinstance(x, xr.DataArray):
-        dims = set(x.dims)
-        if not ({"stimulus", "stimulus_"} <= dims and dims - {"stimulus", "stimulus_"} <= {"rdm"}):
-            raise ShapeError(f"{name}: received dims {x.dims}; expected ('stimulus', 'stimulus_') or "
-                             "('rdm', 'stimulus', 'stimulus_')")
-        single = "rdm" not in dims
-        da, ids = _rdm_ids(x.transpose(*(() if single else ("rdm",)), "stimulus", "stimulus_"), name)
-        values = np.asarray(da.values)[None] if single else np.asarray(da.values)
-        if single:
-            names = [str(x.name) if x.name is not None else name]
-        else:
-            names = [str(v) for v in (da["rdm"].values if "rdm" in da.coords else range(da.sizes["rdm"]))]
-        labelled = True
-    elif isinstance(x, np.ndarray):
-        if x.ndim not in (2, 3):
-            raise ShapeError(f"{name}: received {describe(x)}; expected (N, N) or a stack (K, N, N)")
-        single, values, ids, labelled = x.ndim == 2, (x[None] if x.ndim == 2 else x), None, False
-        names = [name] if single else [str(i) for i in range(x.shape[0])]
-    else:
-        raise InputError(f"{name}: received {type(x).__name__}; expected an RDM DataArray ('stimulus', "
-                         "'stimulus_'), a stack ('rdm', 'stimulus', 'stimulus_'), a list of RDMs or an array")
-    values = _finite_float(values, name, np.float64)
-    k, n, m = values.shape
-    if n != m or n < 3 or k == 0:
-        raise ShapeError(f"{name}: received {describe(values)}; expected square RDMs of at least 3 stimuli")
-    iu, ju, flat = _triu(n)
-    flat_values = values.reshape(k, n * n)
-    upper, lower = flat_values[:, flat], flat_values[:, ju * n + iu]
-    if np.abs(upper - lower).max() > 1e-7 * max(float(np.abs(upper).max()), 1e-300):
-        raise InputError(f"{name}: received a non-symmetric matrix; expected a symmetric RDM")
-    return _Stack(values, ids, names, single, labelled)
-
-
-def _align(a: _Stack, b: _Stack, name_a: str, name_b: str) -> _Stack:
-    """Return ``b`` reordered to ``a``'s stimulus ids (by position when ids are absent)."""
-    n_a, n_b = a.values.shape[1], b.values.shape[1]
-    if a.ids is None or b.ids is None:
-        if n_a != n_b:
-            raise AlignmentError(f"{name_a} and {name_b}: received {n_a} and {n_b} stimuli; expected the same "
-                                 "stimuli")
-        return b
-    if a.ids == b.ids:
-        return b
-    missing, extra = sorted(set(a.ids) - set(b.ids)), sorted(set(b.ids) - set(a.ids))
-    if missing or extra:
-        raise AlignmentError(f"{name_b}: stimulus ids differ from {name_a}: {len(missing)} missing (e.g. "
-                             f"{missing[:5]}), {len(extra)} extra (e.g. {extra[:5]}); expected the same ids")
-    pos = {v: i for i, v in enumerate(b.ids)}
-    order = np.array([pos[i] for i in a.ids])
-    return b._replace(values=b.values[:, order][:, :, order], ids=list(a.ids))
-
-
-@lru_cache(maxsize=8)
-def _triu(n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    iu, ju = np.triu_indices(n, 1)
-    return iu, ju, iu * n + ju
-
-
-def _vectors(values: np.ndarray) -> np.ndarray:
-    k, n, _ = values.shape
-    return values.reshape(k, n * n)[:, _triu(n)[2]]
-
-
-# -- comparison of upper-triangle vectors ---------------------------------------------------------
-def _check_method(method: str) -> str:
-    method = _ALIASES.get(method, method)
-    if method not in COMPARISON_METHODS:
-        raise InputError(f"method: received {method!r}; expected one of {COMPARISON_METHODS} (or rsatoolbox's "
-                         f"{tuple(_ALIASES)})")
-    return method
-
-
-def _rank_rows(v: np.ndarray) -> np.ndarray:
-    """Average ranks (1-based, ties averaged) of each row, like ``scipy.stats.rankdata``."""
-    k, p = v.shape
-    order = np.argsort(v, axis=1)
-    s = np.take_along_axis(v, order, 1)
-    new = np.ones((k, p), bool)
-    new[:, 1:] = s[:, 1:] != s[:, :-1]
-    flat = new.ravel()
-    starts = np.flatnonzero(flat)
-    ends = np.append(starts[1:], k * p)
-    avg = (starts + ends + 1) / 2.0 - (starts // p) * p
-    ranks = np.empty((k, p))
-    np.put_along_axis(ranks, order, avg[np.cumsum(flat) - 1].reshape(k, p), 1)
-    return ranks
-
-
-def _cosine_matrix(a, b, ref_a, ref_b, strict, what):
-    na, nb = np.sqrt(np.einsum("ij,ij->i", a, a)), np.sqrt(np.einsum("ij,ij->i", b, b))
-    bad_a, bad_b = na <= 1e-10 * ref_a, nb <= 1e-10 * ref_b
-    if strict and (bad_a.any() or bad_b.any()):
-        raise InputError(f"RDMs: received an RDM whose {what} is zero (e.g. all dissimilarities equal); "
-                         "the comparison is undefined for it")
-    with np.errstate(divide="ignore", invalid="ignore"):
-        out = (a @ b.T) / na[:, None] / nb[None, :]
-    out[bad_a] = np.nan
-    out[:, bad_b] = np.nan
-    return out
-
-
-def _tau_a(x, y):
-    """Kendall's tau-a from scipy's O(n log n) tau-b and the tie counts."""
-    p = x.size
-    tot = p * (p - 1) / 2.0
-
-    def ties(v):
-        c = np.unique(v, return_counts=True)[1].astype(np.float64)
-        return float((c * (c - 1) / 2).sum())
-
-    tx, ty = ties(x), ties(y)
-    if tx == tot or ty == tot:
-        return 0.0
-    tau_b = stats.kendalltau(x, y).statistic
-    return float(np.clip(tau_b * np.sqrt((tot - tx) * (tot - ty)) / tot, -1.0, 1.0))
-
-
-def _cov_weighted(vectors, n, sigma_k):
-    """Double-centred ``-D/2`` as isotropic vectors: off-diagonal entries ×√2, then the diagonal."""
-    k = vectors.shape[0]
-    iu, ju, flat = _triu(n)
-    full = np.zeros((k, n * n))
-    full[:, flat] = vectors
-    full = full.reshape(k, n, n)
-    full = -0.5 * (full + full.transpose(0, 2, 1))
-    row = full.mean(2, keepdims=True)
-    full = full - row - row.transpose(0, 2, 1) + row.mean(1, keepdims=True)
-    if sigma_k is not None:
-        s = np.sqrt(sigma_k)
-        full = full / s[:, None] / s[None, :]
-    diag = np.einsum("kii->ki", full)
-    return np.concatenate([np.sqrt(2.0) * full.reshape(k, n * n)[:, flat], diag], axis=1)
-
-
-def _compare_vectors(va, vb, method, n=None, sigma_k=None, strict=True):
-    if method in ("spearman", "rho_a"):
-        va, vb = _rank_rows(va), _rank_rows(vb)
-    ref_a, ref_b = np.sqrt(np.einsum("ij,ij->i", va, va)), np.sqrt(np.einsum("ij,ij->i", vb, vb))
-    if method in ("pearson", "spearman", "rho_a", "corr_cov"):
-        va, vb = va - va.mean(1, keepdims=True), vb - vb.mean(1, keepdims=True)
-    if method == "rho_a":
-        p = va.shape[1]
-        return va @ vb.T * (12.0 / (p ** 3 - p))
-    if method in ("corr_cov", "cosine_cov"):
-        wa, wb = _cov_weighted(va, n, sigma_k), _cov_weighted(vb, n, sigma_k)
-        return _cosine_matrix(wa, wb, ref_a, ref_b, strict, "double-centred form")
-    if method.startswith("kendall"):
-        out = np.empty((va.shape[0], vb.shape[0]))
-        for i, x in enumerate(va):
-            for j, y in enumerate(vb):
-                out[i, j] = _tau_a(x, y) if method == "kendall_tau_a" else stats.kendalltau(x, y).statistic
-        return out
-    return _cosine_matrix(va, vb, ref_a, ref_b, strict, "variance" if method != "cosine" else "norm")
-
-
-def _check_sigma(sigma_k, n):
-    if sigma_k is None:
-        return None
-    s = np.asarray(_numpy(sigma_k), dtype=np.float64)
-    if s.shape != (n,) or not np.isfinite(s).all() or (s <= 0).any():
-        raise InputError(f"sigma_k: received {describe(s)}; expected ({n},) positive pattern variances "
-                         "(a diagonal covariance)")
-    return s
-
-
+# -- comparison ----------------------------------------------------------------------------------
 def compare_rdms(a, b, method: str = "spearman", *, sigma_k=None):
     """Compare RDMs on their upper triangles (diagonal excluded), aligned by stimulus ids.
 
@@ -510,135 +232,6 @@ def compare_rdms(a, b, method: str = "spearman", *, sigma_k=None):
 
 
 # -- bootstrap over stimuli ----------------------------------------------------------------------
-_WEIGHTED = ("pearson", "cosine", "spearman", "rho_a")
-
-
-def _rank_plan(v):
-    order = np.argsort(v)
-    s = v[order]
-    new = np.ones(v.size, bool)
-    new[1:] = s[1:] != s[:-1]
-    inverse = np.empty_like(order)
-    inverse[order] = np.arange(order.size)
-    return order, inverse, (None if new.all() else (np.flatnonzero(new), np.cumsum(new) - 1))
-
-
-def _weighted_ranks(w, plan):
-    """Average ranks of the multiset holding pair ``p`` ``w[:, p]`` times, for each row of ``w``."""
-    order, inverse, groups = plan
-    ws = w.take(order, axis=1)
-    if groups is None:  # no ties between pairs: copies of one pair share the mean of their ranks
-        rank = np.cumsum(ws, axis=1)
-        rank -= (ws - 1.0) / 2.0
-    else:
-        counts = np.add.reduceat(ws, groups[0], axis=1)
-        rank = (np.cumsum(counts, axis=1) - (counts - 1.0) / 2.0).take(groups[1], axis=1)
-    return rank.take(inverse, axis=1)
-
-
-def _rank_similarity(counts, va, vb, method):
-    """Spearman or rho-a of every resample from weighted ranks (each pair weighted by its copies)."""
-    n = counts.shape[1]
-    iu, ju, _ = _triu(n)
-    plans_a, plans_b = [_rank_plan(v) for v in va], [_rank_plan(v) for v in vb]
-    out = np.empty((counts.shape[0], va.shape[0], vb.shape[0]))
-    chunk = max(1, int(2e6 // iu.size))
-    for start in range(0, counts.shape[0], chunk):
-        c = counts[start:start + chunk]
-        w = c.take(iu, axis=1) * c.take(ju, axis=1)
-        sw = w.sum(1)
-
-        def moments(plan):
-            r = _weighted_ranks(w, plan)
-            wr = w * r
-            return r, wr, wr.sum(1), np.einsum("cp,cp->c", wr, r)
-
-        mb = [moments(p) for p in plans_b]
-        for i, plan in enumerate(plans_a):
-            _, wr_a, s_a, ss_a = moments(plan)
-            for j, (r_b, _, s_b, ss_b) in enumerate(mb):
-                cov = np.einsum("cp,cp->c", wr_a, r_b) - s_a * s_b / sw
-                if method == "rho_a":
-                    out[start:start + chunk, i, j] = cov * 12.0 / (sw ** 3 - sw)
-                    continue
-                var_a, var_b = ss_a - s_a ** 2 / sw, ss_b - s_b ** 2 / sw
-                with np.errstate(divide="ignore", invalid="ignore"):
-                    r = cov / np.sqrt(var_a * var_b)
-                r[(var_a <= 1e-12 * ss_a) | (var_b <= 1e-12 * ss_b)] = np.nan
-                out[start:start + chunk, i, j] = r
-    return out
-
-
-def _quadratic_similarity(counts, va, vb, n, method):
-    """Pearson or cosine of every resample from quadratic forms ``cᵀ M c / 2`` of full matrices."""
-    iu, ju, _ = _triu(n)
-
-    def full(v):
-        m = np.zeros((n, n))
-        m[iu, ju] = v
-        m[ju, iu] = v
-        return m
-
-    def q(m):
-        return 0.5 * np.einsum("bi,bi->b", counts @ m, counts)
-
-    sw = q(full(np.ones(iu.size)))[:, None]
-    if method == "pearson":  # shifting by the full-sample mean keeps the moments well conditioned
-        va, vb = va - va.mean(1, keepdims=True), vb - vb.mean(1, keepdims=True)
-    fa, fb = [full(v) for v in va], [full(v) for v in vb]
-    moments = {}
-    for name, mats in (("a", fa), ("b", fb)):
-        moments[name] = (np.stack([q(m) for m in mats], 1), np.stack([q(m * m) for m in mats], 1))
-    (sa, saa), (sb, sbb) = moments["a"], moments["b"]
-    sab = np.stack([np.stack([q(x * y) for y in fb], 1) for x in fa], 1)
-    if method == "pearson":
-        sab = sab - sa[:, :, None] * sb[:, None, :] / sw[:, :, None]
-        var_a, var_b = saa - sa ** 2 / sw, sbb - sb ** 2 / sw
-    else:
-        var_a, var_b = saa, sbb
-    with np.errstate(divide="ignore", invalid="ignore"):
-        out = sab / np.sqrt(var_a[:, :, None] * var_b[:, None, :])
-    out[np.broadcast_to((var_a <= 1e-12 * saa)[:, :, None], out.shape)] = np.nan
-    out[np.broadcast_to((var_b <= 1e-12 * sbb)[:, None, :], out.shape)] = np.nan
-    return out
-
-
-def _bootstrap_values(va, vb, n, idx, method, values_a=None, values_b=None):
-    """Mean over ``va``'s rows of ``method`` for each resample ``idx[b]`` → ``(B, K_b)``.
-
-    Pairs of the same stimulus (drawn twice) are dropped, as rsatoolbox does; a pair of distinct
-    stimuli drawn ``c_s`` and ``c_t`` times enters ``c_s * c_t`` times. Resamples with fewer than 3
-    distinct stimuli give NaN.
-    """
-    n_boot = idx.shape[0]
-    counts = np.bincount((idx + n * np.arange(n_boot)[:, None]).ravel(), minlength=n_boot * n)
-    counts = counts.reshape(n_boot, n).astype(np.float64)
-    valid = (counts > 0).sum(1) >= 3
-    out = np.full((n_boot, va.shape[0], vb.shape[0]), np.nan)
-    if method in ("pearson", "cosine"):
-        out[valid] = _quadratic_similarity(counts[valid], va, vb, n, method)
-    elif method in ("spearman", "rho_a"):
-        out[valid] = _rank_similarity(counts[valid], va, vb, method)
-    else:
-        iu, ju, _ = _triu(n)
-        for b in np.flatnonzero(valid):
-            s = np.sort(idx[b])
-            keep = s[iu] != s[ju]
-            p, q = s[iu[keep]], s[ju[keep]]
-            out[b] = _compare_vectors(values_a[:, p, q], values_b[:, p, q], method, strict=False)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN rows stay NaN
-        return np.nanmean(out, axis=1)
-
-
-def _is_rdm_array(x) -> bool:
-    x = np.asarray(_numpy(x))
-    if x.ndim not in (2, 3) or x.shape[-1] != x.shape[-2] or not np.issubdtype(x.dtype, np.number):
-        return False
-    diag = np.diagonal(x, axis1=-2, axis2=-1)
-    return bool(np.allclose(x, np.swapaxes(x, -1, -2)) and np.allclose(diag, 0))
-
-
 def bootstrap_rdm_comparison(features_or_rdm_a, rdm_b, n_bootstrap: int = 1000, method: str = "spearman", *,
                              metric: str = "correlation", a_kind: str = "auto", ci: float = 0.95,
                              random_state: int = 0) -> pd.DataFrame:
@@ -724,14 +317,6 @@ class NoiseCeiling(NamedTuple):
 
     lower: float
     upper: float
-
-
-def _pool_transform(v, method):
-    if method in ("cosine", "cosine_cov"):
-        return v / np.sqrt(np.mean(v ** 2, axis=1, keepdims=True))
-    if method in ("pearson", "corr_cov"):
-        return (v - v.mean(1, keepdims=True)) / v.std(1, keepdims=True)
-    return _rank_rows(v)
 
 
 def rdm_noise_ceiling(rdms, method: str = "spearman") -> NoiseCeiling:
