@@ -2,8 +2,11 @@
 
 ``RidgeCV`` fits one ridge regression per voxel with its own cross-validated alpha, fast enough
 for whole-brain data (one eigendecomposition per fold, downdated cross-products, a coarse-to-fine
-alpha search, targets streamed in chunks). ``scoring`` gives per-voxel r / R^2, the Algonauts-style
-noise-ceiling normalisation and per-ROI summaries.
+alpha search, targets streamed in chunks). ``BandedRidgeCV`` gives every feature space (band) its
+own penalty per voxel and reports each band's share of the explained variance. ``scoring`` gives
+per-voxel r / R^2, the Algonauts-style noise-ceiling normalisation and per-ROI summaries.
+``fit_encoding_model`` does the whole job on labelled data (alignment, repeats, noise ceiling,
+held-out scores, optional dask cluster) and returns an ``EncodingResult``.
 
 Examples
 --------
@@ -18,7 +21,11 @@ Examples
 """
 
 from .ridge import DEFAULT_ALPHAS, RidgeCV
+from .banded import BandedRidgeCV, dirichlet_candidates
 from .scoring import noise_ceiling_normalized, pearson_r, r2_score, summarize_scores, voxel_scores
+from ._dask import VoxelBlockModel, fit_on_client
+from .fit import EncodingResult, fit_encoding_model
 
-__all__ = ["RidgeCV", "DEFAULT_ALPHAS", "pearson_r", "r2_score", "voxel_scores", "noise_ceiling_normalized",
-           "summarize_scores"]
+__all__ = ["RidgeCV", "DEFAULT_ALPHAS", "BandedRidgeCV", "dirichlet_candidates", "pearson_r", "r2_score",
+           "voxel_scores", "noise_ceiling_normalized", "summarize_scores", "fit_encoding_model", "EncodingResult",
+           "fit_on_client", "VoxelBlockModel"]

@@ -1,0 +1,473 @@
+"""``BandedRidgeCV``: one ridge penalty per feature space (band) per voxel, searched on the simplex.
+
+Banded ridge minimises ``||Y - sum_b X_b W_b' - c||^2 + sum_b alpha_b ||W_b||^2`` per voxel. Writing
+``alpha_b = alpha / gamma_b`` with ``gamma`` on the simplex, it is plain ridge with penalty ``alpha``
+on the scaled features ``[sqrt(gamma_1) X_1, ..., sqrt(gamma_B) X_B]``. So, as himalaya's
+``GroupRidgeCV`` does, each candidate ``gamma`` (Dirichlet samples, then a refinement around each
+voxel's best) is evaluated with the existing cross-validated ridge solver
+(:mod:`neuroperception.encoding._solvers`, which picks ``alpha`` per voxel on the grid), and each
+voxel keeps the candidate with the best CV score. Every choice is made per voxel, so fitting the
+voxels in blocks (on dask workers) gives the same answer as one fit.
+"""
+
+from __future__ import annotations
+
+import numbers
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import xarray as xr
+from sklearn.base import BaseEstimator, RegressorMixin
+from sklearn.utils.validation import check_is_fitted
+
+from .._validation import check_alignment, describe
+from ..errors import AlignmentError, InputError, ShapeError
+from . import scoring
+from ._backend import Backend, get_backend
+from ._inputs import TargetReader, align, as_targets, check_features
+from ._solvers import _centred_chunk, cv_scores_chunk, prepare_folds, refit_chunk
+from .ridge import RidgeCV
+
+__all__ = ["BandedRidgeCV", "dirichlet_candidates"]
+
+
+# ---------------------------------------------------------------------------------------- solver
+def dirichlet_candidates(n_iter: int, n_bands: int, concentration: Any = (0.1, 1.0),
+                         random_state: int = 0) -> np.ndarray:
+    """Candidate band weights on the simplex: the uniform point, then Dirichlet samples.
+
+    Parameters
+    ----------
+    n_iter : int
+        Number of candidates (the first is ``1 / n_bands`` for every band).
+    n_bands : int
+    concentration : float or sequence of float
+        Dirichlet concentration; a sequence is cycled through (small values favour corners of the
+        simplex, 1 is uniform, ``inf`` the centre), as in himalaya.
+    random_state : int
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(n_iter, n_bands)``, rows summing to 1.
+
+    Examples
+    --------
+    >>> c = dirichlet_candidates(4, 3, random_state=0)
+    >>> c.shape, c[0].round(3).tolist(), bool(np.allclose(c.sum(1), 1))
+    ((4, 3), [0.333, 0.333, 0.333], True)
+    """
+    conc = np.atleast_1d(np.asarray(concentration, dtype=np.float64))
+    if conc.ndim != 1 or conc.size == 0 or np.isnan(conc).any() or (conc <= 0).any():
+        raise InputError(f"concentration: received {concentration!r}; expected positive numbers (inf allowed)")
+    rng = np.random.default_rng(int(random_state))
+    out = np.empty((int(n_iter), int(n_bands)))
+    for k in range(int(n_iter)):
+        c = conc[k % conc.size]
+        out[k] = 1.0 / n_bands if np.isinf(c) else rng.dirichlet(np.full(n_bands, c))
+    out[0] = 1.0 / n_bands
+    return out
+
+
+def _refine_points(centre: np.ndarray, n_points: int, scale: float, seed: tuple[int, ...]) -> np.ndarray:
+    """Points around ``centre`` on the simplex: each weight times ``exp(scale * z)``, renormalised."""
+    rng = np.random.default_rng(list(seed))
+    pts = centre[None, :] * np.exp(scale * rng.standard_normal((n_points, centre.size)))
+    return pts / pts.sum(1, keepdims=True)
+
+
+def _plan(X: np.ndarray, slices: Sequence[slice], gamma: np.ndarray, alphas: np.ndarray, splits, backend: Backend,
+          fit_intercept: bool, form: str):
+    """Fold plan of the features scaled band by band by ``sqrt(gamma)``."""
+    scale = np.empty(X.shape[1])
+    for s, g in zip(slices, gamma):
+        scale[s] = np.sqrt(g)
+    plan = prepare_folds(np.asarray(X, dtype=np.float64) * scale, splits, alphas, backend,
+                         fit_intercept=fit_intercept, form=form)
+    return plan, scale
+
+
+class _State:
+    """Per-voxel best candidate so far, its alpha, weights and intercept."""
+
+    def __init__(self, n_targets: int, n_features: int, n_random: int, dtype: np.dtype):
+        self.score = np.full(n_targets, -np.inf)
+        self.cand = np.zeros(n_targets, dtype=np.int64)
+        self.gamma: np.ndarray | None = None
+        self.alpha = np.ones(n_targets)
+        self.coef = np.zeros((n_targets, n_features), dtype=dtype)
+        self.intercept = np.zeros(n_targets, dtype=dtype)
+        self.cv_scores = np.full((n_random, n_targets), np.nan)
+        self.eps = float(np.finfo(dtype).eps)
+
+
+def _evaluate(state: _State, plan, scale: np.ndarray, gamma: np.ndarray, Y, chunks, columns, alphas: np.ndarray,
+              opts: dict, row: int | None, cand: int) -> None:
+    """Evaluate one candidate on some voxels of each chunk and keep the voxels it improves."""
+    b = plan.backend
+    for (start, stop), cols in zip(chunks, columns):
+        if cols is not None and cols.size == 0:
+            continue
+        Y0, y_mean = _centred_chunk(b, Y, start, stop, opts["fit_intercept"])
+        idx = np.arange(start, stop)
+        if cols is not None:
+            Y0, y_mean, idx = b.take_columns(Y0, cols), y_mean[cols], idx[cols]
+        scores, xty = cv_scores_chunk(plan, Y0, score=opts["score"], exhaustive=opts["exhaustive"])
+        best_a = scores.argmax(0)
+        best = scores[best_a, np.arange(idx.size)]
+        if row is not None:
+            state.cv_scores[row, idx] = best
+        better = np.flatnonzero(best > state.score[idx] + state.eps)
+        if better.size == 0:
+            continue
+        W = refit_chunk(plan, b.take_columns(Y0, better), best_a[better],
+                        None if xty is None else b.take_columns(xty, better))
+        v = idx[better]
+        state.score[v], state.cand[v], state.alpha[v] = best[better], cand, alphas[best_a[better]]
+        state.gamma[:, v] = gamma[:, None]
+        state.coef[v] = (W * scale[:, None]).T
+        if opts["fit_intercept"]:
+            state.intercept[v] = y_mean[better] - plan.x_mean @ W.astype(np.float64)
+
+
+def solve_banded_ridge_cv(X: np.ndarray, Y: Any, slices: Sequence[slice], candidates: np.ndarray, alphas: np.ndarray,
+                          splits, backend: Backend, *, n_refine: int = 0, refine_scale: float = 1.0,
+                          random_state: int = 0, fit_intercept: bool = True, form: str = "primal",
+                          score: str = "neg_mse", exhaustive: bool = False, voxel_chunk: int = 4096,
+                          progress: bool = False) -> dict:
+    """Random search of band weights, each candidate solved by the cross-validated ridge solver.
+
+    Phase 1 evaluates every row of ``candidates`` on every voxel; phase 2 draws ``n_refine`` points
+    around each voxel's best phase-1 candidate (seeded by the candidate's index, so the points do
+    not depend on which voxels are fitted together) and evaluates them on the voxels that chose it.
+
+    Returns
+    -------
+    dict
+        ``gamma`` (bands, targets), ``alpha`` (targets,), ``coef`` (targets, features), ``intercept``,
+        ``cv_scores`` (n_candidates, targets) of phase 1, ``best_score`` (targets,), ``candidate``
+        (targets,): index of the best phase-1 candidate, or ``-1`` when a refined point won.
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.normal(size=(60, 4)); Y = X[:, :2] @ rng.normal(size=(2, 3))
+    >>> out = solve_banded_ridge_cv(X, Y, [slice(0, 2), slice(2, 4)], dirichlet_candidates(5, 2),
+    ...                             np.logspace(-3, 3, 7), [(np.arange(30, 60), np.arange(30)),
+    ...                             (np.arange(30), np.arange(30, 60))], get_backend("numpy", dtype="float64"))
+    >>> bool((out["gamma"][0] > 0.5).all())  # the band that carries the signal gets the weight
+    True
+    """
+    alphas = np.sort(np.asarray(alphas, dtype=np.float64))
+    n_targets = Y.shape[1]
+    state = _State(n_targets, X.shape[1], len(candidates), np.dtype(backend.dtype))
+    state.gamma = np.empty((len(slices), n_targets))
+    step = max(1, int(voxel_chunk))
+    chunks = [(a, min(a + step, n_targets)) for a in range(0, n_targets, step)]
+    opts = dict(fit_intercept=fit_intercept, score=score, exhaustive=exhaustive)
+
+    def bar(items, desc):
+        if not progress:
+            return items
+        from tqdm.auto import tqdm
+
+        return tqdm(items, desc=desc, unit="candidate")
+
+    for k in bar(range(len(candidates)), "banded ridge: random search"):
+        plan, scale = _plan(X, slices, candidates[k], alphas, splits, backend, fit_intercept, form)
+        _evaluate(state, plan, scale, candidates[k], Y, chunks, [None] * len(chunks), alphas, opts, k, k)
+    winners = state.cand.copy()
+    if n_refine > 0 and len(slices) > 1:
+        for c in bar(np.unique(winners).tolist(), "banded ridge: refinement"):
+            columns = [np.flatnonzero(winners[a:b] == c) for a, b in chunks]
+            for j, gamma in enumerate(_refine_points(candidates[c], n_refine, refine_scale,
+                                                     (int(random_state), 1, int(c)))):
+                plan, scale = _plan(X, slices, gamma, alphas, splits, backend, fit_intercept, form)
+                _evaluate(state, plan, scale, gamma, Y, chunks, columns, alphas, opts, None, -1)
+    return dict(gamma=state.gamma, alpha=state.alpha, coef=state.coef, intercept=state.intercept,
+                cv_scores=state.cv_scores, best_score=state.score, candidate=state.cand)
+
+
+# ---------------------------------------------------------------------------------------- inputs
+def _bands(Xs: Any, name: str = "Xs") -> tuple[list[str], list[np.ndarray], list[xr.DataArray | None]]:
+    """Names, values and labelled arrays of the feature spaces, aligned by ``stimulus_id``."""
+    if isinstance(Xs, Mapping):
+        names, items = [str(k) for k in Xs], list(Xs.values())
+    elif isinstance(Xs, (list, tuple)):
+        names, items = [f"band{k}" for k in range(len(Xs))], list(Xs)
+    else:
+        raise InputError(f"{name}: received {describe(Xs)}; expected a list or dict of feature spaces "
+                         "(stimulus, feature), one per band")
+    if not items:
+        raise InputError(f"{name}: received no feature space; expected at least one")
+    checked = [check_features(x, name=f"{name}[{n!r}]") for n, x in zip(names, items)]
+    values, labelled = [c[0] for c in checked], [c[1] for c in checked]
+    if all(lab is not None for lab in labelled) and any("stimulus_id" in lab.coords for lab in labelled):
+        labelled = list(check_alignment(*labelled, names=[f"{name}[{n!r}]" for n in names]))
+        values = [np.asarray(lab.values, dtype=v.dtype) for lab, v in zip(labelled, values)]
+    sizes = {v.shape[0] for v in values}
+    if len(sizes) > 1:
+        raise ShapeError(f"{name}: received bands with {[v.shape[0] for v in values]} stimuli; expected the same "
+                         "stimuli in every band")
+    return names, values, labelled
+
+
+def _stacked(values: list[np.ndarray]) -> np.ndarray:
+    dtype = np.result_type(*values)
+    return np.concatenate([v.astype(dtype, copy=False) for v in values], axis=1)
+
+
+# ---------------------------------------------------------------------------------------- estimator
+class BandedRidgeCV(RegressorMixin, BaseEstimator):
+    """Banded (group) ridge: one regularisation per feature space and voxel, cross-validated.
+
+    The penalty of band ``b`` is ``alpha / gamma_b`` with ``gamma`` on the simplex. Candidates
+    ``gamma`` are the uniform point and Dirichlet samples (as himalaya's ``GroupRidgeCV``), then
+    ``n_refine`` points around each voxel's best candidate (each weight multiplied by
+    ``exp(refine_scale * z)``, ``z`` standard normal, renormalised). For every candidate the global
+    ``alpha`` is chosen per voxel on the ``alphas`` grid by the cross-validated ridge solver
+    shared with :class:`RidgeCV`; each voxel keeps the candidate with the best mean CV score.
+
+    Parameters
+    ----------
+    alphas : array-like of float, optional
+        Grid of the global alpha; default ``numpy.logspace(-2, 6, 17)``.
+    n_iter : int or array-like, default 20
+        Number of random candidates, or the candidates themselves ``(n_candidates, n_bands)``
+        (rows are normalised to sum to 1).
+    concentration : float or sequence of float, default (0.1, 1.0)
+        Dirichlet concentrations, cycled through.
+    n_refine : int, default 5
+        Refinement points around each voxel's best random candidate (0: none).
+    refine_scale : float, default 1.0
+        Spread of the refinement in log band weight.
+    cv, fit_intercept, solver, backend, device, dtype, score_func, search, voxel_chunk, progress
+        As :class:`RidgeCV`.
+    random_state : int, default 0
+        Seed of the candidates; same seed, same result.
+
+    Attributes
+    ----------
+    best_alphas_ : numpy.ndarray
+        ``(n_bands, n_targets)`` penalty of each band per voxel (``alpha / gamma``; ``inf`` for a
+        band switched off by a zero weight).
+    band_weights_ : numpy.ndarray
+        ``(n_bands, n_targets)`` chosen ``gamma``.
+    global_alphas_ : numpy.ndarray
+        ``(n_targets,)`` chosen ``alpha``.
+    coef_ : numpy.ndarray
+        ``(n_targets, n_features)``, bands concatenated in order.
+    intercept_ : numpy.ndarray
+    cv_scores_ : numpy.ndarray
+        ``(n_candidates, n_targets)`` mean CV score of each random candidate at its best alpha.
+    best_cv_scores_ : numpy.ndarray
+        ``(n_targets,)`` CV score of the chosen point (refinement included).
+    candidates_ : numpy.ndarray
+        ``(n_candidates, n_bands)`` random candidates.
+    band_names_ : list of str
+    n_features_in_ : int
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> A, B = rng.normal(size=(80, 5)), rng.normal(size=(80, 5))
+    >>> Y = A @ rng.normal(size=(5, 3)) + 0.1 * rng.normal(size=(80, 3))
+    >>> model = BandedRidgeCV(n_iter=10, random_state=0).fit({"A": A, "B": B}, Y)
+    >>> model.best_alphas_.shape, bool((model.band_weights_[0] > 0.9).all())
+    ((2, 3), True)
+    >>> model.split_scores({"A": A, "B": B}, Y).sel(band="B").values.round(2).tolist()
+    [0.0, 0.0, 0.0]
+    """
+
+    def __init__(self, alphas=None, n_iter=20, concentration=(0.1, 1.0), n_refine=5, refine_scale=1.0, cv=5,
+                 fit_intercept=True, solver="auto", backend="auto", device=None, dtype="float32",
+                 score_func="neg_mse", search="coarse_to_fine", voxel_chunk=4096, random_state=0, progress=False):
+        self.alphas = alphas
+        self.n_iter = n_iter
+        self.concentration = concentration
+        self.n_refine = n_refine
+        self.refine_scale = refine_scale
+        self.cv = cv
+        self.fit_intercept = fit_intercept
+        self.solver = solver
+        self.backend = backend
+        self.device = device
+        self.dtype = dtype
+        self.score_func = score_func
+        self.search = search
+        self.voxel_chunk = voxel_chunk
+        self.random_state = random_state
+        self.progress = progress
+
+    def _candidates(self, n_bands: int) -> np.ndarray:
+        if isinstance(self.n_iter, numbers.Integral) and not isinstance(self.n_iter, bool):
+            if self.n_iter < 1:
+                raise InputError(f"n_iter: received {self.n_iter}; expected a positive int or candidate points")
+            return dirichlet_candidates(1 if n_bands == 1 else int(self.n_iter), n_bands, self.concentration,
+                                        self.random_state)
+        cand = np.asarray(self.n_iter, dtype=np.float64)
+        if cand.ndim != 2 or cand.shape[1] != n_bands or cand.shape[0] < 1:
+            raise InputError(f"n_iter: received {describe(cand)}; expected an int or ({'n_candidates'}, {n_bands}) "
+                             "band weights")
+        if not np.isfinite(cand).all() or (cand < 0).any() or (cand.sum(1) <= 0).any():
+            raise InputError("n_iter: received candidate weights that are negative, non-finite or all zero; "
+                             "expected non-negative weights per band")
+        return cand / cand.sum(1, keepdims=True)
+
+    def _check_params(self) -> None:
+        RidgeCV._check_params(self)
+        for name, value in (("n_refine", self.n_refine), ("random_state", self.random_state)):
+            if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < 0:
+                raise InputError(f"{name}: received {value!r}; expected a non-negative int")
+        if not isinstance(self.refine_scale, numbers.Real) or not self.refine_scale > 0:
+            raise InputError(f"refine_scale: received {self.refine_scale!r}; expected a positive number")
+
+    def fit(self, Xs: Any, Y: Any) -> BandedRidgeCV:
+        """Search the band weights and alpha per voxel by cross-validation, then refit.
+
+        Parameters
+        ----------
+        Xs : list or dict of array-like / xarray.DataArray
+            Feature spaces ``(stimulus, feature)`` on the same stimuli (aligned by ``stimulus_id``
+            when labelled); dict keys name the bands.
+        Y : array-like or xarray.DataArray
+            ``(stimulus, voxel)``, aligned to the bands by ``stimulus_id``.
+
+        Returns
+        -------
+        BandedRidgeCV
+
+        Raises
+        ------
+        InputError, ShapeError, AlignmentError
+            As :meth:`RidgeCV.fit`, and for a single array instead of a list or dict of bands.
+        """
+        self._check_params()
+        alphas = RidgeCV._checked_alphas(self)
+        names, values, labelled = _bands(Xs)
+        X = _stacked(values)
+        first = labelled[0] if all(lab is not None for lab in labelled) else None
+        targets = as_targets(Y)
+        _, targets = align(values[0], first, targets, names=("Xs", "Y"))  # Y to the bands' stimulus order
+        if targets.shape[0] != X.shape[0]:
+            raise AlignmentError(f"Y: received {targets.shape[0]} stimuli while Xs has {X.shape[0]}; expected the "
+                                 "same stimuli")
+        n, p = X.shape
+        splits = RidgeCV._splits(self, n)
+        backend = get_backend(self.backend, self.device, self.dtype)
+        form = self.solver if self.solver != "auto" else ("primal" if p <= n else "kernel")
+        edges = np.cumsum([0] + [v.shape[1] for v in values])
+        slices = [slice(int(a), int(b)) for a, b in zip(edges[:-1], edges[1:])]
+        candidates = self._candidates(len(values))
+        out = solve_banded_ridge_cv(X, TargetReader(targets), slices, candidates, alphas, splits, backend,
+                                    n_refine=int(self.n_refine), refine_scale=float(self.refine_scale),
+                                    random_state=int(self.random_state), fit_intercept=bool(self.fit_intercept),
+                                    form=form, score=self.score_func, exhaustive=self.search == "exhaustive",
+                                    voxel_chunk=int(self.voxel_chunk), progress=bool(self.progress))
+        self.band_weights_ = out["gamma"]
+        self.global_alphas_ = out["alpha"]
+        with np.errstate(divide="ignore"):
+            self.best_alphas_ = out["alpha"][None, :] / out["gamma"]
+        self.coef_, self.intercept_ = out["coef"], out["intercept"]
+        self.cv_scores_, self.best_cv_scores_ = out["cv_scores"], out["best_score"]
+        self.candidates_ = candidates
+        self.band_names_ = names
+        self.band_slices_ = slices
+        self.n_features_in_ = p
+        self.solver_ = form
+        self._voxel_coords = ({k: (c.dims, np.asarray(c.values)) for k, c in targets.coords.items()
+                               if c.dims == ("voxel",)} if isinstance(targets, xr.DataArray) else None)
+        return self
+
+    # ------------------------------------------------------------------ predict / score
+    def _test_bands(self, Xs: Any) -> tuple[list[np.ndarray], xr.DataArray | None]:
+        check_is_fitted(self, "coef_")
+        names, values, labelled = _bands(Xs)
+        if len(values) != len(self.band_slices_):
+            raise ShapeError(f"Xs: received {len(values)} bands; expected {len(self.band_slices_)} "
+                             f"({self.band_names_}) as in fit")
+        if isinstance(Xs, Mapping) and names != self.band_names_:
+            raise InputError(f"Xs: received bands {names}; expected {self.band_names_} in that order, as in fit")
+        for v, s, nm in zip(values, self.band_slices_, self.band_names_):
+            if v.shape[1] != s.stop - s.start:
+                raise ShapeError(f"Xs[{nm!r}]: received {describe(v)}; expected {s.stop - s.start} features as in fit")
+        first = labelled[0] if all(lab is not None for lab in labelled) else None
+        return values, first
+
+    def _label(self, values: np.ndarray, first: xr.DataArray | None, name: str) -> np.ndarray | xr.DataArray:
+        if first is None:
+            return values
+        coords = {k: c for k, c in first.coords.items() if c.dims == ("stimulus",)}
+        coords.update(self._voxel_coords or {})
+        dims = ("stimulus", "voxel") if values.ndim == 2 else ("band", "stimulus", "voxel")
+        if values.ndim == 3:
+            coords["band"] = list(self.band_names_)
+        return xr.DataArray(values, dims=dims, coords=coords, name=name)
+
+    def predict(self, Xs: Any, split: bool = False) -> np.ndarray | xr.DataArray:
+        """Predicted responses ``(stimulus, voxel)``; ``split=True``: per band ``(band, stimulus, voxel)``.
+
+        The split predictions are ``X_b W_b'`` without the intercept (they sum to the prediction
+        minus ``intercept_``). Labelled bands give DataArrays with the training voxel coordinates.
+
+        Examples
+        --------
+        >>> rng = np.random.default_rng(0)
+        >>> Xs = [rng.normal(size=(40, 2)), rng.normal(size=(40, 3))]
+        >>> m = BandedRidgeCV(n_iter=3, n_refine=0, cv=2).fit(Xs, Xs[0] @ np.ones((2, 1)))
+        >>> m.predict(Xs).shape, m.predict(Xs, split=True).shape
+        ((40, 1), (2, 40, 1))
+        """
+        values, first = self._test_bands(Xs)
+        if split:
+            parts = np.stack([v @ self.coef_[:, s].T for v, s in zip(values, self.band_slices_)])
+            return self._label(parts, first, "predicted (split)")
+        return self._label(_stacked(values) @ self.coef_.T + self.intercept_, first, "predicted")
+
+    def voxel_scores(self, Xs: Any, Y: Any, metric: str = "r") -> np.ndarray | xr.DataArray:
+        """Per-voxel ``"r"`` or ``"r2"`` of the joint prediction (see :meth:`RidgeCV.voxel_scores`)."""
+        return scoring.voxel_scores(as_targets(Y), self.predict(Xs), metric)
+
+    def score(self, Xs: Any, y: Any, sample_weight: Any = None) -> float:
+        """Mean over voxels of R^2 of the joint prediction (scikit-learn convention)."""
+        if sample_weight is not None:
+            raise InputError("sample_weight: received weights; expected None (weighted scores are not supported)")
+        pred, targets = self.predict(Xs), as_targets(y)
+        if isinstance(pred, xr.DataArray) and not isinstance(targets, xr.DataArray):
+            pred = pred.values
+        return float(np.mean(np.asarray(scoring.r2_score(targets, pred))))
+
+    def split_scores(self, Xs: Any, Y: Any) -> xr.DataArray:
+        """Each band's share of each voxel's R^2 (product measure, as himalaya's ``r2_score_split``).
+
+        With ``y`` and the band predictions ``d_b`` centred over the stimuli of ``Xs``, band ``b``
+        gets ``sum_s (2 y d_b - d_b sum_c d_c) / sum_s y^2``. The shares sum to the R^2 of the
+        prediction once its mean is matched to the data's (the voxel's R^2 when the prediction
+        is unbiased); a band that adds nothing gets about 0, and a share can be negative.
+
+        Returns
+        -------
+        xarray.DataArray
+            ``("band", "voxel")`` with band names and, for labelled ``Y``, its voxel coordinates.
+        """
+        values, first = self._test_bands(Xs)
+        targets = as_targets(Y)
+        if first is not None and isinstance(targets, xr.DataArray):
+            _, targets = align(values[0], first, targets, names=("Xs", "Y"))
+        elif targets.shape[0] != values[0].shape[0]:
+            raise ShapeError(f"Y: received {describe(targets)}; expected {values[0].shape[0]} stimuli as in Xs")
+        y = np.asarray(TargetReader(targets)[:, 0:targets.shape[1]], dtype=np.float64)
+        y = y - y.mean(0)
+        parts = np.stack([v.astype(np.float64) @ self.coef_[:, s].T.astype(np.float64)
+                          for v, s in zip(values, self.band_slices_)])
+        parts -= parts.mean(1, keepdims=True)
+        total = parts.sum(0)
+        sst = (y * y).sum(0)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            shares = np.einsum("bsv,sv->bv", parts, 2 * y - total) / sst
+        shares = np.where(sst > 0, shares, np.nan)
+        coords = {"band": list(self.band_names_)}
+        if isinstance(targets, xr.DataArray):
+            coords.update({k: c for k, c in targets.coords.items() if c.dims == ("voxel",)})
+        return xr.DataArray(shares, dims=("band", "voxel"), coords=coords, name="split_r2")

@@ -1,0 +1,199 @@
+"""fit_encoding_model / EncodingResult: alignment, noise ceiling, planted recovery, NetCDF, dask, plots."""
+
+import sys
+
+import matplotlib.figure
+import numpy as np
+import pytest
+import xarray as xr
+from sklearn.linear_model import Ridge
+
+from neuroperception.data import make_responses, ncsnr, noise_ceiling_from_ncsnr, simulate_brain
+from neuroperception.encoding import (BandedRidgeCV, EncodingResult, RidgeCV, VoxelBlockModel, fit_encoding_model,
+                                      noise_ceiling_normalized)
+from neuroperception.errors import AlignmentError, InputError, ShapeError
+
+ALPHAS = np.logspace(-3, 4, 15)
+
+
+def flat(n, p, seed, prefix="s"):
+    rng = np.random.default_rng(seed)
+    return xr.DataArray(rng.standard_normal((n, p)).astype(np.float32), dims=("stimulus", "feature"),
+                        coords={"stimulus_id": ("stimulus", [f"{prefix}{i}" for i in range(n)])})
+
+
+@pytest.fixture(scope="module")
+def planted():
+    features = flat(300, 30, 0)
+    return features, simulate_brain(features, n_voxels=60, snr=3.0, n_repeats=3, random_state=0)
+
+
+@pytest.fixture(scope="module")
+def layered():
+    layers = {name: flat(240, 20, seed) for seed, name in enumerate(["early", "middle", "late"])}
+    return layers, simulate_brain(layers, n_voxels=60, snr=2.0, n_repeats=2, random_state=1)
+
+
+def test_planted_weights_recovered(planted):
+    features, brain = planted
+    result = fit_encoding_model(features, brain.responses, model=RidgeCV(alphas=ALPHAS), progress=False)
+    true = brain.true_weights["features"].values
+    assert result.model.coef_.shape == true.shape
+    assert np.corrcoef(result.model.coef_.ravel(), true.ravel())[0, 1] >= 0.95
+    assert set(result.metrics) == {"r", "r2", "nc_normalized"}
+    assert float(result["r"].median()) > 0.9
+    assert result["r"].dims == ("voxel",) and result["roi"].values.tolist() == brain.responses["roi"].values.tolist()
+    assert result.dataset.sizes["test_stimulus"] == 60 and result.dataset.attrs["n_train"] == 240
+    np.testing.assert_array_equal(result["alpha"].values, result.model.best_alphas_)
+
+
+def test_noise_ceiling_from_repeats_and_normalisation(planted):
+    features, brain = planted
+    result = fit_encoding_model(features, brain.responses, model=RidgeCV(alphas=ALPHAS), progress=False)
+    counts = np.full(result.dataset.sizes["test_stimulus"], 3)
+    expected = noise_ceiling_from_ncsnr(ncsnr(brain.responses), counts).values
+    np.testing.assert_allclose(result["noise_ceiling"].values, expected)
+    assert np.corrcoef(expected, brain.true_noise_ceiling.values)[0, 1] > 0.8
+    np.testing.assert_allclose(result["nc_normalized"].values,
+                               noise_ceiling_normalized(result["r"].values, expected))
+    given = np.full(60, 0.5)
+    halved = fit_encoding_model(features, brain.responses, model=RidgeCV(alphas=ALPHAS), noise_ceiling=given,
+                                progress=False)
+    np.testing.assert_allclose(halved["nc_normalized"].values, np.minimum(result["r"].values.clip(0) ** 2 / 0.5, 1))
+    plain = fit_encoding_model(features, brain.responses.mean("repeat"), progress=False)
+    assert "nc_normalized" not in plain.dataset and plain.metrics == ["r", "r2"]
+
+
+def test_alignment_by_id_and_errors(planted):
+    features, brain = planted
+    avg = brain.responses.mean("repeat")
+    perm = np.random.default_rng(1).permutation(300)
+    a = fit_encoding_model(features, avg, model=RidgeCV(alphas=ALPHAS), progress=False)
+    b = fit_encoding_model(features, avg.isel(stimulus=perm), model=RidgeCV(alphas=ALPHAS), progress=False)
+    np.testing.assert_allclose(a["r"].values, b["r"].values, rtol=1e-6)
+    other = avg.assign_coords(stimulus_id=("stimulus", [f"x{i}" for i in range(300)]))
+    with pytest.raises(AlignmentError, match="stimulus ids differ"):
+        fit_encoding_model(features, other, progress=False)
+    with pytest.raises(AlignmentError, match="unknown ids"):
+        fit_encoding_model(features, avg, test=["s1", "nope"], progress=False)
+    with pytest.raises(InputError, match="fraction"):
+        fit_encoding_model(features, avg, test=1.5, progress=False)
+    with pytest.raises(InputError, match="fraction"):
+        fit_encoding_model(features, avg, test=30, progress=False)
+    with pytest.raises(ShapeError, match="one per voxel"):
+        fit_encoding_model(features, avg, noise_ceiling=np.ones(3), progress=False)
+
+
+def test_test_split_ids_and_seed(planted):
+    features, brain = planted
+    avg = brain.responses.mean("repeat")
+    chosen = [f"s{i}" for i in range(0, 300, 5)]
+    by_ids = fit_encoding_model(features, avg, test=chosen, progress=False)
+    assert by_ids["test_stimulus_id"].values.tolist() == chosen
+    same = [fit_encoding_model(features, avg, test=0.3, random_state=s, progress=False)["test_stimulus_id"].values
+            for s in (5, 5, 6)]
+    assert np.array_equal(same[0], same[1]) and not np.array_equal(same[0], same[2]) and len(same[0]) == 90
+
+
+def test_per_layer_finds_planted_layers(layered):
+    layers, brain = layered
+    result = fit_encoding_model(layers, brain.responses, model=RidgeCV(alphas=ALPHAS), per_layer=True,
+                                progress=False)
+    assert result.layers == ["early", "middle", "late"] and result["r"].dims == ("layer", "voxel")
+    table = result.roi_summary()
+    assert table.loc[["V1", "V4", "IT"], "best_layer"].tolist() == ["early", "middle", "late"]
+    planted_layer = brain.receptive_fields["layer"].to_numpy()
+    assert (result["best_layer"].values == planted_layer).mean() > 0.9
+    assert isinstance(result.plot_rois(), matplotlib.figure.Figure)
+    assert isinstance(result.plot_brain(), matplotlib.figure.Figure)
+    with pytest.raises(InputError, match="expected one of"):
+        result.plot_brain(layer="nope")
+
+
+def test_dict_defaults_to_banded_and_generic_model(layered):
+    layers, brain = layered
+    two = {k: layers[k] for k in ("early", "late")}
+    model = BandedRidgeCV(alphas=ALPHAS, n_iter=6, n_refine=2)
+    result = fit_encoding_model(two, brain.responses, model=model, progress=False)
+    assert isinstance(result.model, BandedRidgeCV) and result["split_r2"].dims == ("band", "voxel")
+    share = result["split_r2"].groupby("roi").median()
+    assert float(share.sel(band="early", roi="V1")) > 0.3 and abs(float(share.sel(band="late", roi="V1"))) < 0.05
+    assert result["alpha"].dims == ("band", "voxel")
+    generic = fit_encoding_model(layers["early"], brain.responses, model=Ridge(alpha=1.0), progress=False)
+    assert isinstance(generic.model, Ridge) and "alpha" not in generic.dataset
+    assert float(generic["r"].where(generic["roi"] == "V1", drop=True).median()) > 0.8
+
+
+def test_netcdf_round_trip(tmp_path, layered):
+    layers, brain = layered
+    for per_layer in (False, True):
+        result = fit_encoding_model(layers if per_layer else layers["early"], brain.responses, per_layer=per_layer,
+                                    progress=False)
+        path = result.to_netcdf(tmp_path / f"result{per_layer}.nc")
+        back = EncodingResult.from_netcdf(path)
+        assert back.dataset.identical(result.dataset) and back.model is None
+        assert back.roi_summary().equals(result.roi_summary())
+    with pytest.raises(FileNotFoundError, match="no such file"):
+        EncodingResult.from_netcdf(tmp_path / "missing.nc")
+
+
+def test_plots_return_figures(planted):
+    features, brain = planted
+    result = fit_encoding_model(features, brain.responses, progress=False)
+    assert isinstance(result.plot_brain(metric="r"), matplotlib.figure.Figure)
+    assert isinstance(result.plot_rois(metric="nc_normalized"), matplotlib.figure.Figure)
+    with pytest.raises(InputError, match="metric"):
+        result.plot_brain(metric="accuracy")
+
+
+def test_dask_equals_single_process(planted, layered):
+    from distributed import Client, LocalCluster
+
+    features, brain = planted
+    layers, lbrain = layered
+    two = {k: layers[k] for k in ("early", "late")}
+    with LocalCluster(processes=False, n_workers=2, threads_per_worker=1, dashboard_address=None) as cluster, \
+            Client(cluster) as client:
+        for feats, resp, model in ((features, brain.responses, RidgeCV(alphas=ALPHAS, voxel_chunk=16)),
+                                   (two, lbrain.responses, BandedRidgeCV(n_iter=4, n_refine=2, voxel_chunk=8))):
+            single = fit_encoding_model(feats, resp, model=model, progress=False)
+            dist = fit_encoding_model(feats, resp, model=model, client=client, progress=False)
+            assert dist.dataset.identical(single.dataset)
+            np.testing.assert_array_equal(dist.model.coef_, single.model.coef_)
+            np.testing.assert_array_equal(dist.model.best_alphas_, single.model.best_alphas_)
+        generic = fit_encoding_model(features, brain.responses, model=Ridge(alpha=1.0), client=client, progress=False)
+        assert isinstance(generic.model, VoxelBlockModel)
+        np.testing.assert_allclose(generic["r"].values,
+                                   fit_encoding_model(features, brain.responses, model=Ridge(alpha=1.0),
+                                                      progress=False)["r"].values, rtol=1e-6)
+        with pytest.raises(InputError, match="alpha_per_target"):
+            fit_encoding_model(features, brain.responses, model=RidgeCV(alpha_per_target=False), client=client,
+                               progress=False)
+    local = fit_encoding_model(features, brain.responses, model=RidgeCV(alphas=ALPHAS, voxel_chunk=16),
+                               client="local", progress=False)
+    assert local.dataset.identical(fit_encoding_model(features, brain.responses,
+                                                      model=RidgeCV(alphas=ALPHAS, voxel_chunk=16),
+                                                      progress=False).dataset)
+    with pytest.raises(InputError, match="client"):
+        fit_encoding_model(features, brain.responses, client="remote", progress=False)
+
+
+def test_missing_dask_names_the_extra(planted, monkeypatch):
+    features, brain = planted
+    monkeypatch.setitem(sys.modules, "distributed", None)
+    with pytest.raises(ImportError, match=r"neuroperception\[dist\]"):
+        fit_encoding_model(features, brain.responses, client="local", progress=False)
+
+
+def test_plain_arrays_and_too_few_stimuli():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(50, 4))
+    Y = X @ rng.normal(size=(4, 3))
+    result = fit_encoding_model(X, Y, progress=False)
+    assert result["r"].shape == (3,) and bool((result["r"] > 0.99).all())
+    with pytest.raises(AlignmentError, match="stimulus_id"):
+        fit_encoding_model(X, Y, test=["a", "b"], progress=False)
+    with pytest.raises(AlignmentError, match="features: received no stimulus_id"):
+        fit_encoding_model(X, make_responses(Y), progress=False)
+    with pytest.raises(InputError, match="at least 6"):
+        fit_encoding_model(X[:4], Y[:4], progress=False)
