@@ -121,7 +121,8 @@ def check_images(
     Returns
     -------
     torch.Tensor
-        float32, ``(N, 3, H, W)``, values in ``[0, 1]``, on the input's device.
+        float32, ``(N, 3, H, W)``, values in ``[0, 1]``, on the input's device. Input that is
+        already in that form is returned as is (no copy); copy before modifying it in place.
 
     Raises
     ------
@@ -171,10 +172,11 @@ def check_images(
                 f"{name}: received integer tensor of dtype {x.dtype}; expected float32 in [0, 1] or uint8"
             )
         x = x.to(torch.float32)
-        if not torch.isfinite(x).all():
+        lo_t, hi_t = torch.aminmax(x.detach())  # one pass; NaN/Inf propagate into the extremes
+        xmin, xmax = float(lo_t), float(hi_t)
+        if not (np.isfinite(xmin) and np.isfinite(xmax)):
             n_bad = int((~torch.isfinite(x)).sum())
             raise InputError(f"{name}: received {n_bad} NaN/Inf values; expected finite values in [{lo:g}, {hi:g}]")
-        xmin, xmax = float(x.detach().min()), float(x.detach().max())
         tol = 1e-4 * (hi - lo)
         if xmin < lo - tol or xmax > hi + tol:
             hint = ""
@@ -185,7 +187,10 @@ def check_images(
             raise InputError(
                 f"{name}: received values in [{xmin:.4g}, {xmax:.4g}]; expected values in [{lo:g}, {hi:g}]{hint}"
             )
-        x = ((x - lo) / (hi - lo)).clamp_(0.0, 1.0)
+        if (lo, hi) != (0.0, 1.0):
+            x = ((x - lo) / (hi - lo)).clamp_(0.0, 1.0)
+        elif xmin < 0.0 or xmax > 1.0:  # within tolerance of [0, 1]: clip the rounding error
+            x = x.clamp(0.0, 1.0)
     if x.shape[1] == 1:
         x = x.expand(-1, 3, -1, -1)
     return x.contiguous()

@@ -21,6 +21,8 @@ from .two_afc import (JNDResult, TwoAFCResult, jnd_average_precision, jnd_map_sc
                       two_afc_score)
 from .rsa import (COMPARISON_METHODS, RDM_METRICS, NoiseCeiling, bootstrap_rdm_comparison, compare_rdms, compute_rdm,
                   rdm_noise_ceiling)
+from .lpips import LPIPS, lpips_head_file
+from .calibrate import CalibrationResult, calibrate_heads, judgement_features, save_heads
 
 __all__ = [
     "Metric", "SSIM", "MSSSIM", "PSNR", "L2", "EmbeddingDistance", "EnsembleDistance", "BrainDistance",
@@ -28,4 +30,5 @@ __all__ = [
     "two_afc_agreement", "jnd_map_score", "jnd_average_precision", "TwoAFCResult", "JNDResult",
     "compute_rdm", "compare_rdms", "bootstrap_rdm_comparison", "rdm_noise_ceiling", "NoiseCeiling", "RDM_METRICS",
     "COMPARISON_METHODS",
+    "LPIPS", "lpips_head_file", "calibrate_heads", "save_heads", "judgement_features", "CalibrationResult",
 ]

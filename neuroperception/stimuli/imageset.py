@@ -81,6 +81,8 @@ class ImageSet:
         torch.Size([3, 3, 32, 32])
         """
         x = check_images(array, value_range=value_range)
+        if isinstance(array, torch.Tensor) and x.data_ptr() == array.data_ptr():
+            x = x.clone()  # the set owns its pixels: later edits of the caller's tensor don't reach it
         if size is not None:
             x = resize_center_crop(x, size)
         return cls(x.contiguous(), check_ids(ids, x.shape[0], name="ids", prefix="img"), size=size)
