@@ -6,21 +6,13 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from ..data.noise_ceiling import noise_ceiling
 from ..data.simulated import simulate_brain
 from ..features import extract, load_model
 from ..plotting import Report
 from ..plotting import brain as brain_plots
 from ..stimuli import procedural
 from .registry import DemoContext, demo_section
-
-
-def _estimators():
-    """The noise-ceiling estimators, when :mod:`neuroperception.data.noise_ceiling` is installed."""
-    try:
-        from ..data.noise_ceiling import noise_ceiling
-    except ImportError:
-        return None
-    return noise_ceiling
 
 
 @demo_section("brain")
@@ -51,20 +43,11 @@ def _brain(ctx: DemoContext, report: Report) -> None:
     table = brain.roi_table()
     s.tables.append(Report.table(table, "ROIs: voxels, layers, receptive-field sizes, SNR"))
 
-    estimate = _estimators()
-    if estimate is None:
-        s.text += ("\n\nThe noise-ceiling estimators (neuroperception.data.noise_ceiling) are not available "
-                   "in this installation, so their comparison with the truth is left out.")
-        s.figures.append(report.figure(
-            brain_plots.plot_roi_summary(brain.true_noise_ceiling, title="True noise ceiling per ROI",
-                                         ylabel="noise ceiling"), "brain_roi_summary",
-            "Mean ± s.e.m. of the true noise ceiling per ROI."))
-        return
     n_stim = 500 if ctx.quick else 2000
     rng = np.random.default_rng(0)
     flat = xr.DataArray(rng.standard_normal((n_stim, 64)).astype(np.float32), dims=("stimulus", "feature"))
     big = simulate_brain(flat, n_voxels=n_voxels, snr=0.5, n_repeats=3, random_state=1)
-    estimates = {method: estimate(big.responses, method=method, random_state=0)
+    estimates = {method: noise_ceiling(big.responses, method=method, random_state=0)
                  for method in ("ncsnr", "split_half")}
     truth = big.true_noise_ceiling
     s.text += (f"\n\nThe noise-ceiling estimators are checked on a second simulated brain with {n_stim} "
