@@ -11,5 +11,9 @@ from .registry import DemoContext, correlation_rdm, demo_section, run_demo
 
 from . import basics  # noqa: E402,F401  (sections, in report order)
 from . import brain  # noqa: E402,F401
+from . import encoding  # noqa: E402,F401
+from . import similarity  # noqa: E402,F401
+from . import triplets  # noqa: E402,F401
+from . import scanpaths  # noqa: E402,F401
 
 __all__ = ["run_demo", "demo_section", "DemoContext", "correlation_rdm"]

@@ -10,7 +10,7 @@ Examples
 ('stimulus', 'feature')
 """
 
-from . import _open_clip, _timm, _torchvision, gabor  # noqa: F401  (register the sources)
+from . import _cornet, _open_clip, _timm, _torchvision, gabor  # noqa: F401  (register the sources)
 from .extract import canonical_activation, extract
 from .gabor import GaborPyramid
 from .pooling import PCA, AdaptiveAvg, GlobalAvg, GlobalMax, NoPooling, Pooling, SparseRandomProjection, get_pooling

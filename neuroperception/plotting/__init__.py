@@ -12,8 +12,14 @@ from .behaviour import plot_subset_scores
 from .brain import (plot_estimate_vs_truth, plot_noise_ceiling_map, plot_roi_map, plot_roi_summary, plot_voxel_map,
                     voxel_map_to_nifti)
 from .report import Report, Section
+from .choice import plot_choice_map, plot_choice_weights
 from .rsa import plot_rdm_comparison
+from .scanpaths import plot_saliency_overlay, plot_scanpaths
+from .search import plot_asymmetry_index, plot_search_slopes
+from .triplets import plot_triplet_grid, plot_triplets
 
 __all__ = ["plot_image_grid", "plot_rdm", "plot_rdms", "plot_feature_pca", "save_figure", "Report", "Section",
            "plot_voxel_map", "plot_roi_map", "plot_roi_summary", "plot_noise_ceiling_map", "plot_estimate_vs_truth",
-           "voxel_map_to_nifti", "plot_rdm_comparison", "plot_subset_scores"]
+           "voxel_map_to_nifti", "plot_rdm_comparison", "plot_subset_scores", "plot_scanpaths", "plot_saliency_overlay",
+           "plot_search_slopes", "plot_asymmetry_index", "plot_triplet_grid", "plot_triplets", "plot_choice_weights",
+           "plot_choice_map"]

@@ -1,4 +1,4 @@
-"""Stimuli: image sets (folders, arrays, shipped photographs) and procedural stimuli.
+"""Stimuli: image sets (folders, arrays, shipped photographs), procedural stimuli and visual-search arrays.
 
 Examples
 --------
@@ -9,7 +9,7 @@ Examples
 12
 """
 
-from . import procedural
+from . import procedural, search_arrays
 from .imageset import IMAGE_EXTENSIONS, ImageSet
 
-__all__ = ["ImageSet", "procedural", "IMAGE_EXTENSIONS"]
+__all__ = ["ImageSet", "procedural", "search_arrays", "IMAGE_EXTENSIONS"]

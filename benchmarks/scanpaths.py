@@ -1,0 +1,189 @@
+"""Saliency and scanpath metrics against pysaliency and multimatch-gaze: same data, same values, speed ratio.
+
+Saliency metrics: 300 maps with 15 fixations each, ours on the stacked maps against pysaliency's
+model methods (a ``SaliencyMapModel``/``Model`` serving the same arrays, caching off) over
+``Stimuli``/``Fixations`` holding the same fixations. Scanpath metrics: all 1600 ordered pairs of 40
+scanpaths, ours through ``pairwise_scanpath_scores`` against ``multimatch_gaze.docomparison`` called
+on every pair. Every row first checks that both give the same values (≤ 1e-6), then times them
+alternately. Goal: ≥ 10x. The scanpath metrics without a reference package are timed against a
+per-pair loop over our own single-pair function.
+
+Run: ``env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE .venv/bin/python benchmarks/scanpaths.py``
+"""
+
+from __future__ import annotations
+
+import sys
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import compare, environment, markdown_table, write_section  # noqa: E402
+
+from neuroperception.scanpaths import saliency_metrics as sm  # noqa: E402
+from neuroperception.scanpaths import scanpath_metrics as spm  # noqa: E402
+
+N_MAPS, H, W, N_FIX = 300, 120, 160, 15
+N_PATHS, SCREEN = 40, (768, 1024)
+GROUPING = dict(amplitude_threshold=150.0, direction_threshold=45.0, duration_threshold=0.2)
+TOLERANCE = 1e-6
+
+
+def _saliency_cases():
+    import pysaliency
+    from pysaliency.models import Model
+    from pysaliency.saliency_map_models import SaliencyMapModel
+
+    if not hasattr(np, "trapz"):          # pysaliency 0.2.22 calls np.trapz, renamed in numpy 2
+        np.trapz = np.trapezoid
+
+    class ArrayMaps(SaliencyMapModel):
+        def __init__(self, maps):
+            super().__init__(caching=False)
+            self.maps = maps
+
+        def _saliency_map(self, stimulus):
+            return self.maps[int(stimulus[0, 0, 0]) + 256 * int(stimulus[0, 0, 1])]
+
+    class ArrayLogDensity(Model):
+        def __init__(self, log_densities):
+            super().__init__(caching=False)
+            self.log_densities = log_densities
+
+        def _log_density(self, stimulus):
+            return self.log_densities[int(stimulus[0, 0, 0]) + 256 * int(stimulus[0, 0, 1])]
+
+    rng = np.random.default_rng(0)
+    maps, other = rng.random((N_MAPS, H, W)) ** 3, rng.random((N_MAPS, H, W))
+    sets = [np.c_[rng.uniform(0, W, N_FIX), rng.uniform(0, H, N_FIX)] for _ in range(N_MAPS)]
+    images = []
+    for n in range(N_MAPS):
+        img = np.zeros((H, W, 3), dtype=np.uint8)
+        img[..., 0], img[..., 1] = n % 256, n // 256
+        images.append(img)
+    stimuli = pysaliency.Stimuli(images)
+    fixations = pysaliency.Fixations.create_without_history(
+        np.concatenate([s[:, 0] for s in sets]), np.concatenate([s[:, 1] for s in sets]),
+        np.repeat(np.arange(N_MAPS), N_FIX))
+    model, reference = ArrayMaps(maps), ArrayMaps(other)
+    log_p, log_base = sm.to_log_density(maps), sm.to_log_density(other)
+    eps = 2.2204e-16
+    return [
+        ("NSS", "SaliencyMapModel.NSS", lambda: model.NSS(stimuli, fixations), lambda: sm.nss(maps, sets)),
+        ("CC", "SaliencyMapModel.CCs", lambda: model.CCs(stimuli, reference), lambda: sm.cc(maps, other)),
+        ("KL (MIT)", "SaliencyMapModel.KLDivs(MIT settings)",
+         lambda: model.KLDivs(stimuli, reference, minimum_value=0, log_regularization=eps,
+                              quotient_regularization=eps),
+         lambda: sm.kl_div(maps, other)),
+        ("SIM", "SaliencyMapModel.SIMs", lambda: model.SIMs(stimuli, reference), lambda: sm.sim(maps, other)),
+        ("AUC-Judd (jitter)", "SaliencyMapModel.AUC_Judd", lambda: model.AUC_Judd(stimuli, fixations),
+         lambda: sm.auc_judd(maps, sets)),
+        ("shuffled AUC", "SaliencyMapModel.sAUC", lambda: model.sAUC(stimuli, fixations),
+         lambda: sm.shuffled_auc(maps, sets)),
+        ("information gain", "Model.information_gain",
+         lambda: ArrayLogDensity(log_p).information_gain(stimuli, fixations, baseline_model=ArrayLogDensity(log_base)),
+         lambda: sm.information_gain(log_p, log_base, sets)),
+    ]
+
+
+def _paths():
+    rng = np.random.default_rng(1)
+    return [np.c_[rng.uniform(0, SCREEN[1], n), rng.uniform(0, SCREEN[0], n), rng.uniform(0.05, 0.5, n)]
+            for n in rng.integers(4, 16, N_PATHS)]
+
+
+def _multimatch_cases():
+    import multimatch_gaze as mg
+
+    paths = _paths()
+    records = []
+    for p in paths:
+        rec = np.zeros(len(p), dtype=[("start_x", "f8"), ("start_y", "f8"), ("duration", "f8")])
+        rec["start_x"], rec["start_y"], rec["duration"] = p[:, 0], p[:, 1], p[:, 2]
+        records.append(rec)
+
+    def reference(grouping):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return np.array([[mg.docomparison(a, b, screensize=[SCREEN[1], SCREEN[0]], grouping=grouping,
+                                              TDir=45.0, TDur=0.2, TAmp=150.0) for b in records] for a in records])
+
+    return [
+        ("MultiMatch", "docomparison per pair", lambda: reference(False),
+         lambda: spm.pairwise_scanpath_scores(paths, metric="multimatch", screen_size=SCREEN)),
+        ("MultiMatch + simplification", "docomparison(grouping=True) per pair", lambda: reference(True),
+         lambda: spm.pairwise_scanpath_scores(paths, metric="multimatch", screen_size=SCREEN, **GROUPING)),
+    ]
+
+
+def _own_cases():
+    paths = _paths()
+    grid = dict(grid=(6, 8), image_size=SCREEN)
+    calls = [("DTW", spm.dtw, {}), ("SBTDE (k=3)", spm.sbtde, {"k": 3}),
+             ("string edit distance", spm.string_edit_distance, grid),
+             ("sequence score", spm.sequence_score, grid),
+             ("ScanMatch (50 ms bins)", spm.scanmatch, {"image_size": SCREEN, "temporal_bin": 0.05})]
+    cases = []
+    for label, fn, kwargs in calls:
+        def loop(fn=fn, kwargs=kwargs):
+            return np.array([[fn(a, b, **kwargs) for b in paths] for a in paths])
+
+        def batched(fn=fn, kwargs=kwargs):
+            return spm.pairwise_scanpath_scores(paths, metric=fn.__name__, **kwargs)
+
+        cases.append((label, f"{fn.__name__}() per pair", loop, batched))
+    return cases
+
+
+def _row(label, peer, fn_peer, fn_ours, n, goal):
+    expected, ours = np.asarray(fn_peer(), dtype=float), np.asarray(fn_ours(), dtype=float)
+    diff = float(np.nanmax(np.abs(expected - ours)))
+    if not diff <= TOLERANCE or not np.array_equal(np.isnan(expected), np.isnan(ours)):
+        raise AssertionError(f"{label}: values differ from {peer} by {diff}")
+    t_peer, t_ours = compare(fn_peer, fn_ours, repeats=3)
+    row = {"metric": label, "peer": peer, "n": n, "peer (s)": t_peer, "ours (s)": t_ours,
+           "speed-up": t_peer / t_ours, "max abs diff": f"{diff:.1e}", "goal": goal}
+    print(row, flush=True)
+    return row
+
+
+def main() -> None:
+    rows = [_row(*case, f"{N_MAPS} maps", ">= 10x") for case in _saliency_cases()]
+    rows += [_row(*case, f"{N_PATHS ** 2} pairs", ">= 10x") for case in _multimatch_cases()]
+    own = [_row(*case, f"{N_PATHS ** 2} pairs", "(no peer)") for case in _own_cases()]
+    table, own_table = markdown_table(rows), markdown_table(own)
+    print(table)
+    print(own_table)
+    write_section("scanpaths", f"""## Saliency and scanpath metrics (`benchmarks/scanpaths.py`)
+
+Peers: pysaliency 0.2.22 and multimatch-gaze 0.1.3, in the same run on the same data; each row first
+asserts that both give the same values (max abs diff ≤ {TOLERANCE:g}), then times the two alternately
+(median of 3 after a warm-up). Saliency rows: {N_MAPS} random maps of {H}x{W} (float64) with {N_FIX} fixations
+each; pysaliency through its model methods (a `SaliencyMapModel`/`Model` serving the same arrays,
+caching off, `Stimuli` + `Fixations`); ours on the stacked `(N, H, W)` maps. MultiMatch rows: all
+{N_PATHS ** 2} ordered pairs of {N_PATHS} random scanpaths (4-15 fixations, 1024x768 screen), `docomparison` per
+pair against one `pairwise_scanpath_scores` call. Environment: {environment()}.
+
+{table}
+
+Where the 10x goal is missed, the peer already works with whole-map numpy operations, one map at a
+time, and the metric is bound by memory traffic: NSS, CC, KL and SIM touch every pixel of every map a
+few times; ours makes fewer passes (in-place operations, `einsum` reductions) over cache-sized blocks
+of maps, which buys 1-3x, not 10x. Information gain only reads the
+fixated pixels in pysaliency; ours also checks that every map is a normalised log density (a
+log-sum-exp over all pixels), which costs more than the metric itself. AUC-Judd's time is mostly
+pysaliency's tie-breaking noise, which ours draws identically (one `RandomState.randn` per map).
+Shuffled AUC loops over maps in both. The large gains are where the peer loops in Python: MultiMatch
+(graph construction and a Dijkstra search per pair, against one batched dynamic programme over all pairs).
+
+Metrics without a reference package, the same {N_PATHS ** 2} pairs: one batched `pairwise_scanpath_scores`
+call against a per-pair loop over the single-pair function (the values asserted equal as above).
+
+{own_table}
+""")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,23 @@
+"""Behaviour: controlled stimulus triplets and odd-one-out benchmarks.
+
+Triplet generation needs features and similarity, which sit above :mod:`neuroperception.stimuli`
+in the package's layering, so it lives here rather than in ``stimuli``.
+
+Examples
+--------
+>>> from neuroperception.behaviour import generate_triplets, odd_one_out_accuracy
+>>> callable(generate_triplets) and callable(odd_one_out_accuracy)
+True
+"""
+
+from .pool import candidate_pool
+from .things import OddOneOutResult, load_things_triplets, odd_one_out_accuracy
+from .triplets import TRIPLET_COLUMNS, generate_triplets
+from .choice import fit_choice_model, simulate_observers
+from .experiment import export_experiment, load_responses
+
+__all__ = [
+    "generate_triplets", "candidate_pool", "TRIPLET_COLUMNS",
+    "load_things_triplets", "odd_one_out_accuracy", "OddOneOutResult",
+    "export_experiment", "load_responses", "simulate_observers", "fit_choice_model",
+]

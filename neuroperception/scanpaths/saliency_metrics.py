@@ -1,0 +1,377 @@
+"""Saliency-map metrics: NSS, CC, KL divergence, SIM, AUC-Judd, shuffled AUC and information gain.
+
+Every metric gives the same numbers as pysaliency 0.2.22 on the same maps and fixations, and works
+on a whole batch of maps at once. The conventions are pysaliency's:
+
+- **Fixation to pixel**: a fixation at ``(x, y)`` (pixels, origin top-left) reads the map at
+  ``map[int(y), int(x)]``: ``x`` indexes columns, ``y`` rows, and coordinates are *truncated*
+  (pysaliency's ``x_int``/``y_int``), not rounded. Fixations must satisfy ``0 <= x < width`` and
+  ``0 <= y < height``; anything else is an :class:`~neuroperception.errors.InputError`.
+- **Maps to densities** (KL, SIM): a map with negative values is shifted by its minimum, then
+  divided by its sum.
+- **Averaging**: fixation-based metrics (NSS, shuffled AUC, information gain) average over all
+  fixations by default (pysaliency's ``average="fixation"``); ``average="image"`` averages the
+  per-image means; ``average=None`` returns one value per fixation. AUC-Judd is a per-image score
+  averaged over images, as pysaliency's ``AUC_Judd``.
+
+Maps are ``(H, W)`` or ``(N, H, W)`` numpy arrays, torch tensors or DataArrays with dims
+``("y", "x")`` / ``("stimulus", "y", "x")``. Fixations are an ``(n, 2)`` array of (x, y) for one map,
+a list of such arrays (one per map), or a :class:`~neuroperception.scanpaths.Scanpaths` matched to
+the maps by image id. The input checks and map normalisation they share are in
+:mod:`._saliency_inputs`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import xarray as xr
+
+from ..errors import InputError, ShapeError
+from ._saliency_inputs import (_as_maps, _average, _blocks, _densities, _fixation_array, _fixation_sets, _pair,
+                               _per_map, _pixel_indices)
+
+__all__ = ["nss", "cc", "kl_div", "sim", "auc_judd", "shuffled_auc", "information_gain", "to_log_density"]
+
+_MIT_EPS = 2.2204e-16
+
+
+# -- map-to-fixation metrics ---------------------------------------------------------------------
+def nss(saliency_map: Any, fixations_xy: Any, *, image_id: Any = None, average: str | None = "fixation") -> Any:
+    """Normalized scanpath saliency: the map, z-scored, read at the fixations (Peters et al. 2005).
+
+    Each map is standardised with its own mean and (population, ``ddof=0``) standard deviation; a
+    constant map is only centred. Equal to pysaliency's ``SaliencyMapModel.NSS``.
+
+    Parameters
+    ----------
+    saliency_map : array-like, tensor or DataArray
+        ``(H, W)`` or ``(N, H, W)``.
+    fixations_xy : array-like, list of arrays or Scanpaths
+        ``(n, 2)`` x, y pixels (one map), a list with one array per map, or a Scanpaths matched by
+        image id (``image_id`` chooses the images; otherwise the maps' ``stimulus_id``).
+    image_id : str or sequence of str, optional
+        Image id(s) of the map(s) when fixations come as a Scanpaths.
+    average : {"fixation", "image", None}
+        Mean over all fixations, mean of per-image means, or per-fixation values.
+
+    Returns
+    -------
+    float or numpy.ndarray
+
+    Raises
+    ------
+    InputError
+        NaN maps, all-zero maps, fixations outside the map, no fixations.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> smap = np.zeros((4, 4)); smap[1, 2] = 1.0
+    >>> round(nss(smap, np.array([[2.7, 1.2]])), 4)    # x=2.7 -> column 2, y=1.2 -> row 1
+    3.873
+    """
+    maps, _, ids = _as_maps(saliency_map, "saliency_map")
+    sets = _fixation_sets(fixations_xy, len(maps), ids, image_id, "fixations_xy")
+    n_idx, rows, cols = _pixel_indices(sets, maps.shape[1:], "fixations_xy")
+    flat = maps.reshape(len(maps), -1)
+    mean, std = np.empty(len(maps)), np.empty(len(maps))
+    for block in _blocks(flat):
+        mean[block] = flat[block].mean(axis=1)
+        centred = flat[block] - mean[block, None]
+        std[block] = np.sqrt(np.einsum("ij,ij->i", centred, centred) / flat.shape[1])
+    values = maps[n_idx, rows, cols] - mean[n_idx]
+    scale = np.where(std == 0, 1.0, std)
+    return _average(values / scale[n_idx], n_idx, average)
+
+
+def information_gain(pred_log_density: Any, baseline_log_density: Any, fixations_xy: Any, *, image_id: Any = None,
+                     average: str | None = "fixation") -> Any:
+    """Information gain of a probabilistic model over a baseline, in bits per fixation (Kümmerer et al. 2015).
+
+    ``IG = mean over fixations of (log p_model(x, y) - log p_baseline(x, y)) / log 2``, from
+    log-density maps (natural log, each summing to one over pixels), read at the truncated fixation
+    pixels. Equal to pysaliency's ``Model.information_gain(stimuli, fixations, baseline_model)``.
+
+    Parameters
+    ----------
+    pred_log_density : array-like
+        ``(H, W)`` or ``(N, H, W)`` log densities (``to_log_density`` converts saliency maps).
+    baseline_log_density : array-like or None
+        Same shape (e.g. a centre bias), or None for the uniform density ``-log(H W)``.
+    fixations_xy, image_id, average
+        As in :func:`nss`.
+
+    Returns
+    -------
+    float or numpy.ndarray
+
+    Raises
+    ------
+    InputError
+        Maps that are not normalised log densities, fixations outside the map, no fixations.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> model = to_log_density(np.array([[3.0, 1.0], [1.0, 1.0]]))
+    >>> round(information_gain(model, None, np.array([[0, 0]])), 4)     # log2(0.5 / 0.25)
+    1.0
+    """
+    pred, _, ids = _as_maps(pred_log_density, "pred_log_density", log_density=True)
+    if baseline_log_density is None:
+        base = np.full(pred.shape, -np.log(pred.shape[1]) - np.log(pred.shape[2]))
+    else:
+        base, _, _ = _as_maps(baseline_log_density, "baseline_log_density", log_density=True)
+        if base.shape[1:] != pred.shape[1:] or len(base) not in (1, len(pred)):
+            raise ShapeError(f"baseline_log_density: received {base.shape}; expected {pred.shape} or one map "
+                             f"{pred.shape[1:]}")
+        base = np.broadcast_to(base, pred.shape)
+    sets = _fixation_sets(fixations_xy, len(pred), ids, image_id, "fixations_xy")
+    n_idx, rows, cols = _pixel_indices(sets, pred.shape[1:], "fixations_xy")
+    values = (pred[n_idx, rows, cols] - base[n_idx, rows, cols]) / np.log(2)
+    return _average(values, n_idx, average)
+
+
+def to_log_density(saliency_map: Any, minimum_value: float = 0.0) -> Any:
+    """Turn saliency maps into log densities as pysaliency's ``SaliencyMapNormalizingModel`` does.
+
+    Negative maps are shifted by their minimum, ``minimum_value`` is added, and each map is divided
+    by its sum before the natural log is taken (zeros become ``-inf``).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> np.exp(to_log_density(np.array([[1.0, 3.0]]))).tolist()
+    [[0.25, 0.75]]
+    """
+    maps, single, ids = _as_maps(saliency_map, "saliency_map")
+    flat = maps.reshape(len(maps), -1)
+    low = flat.min(axis=1, keepdims=True)
+    flat = np.where(low < 0, flat - low, flat) + minimum_value
+    with np.errstate(divide="ignore"):
+        out = np.log(_densities(flat)).reshape(maps.shape)
+    out = out[0] if single else out
+    if isinstance(saliency_map, xr.DataArray):
+        return saliency_map.copy(data=out)
+    return out
+
+
+def auc_judd(saliency_map: Any, fixations_xy: Any, *, image_id: Any = None, jitter: bool = True,
+             noise_size: float = 1e-7, random_state: int = 42, average: str | None = "image") -> Any:
+    """AUC-Judd: ROC area with fixated pixels as positives, never-fixated pixels as negatives.
+
+    The thresholds are the saliency values at the fixations (plus one above and one below every
+    value), as in Judd et al. (2009) and pysaliency's ``SaliencyMapModel.AUC_Judd``. With
+    ``jitter=True`` (pysaliency's default) ``noise_size * N(0, 1)`` noise is added to break ties,
+    drawn from ``numpy.random.RandomState(random_state)`` map after map, skipping maps without
+    fixations, so that the same seed reproduces pysaliency exactly.
+
+    Parameters
+    ----------
+    saliency_map, fixations_xy, image_id
+        As in :func:`nss`.
+    jitter, noise_size, random_state
+        Tie-breaking noise, as above.
+    average : {"image", None}
+        Mean over maps with fixations, or one value per map (NaN for maps without fixations).
+
+    Returns
+    -------
+    float or numpy.ndarray
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> smap = np.arange(16.0).reshape(4, 4)
+    >>> auc_judd(smap, np.array([[3, 3]]), jitter=False)      # the top pixel is fixated
+    1.0
+    """
+    maps, _, ids = _as_maps(saliency_map, "saliency_map")
+    sets = _fixation_sets(fixations_xy, len(maps), ids, image_id, "fixations_xy")
+    n_idx, rows, cols = _pixel_indices(sets, maps.shape[1:], "fixations_xy")
+    rng = np.random.RandomState(random_state) if jitter else None
+    n_pix = maps.shape[1] * maps.shape[2]
+    flat_maps = maps.reshape(len(maps), n_pix)
+    pixels = rows * maps.shape[2] + cols
+    starts = np.searchsorted(n_idx, np.arange(len(maps) + 1))     # n_idx is sorted: one run per map
+    scores = np.full(len(maps), np.nan)
+    for n in np.nonzero(np.diff(starts))[0]:
+        flat = flat_maps[n]
+        if rng is not None:        # one draw per map with fixations, in map order, as pysaliency
+            flat = flat + rng.randn(*maps.shape[1:]).ravel() * noise_size
+        pix = pixels[starts[n]:starts[n + 1]]
+        fixated = np.unique(pix)
+        if len(fixated) == n_pix:
+            raise InputError(f"fixations_xy: every pixel of map {int(n)} is fixated; expected unfixated pixels "
+                             "as negatives")
+        scores[n] = _judd_roc(flat[pix], np.sort(flat), np.sort(flat[fixated]))
+    if average is None:
+        return scores
+    if average != "image":
+        raise InputError(f"average: received {average!r}; expected 'image' or None")
+    return float(np.nanmean(scores))
+
+
+def _judd_roc(positives: np.ndarray, all_sorted: np.ndarray, fixated_sorted: np.ndarray) -> float:
+    """ROC area with the positives as thresholds; negatives are the pixels never fixated.
+
+    pysaliency adds a threshold above every value (the point (0, 0)) and one at the minimum (the
+    point (1, 1)); between them, for each positive ``t`` in decreasing order, the hit rate is
+    ``#positives >= t / #positives`` and the false-alarm rate ``#unfixated >= t / #unfixated``.
+    """
+    thresholds = np.sort(positives)[::-1]
+    n_pos, n_neg = len(positives), len(all_sorted) - len(fixated_sorted)
+    tp = n_pos - np.searchsorted(thresholds[::-1], thresholds, side="left")
+    fp = (len(all_sorted) - np.searchsorted(all_sorted, thresholds, side="left")) \
+        - (len(fixated_sorted) - np.searchsorted(fixated_sorted, thresholds, side="left"))
+    tpr = np.concatenate([[0.0, 0.0], tp / n_pos, [1.0]])
+    fpr = np.concatenate([[0.0, 0.0], fp / n_neg, [1.0]])
+    return float(np.sum((fpr[1:] - fpr[:-1]) * (tpr[1:] + tpr[:-1]) / 2.0))
+
+
+def shuffled_auc(saliency_map: Any, fixations_xy: Any, other_fixations_xy: Any = None, *, image_id: Any = None,
+                 average: str | None = "fixation") -> Any:
+    """Shuffled AUC: fixations against fixations from other images, which discounts centre bias.
+
+    For each fixation the AUC against all negatives is ``(#neg < pos + 0.5 #neg == pos) / #neg``
+    (ties count one half), averaged as ``average`` says; this is pysaliency's
+    ``SaliencyMapModel.sAUC``. With ``other_fixations_xy=None`` and several maps, the negatives of
+    each map are all fixations on the *other* maps (pysaliency's ``nonfixations="shuffled"``).
+
+    Parameters
+    ----------
+    saliency_map, fixations_xy, image_id
+        As in :func:`nss`.
+    other_fixations_xy : array-like, list of arrays or None
+        Negatives: one ``(m, 2)`` array for every map, one per map, or None (shuffled from the batch).
+    average : {"fixation", "image", None}
+
+    Returns
+    -------
+    float or numpy.ndarray
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> smap = np.arange(16.0).reshape(4, 4)
+    >>> shuffled_auc(smap, np.array([[3, 3]]), np.array([[0, 0], [1, 0], [3, 3]]))
+    0.8333333333333334
+    """
+    maps, _, ids = _as_maps(saliency_map, "saliency_map")
+    sets = _fixation_sets(fixations_xy, len(maps), ids, image_id, "fixations_xy")
+    n_idx, rows, cols = _pixel_indices(sets, maps.shape[1:], "fixations_xy")
+    if other_fixations_xy is None:
+        if len(maps) < 2:
+            raise InputError("other_fixations_xy: received None with a single map; expected negatives (m, 2) or "
+                             "several maps to shuffle fixations between")
+        neg_n, neg_r, neg_c = n_idx, rows, cols
+        shuffled = True
+    else:
+        if isinstance(other_fixations_xy, np.ndarray) or hasattr(other_fixations_xy, "detach"):
+            other = [_fixation_array(other_fixations_xy, "other_fixations_xy")] * len(maps)
+        else:
+            other = _fixation_sets(other_fixations_xy, len(maps), None, None, "other_fixations_xy")
+        neg_n, neg_r, neg_c = _pixel_indices(other, maps.shape[1:], "other_fixations_xy")
+        shuffled = False
+    values = np.empty(len(n_idx))
+    for n in np.unique(n_idx):
+        sel = neg_n != n if shuffled else neg_n == n
+        if not sel.any():
+            raise InputError(f"other_fixations_xy: no negatives for map {int(n)}; expected at least one")
+        negatives = np.sort(maps[n, neg_r[sel], neg_c[sel]])
+        mine = n_idx == n
+        positives = maps[n, rows[mine], cols[mine]]
+        below = np.searchsorted(negatives, positives, side="left")
+        equal = np.searchsorted(negatives, positives, side="right") - below
+        values[mine] = (below + 0.5 * equal) / len(negatives)
+    return _average(values, n_idx, average)
+
+
+# -- map-to-map metrics --------------------------------------------------------------------------
+def cc(map_a: Any, map_b: Any) -> Any:
+    """Pearson correlation between two saliency maps (per map for batches).
+
+    Equal to pysaliency's ``CC`` on non-constant maps. When exactly one map is constant the
+    correlation is reported as 0 (pysaliency returns 0 or NaN depending on the argument order);
+    two constant maps give NaN.
+
+    Parameters
+    ----------
+    map_a, map_b : array-like
+        ``(H, W)`` or ``(N, H, W)`` of the same shape; labelled batches are aligned on ``stimulus_id``.
+
+    Returns
+    -------
+    float, numpy.ndarray (N,) or DataArray ("stimulus",)
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> a = np.array([[0.0, 1.0], [2.0, 3.0]])
+    >>> cc(a, 2 * a + 1), cc(a, -a)
+    (1.0, -1.0)
+    """
+    a, b, single, ids = _pair(map_a, map_b, ("map_a", "map_b"))
+    fa, fb = a.reshape(len(a), -1), b.reshape(len(b), -1)
+    saa, sbb, sab = np.empty(len(fa)), np.empty(len(fa)), np.empty(len(fa))
+    for block in _blocks(fa):
+        ca = fa[block] - fa[block].mean(axis=1, keepdims=True)
+        cb = fb[block] - fb[block].mean(axis=1, keepdims=True)
+        saa[block], sbb[block] = np.einsum("ij,ij->i", ca, ca), np.einsum("ij,ij->i", cb, cb)
+        sab[block] = np.einsum("ij,ij->i", ca, cb)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        r = sab / np.sqrt(saa * sbb)
+    r = np.where((saa == 0) ^ (sbb == 0), 0.0, r)
+    return _per_map(np.clip(r, -1.0, 1.0), single, ids)
+
+
+def kl_div(pred: Any, target: Any, *, eps: float = _MIT_EPS) -> Any:
+    """KL divergence of the predicted density from the target (empirical) density, MIT benchmark style.
+
+    Both maps are turned into densities (shifted by their minimum if negative, divided by their
+    sum) and ``KL = sum(q * log(eps + q / (p + eps)))`` with ``p`` the prediction, ``q`` the target
+    and ``eps = 2.2204e-16`` (MATLAB's ``eps``), as the MIT/Tübingen saliency benchmark and
+    pysaliency's ``MIT_KLDiv(pred, target)``. Lower is better; 0 for identical densities.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> pred, target = np.array([[1.0, 3.0]]), np.array([[1.0, 1.0]])
+    >>> round(kl_div(pred, target), 4), abs(kl_div(target, target)) < 1e-12      # 0.5 log(4/3), 0
+    (0.1438, True)
+    """
+    p, q, single, ids = _pair(pred, target, ("pred", "target"))
+    fp, fq = p.reshape(len(p), -1), q.reshape(len(q), -1)
+    values = np.empty(len(fp))
+    for block in _blocks(fp):
+        dq = _densities(fq[block])
+        t = _densities(fp[block])
+        t += eps
+        np.divide(dq, t, out=t)
+        t += eps
+        np.log(t, out=t)
+        values[block] = np.einsum("ij,ij->i", dq, t)
+    return _per_map(values, single, ids)
+
+
+def sim(map_a: Any, map_b: Any) -> Any:
+    """Similarity (histogram intersection) of two maps as densities: ``sum(min(p, q))`` ∈ [0, 1].
+
+    Equal to pysaliency's ``SIM``. 1 for identical densities, 0 for disjoint ones.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> sim(np.array([[1.0, 0.0]]), np.array([[1.0, 1.0]]))
+    0.5
+    """
+    a, b, single, ids = _pair(map_a, map_b, ("map_a", "map_b"))
+    fa, fb = a.reshape(len(a), -1), b.reshape(len(b), -1)
+    values = np.empty(len(fa))
+    for block in _blocks(fa):
+        da = _densities(fa[block])
+        values[block] = np.minimum(da, _densities(fb[block]), out=da).sum(axis=1)
+    return _per_map(values, single, ids)
+
