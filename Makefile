@@ -15,7 +15,7 @@ TORCH_PIN ?= torch==2.14.1 torchvision==0.29.1
 endif
 OUT ?= demo-report
 
-.PHONY: demo test test-all bench docs-check clean
+.PHONY: demo test test-all bench browser clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -40,6 +40,10 @@ test: $(VENV)/.stamp-test
 
 test-all: $(VENV)/.stamp-test
 	$(PY) -m pytest -m "slow or not slow"
+
+# Debian's chromium for the slow browser test of the triplet experiment (skipped without it); needs root.
+browser:
+	command -v chromium >/dev/null || (apt-get update && apt-get install -y chromium chromium-driver)
 
 # OpenBLAS variables set on some machines slow numpy down; the benchmarks unset them (tests never do).
 bench: $(VENV)/.stamp-test
