@@ -44,14 +44,14 @@ def test_demo_writes_report_with_figures(tmp_path):
     index = run_demo(tmp_path / "report", quick=True, progress=False)
     html = index.read_text()
     for title in ("Stimuli", "Features", "Simulated brain", "Encoding models", "Perceptual similarity", "Triplets",
-                  "Scanpaths"):
+                  "Scanpaths", "Perceptual rewards"):
         assert f"<h2>{title}</h2>" in html
     figures = sorted(p.name for p in (tmp_path / "report" / "figures").glob("*.png"))
     expected = {"pca_alexnet.png", "pca_gabor.png", "rdm_alexnet.png", "rdm_gabor.png", "stimuli.png",
                 "brain_rois.png", "brain_noise_ceiling.png", "brain_nc_recovery.png", "brain_roi_summary.png",
                 "similarity_lpips_maps.png", "similarity_lpips_matrix.png", "similarity_layer_rsa.png",
                 "encoding_rois.png", "encoding_brain.png", "triplets_grid.png", "triplets_examples.png",
-                "triplets_choice_model.png", "scanpaths_nevaclip.png"}
+                "triplets_choice_model.png", "scanpaths_nevaclip.png", "rewards_landscape.png"}
     assert expected <= set(figures), expected - set(figures)
     for name in figures:
         assert f"figures/{name}" in html

@@ -15,5 +15,6 @@ from . import encoding  # noqa: E402,F401
 from . import similarity  # noqa: E402,F401
 from . import triplets  # noqa: E402,F401
 from . import scanpaths  # noqa: E402,F401
+from . import rewards  # noqa: E402,F401
 
 __all__ = ["run_demo", "demo_section", "DemoContext", "correlation_rdm"]

@@ -1,0 +1,229 @@
+"""The training loop shared by the deep readouts: AdamW, mini-batches, early stopping, history.
+
+:func:`train` fits any ``torch.nn.Module`` mapping a list of input tensors (one per feature layer) to
+``(batch, voxel)`` predictions, on standardised targets, with a mean-squared-error loss plus an
+optional penalty. A fraction of the training stimuli (or given positions) is held out; training stops
+when its loss has not improved for ``patience`` epochs, and the best parameters are restored. The
+order of the mini-batches comes from a seeded ``torch.Generator``, so a CPU run is reproducible.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from collections.abc import Callable, Sequence
+
+import numpy as np
+import pandas as pd
+import torch
+
+from ..errors import InputError
+
+__all__ = ["train", "split_validation", "resolve_device", "plot_history"]
+
+
+def resolve_device(device: str | torch.device | None) -> torch.device:
+    """``"auto"``/None → CUDA when present, else CPU; anything else is checked by torch.
+
+    Examples
+    --------
+    >>> resolve_device("cpu").type
+    'cpu'
+    """
+    if device is None or device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError) as err:
+        raise InputError(f"device: received {device!r}; expected 'auto', 'cpu', 'cuda' or a torch.device") from err
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise InputError(f"device: received {device!r}, but no CUDA device is available; expected 'cpu' or 'auto'")
+    return dev
+
+
+def split_validation(n: int, validation: float | Sequence[int] | None, random_state: int) -> tuple[np.ndarray, np.ndarray]:
+    """Training and validation positions among ``n`` stimuli.
+
+    ``validation`` is a fraction in (0, 1) drawn with ``random_state``, explicit positions, or
+    None/0 (no early stopping: every stimulus trains).
+
+    Examples
+    --------
+    >>> tr, va = split_validation(10, 0.2, 0)
+    >>> len(tr), len(va), sorted(set(tr) | set(va)) == list(range(10))
+    (8, 2, True)
+    """
+    if validation is None or (isinstance(validation, (int, float)) and not isinstance(validation, bool)
+                              and float(validation) == 0.0):
+        return np.arange(n), np.arange(0)
+    if isinstance(validation, (float, int)) and not isinstance(validation, bool):
+        if not 0 < float(validation) < 1:
+            raise InputError(f"validation: received {validation!r}; expected a fraction in (0, 1), positions or None")
+        k = int(round(float(validation) * n))
+        if k < 2 or n - k < 2:
+            raise InputError(f"validation: {validation!r} of {n} stimuli leaves {n - k} to train and {k} to validate; "
+                             "expected at least 2 of each")
+        val = np.sort(np.random.default_rng(int(random_state)).choice(n, size=k, replace=False))
+    else:
+        val = np.unique(np.asarray(validation, dtype=int))
+        if val.size < 2 or val.min() < 0 or val.max() >= n or n - val.size < 2:
+            raise InputError(f"validation: received {val.size} positions in [{val.min() if val.size else ''}, "
+                             f"{val.max() if val.size else ''}]; expected at least 2 distinct positions in [0, {n}) "
+                             "that leave 2 to train")
+    return np.setdiff1d(np.arange(n), val), val
+
+
+def _predict(module: torch.nn.Module, inputs: list[torch.Tensor], batch_size: int, device: torch.device) -> torch.Tensor:
+    module.eval()
+    out = []
+    with torch.no_grad():
+        for a in range(0, inputs[0].shape[0], batch_size):
+            out.append(module([x[a:a + batch_size].to(device) for x in inputs]).cpu())
+    return torch.cat(out)
+
+
+def _mean_r(pred: torch.Tensor, target: torch.Tensor) -> float:
+    p, t = pred - pred.mean(0), target - target.mean(0)
+    denom = (p.square().sum(0) * t.square().sum(0)).sqrt()
+    r = (p * t).sum(0) / denom.clamp_min(1e-12)
+    return float(r.mean())
+
+
+def train(module: torch.nn.Module, inputs: list[torch.Tensor], targets: torch.Tensor, *,
+          validation: float | Sequence[int] | None = 0.1, lr: float = 1e-2, weight_decay: float = 0.0,
+          max_epochs: int = 100, patience: int = 10, batch_size: int = 64,
+          penalty: Callable[[], torch.Tensor] | None = None, random_state: int = 0,
+          device: torch.device = torch.device("cpu"), progress: bool = False, desc: str = "readout") -> pd.DataFrame:
+    """Fit ``module`` in place and return its per-epoch history.
+
+    Parameters
+    ----------
+    module : torch.nn.Module
+        Called as ``module(list_of_batches)`` → ``(batch, voxel)``; already on ``device``.
+    inputs : list of torch.Tensor
+        One float32 tensor per layer, first dim the stimuli (kept on the CPU, moved per batch).
+    targets : torch.Tensor
+        ``(stimulus, voxel)``, standardised.
+    validation : float, sequence of int or None
+        Held-out fraction or positions for early stopping (see :func:`split_validation`).
+    lr, weight_decay : float
+        AdamW settings.
+    max_epochs, patience : int
+        Epoch budget; epochs without a validation improvement before stopping.
+    batch_size : int
+        Stimuli per step.
+    penalty : callable, optional
+        Returns a scalar added to the loss of every step (regularisation).
+    random_state : int
+        Seed of the validation split and the batch order.
+    device : torch.device
+    progress : bool
+        A tqdm bar over epochs.
+    desc : str
+        Label of the bar.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Indexed by ``epoch``: ``train_loss``, ``val_loss``, ``val_r`` (mean Pearson r over voxels),
+        ``seconds``; attrs ``best_epoch`` and ``stimuli_per_second``.
+
+    Examples
+    --------
+    >>> class Lin(torch.nn.Module):
+    ...     def __init__(self):
+    ...         super().__init__(); self.lin = torch.nn.Linear(3, 2)
+    ...     def forward(self, xs):
+    ...         return self.lin(xs[0])
+    >>> g = torch.Generator().manual_seed(0)
+    >>> x = torch.randn(200, 3, generator=g); y = x @ torch.randn(3, 2, generator=g)
+    >>> hist = train(Lin(), [x], y, lr=0.05, max_epochs=60)
+    >>> bool(hist["val_r"].iloc[-1] > 0.99), list(hist.columns)
+    (True, ['train_loss', 'val_loss', 'val_r', 'seconds'])
+    """
+    for key, val in (("max_epochs", max_epochs), ("patience", patience), ("batch_size", batch_size)):
+        if not isinstance(val, (int, np.integer)) or val < 1:
+            raise InputError(f"{key}: received {val!r}; expected a positive int")
+    if not (isinstance(lr, (int, float)) and lr > 0):
+        raise InputError(f"lr: received {lr!r}; expected a positive learning rate")
+    n = targets.shape[0]
+    tr, va = split_validation(n, validation, random_state)
+    tr_t, va_t = torch.as_tensor(tr), torch.as_tensor(va)
+    gen = torch.Generator().manual_seed(int(random_state))
+    opt = torch.optim.AdamW(module.parameters(), lr=float(lr), weight_decay=float(weight_decay))
+    rows, best, best_state, best_epoch, bad = [], np.inf, None, 0, 0
+    epochs = range(1, int(max_epochs) + 1)
+    if progress:
+        from tqdm.auto import tqdm
+
+        epochs = tqdm(epochs, desc=desc, unit="epoch")
+    seen, started = 0, time.perf_counter()
+    for epoch in epochs:
+        t0 = time.perf_counter()
+        module.train()
+        order = tr_t[torch.randperm(tr_t.numel(), generator=gen)]
+        total = 0.0
+        for a in range(0, order.numel(), int(batch_size)):
+            idx = order[a:a + int(batch_size)]
+            pred = module([x[idx].to(device) for x in inputs])
+            loss = torch.mean((pred - targets[idx].to(device)) ** 2)
+            total += float(loss.detach()) * idx.numel()
+            if penalty is not None:
+                loss = loss + penalty()
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+        seen += order.numel()
+        row = {"train_loss": total / max(order.numel(), 1), "val_loss": np.nan, "val_r": np.nan}
+        monitor = row["train_loss"]
+        if va.size:
+            pred = _predict(module, [x[va_t] for x in inputs], int(batch_size), device)
+            row["val_loss"] = float(torch.mean((pred - targets[va_t]) ** 2))
+            row["val_r"] = _mean_r(pred, targets[va_t])
+            monitor = row["val_loss"]
+        row["seconds"] = time.perf_counter() - t0
+        rows.append(row)
+        if progress:
+            epochs.set_postfix(loss=f"{monitor:.4f}")
+        if monitor < best - 1e-6:
+            best, best_epoch, bad = monitor, epoch, 0
+            best_state = copy.deepcopy(module.state_dict())
+        else:
+            bad += 1
+            if bad >= patience:
+                break
+    if best_state is not None:
+        module.load_state_dict(best_state)
+    module.eval()
+    hist = pd.DataFrame(rows, index=pd.RangeIndex(1, len(rows) + 1, name="epoch"))
+    hist.attrs.update(best_epoch=int(best_epoch), stimuli_per_second=seen / max(time.perf_counter() - started, 1e-9))
+    return hist
+
+
+def plot_history(history: pd.DataFrame, ax=None):
+    """Training and validation loss per epoch (a matplotlib Axes), the best epoch marked.
+
+    Examples
+    --------
+    >>> import matplotlib; matplotlib.use("Agg")
+    >>> h = pd.DataFrame({"train_loss": [1.0, 0.5], "val_loss": [1.1, 0.6], "val_r": [0.1, 0.6]},
+    ...                  index=pd.RangeIndex(1, 3, name="epoch"))
+    >>> plot_history(h).get_xlabel()
+    'epoch'
+    """
+    import matplotlib.pyplot as plt
+
+    if not isinstance(history, pd.DataFrame) or "train_loss" not in history:
+        raise InputError(f"history: received {type(history).__name__}; expected a fitted readout's history_ DataFrame")
+    if ax is None:
+        _, ax = plt.subplots(figsize=(4, 3))
+    ax.plot(history.index, history["train_loss"], label="train loss")
+    if "val_loss" in history and history["val_loss"].notna().any():
+        ax.plot(history.index, history["val_loss"], label="validation loss")
+    best = history.attrs.get("best_epoch")
+    if best:
+        ax.axvline(best, color="grey", linestyle=":", label="best epoch")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("MSE (standardised responses)")
+    ax.legend(frameon=False)
+    return ax

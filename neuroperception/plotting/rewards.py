@@ -1,0 +1,151 @@
+"""Figures of perceptual rewards: optimisation histories (reward vs judge) and reward landscapes."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg", force=False)
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from ..errors import InputError, ShapeError  # noqa: E402
+
+__all__ = ["plot_optimization_history", "plot_reward_landscape"]
+
+
+def _panel(ax, table, column: str, colour: str) -> None:
+    grouped = table.groupby("step")[column]
+    steps = np.asarray(list(grouped.groups.keys()), dtype=float)
+    mean, lo, hi = grouped.mean().to_numpy(), grouped.min().to_numpy(), grouped.max().to_numpy()
+    ax.plot(steps, mean, color=colour, lw=2, label=f"{column} (mean)")
+    if "image" in table.columns and table["image"].nunique() > 1:
+        ax.fill_between(steps, lo, hi, color=colour, alpha=0.2, lw=0, label="range over images")
+    ax.set_xlabel("optimisation step")
+    ax.set_ylabel(column)
+    ax.legend(loc="best", fontsize=8)
+
+
+def plot_optimization_history(history, *, title: str | None = None):
+    """Reward and held-out judge over the steps of an image optimisation, side by side.
+
+    Parameters
+    ----------
+    history : pandas.DataFrame
+        The history of :func:`~neuroperception.rewards.optimize_images`: columns ``step``,
+        ``reward``, optionally ``image`` and ``judge``.
+    title : str, optional
+        Figure title.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        One panel for the optimised reward and, when present, one for the judge (each on its own
+        scale; mean over images with their range shaded). A reward that rises while the judge
+        does not is the signature of reward hacking.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> h = pd.DataFrame({"step": [0, 1, 2], "image": [0, 0, 0], "reward": [0.1, 0.5, 0.9],
+    ...                   "judge": [0.1, 0.1, 0.05]})
+    >>> len(plot_optimization_history(h).axes)
+    2
+    """
+    if not hasattr(history, "columns"):
+        raise InputError(f"history: received {type(history).__name__}; expected the DataFrame of optimize_images")
+    missing = [c for c in ("step", "reward") if c not in history.columns]
+    if missing:
+        raise InputError(f"history: received columns {list(history.columns)}, missing {missing}; expected the "
+                         "history of optimize_images")
+    if len(history) == 0:
+        raise InputError("history: received an empty table; expected at least one recorded step")
+    columns = ["reward"] + (["judge"] if "judge" in history.columns else [])
+    fig, axes = plt.subplots(1, len(columns), figsize=(4.5 * len(columns), 3.6), squeeze=False)
+    for ax, column, colour in zip(axes[0], columns, ("tab:blue", "tab:orange")):
+        _panel(ax, history, column, colour)
+        ax.set_title("optimised reward" if column == "reward" else "held-out judge")
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def plot_reward_landscape(values: Any, x: Sequence[float] | None = None, y: Sequence[float] | None = None, *,
+                          goal: tuple[float, ...] | None = None, xlabel: str = "x", ylabel: str | None = None,
+                          title: str | None = None, cmap: str = "viridis", ax=None):
+    """Reward over a grid of states: a curve for 1-D states, a heat map for 2-D ones.
+
+    Parameters
+    ----------
+    values : array-like
+        ``(n,)`` rewards along one state coordinate, or ``(ny, nx)`` rewards over a 2-D grid of
+        states (row ``i``, column ``j`` at ``(y[i], x[j])``). Tensors are detached; must be finite.
+    x, y : sequence of float, optional
+        State coordinates of the columns (and rows); default the indices.
+    goal : tuple of float, optional
+        Goal state ``(x,)`` or ``(x, y)`` to mark.
+    xlabel, ylabel, title : str, optional
+        Axis labels and title (``ylabel`` defaults to ``"reward"`` in 1-D, ``"y"`` in 2-D).
+    cmap : str, default "viridis"
+        Colour map of the heat map.
+    ax : matplotlib.axes.Axes, optional
+        Axes to draw into; a new figure otherwise.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> gx, gy = np.meshgrid(np.linspace(0, 1, 5), np.linspace(0, 1, 4))
+    >>> fig = plot_reward_landscape(-np.hypot(gx - 0.5, gy - 0.5), x=np.linspace(0, 1, 5),
+    ...                             y=np.linspace(0, 1, 4), goal=(0.5, 0.5))
+    >>> len(fig.axes)   # the map and its colour bar
+    2
+    """
+    if hasattr(values, "detach"):
+        values = values.detach().cpu().numpy()
+    try:
+        arr = np.asarray(values, dtype=float)
+    except (TypeError, ValueError) as err:
+        raise InputError(f"values: received {type(values).__name__}; expected a 1-D or 2-D array of rewards") from err
+    if arr.ndim not in (1, 2) or arr.size == 0:
+        raise ShapeError(f"values: received an array of shape {arr.shape}; expected (n,) or (ny, nx) rewards")
+    if not np.isfinite(arr).all():
+        raise InputError(f"values: received {int((~np.isfinite(arr)).sum())} NaN/Inf rewards; expected finite values")
+    xs = np.arange(arr.shape[-1], dtype=float) if x is None else np.asarray(x, dtype=float)
+    if xs.shape != (arr.shape[-1],):
+        raise ShapeError(f"x: received {xs.shape[0] if xs.ndim else 'a scalar'} coordinates; expected "
+                         f"{arr.shape[-1]} (one per column of values)")
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(5, 3.6 if arr.ndim == 1 else 4.2))
+    else:
+        fig = ax.figure
+    if arr.ndim == 1:
+        ax.plot(xs, arr, color="tab:blue", lw=2)
+        if goal is not None:
+            ax.axvline(float(goal[0]), color="tab:red", ls="--", label="goal")
+            ax.legend(loc="best", fontsize=8)
+        ax.set_ylabel(ylabel or "reward")
+    else:
+        ys = np.arange(arr.shape[0], dtype=float) if y is None else np.asarray(y, dtype=float)
+        if ys.shape != (arr.shape[0],):
+            raise ShapeError(f"y: received {ys.shape[0] if ys.ndim else 'a scalar'} coordinates; expected "
+                             f"{arr.shape[0]} (one per row of values)")
+        mesh = ax.pcolormesh(xs, ys, arr, cmap=cmap, shading="nearest")
+        fig.colorbar(mesh, ax=ax, label="reward")
+        if goal is not None:
+            if len(goal) != 2:
+                raise ShapeError(f"goal: received {tuple(goal)!r}; expected (x, y) for a 2-D landscape")
+            ax.plot(float(goal[0]), float(goal[1]), marker="*", ms=14, color="tab:red", mec="white", ls="none",
+                    label="goal")
+            ax.legend(loc="upper right", fontsize=8)
+        ax.set_ylabel(ylabel or "y")
+    ax.set_xlabel(xlabel)
+    if title:
+        ax.set_title(title)
+    return fig

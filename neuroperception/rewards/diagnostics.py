@@ -1,0 +1,331 @@
+"""Reward-hacking diagnostics: how cheaply can an optimiser buy reward, and does a judge agree?
+
+A policy or an image generator trained on a perceptual reward will find whatever the reward model
+over-values, often imperceptible pixel patterns (adversarial examples) rather than the goal. This
+module measures that and offers one mitigation:
+
+* :func:`reward_sensitivity`: projected gradient ascent (PGD) in ℓ∞; the largest reward gain a
+  perturbation of at most ``eps`` per pixel buys, per observation;
+* :func:`ensemble_disagreement`: spread of several standardised rewards on the same observations;
+  hacked observations are those one reward loves and the others do not;
+* :class:`TransformAveragedReward`: the reward averaged over random shifts, flips and zooms of the
+  observation (as E-LPIPS does for LPIPS), which cancels pixel-exact vulnerabilities;
+* :func:`attack_table`: plain versus transform-averaged rewards under the same attack;
+* :func:`optimize_images`: gradient ascent on a reward, recording a held-out judge at every step, so
+  reward going up while the judge does not is visible.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+
+from .._validation import check_images
+from ..errors import InputError
+from ._diagnostic_inputs import _call, _check_eps, _check_steps, _name, _obs
+from .transform_averaging import TransformAveragedReward
+
+__all__ = ["reward_sensitivity", "ensemble_disagreement", "TransformAveragedReward", "attack_table",
+           "optimize_images"]
+
+def reward_sensitivity(reward_fn: Callable, obs: Any, eps: float, steps: int = 10, step_size: float | None = None,
+                       random_start: bool = False, random_state: int = 0) -> torch.Tensor:
+    """Largest reward gain an ℓ∞ perturbation of size ``eps`` buys, per observation (PGD).
+
+    Runs projected gradient ascent on ``δ`` with ``‖δ‖∞ ≤ eps`` and ``obs + δ`` in ``[0, 1]``:
+    ``δ ← clip(δ + step_size · sign(∇δ r(obs + δ)))`` (Madry et al. 2018), and returns, per
+    observation, the best ``r(obs + δ) − r(obs)`` over all iterates, including ``δ = 0``. Clean and
+    perturbed images are scored in one call, so rewards that draw random transforms per call
+    (:class:`TransformAveragedReward`) compare both under the same draw.
+
+    Parameters
+    ----------
+    reward_fn : RewardFunction or callable
+        Differentiable reward, ``(B, 3, H, W)`` → ``(B,)``.
+    obs : array-like
+        Observations, as :func:`~neuroperception._validation.check_images` accepts them.
+    eps : float
+        ℓ∞ budget in ``[0, 1]`` pixel units (e.g. ``2/255``).
+    steps : int, default 10
+        PGD iterations.
+    step_size : float, optional
+        Step per iteration; default ``2.5 · eps / steps``.
+    random_start : bool, default False
+        Start from a uniform random ``δ`` in the ball instead of 0.
+    random_state : int, default 0
+        Seed of the random start.
+
+    Returns
+    -------
+    torch.Tensor
+        ``(B,)`` float32 gains, ≥ 0 (0 at ``eps = 0``), on the CPU.
+
+    Raises
+    ------
+    InputError
+        A reward declared non-differentiable (``differentiable = False``), a reward whose gradient
+        does not reach the pixels, an ``eps`` outside ``[0, 1]``, invalid observations.
+
+    Examples
+    --------
+    >>> import torch
+    >>> def brightness(x):
+    ...     return x.mean(dim=(1, 2, 3))
+    >>> gains = reward_sensitivity(brightness, torch.full((2, 3, 8, 8), 0.5), eps=0.1, steps=5)
+    >>> [round(g, 4) for g in gains.tolist()]
+    [0.1, 0.1]
+    """
+    if not getattr(reward_fn, "differentiable", True):
+        raise InputError(f"reward_fn: received {_name(reward_fn)} with differentiable=False; expected a reward whose "
+                         "gradient reaches the pixels (PGD needs it; score non-differentiable rewards with "
+                         "ensemble_disagreement or a judge instead)")
+    eps = _check_eps(eps)
+    steps = _check_steps(steps)
+    if step_size is None:
+        step_size = 2.5 * eps / steps
+    elif not float(step_size) > 0:
+        raise InputError(f"step_size: received {step_size!r}; expected a positive number or None")
+    x = _obs(obs, reward_fn).detach()
+    n = x.shape[0]
+    best = torch.zeros(n, device=x.device)
+    if eps == 0.0:
+        return best.cpu()
+    if random_start:
+        gen = torch.Generator().manual_seed(int(random_state))
+        delta = (torch.rand(x.shape, generator=gen) * 2 - 1).to(x.device) * eps
+        delta = (x + delta).clamp(0, 1) - x
+    else:
+        delta = torch.zeros_like(x)
+    for it in range(steps + 1):
+        delta.requires_grad_(True)
+        r = _call(reward_fn, torch.cat([x, x + delta]))
+        gain = (r[n:] - r[:n]).detach()
+        best = torch.maximum(best, gain)
+        if it == steps:
+            break
+        grad = torch.autograd.grad(r[n:].sum(), delta, allow_unused=True)[0] if r.requires_grad else None
+        if grad is None:
+            raise InputError(f"reward_fn: received {_name(reward_fn)} whose gradient does not reach the observation "
+                             "pixels; expected a differentiable reward (set differentiable=False on it to say so)")
+        with torch.no_grad():
+            delta = (delta + step_size * grad.sign()).clamp(-eps, eps)
+            delta = (x + delta).clamp(0, 1) - x
+    return best.cpu()
+
+
+def ensemble_disagreement(reward_fns: Mapping[str, Callable] | Sequence[Callable], obs: Any,
+                          reference: Any = None) -> torch.Tensor:
+    """Disagreement of several rewards on each observation: the std of their standardised values.
+
+    Each reward is z-scored with its mean and std over ``reference`` (default: over ``obs``
+    itself), then the standard deviation across rewards is taken per observation. Rewards that agree
+    up to an affine rescaling give 0; an observation one reward scores far higher than the others
+    (a typical sign of hacking) stands out.
+
+    Parameters
+    ----------
+    reward_fns : dict or sequence of callables
+        At least two rewards, ``(B, 3, H, W)`` → ``(B,)``.
+    obs : array-like
+        Observations to score.
+    reference : array-like, optional
+        Observations defining each reward's mean and std (e.g. typical states); at least two.
+
+    Returns
+    -------
+    torch.Tensor
+        ``(B,)`` float32 disagreement, ≥ 0, on the CPU.
+
+    Raises
+    ------
+    InputError
+        Fewer than two rewards, fewer than two reference observations, or a reward that is constant
+        on the reference (it cannot be standardised).
+
+    Examples
+    --------
+    >>> import torch
+    >>> x = torch.rand(5, 3, 8, 8, generator=torch.Generator().manual_seed(0))
+    >>> def bright(x):
+    ...     return x.mean(dim=(1, 2, 3))
+    >>> def bright_x10(x):
+    ...     return 10 * x.mean(dim=(1, 2, 3)) + 3
+    >>> float(ensemble_disagreement([bright, bright_x10], x).max()) < 1e-5
+    True
+    """
+    fns = list(reward_fns.values()) if isinstance(reward_fns, Mapping) else list(reward_fns)
+    names = list(reward_fns.keys()) if isinstance(reward_fns, Mapping) else [_name(f) for f in fns]
+    if len(fns) < 2:
+        raise InputError(f"reward_fns: received {len(fns)} reward(s); expected at least two to compare")
+    x_ref = None if reference is None else check_images(reference, name="reference")
+    x = check_images(obs, name="obs")
+    if (x.shape[0] if x_ref is None else x_ref.shape[0]) < 2:
+        raise InputError("reference: received fewer than two observations; expected at least two to standardise the "
+                         "rewards (pass reference=typical observations)")
+    z = []
+    with torch.no_grad():
+        for name, fn in zip(names, fns):
+            device = getattr(fn, "device", torch.device("cpu"))
+            r = _call(fn, x.to(device)).cpu().double()
+            ref = r if x_ref is None else _call(fn, x_ref.to(device)).cpu().double()
+            sd = ref.std(correction=0)
+            if not float(sd) > 1e-12:
+                raise InputError(f"reward {name!r}: received a constant reward on the reference observations; "
+                                 "expected rewards that vary (pass more varied reference observations)")
+            z.append((r - ref.mean()) / sd)
+    return torch.stack(z).std(dim=0, correction=0).float()
+
+
+def attack_table(rewards: Mapping[str, Callable], obs: Any, eps: float | Sequence[float], *, average: bool = True,
+                 n_transforms: int = 8, steps: int = 10, step_size: float | None = None,
+                 random_state: int = 0) -> pd.DataFrame:
+    """Plain versus transform-averaged rewards under the same PGD attack, as a table.
+
+    For every reward (and, with ``average=True``, its :class:`TransformAveragedReward`) and every
+    budget ``eps``, runs :func:`reward_sensitivity` on ``obs``. Gains are also given in units of the
+    reward's spread over ``obs`` (``gain_in_sd``), so rewards on different scales compare.
+
+    Parameters
+    ----------
+    rewards : dict of str to RewardFunction or callable
+        Differentiable rewards by name (non-differentiable ones are an error).
+    obs : array-like
+        Observations to attack (at least two for ``gain_in_sd``; NaN otherwise).
+    eps : float or sequence of float
+        ℓ∞ budgets.
+    average : bool, default True
+        Also attack each reward's transform-averaged version.
+    n_transforms, steps, step_size, random_state
+        Passed to :class:`TransformAveragedReward` and :func:`reward_sensitivity`.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per (reward, variant, eps): ``reward``, ``variant`` (``"plain"``/``"averaged"``),
+        ``eps``, ``clean_mean``, ``gain_mean``, ``gain_max``, ``gain_in_sd``.
+
+    Examples
+    --------
+    >>> import torch
+    >>> def red_pixel(x):
+    ...     return x[:, 0, 3, 3] - x[:, 0, 3, 4]
+    >>> obs = torch.rand(3, 3, 8, 8, generator=torch.Generator().manual_seed(0))
+    >>> table = attack_table({"pixel": red_pixel}, obs, eps=0.05, steps=3, n_transforms=4)
+    >>> table[["reward", "variant"]].values.tolist()
+    [['pixel', 'plain'], ['pixel', 'averaged']]
+    """
+    if not isinstance(rewards, Mapping) or not rewards:
+        raise InputError(f"rewards: received {type(rewards).__name__}; expected a non-empty dict name -> reward")
+    budgets = [_check_eps(e) for e in (np.atleast_1d(np.asarray(eps, dtype=object)).tolist())]
+    x = check_images(obs, name="obs")
+    rows = []
+    for name, fn in rewards.items():
+        variants = [("plain", fn)]
+        if average:
+            variants.append(("averaged", TransformAveragedReward(fn, n_transforms=n_transforms,
+                                                                 random_state=random_state)))
+        for variant, reward_fn in variants:
+            device = getattr(reward_fn, "device", torch.device("cpu"))
+            with torch.no_grad():
+                if isinstance(reward_fn, TransformAveragedReward):
+                    reward_fn.reseed()
+                clean = _call(reward_fn, x.to(device)).cpu().double()
+            spread = float(clean.std(correction=0)) if clean.numel() > 1 else float("nan")
+            for e in budgets:
+                if isinstance(reward_fn, TransformAveragedReward):
+                    reward_fn.reseed()
+                gain = reward_sensitivity(reward_fn, x, e, steps=steps, step_size=step_size,
+                                          random_state=random_state).double()
+                rows.append({"reward": name, "variant": variant, "eps": e, "clean_mean": float(clean.mean()),
+                             "gain_mean": float(gain.mean()), "gain_max": float(gain.max()),
+                             "gain_in_sd": float(gain.mean()) / spread if spread > 1e-12 else float("nan")})
+    return pd.DataFrame(rows)
+
+
+def optimize_images(reward_fn: Callable, init: Any, steps: int = 50, lr: float = 0.01, judge: Callable | None = None,
+                    record_every: int = 1) -> tuple[pd.DataFrame, torch.Tensor]:
+    """Gradient ascent on a differentiable reward, with a held-out judge recorded alongside.
+
+    The pixels themselves are optimised with Adam and projected back into ``[0, 1]`` after every
+    step. The reward and the judge (a reward the optimiser never sees, e.g. another perceptual
+    metric or a transform-averaged version) are recorded per image every ``record_every`` steps:
+    when the reward climbs while the judge stalls or falls, the optimiser is hacking the reward.
+
+    Parameters
+    ----------
+    reward_fn : RewardFunction or callable
+        Differentiable reward to maximise.
+    init : array-like
+        Starting images ``(B, 3, H, W)`` in ``[0, 1]`` (not modified).
+    steps : int, default 50
+        Optimisation steps.
+    lr : float, default 0.01
+        Adam learning rate (pixel units).
+    judge : callable, optional
+        Held-out reward evaluated without gradients at the recorded steps.
+    record_every : int, default 1
+        Recording interval (step 0 and the last step are always recorded).
+
+    Returns
+    -------
+    history : pandas.DataFrame
+        Long format, one row per recorded step and image: ``step``, ``image``, ``reward`` and
+        (with a judge) ``judge``.
+    images : torch.Tensor
+        The optimised images, ``(B, 3, H, W)`` in ``[0, 1]``, detached, on the CPU.
+
+    Raises
+    ------
+    InputError
+        A non-differentiable reward, or one whose gradient does not reach the pixels.
+
+    Examples
+    --------
+    >>> import torch
+    >>> def brightness(x):
+    ...     return x.mean(dim=(1, 2, 3))
+    >>> history, images = optimize_images(brightness, torch.full((1, 3, 8, 8), 0.2), steps=5, lr=0.1)
+    >>> history.groupby("step")["reward"].mean().is_monotonic_increasing, tuple(images.shape)
+    (True, (1, 3, 8, 8))
+    """
+    if not getattr(reward_fn, "differentiable", True):
+        raise InputError(f"reward_fn: received {_name(reward_fn)} with differentiable=False; expected a "
+                         "differentiable reward for gradient ascent")
+    steps = _check_steps(steps)
+    record_every = _check_steps(record_every, "record_every")
+    if not float(lr) > 0:
+        raise InputError(f"lr: received {lr!r}; expected a positive learning rate")
+    if judge is not None and not callable(judge):
+        raise InputError(f"judge: received {type(judge).__name__}; expected a callable reward or None")
+    x = _obs(init, reward_fn, "init").detach().clone().requires_grad_(True)
+    optimizer = torch.optim.Adam([x], lr=float(lr))
+    rows: list[dict] = []
+
+    def record(step: int, r: torch.Tensor) -> None:
+        values = {"reward": r.detach().cpu().double().numpy()}
+        if judge is not None:
+            with torch.no_grad():
+                values["judge"] = _call(judge, x.detach().to(getattr(judge, "device", x.device))).cpu().double().numpy()
+        for i in range(x.shape[0]):
+            rows.append({"step": step, "image": i, **{k: float(v[i]) for k, v in values.items()}})
+
+    for step in range(steps + 1):
+        optimizer.zero_grad()
+        r = _call(reward_fn, x)
+        if step % record_every == 0 or step == steps:
+            record(step, r)
+        if step == steps:
+            break
+        if r.requires_grad:
+            (-r.sum()).backward()
+        if x.grad is None:
+            raise InputError(f"reward_fn: received {_name(reward_fn)} whose gradient does not reach the pixels; "
+                             "expected a differentiable reward")
+        optimizer.step()
+        with torch.no_grad():
+            x.clamp_(0.0, 1.0)
+    return pd.DataFrame(rows), x.detach().cpu()

@@ -1,0 +1,256 @@
+"""RL adapters and the Reach-v0 task: gymnasium conformance, SB3 VecEnv API, batching, modes, torchrl, PPO."""
+
+import runpy
+import warnings
+from pathlib import Path
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch
+from gymnasium.utils.env_checker import check_env
+
+from neuroperception.errors import InputError
+from neuroperception.rewards import GoalImageReward, RewardFunction
+from neuroperception.rewards.adapters import (PerceptualRewardVectorWrapper, PerceptualRewardWrapper,
+                                              SB3PerceptualReward)
+from neuroperception.rewards.envs import REACH_ID, ReachEnv
+from neuroperception.similarity import L2
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+class Redness(RewardFunction):
+    """Mean red channel; counts its calls and batch sizes."""
+
+    def __init__(self):
+        super().__init__()
+        self.batches = []
+
+    def reward(self, images):
+        self.batches.append(images.shape[0])
+        return images[:, 0].mean(dim=(1, 2))
+
+    def components(self, obs):
+        return {"green": self.check(obs)[:, 1].mean(dim=(1, 2))}
+
+
+def _goal_reward():
+    return GoalImageReward(L2(), ReachEnv().goal_image())
+
+
+def test_check_env_unwrapped_and_wrapped():
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        check_env(ReachEnv(render_mode="rgb_array"), skip_render_check=False)
+        for mode in ("replace", "add", "shape"):
+            env = PerceptualRewardWrapper(gym.make(REACH_ID, render_mode="rgb_array"), _goal_reward(), mode=mode,
+                                          source="render")
+            check_env(env, skip_render_check=False)
+
+
+def test_reach_dynamics_sparse_reward_and_goal_image():
+    env = ReachEnv()
+    env.reset(seed=0)
+    env.agent = np.array([5, 4])
+    obs, r, terminated, _, info = env.step(3)  # right, onto the goal (5, 5)
+    assert r == 1.0 and terminated and info["distance"] == 0
+    assert np.array_equal(obs, env.goal_image())
+    env.agent = np.array([0, 0])
+    assert env.step(0)[1] == 0.0 and np.array_equal(env.agent, [0, 0])  # clipped at the border
+    a, b = ReachEnv().reset(seed=3)[0], ReachEnv().reset(seed=3)[0]
+    assert np.array_equal(a, b)
+    with pytest.raises(InputError, match="action"):
+        env.step(7)
+    with pytest.raises(InputError, match="render_mode"):
+        ReachEnv(render_mode="human")
+
+
+def test_goal_image_reward_landscape_is_monotone_toward_goal():
+    env, reward = ReachEnv(), _goal_reward()
+    frames = np.stack([env.state_image(i, j) for i in range(11) for j in range(11)])
+    values = reward(frames).numpy().reshape(11, 11)
+    assert values.argmax() == 5 * 11 + 5
+    for i in range(11):
+        for j in range(11):
+            for di, dj in ((-1, 0), (1, 0), (0, -1), (0, 1)):
+                a, b = i + di, j + dj
+                if 0 <= a < 11 and 0 <= b < 11 and abs(a - 5) + abs(b - 5) < abs(i - 5) + abs(j - 5):
+                    assert values[a, b] > values[i, j]
+
+
+@pytest.mark.parametrize("mode", ["replace", "add", "shape"])
+def test_wrapper_modes(mode):
+    fn = Redness()
+    env = PerceptualRewardWrapper(gym.make(REACH_ID), fn, mode=mode, gamma=0.9, scale=2.0)
+    obs, _ = env.reset(seed=1)
+    prev = 2.0 * float(fn(obs[None])[0])
+    for action in (0, 1, 2, 3, 3):
+        obs, reward, terminated, _, info = env.step(action)
+        value = 2.0 * float(fn(obs[None])[0])
+        assert info["perceptual_reward"] == pytest.approx(value, abs=1e-6)
+        assert info["reward/green"] == pytest.approx(float(obs[..., 1].mean() / 255), abs=1e-6)
+        expected = {"replace": value, "add": info["env_reward"] + value,
+                    "shape": info["env_reward"] + 0.9 * (0.0 if terminated else value) - prev}[mode]
+        assert reward == pytest.approx(expected, abs=1e-6)
+        prev = value
+
+
+def test_vector_wrapper_batches_one_call_and_equals_per_env():
+    seeds, actions = [0, 1, 2], np.random.default_rng(0).integers(0, 4, size=(60, 3))
+    fn = Redness()
+    venv = PerceptualRewardVectorWrapper(gym.make_vec(REACH_ID, num_envs=3, vectorization_mode="sync"), fn,
+                                         mode="shape", gamma=0.9)
+    venv.reset(seed=seeds)
+    singles = [PerceptualRewardWrapper(gym.make(REACH_ID), Redness(), mode="shape", gamma=0.9) for _ in seeds]
+    for env, s in zip(singles, seeds):
+        env.reset(seed=s)
+    fn.batches.clear()
+    restart = np.zeros(3, dtype=bool)
+    n_restarts = 0
+    for a in actions:
+        _, rewards, term, trunc, info = venv.step(a)
+        for k, env in enumerate(singles):
+            if restart[k]:  # the vector env's autoreset step: the environment's own reward only
+                env.reset()
+                assert rewards[k] == 0.0
+                n_restarts += 1
+                continue
+            _, r, *_ = env.step(int(a[k]))
+            assert rewards[k] == pytest.approx(r, abs=1e-6)
+        restart = term | trunc
+    assert fn.batches == [3] * len(actions)  # one batched reward call per vector step
+    assert info["_perceptual_reward"].all() and info["perceptual_reward"].shape == (3,)
+    assert n_restarts > 0
+
+
+def test_sb3_vecenv_api_and_terminal_observation():
+    from stable_baselines3.common.env_checker import check_env as sb3_check_env
+    from stable_baselines3.common.vec_env import DummyVecEnv
+
+    sb3_check_env(ReachEnv(), warn=False)
+    fn = Redness()
+    venv = SB3PerceptualReward(DummyVecEnv([lambda: gym.make(REACH_ID) for _ in range(2)]), fn, mode="replace")
+    venv.seed(0)
+    obs = venv.reset()
+    assert obs.shape == (2, 64, 64, 3) and obs.dtype == np.uint8
+    assert venv.observation_space.shape == (64, 64, 3)
+    fn.batches.clear()
+    seen_done = False
+    for _ in range(60):
+        obs, rewards, dones, infos = venv.step(np.array([0, 1]))
+        assert rewards.shape == (2,) and rewards.dtype == np.float32 and dones.shape == (2,)
+        for i in range(2):
+            frame = infos[i]["terminal_observation"] if dones[i] else obs[i]
+            assert rewards[i] == pytest.approx(float(frame[..., 0].mean() / 255), abs=1e-5)
+            seen_done |= bool(dones[i])
+    assert seen_done  # time limit reached: the terminal frame was rewarded, not the reset frame
+    assert fn.batches == [2] * 60
+
+
+def test_sb3_shaping_sums_to_potential_difference():
+    from stable_baselines3.common.vec_env import DummyVecEnv
+
+    venv = SB3PerceptualReward(DummyVecEnv([lambda: ReachEnv()]), _goal_reward(), mode="shape", gamma=1.0)
+    venv.seed(4)
+    obs = venv.reset()
+    phi0 = float(_goal_reward()(obs)[0])
+    total = 0.0
+    for a in [3, 3, 1, 1, 0, 2]:
+        obs, r, done, info = venv.step(np.array([a]))
+        total += float(r[0]) - info[0]["env_reward"]
+        if done[0]:
+            break
+    last = 0.0 if done[0] else float(_goal_reward()(obs)[0])
+    assert total == pytest.approx(last - phi0, abs=1e-4)  # telescoping with gamma = 1
+
+
+def test_torchrl_transform_on_tensordict():
+    from tensordict import TensorDict
+
+    from neuroperception.rewards.adapters import PerceptualRewardTransform
+
+    frames = torch.from_numpy(np.stack([ReachEnv().state_image(i, 5) for i in range(4)])).reshape(2, 2, 64, 64, 3)
+    td = TensorDict({"pixels": frames, "reward": torch.ones(2, 2, 1)}, batch_size=[2, 2])
+    fn = Redness()
+    out = PerceptualRewardTransform(fn, mode="add", scale=3.0)._call(td.clone())
+    expected = 1.0 + 3.0 * frames[..., 0].float().mean(dim=(-1, -2)) / 255
+    assert out["reward"].shape == (2, 2, 1)
+    torch.testing.assert_close(out["reward"][..., 0], expected)
+    assert fn.batches[-1] == 4
+    with pytest.raises(InputError, match="mode"):
+        PerceptualRewardTransform(fn, mode="shape")
+
+
+def test_torchrl_transform_in_an_env_rollout():
+    from torchrl.envs import GymEnv, TransformedEnv
+
+    from neuroperception.rewards.adapters import PerceptualRewardTransform
+
+    env = TransformedEnv(GymEnv(REACH_ID), PerceptualRewardTransform(_goal_reward()))
+    env.set_seed(0)
+    rollout = env.rollout(5)
+    expected = _goal_reward()(rollout["next", "pixels"])
+    torch.testing.assert_close(rollout["next", "reward"][..., 0], expected)
+
+
+def test_errors():
+    with pytest.raises(InputError, match="mode='bonus'"):
+        PerceptualRewardWrapper(gym.make(REACH_ID), Redness(), mode="bonus")
+    with pytest.raises(InputError, match="RewardFunction"):
+        PerceptualRewardWrapper(gym.make(REACH_ID), lambda x: x)
+    with pytest.raises(InputError, match="render_mode"):
+        PerceptualRewardWrapper(gym.make(REACH_ID), Redness(), source="render")
+    with pytest.raises(InputError, match="gamma"):
+        PerceptualRewardWrapper(gym.make(REACH_ID), Redness(), gamma=1.5)
+    bad = gym.make("CartPole-v1")  # vector observations are not images
+    env = PerceptualRewardWrapper(bad, Redness())
+    env.reset(seed=0)
+    with pytest.raises(InputError):
+        env.step(0)
+    env = PerceptualRewardWrapper(gym.make(REACH_ID), Redness(), obs_key="pixels")
+    env.reset(seed=0)
+    with pytest.raises(InputError, match="pixels"):
+        env.step(0)
+
+
+def test_missing_extra_names_it(monkeypatch):
+    import builtins
+
+    import neuroperception.rewards.adapters as adapters
+
+    real_import = builtins.__import__
+
+    def fake_import(name, *args, **kwargs):
+        if name.startswith("stable_baselines3"):
+            raise ImportError("no module")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", fake_import)
+    monkeypatch.delitem(adapters.__dict__, "SB3PerceptualReward", raising=False)
+    import sys
+    for mod in [m for m in sys.modules if m.startswith("stable_baselines3")]:
+        monkeypatch.delitem(sys.modules, mod)
+    with pytest.raises(ImportError, match=r"neuroperception\[rl\]"):
+        adapters.SB3PerceptualReward
+
+
+def test_short_ppo_run_logs(tmp_path):
+    module = runpy.run_path(str(ROOT / "analyses" / "reward_rl.py"))
+    summary = module["run"](tmp_path, steps=256, eval_every=256, n_eval=2, progress=False)
+    assert set(summary["condition"]) == {"sparse", "goal image (shaped)", "random policy"}
+    assert (tmp_path / "learning_curves.png").stat().st_size > 5000
+    curves = (tmp_path / "curves.csv").read_text().splitlines()
+    assert len(curves) == 1 + 2 * 2  # a checkpoint before and after training, per condition
+    assert summary["final success"].between(0, 1).all()
+
+
+@pytest.mark.slow
+def test_ppo_with_goal_image_reward_beats_a_random_policy(tmp_path):
+    # Faster learning than with the sparse reward is not asserted: on this task (goal at the centre of an
+    # 11x11 plane) sparse PPO already solves it within ~3000 steps and the shaped run is no faster
+    # (10,000 steps: area under the success curve 0.81 shaped vs 0.83 sparse); see docs/rewards.md.
+    module = runpy.run_path(str(ROOT / "analyses" / "reward_rl.py"))
+    summary = module["run"](tmp_path, steps=10_000, progress=False).set_index("condition")
+    shaped, rand = summary.loc["goal image (shaped)"], summary.loc["random policy"]
+    assert shaped["final success"] > rand["final success"] + 0.3
