@@ -161,11 +161,20 @@ class EncodingResult:
 
 
 # ---------------------------------------------------------------------------------------- inputs
-def _layer(x: Any, name: str) -> xr.DataArray:
-    """A ``("stimulus", "feature")`` DataArray; maps are flattened over their non-stimulus dims."""
+_MAP_DIMS = ("stimulus", "channel", "y", "x")
+
+
+def _layer(x: Any, name: str, maps: bool = False) -> xr.DataArray:
+    """A ``("stimulus", "feature")`` DataArray; maps are flattened over their non-stimulus dims.
+
+    With ``maps=True`` (a model that declares ``accepts_maps``), ``("stimulus", "channel", "y", "x")``
+    maps are kept as they are (the model validates them).
+    """
     if isinstance(x, xr.DataArray):
         if "stimulus" not in x.dims:
             raise ShapeError(f"{name}: received dims {x.dims}; expected a 'stimulus' dim, e.g. ('stimulus', 'feature')")
+        if maps and set(x.dims) == set(_MAP_DIMS) and x.ndim == 4:
+            return x.transpose(*_MAP_DIMS)
         if x.ndim != 2 or x.dims[0] != "stimulus" or x.dims != ("stimulus", "feature"):
             x = x.transpose("stimulus", ...)
             coords = {k: c for k, c in x.coords.items() if c.dims == ("stimulus",)}
@@ -173,6 +182,8 @@ def _layer(x: Any, name: str) -> xr.DataArray:
                              coords=coords, attrs=x.attrs, name=x.name)
         check_features(x, name=name)
         return x
+    if maps and np.ndim(x) == 4:
+        return xr.DataArray(np.asarray(x), dims=_MAP_DIMS)
     values, _ = check_features(x, name=name)
     return xr.DataArray(values, dims=("stimulus", "feature"))
 
@@ -232,9 +243,12 @@ def fit_encoding_model(features: Any, responses: Any, model: Any = None, test: A
     Parameters
     ----------
     features : xarray.DataArray or dict of str to DataArray
-        ``("stimulus", "feature")`` (maps such as ``("stimulus", "channel", "y", "x")`` are flattened).
+        ``("stimulus", "feature")`` (maps such as ``("stimulus", "channel", "y", "x")`` are flattened,
+        except for a model that declares ``accepts_maps = True``, such as
+        :class:`~neuroperception.encoding.readouts.FactorizedReadout`, which gets them as maps).
         A dict is one joint model over all layers (default :class:`BandedRidgeCV`, one penalty per
-        layer), or one model per layer with ``per_layer=True``.
+        layer; a map-accepting model gets the dict of maps), or one model per layer with
+        ``per_layer=True``.
     responses : xarray.DataArray or numpy.ndarray
         ``("stimulus", "voxel")`` or ``("repeat", "stimulus", "voxel")`` (averaged over repeats; NaN
         for missing repeats). Aligned to the features by ``stimulus_id``.
@@ -283,8 +297,9 @@ def fit_encoding_model(features: Any, responses: Any, model: Any = None, test: A
     (['r', 'r2'], True, ['all', 'IT', 'V1'])
     """
     single = not isinstance(features, Mapping)
-    layers = {"features": _layer(features, "features")} if single else {
-        str(k): _layer(v, f"features[{k!r}]") for k, v in features.items()}
+    maps = bool(getattr(model, "accepts_maps", False))
+    layers = {"features": _layer(features, "features", maps)} if single else {
+        str(k): _layer(v, f"features[{k!r}]", maps) for k, v in features.items()}
     if not layers:
         raise InputError("features: received an empty dict; expected at least one layer")
     raw = check_responses(responses, allow_repeats=True, allow_nan=True, name="responses")
@@ -353,7 +368,7 @@ def fit_encoding_model(features: Any, responses: Any, model: Any = None, test: A
             variables["best_layer"] = xr.DataArray(np.where(none, "", np.asarray(names)[best]), dims="voxel",
                                                    coords=voxel_coords, name="best_layer")
     else:
-        joint = model is None or isinstance(model, BandedRidgeCV)
+        joint = model is None or isinstance(model, BandedRidgeCV) or maps
         as_x = (lambda d: d) if joint else (lambda d: xr.concat(list(d.values()), dim="feature"))
         fitted_model = fit(make(BandedRidgeCV), as_x(train))
         got = _scores(fitted_model, as_x(test_x), y_test, nc)

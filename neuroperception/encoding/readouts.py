@@ -10,8 +10,9 @@ reproducible, and a ``history_`` of the training (AdamW, mini-batches, early sto
 
 Feature maps are ``("stimulus", "channel", "y", "x")`` DataArrays (``extract(..., pooling="none")``),
 or a dict of them (several layers, each its own grid), aligned to the responses by ``stimulus_id``.
-Maps flattened to ``("stimulus", "feature")`` (as :func:`fit_encoding_model` passes them) are
-accepted when ``map_shape`` gives the ``(channel, y, x)`` shape of each layer.
+Both declare ``accepts_maps = True``, so :func:`fit_encoding_model` passes them the maps as they are;
+maps flattened to ``("stimulus", "feature")`` are accepted when ``map_shape`` gives the
+``(channel, y, x)`` shape of each layer.
 """
 
 from __future__ import annotations
@@ -39,6 +40,9 @@ from ._readout_modules import _Attention, _AttentionModel, _Factorized  # noqa: 
 
 class _Readout(BaseEstimator, metaclass=abc.ABCMeta):
     """Validation, standardisation, training and labelled prediction shared by the readouts."""
+
+    #: :func:`fit_encoding_model` passes ``("stimulus", "channel", "y", "x")`` maps unflattened.
+    accepts_maps = True
 
     @abc.abstractmethod
     def _build(self, shapes: list[tuple[int, int, int]], rois: np.ndarray) -> torch.nn.Module:
@@ -372,3 +376,30 @@ class AttentionReadout(_Readout):
                                      dims=("stimulus", by, "y", "x"), coords=coords, name=f"attention {name}")
             start += h * w
         return out if isinstance(feature_maps, Mapping) else next(iter(out.values()))
+
+    def attention_centres(self, feature_maps: Any) -> pd.DataFrame:
+        """Per-voxel centre of its attention on the first layer's grid, in cells.
+
+        A voxel's attention map is the mixture of the query maps with its mixing weights (its ROI's
+        map with ``query="roi"``), averaged over the stimuli; the centre is the centre of mass of the
+        part above the uniform level ``1 / (y·x)``. A measure of where the routed features come from:
+        with ``query="roi"`` all voxels of an ROI share one centre, and soft group mixtures blur
+        small receptive fields (see the docs for how well planted centres are recovered).
+
+        Returns
+        -------
+        pandas.DataFrame
+            Per voxel ``roi``, ``center_y``, ``center_x``.
+        """
+        first = self.attention_maps(feature_maps, by="query")
+        first = next(iter(first.values())) if isinstance(first, dict) else first
+        att = np.asarray(first.mean("stimulus").values, np.float64)  # (query, y, x)
+        mix = self.module_.voxel_mixing().detach().cpu().double().numpy()
+        h, w = att.shape[1:]
+        p = np.clip(np.einsum("vq,qyx->vyx", mix, att) - 1.0 / (h * w), 0, None)
+        flat = p.sum((1, 2), keepdims=True)
+        p = np.where(flat > 0, p / np.where(flat > 0, flat, 1.0), 1.0 / (h * w))
+        yy, xx = np.meshgrid(np.arange(h), np.arange(w), indexing="ij")
+        out = pd.DataFrame({"roi": self._rois, "center_y": (p * yy).sum((1, 2)), "center_x": (p * xx).sum((1, 2))})
+        out.index.name = "voxel"
+        return out
