@@ -8,6 +8,11 @@ own reward is sparse: 1 on reaching the goal (which ends the episode), 0 otherwi
 at 50 steps by gymnasium's ``TimeLimit``. :meth:`ReachEnv.goal_image` renders the agent on the goal,
 the goal image a :class:`~neuroperception.rewards.GoalImageReward` compares observations with.
 
+``neuroperception/ReachFar-v0`` is the harder configuration of the same environment: a 21×21 plane,
+the goal fixed off-centre at cell ``(4, 16)``, a wider glow (0.6, so that the pixel distance to the goal
+image keeps decreasing as the agent approaches from anywhere on the plane) and a 100-step limit; a
+random policy rarely reaches the goal there, so a dense goal-image reward has something to add.
+
 Importing this module registers the task with gymnasium (needs the ``neuroperception[rl]`` extra);
 ``gymnasium.make("neuroperception.rewards.envs:neuroperception/Reach-v0")`` imports and makes it in one call.
 
@@ -36,10 +41,14 @@ except ImportError as exc:  # pragma: no cover - exercised only without the extr
 
 from ..errors import InputError
 
-__all__ = ["ReachEnv", "REACH_ID", "register_envs"]
+__all__ = ["ReachEnv", "REACH_ID", "REACH_FAR_ID", "REACH_FAR_KWARGS", "register_envs"]
 
 #: The gymnasium id of the task.
 REACH_ID = "neuroperception/Reach-v0"
+#: The gymnasium id of the harder configuration (larger plane, off-centre goal, longer episodes).
+REACH_FAR_ID = "neuroperception/ReachFar-v0"
+#: :class:`ReachEnv` arguments of ``ReachFar-v0`` (its episodes are cut at 100 steps).
+REACH_FAR_KWARGS = {"grid": 21, "goal": (4, 16), "glow": 0.6}
 _MOVES = np.array([[-1, 0], [1, 0], [0, -1], [0, 1]])  # up, down, left, right as (row, col) steps
 
 
@@ -152,16 +161,21 @@ class ReachEnv(gym.Env):
 
 
 def register_envs() -> None:
-    """Register ``neuroperception/Reach-v0`` with gymnasium (done on import; safe to call again).
+    """Register ``neuroperception/Reach-v0`` and ``ReachFar-v0`` with gymnasium (done on import; safe to call again).
 
     Examples
     --------
     >>> register_envs()
-    >>> REACH_ID in gym.registry
-    True
+    >>> REACH_ID in gym.registry, REACH_FAR_ID in gym.registry
+    (True, True)
+    >>> gym.make(REACH_FAR_ID).unwrapped.grid
+    21
     """
     if REACH_ID not in gym.registry:
         gym.register(id=REACH_ID, entry_point=f"{__name__}:ReachEnv", max_episode_steps=50)
+    if REACH_FAR_ID not in gym.registry:
+        gym.register(id=REACH_FAR_ID, entry_point=f"{__name__}:ReachEnv", max_episode_steps=100,
+                     kwargs=dict(REACH_FAR_KWARGS))
 
 
 register_envs()
