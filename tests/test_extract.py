@@ -185,3 +185,19 @@ def test_cuda_extraction_matches_cpu(small_images):
     gpu = extract(gpu_model, small_images, ["features.4", "output"], progress=False)
     for layer in cpu:
         np.testing.assert_allclose(gpu[layer].values, cpu[layer].values, rtol=1e-3, atol=1e-3)
+
+
+def test_record_can_stop_after_the_last_requested_layer():
+    from neuroperception.features.hooks import record
+
+    class Boom(torch.nn.Module):
+        def forward(self, x):
+            raise AssertionError("ran past the recorded layers")
+
+    net = torch.nn.Sequential(torch.nn.Linear(2, 3), torch.nn.ReLU(), Boom())
+    with record(net, ["0", "1"], stop=True) as acts:
+        net(torch.ones(1, 2))
+    assert set(acts) == {"0", "1"}
+    with pytest.raises(InputError, match="output"):
+        with record(net, ["0", "output"], stop=True):
+            pass

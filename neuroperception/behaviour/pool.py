@@ -9,19 +9,14 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from ..errors import InputError
 from ..stimuli import ImageSet, procedural
+from ..stimuli._transforms import resize_center_crop
 
 __all__ = ["candidate_pool"]
 
 _KINDS = ("grating", "plaid", "noise")
-
-
-def _resize(x: torch.Tensor, size: int) -> torch.Tensor:
-    return F.interpolate(x[None], size=(size, size), mode="bilinear", align_corners=False,
-                         antialias=True)[0].clamp_(0.0, 1.0)
 
 
 def _colour(x: torch.Tensor, rng: np.random.Generator) -> torch.Tensor:
@@ -43,7 +38,7 @@ def _photo(base: torch.Tensor, size: int, rng: np.random.Generator) -> torch.Ten
     x = base[:, top:top + crop, left:left + crop]
     if rng.random() < 0.5:
         x = x.flip(-1)
-    return _colour(_resize(x, size), rng)
+    return _colour(resize_center_crop(x[None], size)[0], rng)  # crops are square: a plain resize
 
 
 def _procedural(kind: str, size: int, rng: np.random.Generator, seed: int) -> torch.Tensor:

@@ -138,10 +138,12 @@ def load_algonauts2023(
     >>> r = load_algonauts2023("/data/algonauts_2023_challenge_data", "subj01")  # doctest: +SKIP
     >>> r.dims, str(r["stimulus_id"][0].values)  # doctest: +SKIP
     (('stimulus', 'voxel'), 'nsd-00014')
-    >>> load_algonauts2023("/data", 1, rois="V1")
-    Traceback (most recent call last):
-    ...
-    neuroperception.errors.InputError: rois: received 'V1'; expected None or one of ('prf-visualrois', 'floc-bodies', 'floc-faces', 'floc-places', 'floc-words', 'streams')
+    >>> from neuroperception.errors import InputError
+    >>> try:
+    ...     load_algonauts2023("/data", 1, rois="V1")
+    ... except InputError as err:
+    ...     print(err)
+    rois: received 'V1'; expected None or one of ('prf-visualrois', 'floc-bodies', 'floc-faces', 'floc-places', 'floc-words', 'streams')
     """
     if rois is not None and rois not in ALGONAUTS_ROI_FAMILIES:
         raise InputError(f"rois: received {rois!r}; expected None or one of {ALGONAUTS_ROI_FAMILIES}")
@@ -224,10 +226,12 @@ def load_algonauts2023_images(root: str | os.PathLike, subject: Any, size: Any =
     Examples
     --------
     >>> images = load_algonauts2023_images("/data/algonauts_2023_challenge_data", 1, size=224)  # doctest: +SKIP
-    >>> load_algonauts2023_images("/data", "subj9")
-    Traceback (most recent call last):
-    ...
-    neuroperception.errors.InputError: subject: received 'subj9'; expected an NSD subject 1..8 or 'subj01'..'subj08'
+    >>> from neuroperception.errors import InputError
+    >>> try:
+    ...     load_algonauts2023_images("/data", "subj9")
+    ... except InputError as err:
+    ...     print(err)
+    subject: received 'subj9'; expected an NSD subject 1..8 or 'subj01'..'subj08'
     """
     from ..stimuli import ImageSet
 

@@ -255,10 +255,12 @@ def load_nsd_betas(
     >>> r = load_nsd_betas("/data/nsd", "subj01", [1, 2], mask="nsdgeneral")  # doctest: +SKIP
     >>> r.dims  # doctest: +SKIP
     ('repeat', 'stimulus', 'voxel')
-    >>> load_nsd_betas("/data/nsd", 9, 1)
-    Traceback (most recent call last):
-    ...
-    neuroperception.errors.InputError: subject: received 9; expected an NSD subject 1..8 or 'subj01'..'subj08'
+    >>> from neuroperception.errors import InputError
+    >>> try:
+    ...     load_nsd_betas("/data/nsd", 9, 1)
+    ... except InputError as err:
+    ...     print(err)
+    subject: received 9; expected an NSD subject 1..8 or 'subj01'..'subj08'
     """
     subj = nsd_subject(subject)
     sess = _sessions(sessions)

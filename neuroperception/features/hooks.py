@@ -51,9 +51,13 @@ def _copy(_layer: str, t: torch.Tensor) -> torch.Tensor:
     return t.clone()
 
 
+class _StopForward(Exception):
+    """Raised inside a hook to end a forward pass once every requested layer is recorded."""
+
+
 @contextmanager
 def record(module: nn.Module, layers: list[str], transform: Callable[[str, torch.Tensor], Any] = _copy,
-           detach: bool = True):
+           detach: bool = True, stop: bool = False):
     """Record the outputs of ``layers`` while the block runs; yields the dict being filled.
 
     ``transform(layer, output)`` runs inside the hook, before later layers run: the default
@@ -62,7 +66,9 @@ def record(module: nn.Module, layers: list[str], transform: Callable[[str, torch
     keeping full maps. A module called several times in one forward pass keeps its last output.
     ``"output"`` is not hooked here: the caller takes the forward's return value. With
     ``detach=False`` the recorded tensors stay in the autograd graph (for differentiable metrics
-    and losses on intermediate layers).
+    and losses on intermediate layers). With ``stop=True`` the forward pass ends as soon as every
+    requested layer has been recorded (the rest of the network does not run; the statement that called
+    it is abandoned, so take results from the yielded dict only); ``"output"`` cannot be combined with it.
 
     Examples
     --------
@@ -75,6 +81,10 @@ def record(module: nn.Module, layers: list[str], transform: Callable[[str, torch
     """
     outputs: dict[str, torch.Tensor] = {}
     modules = dict(module.named_modules())
+    if stop and "output" in layers:
+        raise InputError("record: stop=True cannot record 'output' (the forward pass ends before it); "
+                         "expected hooked layers only")
+    wanted = {la for la in layers if la != "output"}
     handles = []
     for layer in layers:
         if layer == "output":
@@ -83,10 +93,14 @@ def record(module: nn.Module, layers: list[str], transform: Callable[[str, torch
         def hook(_mod, _inp, out, _name=layer):
             t = first_tensor(out, _name)
             outputs[_name] = transform(_name, t.detach() if detach else t)
+            if stop and wanted.issubset(outputs):
+                raise _StopForward
 
         handles.append(modules[layer].register_forward_hook(hook))
     try:
         yield outputs
+    except _StopForward:
+        pass
     finally:
         for h in handles:
             h.remove()

@@ -37,6 +37,7 @@ from torch import nn
 from .._validation import describe
 from ..errors import InputError, ShapeError
 from ..features import FeatureModel, load_model
+from ..features.hooks import record
 from ._search_loop import SearchModel, as_images
 
 __all__ = ["VisualSearch", "RandomSearch", "ECCNET_SLOPES"]
@@ -53,10 +54,6 @@ class _Context:
         self.fixations: torch.Tensor | None = None  # (B, 2) x, y in pixels of the network's input
         self.image_hw = (1, 1)
         self.fovea_radius = 0.0
-
-
-class _StopForward(Exception):
-    """Raised by the last hook: nothing after the recorded layers is needed."""
 
 
 class _BoxMeans:
@@ -235,30 +232,17 @@ class VisualSearch(SearchModel):
         ctx.enabled = self.eccentricity_pooling and fixations is not None
         ctx.fixations = fixations
         ctx.image_hw = tuple(x.shape[-2:])
-        out: dict[str, torch.Tensor] = {}
-        modules = dict(self.model.module.named_modules())
-
-        def hook(_mod, _inp, value, _name):
-            t = value[0] if isinstance(value, (tuple, list)) else value
-            out[_name] = t.clone()  # a later in-place layer must not change what was recorded
-            if len(out) == len(self.layers):
-                raise _StopForward
-
-        handles = [modules[la].register_forward_hook(lambda m, i, o, _n=la: hook(m, i, o, _n)) for la in self.layers]
         mean = torch.tensor(self.model.preprocess.mean).view(1, -1, 1, 1)
         std = torch.tensor(self.model.preprocess.std).view(1, -1, 1, 1)
         try:
-            with torch.no_grad():
+            # copies are recorded (later in-place layers must not change them); the pass stops at the last layer
+            with torch.no_grad(), record(self.model.module, list(self.layers), stop=True) as out:
                 self.model.module(((x - mean) / std).to(self.model.device))
-        except _StopForward:
-            pass
         except RuntimeError as err:
             raise InputError(f"images: {tuple(x.shape)} could not pass through {self.model.spec} ({err}); "
                              "expected larger images") from err
         finally:
             ctx.enabled, ctx.fixations = False, None
-            for hd in handles:
-                hd.remove()
         missing = [la for la in self.layers if la not in out]
         if missing:
             raise InputError(f"layers: {missing} produced no output in {self.model.spec}'s forward pass; expected "
