@@ -17,7 +17,7 @@ import xarray as xr
 
 from .errors import AlignmentError, InputError, ShapeError
 
-__all__ = ["check_images", "check_responses", "check_alignment", "check_ids", "describe"]
+__all__ = ["check_images", "check_videos", "check_responses", "check_alignment", "check_ids", "describe"]
 
 _RANGES = {(0.0, 1.0), (-1.0, 1.0), (0.0, 255.0)}
 
@@ -194,6 +194,72 @@ def check_images(
     if x.shape[1] == 1:
         x = x.expand(-1, 3, -1, -1)
     return x.contiguous()
+
+
+def check_videos(
+    videos: Any,
+    *,
+    value_range: tuple[float, float] = (0.0, 1.0),
+    name: str = "videos",
+    min_frames: int = 1,
+    min_size: int = 1,
+) -> torch.Tensor:
+    """Validate videos and return them as a float32 tensor ``(N, T, 3, H, W)`` in ``[0, 1]``.
+
+    Every frame is checked as :func:`check_images` checks an image.
+
+    Parameters
+    ----------
+    videos : torch.Tensor or numpy.ndarray
+        Float ``(N, T, C, H, W)`` with ``C`` in {1, 3}, or ``uint8`` ``(N, T, H, W, C)`` (channels
+        last, as decoded video frames are stored) which is divided by 255.
+    value_range : tuple of float, default (0, 1)
+        The range float input is in: ``(0, 1)``, ``(-1, 1)`` or ``(0, 255)``; never guessed.
+    name : str
+        Name used in error messages.
+    min_frames, min_size : int
+        Fewest frames and smallest height/width accepted.
+
+    Returns
+    -------
+    torch.Tensor
+        float32 ``(N, T, 3, H, W)`` in ``[0, 1]``.
+
+    Raises
+    ------
+    ShapeError
+        Not five dimensions, wrong channels, too few frames or too small.
+    InputError
+        NaN/Inf or values outside ``value_range``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> v = check_videos(np.zeros((2, 5, 8, 8, 3), dtype=np.uint8))
+    >>> tuple(v.shape), v.dtype
+    ((2, 5, 3, 8, 8), torch.float32)
+    """
+    if isinstance(videos, xr.DataArray):
+        videos = videos.values
+    if isinstance(videos, np.ndarray):
+        if not (np.issubdtype(videos.dtype, np.number) or videos.dtype == bool):
+            raise InputError(f"{name}: received array of dtype {videos.dtype}; expected uint8 or float")
+        videos = torch.from_numpy(np.array(videos, copy=True))
+    if not isinstance(videos, torch.Tensor):
+        raise InputError(f"{name}: received {type(videos).__name__}; expected a torch.Tensor (N, T, 3, H, W) in "
+                         "[0, 1] or a uint8 array (N, T, H, W, 3)")
+    if videos.ndim != 5:
+        hint = " (for one video use x[None])" if videos.ndim == 4 else ""
+        raise ShapeError(f"{name}: received {describe(videos)}; expected 5 dimensions (N, T, 3, H, W){hint}")
+    n, t = int(videos.shape[0]), int(videos.shape[1])
+    if t < min_frames:
+        raise ShapeError(f"{name}: received {t} frames in shape {tuple(videos.shape)}; expected at least "
+                         f"{min_frames} frames (N, T, 3, H, W)")
+    frames = videos.reshape(n * t, *videos.shape[2:])
+    if videos.dtype == torch.uint8 and videos.shape[-1] in (1, 3) and videos.shape[2] not in (1, 3):
+        frames = frames.permute(0, 3, 1, 2)  # decoded frames are channels last
+    out = check_images(frames, value_range=value_range, name=name, min_size=min_size)
+    return out.reshape(n, t, *out.shape[1:])
 
 
 def check_ids(ids: Any, n: int, *, name: str = "ids", prefix: str = "") -> list[str]:

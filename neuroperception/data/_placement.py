@@ -26,6 +26,7 @@ ROI_PLACEMENT: dict[str, tuple[tuple[float, float, float], tuple[float, float, f
     "V4": ((30.0, -80.0, -12.0), (8.0, 9.0, 8.0), 0.12, 0.7),  # ventral occipital (hV4)
     "LO": ((42.0, -78.0, 0.0), (8.0, 9.0, 9.0), 0.2, 0.6),  # lateral occipital
     "IT": ((40.0, -50.0, -20.0), (8.0, 14.0, 8.0), 0.3, 0.4),  # ventral temporal (fusiform)
+    "MT": ((45.0, -68.0, 4.0), (7.0, 7.0, 7.0), 0.25, 0.6),  # hMT+, lateral occipito-temporal (motion)
 }
 _MAX_DISTANCE = 3.0  # voxels farther than this (in ROI radii) from every ROI centre are never used
 

@@ -225,7 +225,8 @@ def simulate_brain(
     n_repeats : int
         Presentations of each stimulus.
     rois : sequence of str
-        ROI names from :data:`ROI_PLACEMENT` (``"V1"``, ``"V4"``, ``"LO"``, ``"IT"``), early to late.
+        ROI names from :data:`ROI_PLACEMENT` (``"V1"``, ``"V4"``, ``"LO"``, ``"IT"``, and the motion area
+        ``"MT"`` for video features), early to late.
     space : {"volume", "surface"}
         MNI152 voxels with ``x/y/z`` (mm) coordinates, or fsaverage5 vertices with ``hemi``/``vertex``
         (and their pial ``x/y/z``).
