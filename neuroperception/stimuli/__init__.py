@@ -1,4 +1,4 @@
-"""Stimuli: image sets (folders, arrays, shipped photographs), procedural stimuli and visual-search arrays.
+"""Stimuli: image and video sets, procedural stimuli (static and moving), visual-search arrays, flow fields.
 
 Examples
 --------
@@ -9,7 +9,12 @@ Examples
 12
 """
 
-from . import procedural, search_arrays
+from . import flow_fields, moving, procedural, search_arrays
+from .flow_fields import endpoint_error, warp
 from .imageset import IMAGE_EXTENSIONS, ImageSet
+from .moving import MovingStimuli, drifting_gratings, flowing_textures, moving_dots
+from .video import VIDEO_EXTENSIONS, VideoSet, write_video
 
-__all__ = ["ImageSet", "procedural", "search_arrays", "IMAGE_EXTENSIONS"]
+__all__ = ["ImageSet", "VideoSet", "procedural", "moving", "search_arrays", "flow_fields", "IMAGE_EXTENSIONS",
+           "VIDEO_EXTENSIONS", "write_video", "MovingStimuli", "drifting_gratings", "moving_dots",
+           "flowing_textures", "warp", "endpoint_error"]
