@@ -13,6 +13,8 @@ from .brain import (plot_estimate_vs_truth, plot_noise_ceiling_map, plot_roi_map
                     voxel_map_to_nifti)
 from .report import Report, Section
 from .choice import plot_choice_map, plot_choice_weights
+from .decoding import plot_retrieval, plot_roi_ablation
+from .motion import plot_flow, plot_flow_comparison, save_animation
 from .rewards import plot_optimization_history, plot_reward_landscape
 from .rsa import plot_rdm_comparison
 from .scanpaths import plot_saliency_overlay, plot_scanpaths
@@ -23,4 +25,5 @@ __all__ = ["plot_image_grid", "plot_rdm", "plot_rdms", "plot_feature_pca", "save
            "plot_voxel_map", "plot_roi_map", "plot_roi_summary", "plot_noise_ceiling_map", "plot_estimate_vs_truth",
            "voxel_map_to_nifti", "plot_rdm_comparison", "plot_subset_scores", "plot_scanpaths", "plot_saliency_overlay",
            "plot_search_slopes", "plot_asymmetry_index", "plot_triplet_grid", "plot_triplets", "plot_choice_weights",
-           "plot_choice_map", "plot_optimization_history", "plot_reward_landscape"]
+           "plot_choice_map", "plot_optimization_history", "plot_reward_landscape", "plot_retrieval", "plot_roi_ablation",
+           "plot_flow", "plot_flow_comparison", "save_animation"]

@@ -1,0 +1,195 @@
+"""ROI ablation: which regions carry the decoded information.
+
+:func:`roi_ablation` refits a decoder on the training stimuli with all voxels, with each ROI
+removed and with each ROI alone, and scores every fit on the held-out stimuli by top-k retrieval
+(brain→image) and 2-way identification. The drop in retrieval when an ROI is removed measures
+what only that ROI carries; the score of an ROI alone measures what it carries at all.
+"""
+
+from __future__ import annotations
+
+import copy
+import numbers
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+from sklearn.base import clone
+
+from ..errors import AlignmentError, InputError, ShapeError
+from ._inputs import decoding_data
+from .retrieval import retrieval_accuracy, two_way_identification
+
+__all__ = ["roi_ablation"]
+
+
+def _fresh(decoder: Any) -> Any:
+    try:
+        return clone(decoder)
+    except TypeError:
+        return copy.deepcopy(decoder)
+
+
+def _test_positions(test: Any, ids: list[str] | None, n: int, random_state: int) -> np.ndarray:
+    """Held-out positions: a fraction drawn with the seed, positions (ints) or stimulus ids (str)."""
+    if isinstance(test, numbers.Real) and not isinstance(test, (bool, numbers.Integral)):
+        if not 0 < test < 1:
+            raise InputError(f"test: received {test!r}; expected a fraction in (0, 1), positions or stimulus ids")
+        size = min(max(2, int(round(test * n))), n - 2)
+        return np.sort(np.random.default_rng(int(random_state)).choice(n, size=size, replace=False))
+    if isinstance(test, (str, bytes, numbers.Number)) or not isinstance(test, (Sequence, np.ndarray, pd.Index)):
+        raise InputError(f"test: received {test!r}; expected a fraction in (0, 1), positions or stimulus ids")
+    items = list(np.asarray(test).tolist())
+    if items and all(isinstance(t, numbers.Integral) and not isinstance(t, bool) for t in items):
+        pos = np.asarray(items, dtype=np.int64)
+        if (pos < 0).any() or (pos >= n).any() or np.unique(pos).size != pos.size:
+            raise InputError(f"test: received positions {items[:5]}...; expected distinct positions in [0, {n})")
+        return np.sort(pos)
+    if ids is None:
+        raise AlignmentError("test: received stimulus ids, but the data carry no stimulus_id; expected labelled "
+                             "responses, positions or a fraction")
+    wanted = [str(t) for t in items]
+    where = {s: i for i, s in enumerate(ids)}
+    missing = [t for t in wanted if t not in where]
+    if missing or len(set(wanted)) != len(wanted):
+        raise AlignmentError(f"test: received {len(missing)} unknown ids (e.g. {missing[:5]}) or duplicates among "
+                             f"{len(wanted)}; expected distinct stimulus ids of the data")
+    return np.sort([where[t] for t in wanted])
+
+
+def _evaluate(decoder: Any, resp: xr.DataArray, feats: xr.DataArray, train: np.ndarray, test: np.ndarray,
+              ks: tuple[int, ...], n_way: int | None, random_state: int) -> dict[str, float]:
+    model = _fresh(decoder)
+    model.fit(resp.isel(stimulus=train), feats.isel(stimulus=train))
+    pred = model.predict(resp.isel(stimulus=test))
+    target = feats.isel(stimulus=test)
+    if np.shape(pred) != target.shape:
+        raise ShapeError(f"decoder.predict: returned shape {np.shape(pred)}; expected {target.shape} "
+                         "(stimulus, feature)")
+    table = retrieval_accuracy(pred, target, k=ks, n_way=n_way, direction="brain→image", random_state=random_state)
+    out = {f"top-{k}": float(table[f"top-{k}"].iloc[0]) for k in ks}
+    out["identification"] = two_way_identification(pred, target, metric="correlation")
+    out["chance"] = float(table[f"chance-{ks[0]}"].iloc[0])
+    return out
+
+
+def roi_ablation(decoder: Any, responses: Any, features: Any, rois: Sequence[str] | None = None, test: Any = 0.2,
+                 k: Any = (1,), n_way: int | None = None, random_state: int = 0, progress: bool = True) -> pd.DataFrame:
+    """Refit a decoder with all voxels, each ROI removed and each ROI alone; score on held-out stimuli.
+
+    Parameters
+    ----------
+    decoder : estimator
+        Anything with ``fit(responses, features)`` and ``predict(responses)`` (e.g.
+        :class:`~neuroperception.decoding.ridge_decoder.RidgeDecoder`); copied with
+        ``sklearn.base.clone`` for every condition, so it is never modified.
+    responses : xarray.DataArray
+        ``("stimulus", "voxel")`` or ``("repeat", "stimulus", "voxel")`` with a ``roi`` coordinate.
+    features : xarray.DataArray or numpy.ndarray
+        ``("stimulus", "feature")`` (maps flattened), aligned by ``stimulus_id``.
+    rois : sequence of str, optional
+        ROIs to ablate; default every ``roi`` label, in order of appearance.
+    test : float, sequence of int or sequence of str
+        Held-out stimuli: a fraction drawn with ``random_state``, positions, or ``stimulus_id``
+        values. At least 2 training and 2 test stimuli.
+    k : int or tuple of int
+        Retrieval ranks reported (``top-k`` columns); ``drop`` uses the first.
+    n_way : int, optional
+        Candidates per retrieval (see :func:`~neuroperception.decoding.retrieval.retrieval_accuracy`);
+        default: all test stimuli.
+    random_state : int
+        Seed of the test split and of the ``n_way`` subsets.
+    progress : bool
+        Show a progress bar over the ``1 + 2 * n_rois`` fits.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``condition`` (``"all"``, ``"without"``, ``"only"``), ``roi`` (``"all"`` for all
+        voxels), ``n_voxels``, ``top-k`` for each ``k``, ``identification`` (2-way, correlation),
+        ``drop`` (``top-k`` of all voxels minus the condition's, first ``k``) and
+        ``identification_drop``. The "all" row comes first, then the "without" rows with the
+        largest drop first (ties broken by ``identification_drop``), then the "only" rows in the
+        same ROI order. A condition without voxels has NaN scores. ``attrs`` hold ``chance``
+        (``k/m`` of the first ``k``), ``n_train``, ``n_test``, ``k``, ``n_way``.
+
+    Raises
+    ------
+    InputError
+        Responses without a ``roi`` coordinate, unknown ROIs, bad ``test``.
+    AlignmentError
+        Responses and features (or ``test`` ids) with different stimuli.
+
+    Examples
+    --------
+    >>> from neuroperception.data import make_responses
+    >>> from neuroperception.decoding.ridge_decoder import RidgeDecoder
+    >>> rng = np.random.default_rng(0)
+    >>> f = rng.normal(size=(60, 4))
+    >>> r = make_responses(np.hstack([f @ rng.normal(size=(4, 10)), rng.normal(size=(60, 10))]),
+    ...                    roi=["IT"] * 10 + ["V1"] * 10)
+    >>> table = roi_ablation(RidgeDecoder(alphas=[1.0, 100.0]), r, f, progress=False)
+    >>> table[["condition", "roi", "n_voxels"]].values.tolist()
+    [['all', 'all', 20], ['without', 'IT', 10], ['without', 'V1', 10], ['only', 'IT', 10], ['only', 'V1', 10]]
+    """
+    data = decoding_data(responses, features)
+    if "roi" not in data.voxel_coords:
+        raise InputError("responses: received no 'roi' coordinate on the voxel dim; expected one roi label per voxel "
+                         "(e.g. make_responses(..., roi=labels))")
+    labels = data.voxel_coords["roi"].astype(str)
+    present = list(dict.fromkeys(labels.tolist()))
+    if rois is None:
+        names = present
+    else:
+        names = [rois] if isinstance(rois, str) else [str(r) for r in rois]
+        unknown = [r for r in names if r not in present]
+        if not names or unknown or len(set(names)) != len(names):
+            raise InputError(f"rois: received {rois!r}; expected distinct labels among {present}")
+    ks = tuple([k] if isinstance(k, numbers.Integral) and not isinstance(k, bool) else k)
+    resp = data.responses
+    feats = data.features if data.features is not None else xr.DataArray(data.Y, dims=("stimulus", "feature"))
+    if "stimulus_id" not in feats.coords and "stimulus_id" in resp.coords:
+        feats = feats.assign_coords(stimulus_id=("stimulus", np.asarray(resp["stimulus_id"].values)))
+    n = data.X.shape[0]
+    if n < 4:
+        raise InputError(f"responses: received {n} stimuli; expected at least 4 (2 to train, 2 to test)")
+    test_idx = _test_positions(test, data.stimulus_ids, n, random_state)
+    train_idx = np.setdiff1d(np.arange(n), test_idx)
+    if train_idx.size < 2 or test_idx.size < 2:
+        raise InputError(f"test: leaves {train_idx.size} training and {test_idx.size} test stimuli; expected at least "
+                         "2 of each")
+    conditions = [("all", "all", np.ones(labels.size, bool))]
+    conditions += [("without", r, labels != r) for r in names]
+    conditions += [("only", r, labels == r) for r in names]
+    items = conditions
+    if progress:
+        from tqdm.auto import tqdm
+
+        items = tqdm(conditions, desc="ROI ablation", unit="fit")
+    rows = []
+    score_names = [f"top-{kk}" for kk in ks] + ["identification"]
+    chance = np.nan
+    for condition, roi, mask in items:
+        row = {"condition": condition, "roi": roi, "n_voxels": int(mask.sum())}
+        if mask.any():
+            got = _evaluate(decoder, resp.isel(voxel=np.flatnonzero(mask)), feats, train_idx, test_idx, ks, n_way,
+                            random_state)
+            chance = got.pop("chance")
+            row.update(got)
+        else:
+            row.update({s: np.nan for s in score_names})
+        rows.append(row)
+    table = pd.DataFrame(rows)
+    first = f"top-{ks[0]}"
+    table["drop"] = table.loc[0, first] - table[first]
+    table["identification_drop"] = table.loc[0, "identification"] - table["identification"]
+    without = table[table["condition"] == "without"].sort_values(["drop", "identification_drop"], ascending=False,
+                                                                 kind="stable", na_position="last")
+    order = {r: i for i, r in enumerate(without["roi"])}
+    only = table[table["condition"] == "only"].sort_values("roi", key=lambda s: s.map(order), kind="stable")
+    table = pd.concat([table.iloc[:1], without, only], ignore_index=True)
+    table.attrs.update(chance=chance, n_train=int(train_idx.size), n_test=int(test_idx.size), k=list(ks),
+                       n_way=n_way, metric=first)
+    return table
