@@ -8,12 +8,13 @@ ROI removed and each ROI alone to show where the information lives.
 """
 
 from .ridge_decoder import RidgeDecoder
+from .contrastive import ContrastiveDecoder
 from .retrieval import retrieval_accuracy, similarity_matrix, two_way_identification
 from .ablation import roi_ablation
 from .flow_basis import FlowBasis
 from .flow import FlowDecoder
 from .flow_evaluation import ShuffleBaseline, flow_decoding_report, render_motion, shuffle_baseline
 
-__all__ = ["RidgeDecoder", "retrieval_accuracy", "two_way_identification", "similarity_matrix", "roi_ablation",
+__all__ = ["RidgeDecoder", "ContrastiveDecoder", "retrieval_accuracy", "two_way_identification", "similarity_matrix", "roi_ablation",
            "FlowBasis", "FlowDecoder", "ShuffleBaseline", "shuffle_baseline", "flow_decoding_report",
            "render_motion"]

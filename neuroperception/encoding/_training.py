@@ -1,10 +1,13 @@
-"""The training loop shared by the deep readouts: AdamW, mini-batches, early stopping, history.
+"""The training loop shared by the deep readouts and decoders: AdamW, mini-batches, early stopping.
 
 :func:`train` fits any ``torch.nn.Module`` mapping a list of input tensors (one per feature layer) to
-``(batch, voxel)`` predictions, on standardised targets, with a mean-squared-error loss plus an
-optional penalty. A fraction of the training stimuli (or given positions) is held out; training stops
-when its loss has not improved for ``patience`` epochs, and the best parameters are restored. The
-order of the mini-batches comes from a seeded ``torch.Generator``, so a CPU run is reproducible.
+``(batch, output)`` predictions, on standardised targets, with a mean-squared-error loss plus an
+optional penalty. Another loss (e.g. the contrastive loss of the decoders) is given as ``loss_fn``,
+an augmentation of each mini-batch (e.g. MixCo mixing) as ``batch_transform``, and the extra
+validation column as ``val_metric``. A fraction of the training stimuli (or given positions) is held
+out; training stops when its loss has not improved for ``patience`` epochs, and the best parameters
+are restored. The order of the mini-batches comes from a seeded ``torch.Generator`` (and the
+augmentation from a second one), so a CPU run is reproducible.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from __future__ import annotations
 import copy
 import time
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -89,11 +93,26 @@ def _mean_r(pred: torch.Tensor, target: torch.Tensor) -> float:
     return float(r.mean())
 
 
+def _mse(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    return torch.mean((pred - target) ** 2)
+
+
+def _augment_generator(random_state: int) -> torch.Generator:
+    """A generator for batch augmentation, independent of the batch-order one seeded with ``random_state``."""
+    seed = int(np.random.SeedSequence([int(random_state), 1]).generate_state(1, dtype=np.uint64)[0] >> 1)
+    return torch.Generator().manual_seed(seed)
+
+
 def train(module: torch.nn.Module, inputs: list[torch.Tensor], targets: torch.Tensor, *,
           validation: float | Sequence[int] | None = 0.1, lr: float = 1e-2, weight_decay: float = 0.0,
           max_epochs: int = 100, patience: int = 10, batch_size: int = 64,
           penalty: Callable[[], torch.Tensor] | None = None, random_state: int = 0,
-          device: torch.device = torch.device("cpu"), progress: bool = False, desc: str = "readout") -> pd.DataFrame:
+          device: torch.device = torch.device("cpu"), progress: bool = False, desc: str = "readout",
+          loss_fn: Callable[[torch.Tensor, Any], torch.Tensor] | None = None,
+          batch_transform: Callable[[list[torch.Tensor], torch.Tensor, torch.Generator],
+                                    tuple[list[torch.Tensor], Any]] | None = None,
+          val_metric: tuple[str, Callable[[torch.Tensor, torch.Tensor], float]] | None = None,
+          loss_name: str = "MSE (standardised responses)", min_batch: int = 1) -> pd.DataFrame:
     """Fit ``module`` in place and return its per-epoch history.
 
     Parameters
@@ -121,12 +140,29 @@ def train(module: torch.nn.Module, inputs: list[torch.Tensor], targets: torch.Te
         A tqdm bar over epochs.
     desc : str
         Label of the bar.
+    loss_fn : callable, optional
+        ``loss_fn(pred, target) -> scalar tensor``, the loss of a mini-batch and of the whole
+        validation set (whose ``target`` is always the plain target rows). Default: mean squared error.
+    batch_transform : callable, optional
+        ``batch_transform(batch_inputs, batch_targets, generator) -> (batch_inputs, batch_targets)``,
+        applied to every training mini-batch (already on ``device``) before the forward pass, e.g. to
+        mix inputs; the targets it returns (any object) are what ``loss_fn`` receives. ``generator``
+        is a CPU ``torch.Generator`` seeded from ``random_state``, separate from the batch order (which
+        is the same with or without a transform).
+    val_metric : (str, callable), optional
+        Name and ``f(pred, target) -> float`` of the extra validation column. Default
+        ``("val_r", mean Pearson r over outputs)``.
+    loss_name : str
+        What the loss is, kept in ``attrs["loss"]`` for :func:`plot_history`.
+    min_batch : int
+        A last mini-batch of an epoch with fewer stimuli is skipped (a contrastive loss needs 2).
 
     Returns
     -------
     pandas.DataFrame
-        Indexed by ``epoch``: ``train_loss``, ``val_loss``, ``val_r`` (mean Pearson r over voxels),
-        ``seconds``; attrs ``best_epoch`` and ``stimuli_per_second``.
+        Indexed by ``epoch``: ``train_loss``, ``val_loss``, ``val_r`` (mean Pearson r over voxels,
+        or the ``val_metric`` column), ``seconds``; attrs ``best_epoch``, ``stimuli_per_second`` and
+        ``loss``.
 
     Examples
     --------
@@ -140,16 +176,32 @@ def train(module: torch.nn.Module, inputs: list[torch.Tensor], targets: torch.Te
     >>> hist = train(Lin(), [x], y, lr=0.05, max_epochs=60)
     >>> bool(hist["val_r"].iloc[-1] > 0.99), list(hist.columns)
     (True, ['train_loss', 'val_loss', 'val_r', 'seconds'])
+
+    Another loss and validation column (here mean absolute error, monitored by its maximum):
+
+    >>> mae = lambda p, t: (p - t).abs().mean()
+    >>> hist = train(Lin(), [x], y, lr=0.05, max_epochs=3, loss_fn=mae, loss_name="MAE",
+    ...              val_metric=("val_max_error", lambda p, t: float((p - t).abs().max())))
+    >>> list(hist.columns), hist.attrs["loss"]
+    (['train_loss', 'val_loss', 'val_max_error', 'seconds'], 'MAE')
     """
     for key, val in (("max_epochs", max_epochs), ("patience", patience), ("batch_size", batch_size)):
         if not isinstance(val, (int, np.integer)) or val < 1:
             raise InputError(f"{key}: received {val!r}; expected a positive int")
     if not (isinstance(lr, (int, float)) and lr > 0):
         raise InputError(f"lr: received {lr!r}; expected a positive learning rate")
+    if not isinstance(min_batch, (int, np.integer)) or not 1 <= min_batch <= batch_size:
+        raise InputError(f"min_batch: received {min_batch!r}; expected an int in [1, batch_size={batch_size}]")
+    loss_fn = _mse if loss_fn is None else loss_fn
+    metric_name, metric = ("val_r", _mean_r) if val_metric is None else val_metric
     n = targets.shape[0]
     tr, va = split_validation(n, validation, random_state)
+    if tr.size < min_batch:
+        raise InputError(f"validation: {validation!r} of {n} stimuli leaves {tr.size} to train; expected at least "
+                         f"{min_batch} (one mini-batch)")
     tr_t, va_t = torch.as_tensor(tr), torch.as_tensor(va)
     gen = torch.Generator().manual_seed(int(random_state))
+    aug_gen = _augment_generator(int(random_state)) if batch_transform is not None else None
     opt = torch.optim.AdamW(module.parameters(), lr=float(lr), weight_decay=float(weight_decay))
     rows, best, best_state, best_epoch, bad = [], np.inf, None, 0, 0
     epochs = range(1, int(max_epochs) + 1)
@@ -162,24 +214,32 @@ def train(module: torch.nn.Module, inputs: list[torch.Tensor], targets: torch.Te
         t0 = time.perf_counter()
         module.train()
         order = tr_t[torch.randperm(tr_t.numel(), generator=gen)]
-        total = 0.0
+        total, used = 0.0, 0
         for a in range(0, order.numel(), int(batch_size)):
             idx = order[a:a + int(batch_size)]
-            pred = module([x[idx].to(device) for x in inputs])
-            loss = torch.mean((pred - targets[idx].to(device)) ** 2)
+            if idx.numel() < min_batch:
+                continue
+            batch, target = [x[idx].to(device) for x in inputs], targets[idx].to(device)
+            if batch_transform is not None:
+                batch, target = batch_transform(batch, target, aug_gen)
+            pred = module(batch)
+            loss = loss_fn(pred, target)
             total += float(loss.detach()) * idx.numel()
+            used += idx.numel()
             if penalty is not None:
                 loss = loss + penalty()
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
-        seen += order.numel()
-        row = {"train_loss": total / max(order.numel(), 1), "val_loss": np.nan, "val_r": np.nan}
+        seen += used
+        row = {"train_loss": total / max(used, 1), "val_loss": np.nan, metric_name: np.nan}
         monitor = row["train_loss"]
         if va.size:
             pred = _predict(module, [x[va_t] for x in inputs], int(batch_size), device)
-            row["val_loss"] = float(torch.mean((pred - targets[va_t]) ** 2))
-            row["val_r"] = _mean_r(pred, targets[va_t])
+            on = torch.device("cpu") if loss_fn is _mse else device  # the default MSE as it always was, on the CPU
+            with torch.no_grad():
+                row["val_loss"] = float(loss_fn(pred.to(on), targets[va_t].to(on)))
+            row[metric_name] = float(metric(pred, targets[va_t]))
             monitor = row["val_loss"]
         row["seconds"] = time.perf_counter() - t0
         rows.append(row)
@@ -196,12 +256,15 @@ def train(module: torch.nn.Module, inputs: list[torch.Tensor], targets: torch.Te
         module.load_state_dict(best_state)
     module.eval()
     hist = pd.DataFrame(rows, index=pd.RangeIndex(1, len(rows) + 1, name="epoch"))
-    hist.attrs.update(best_epoch=int(best_epoch), stimuli_per_second=seen / max(time.perf_counter() - started, 1e-9))
+    hist.attrs.update(best_epoch=int(best_epoch), stimuli_per_second=seen / max(time.perf_counter() - started, 1e-9),
+                      loss=str(loss_name))
     return hist
 
 
 def plot_history(history: pd.DataFrame, ax=None):
     """Training and validation loss per epoch (a matplotlib Axes), the best epoch marked.
+
+    The y label is the history's ``attrs["loss"]`` (mean squared error when absent).
 
     Examples
     --------
@@ -224,6 +287,6 @@ def plot_history(history: pd.DataFrame, ax=None):
     if best:
         ax.axvline(best, color="grey", linestyle=":", label="best epoch")
     ax.set_xlabel("epoch")
-    ax.set_ylabel("MSE (standardised responses)")
+    ax.set_ylabel(history.attrs.get("loss", "MSE (standardised responses)"))
     ax.legend(frameon=False)
     return ax
