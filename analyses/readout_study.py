@@ -14,7 +14,9 @@ With real data the same code runs on ``extract(model, images, layer, pooling="no
 measured responses; there is no planted truth then, and the figures show the learned maps only.
 
 Run: ``python analyses/readout_study.py [--out DIR] [--quick]``; writes ``scores.csv``,
-``centres.csv``, ``attention_maps.png`` and ``receptive_fields.png``.
+``centres.csv``, ``attention_maps.png``, ``receptive_fields.png`` (centres) and
+``receptive_field_maps.png`` (planted vs recovered maps of two voxels per ROI); the figures come
+from :mod:`neuroperception.plotting.readouts`.
 """
 
 from __future__ import annotations
@@ -25,7 +27,6 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import xarray as xr  # noqa: E402
@@ -34,6 +35,8 @@ from neuroperception.data import simulate_brain  # noqa: E402
 from neuroperception.encoding import RidgeCV, fit_encoding_model  # noqa: E402
 from neuroperception.encoding.readouts import AttentionReadout, FactorizedReadout  # noqa: E402
 from neuroperception.plotting import save_figure  # noqa: E402
+from neuroperception.plotting import (plot_attention_maps, plot_centre_recovery,  # noqa: E402
+                                                plot_receptive_fields)
 
 HERE = Path(__file__).resolve().parent
 
@@ -74,47 +77,16 @@ def run(out_dir: Path, quick: bool = False, random_state: int = 0) -> pd.DataFra
     for m, est in centres.items():
         table[f"{m} center_y"], table[f"{m} center_x"] = est["center_y"].values, est["center_x"].values
     table.to_csv(out_dir / "centres.csv")
-    _plot_attention(fitted["attention"], maps, out_dir / "attention_maps.png")
-    _plot_centres(rf, centres, side, out_dir / "receptive_fields.png")
+    att = fitted["attention"].attention_maps(maps[:4], by="roi")
+    save_figure(plot_attention_maps(None, att, title="attention per ROI over example stimuli (group mixtures)"),
+                out_dir / "attention_maps.png")
+    save_figure(plot_centre_recovery(rf, centres, (side, side)), out_dir / "receptive_fields.png")
+    picks = [int(v) for r in dict.fromkeys(rf["roi"]) for v in np.flatnonzero(rf["roi"].values == r)[:2]]
+    recovered = {"factorised": fitted["factorised"].receptive_field_maps(),
+                 "attention": fitted["attention"].voxel_attention_maps(maps)}
+    save_figure(plot_receptive_fields(brain.receptive_field_maps(str(rf["layer"].iloc[0])), recovered, voxels=picks),
+                out_dir / "receptive_field_maps.png")
     return scores
-
-
-def _plot_attention(model: AttentionReadout, maps: xr.DataArray, path: Path, n_examples: int = 4) -> None:
-    att = model.attention_maps(maps[:n_examples], by="roi")
-    rois = [str(r) for r in att["roi"].values]
-    fig, axes = plt.subplots(len(rois), n_examples, figsize=(2 * n_examples, 2 * len(rois)), squeeze=False)
-    for i, roi in enumerate(rois):
-        for j in range(n_examples):
-            ax = axes[i, j]
-            ax.imshow(att.isel(stimulus=j).sel(roi=roi).values, cmap="magma")
-            ax.set_xticks([]), ax.set_yticks([])
-            if i == 0:
-                ax.set_title(str(att["stimulus_id"].values[j]), fontsize=8)
-            if j == 0:
-                ax.set_ylabel(roi)
-    fig.suptitle("attention per ROI over example stimuli (group mixtures)")
-    fig.tight_layout()
-    save_figure(fig, path)
-
-
-def _plot_centres(rf: pd.DataFrame, centres: dict[str, pd.DataFrame], side: int, path: Path) -> None:
-    fig, axes = plt.subplots(1, len(centres), figsize=(4.5 * len(centres), 4.2), squeeze=False)
-    colours = {roi: f"C{i}" for i, roi in enumerate(dict.fromkeys(rf["roi"]))}
-    for ax, (name, est) in zip(axes[0], centres.items()):
-        for roi, colour in colours.items():
-            sel = rf["roi"].values == roi
-            ax.scatter(rf["center_x"][sel], rf["center_y"][sel], s=18, color=colour, label=f"{roi} planted")
-            ax.scatter(est["center_x"][sel], est["center_y"][sel], s=18, marker="x", color=colour)
-            for a, b in zip(rf[sel].itertuples(), est[sel].itertuples()):
-                ax.plot([a.center_x, b.center_x], [a.center_y, b.center_y], color=colour, lw=0.5, alpha=0.6)
-        ax.set_xlim(-0.5, side - 0.5), ax.set_ylim(side - 0.5, -0.5)
-        ax.set_aspect("equal")
-        ax.set_xlabel("x (grid cells)"), ax.set_ylabel("y (grid cells)")
-        share = float(np.mean(_dist(rf, est) <= 1))
-        ax.set_title(f"{name}: {100 * share:.0f}% within 1 cell (o planted, x recovered)", fontsize=9)
-        ax.legend(fontsize=7)
-    fig.tight_layout()
-    save_figure(fig, path)
 
 
 def main() -> None:

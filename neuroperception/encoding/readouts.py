@@ -251,6 +251,20 @@ class FactorizedReadout(_Readout):
         self.receptive_fields_ = rf
         return self
 
+    def receptive_field_maps(self, layer: int = 0) -> xr.DataArray:
+        """The learned spatial masks ``("voxel", "y", "x")`` on one layer's grid (position ``layer``).
+
+        Gaussian masks sum to 1; free or low-rank masks are returned as learned (compare shapes,
+        not scales). The voxels carry the responses' coordinates (``roi``...).
+        """
+        self._check_fitted()
+        if not 0 <= int(layer) < len(self.map_shapes_):
+            raise InputError(f"layer: received {layer!r}; expected a position in [0, {len(self.map_shapes_)})")
+        _, h, w = self.map_shapes_[int(layer)]
+        with torch.no_grad():
+            m = self.module_.mask(int(layer)).detach().cpu().double().numpy().reshape(-1, h, w)
+        return xr.DataArray(m, dims=("voxel", "y", "x"), coords=self._voxel_coords, name="receptive field")
+
 
 # ---------------------------------------------------------------------------------------- attention
 class AttentionReadout(_Readout):
@@ -377,26 +391,35 @@ class AttentionReadout(_Readout):
             start += h * w
         return out if isinstance(feature_maps, Mapping) else next(iter(out.values()))
 
+    def voxel_attention_maps(self, feature_maps: Any) -> xr.DataArray:
+        """Each voxel's attention ``("voxel", "y", "x")`` on the first layer's grid, averaged over stimuli.
+
+        A voxel's map is the mixture of the query maps with its mixing weights (its ROI's map with
+        ``query="roi"``); it sums to at most 1 (the rest falls on the other layers' positions).
+        """
+        first = self.attention_maps(feature_maps, by="query")
+        first = next(iter(first.values())) if isinstance(first, dict) else first
+        att = np.asarray(first.mean("stimulus").values, np.float64)  # (query, y, x)
+        mix = self.module_.voxel_mixing().detach().cpu().double().numpy()
+        return xr.DataArray(np.einsum("vq,qyx->vyx", mix, att), dims=("voxel", "y", "x"), coords=self._voxel_coords,
+                            name="voxel attention")
+
     def attention_centres(self, feature_maps: Any) -> pd.DataFrame:
         """Per-voxel centre of its attention on the first layer's grid, in cells.
 
-        A voxel's attention map is the mixture of the query maps with its mixing weights (its ROI's
-        map with ``query="roi"``), averaged over the stimuli; the centre is the centre of mass of the
-        part above the uniform level ``1 / (y·x)``. A measure of where the routed features come from:
-        with ``query="roi"`` all voxels of an ROI share one centre, and soft group mixtures blur
-        small receptive fields (see the docs for how well planted centres are recovered).
+        The centre of mass of the part of :meth:`voxel_attention_maps` above the uniform level
+        ``1 / (y·x)``. A measure of where the routed features come from: with ``query="roi"`` all
+        voxels of an ROI share one centre, and soft group mixtures blur small receptive fields (see
+        the docs for how well planted centres are recovered).
 
         Returns
         -------
         pandas.DataFrame
             Per voxel ``roi``, ``center_y``, ``center_x``.
         """
-        first = self.attention_maps(feature_maps, by="query")
-        first = next(iter(first.values())) if isinstance(first, dict) else first
-        att = np.asarray(first.mean("stimulus").values, np.float64)  # (query, y, x)
-        mix = self.module_.voxel_mixing().detach().cpu().double().numpy()
-        h, w = att.shape[1:]
-        p = np.clip(np.einsum("vq,qyx->vyx", mix, att) - 1.0 / (h * w), 0, None)
+        maps = np.asarray(self.voxel_attention_maps(feature_maps).values)
+        h, w = maps.shape[1:]
+        p = np.clip(maps - 1.0 / (h * w), 0, None)
         flat = p.sum((1, 2), keepdims=True)
         p = np.where(flat > 0, p / np.where(flat > 0, flat, 1.0), 1.0 / (h * w))
         yy, xx = np.meshgrid(np.arange(h), np.arange(w), indexing="ij")
