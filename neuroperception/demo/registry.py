@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -12,9 +13,30 @@ import numpy as np
 from ..plotting import Report
 from ..stimuli import ImageSet
 
-__all__ = ["run_demo", "demo_section", "DemoContext"]
+__all__ = ["run_demo", "demo_section", "DemoContext", "DOC_PAGES", "docs_location"]
 
 _SECTIONS: list[tuple[str, Callable[["DemoContext", Report], None]]] = []
+
+#: Demo section name -> the documentation page (a ``docs/`` Markdown file, optionally ``#anchor``) that
+#: explains it. A report section without its own ``doc=`` links to its demo section's page.
+DOC_PAGES: dict[str, str] = {
+    "stimuli": "stimuli.md",
+    "features": "features.md",
+    "brain": "simulated-brain.md",
+    "encoding": "encoding.md",
+    "readouts": "encoding.md",
+    "similarity": "similarity-lpips.md",
+    "triplets": "triplets.md",
+    "scanpaths": "scanpath-models.md",
+    "rewards": "rewards.md",
+    "decoding": "decoding.md",
+    "motion": "motion-decoding.md",
+    "video": "video.md",
+}
+
+#: Environment variable naming the documentation site the demo report links to.
+DOCS_URL_ENV = "NEUROPERCEPTION_DOCS_URL"
+_REPO = Path(__file__).resolve().parents[2]
 
 
 @dataclass
@@ -30,22 +52,72 @@ class DemoContext:
     timings: dict[str, float] = field(default_factory=dict)
 
 
-def demo_section(name: str):
+def demo_section(name: str, doc: str | None = None):
     """Register a demo section (runs in registration order).
+
+    Parameters
+    ----------
+    name : str
+        The section's name (a key of :data:`DOC_PAGES`).
+    doc : str, optional
+        The documentation page explaining the section (``"page.md"`` or ``"page.md#anchor"``, relative
+        to ``docs/``); stored in :data:`DOC_PAGES`. Default: the page ``DOC_PAGES`` already has for
+        ``name``, if any.
+
+    Returns
+    -------
+    callable
+        The decorator, which registers ``fn(ctx, report)`` and returns it unchanged.
 
     Examples
     --------
-    >>> @demo_section("example")
+    >>> @demo_section("example", doc="quickstart.md")
     ... def _example(ctx, report):
     ...     report.section("Example", "Text.")
-    >>> _ = _SECTIONS.pop()  # keep the demo as it was
+    >>> DOC_PAGES["example"]
+    'quickstart.md'
+    >>> _ = _SECTIONS.pop(), DOC_PAGES.pop("example")  # keep the demo as it was
     """
+    if doc is not None:
+        DOC_PAGES[name] = doc
 
     def deco(fn):
         _SECTIONS.append((name, fn))
         return fn
 
     return deco
+
+
+def docs_location(docs_url: str | None = None) -> dict[str, str | None]:
+    """Where the demo report's documentation links point, as ``Report`` keyword arguments.
+
+    In order: ``docs_url`` if given, else ``$NEUROPERCEPTION_DOCS_URL`` (the built site: links go to
+    ``<url>/<page>.html``); else the site built by ``make docs`` in the repository's ``site/`` (a
+    ``file://`` URL); else the Markdown sources in the repository's ``docs/`` (links to ``.md`` files);
+    else no base (links stay relative page names, e.g. for an installed package without the repository).
+
+    Parameters
+    ----------
+    docs_url : str, optional
+        Base URL of a built documentation site (ending in ``/`` or not).
+
+    Returns
+    -------
+    dict
+        ``{"docs_url": ...}`` or ``{"docs_root": ...}`` (one of them; values may be None).
+
+    Examples
+    --------
+    >>> docs_location("https://example.org/neuroperception/")
+    {'docs_url': 'https://example.org/neuroperception/'}
+    """
+    url = docs_url or os.environ.get(DOCS_URL_ENV)
+    if url:
+        return {"docs_url": url}
+    if (_REPO / "site" / "index.html").is_file():
+        return {"docs_url": (_REPO / "site").as_uri() + "/"}
+    docs = _REPO / "docs"
+    return {"docs_root": docs.as_uri() + "/" if docs.is_dir() else None}
 
 
 def correlation_rdm(features) -> np.ndarray:
@@ -57,7 +129,7 @@ def correlation_rdm(features) -> np.ndarray:
     return np.clip(1.0 - x @ x.T, 0.0, 2.0)
 
 
-def run_demo(out_dir="demo-report", quick: bool = False, progress: bool = True) -> Path:
+def run_demo(out_dir="demo-report", quick: bool = False, progress: bool = True, docs_url: str | None = None) -> Path:
     """Run every demo section on the embedded default and write ``out_dir/index.html``.
 
     Parameters
@@ -69,6 +141,9 @@ def run_demo(out_dir="demo-report", quick: bool = False, progress: bool = True) 
         Fewer and smaller images (for tests).
     progress : bool
         Show progress bars.
+    docs_url : str, optional
+        Base URL of the documentation site each section links to (see :func:`docs_location` for the
+        default: ``$NEUROPERCEPTION_DOCS_URL``, then the locally built ``site/``, then ``docs/``).
 
     Returns
     -------
@@ -83,8 +158,10 @@ def run_demo(out_dir="demo-report", quick: bool = False, progress: bool = True) 
     """
     out = Path(out_dir)
     ctx = DemoContext(out, quick=quick, progress=progress)
-    docs = Path(__file__).resolve().parents[2] / "docs"
-    report = Report(out, "neuroperception demo", docs_root=docs.as_uri() if docs.is_dir() else None)
-    for _, fn in _SECTIONS:
+    report = Report(out, "neuroperception demo", **docs_location(docs_url))
+    for name, fn in _SECTIONS:
+        start = len(report.sections)
         fn(ctx, report)
+        for section in report.sections[start:]:
+            section.doc = section.doc or DOC_PAGES.get(name)
     return report.write()

@@ -146,15 +146,15 @@ class SparseRandomProjection(Pooling):
 class PCA(Pooling):
     """Project flattened activations on principal components fitted on a subset of the images.
 
+    The fit uses scikit-learn's ``PCA(svd_solver="full")`` on the layer's flattened activations,
+    so it is deterministic, and :func:`~neuroperception.features.extract` fits one per layer.
+
     Parameters
     ----------
     n_components : int
         Number of components (at most the number of fitting images).
     fit_on : None, int or list of str
         Images to fit on: all (None), the first ``n`` (int), or these ids.
-
-    The fit uses scikit-learn's ``PCA(svd_solver="full")`` on the layer's flattened activations,
-    so it is deterministic, and :func:`~neuroperception.features.extract` fits one per layer.
     """
 
     requires_fit = True
