@@ -1,4 +1,5 @@
-"""Features: a model registry, layer hooks, pooling, and extraction into labelled arrays.
+"""Features: a model registry (image and video models), layer hooks, pooling, extraction into labelled arrays,
+and optical flow.
 
 Examples
 --------
@@ -10,9 +11,11 @@ Examples
 ('stimulus', 'feature')
 """
 
-from . import _cornet, _open_clip, _timm, _torchvision, gabor  # noqa: F401  (register the sources)
+from . import _cornet, _open_clip, _timm, _torchvision, _torchvision_video, gabor, motion_energy  # noqa: F401
 from .extract import canonical_activation, extract
 from .gabor import GaborPyramid
+from .motion_energy import MotionEnergy
+from .optical_flow import FlowEstimator, HornSchunck, RAFTFlow, estimate_flow, load_raft, mean_flow
 from .pooling import PCA, AdaptiveAvg, GlobalAvg, GlobalMax, NoPooling, Pooling, SparseRandomProjection, get_pooling
 from .preprocessing import Preprocessing
 from .registry import FeatureModel, layer_names, load_model, register_model, registered_sources
@@ -23,5 +26,6 @@ __all__ = [
     "load_model", "layer_names", "extract", "open_features", "register_model", "registered_sources",
     "FeatureModel", "Preprocessing", "GaborPyramid", "load_state_dict_file", "canonical_activation",
     "Pooling", "NoPooling", "GlobalAvg", "GlobalMax", "AdaptiveAvg", "SparseRandomProjection", "PCA",
-    "get_pooling",
+    "get_pooling", "MotionEnergy", "FlowEstimator", "HornSchunck", "RAFTFlow", "load_raft", "estimate_flow",
+    "mean_flow",
 ]

@@ -43,6 +43,12 @@ def build_torchvision(name: str, weights, **kwargs) -> BuildResult:
     from torchvision import models
 
     available = models.list_models()
+    if name in models.list_models(module=models.video):
+        raise InputError(f"torchvision model {name!r} is a video network; expected it as "
+                         f"'torchvision_video:{name}' (it takes videos (N, T, 3, H, W))")
+    if name in models.list_models(module=models.optical_flow):
+        raise InputError(f"torchvision model {name!r} is an optical-flow network; expected "
+                         "neuroperception.features.load_raft(weights=path) / estimate_flow(..., method='raft')")
     if name not in available:
         import difflib
 

@@ -1,4 +1,4 @@
-"""``extract``: images → per-layer labelled feature arrays, in memory or streamed to zarr."""
+"""``extract``: images (or videos) → per-layer labelled feature arrays, in memory or streamed to zarr."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ import torch
 import xarray as xr
 from tqdm.auto import tqdm
 
+from .._validation import check_ids, check_videos, describe
 from ..errors import InputError, ShapeError
 from ..stimuli import ImageSet
 from .hooks import check_layers, first_tensor, record
@@ -67,10 +68,52 @@ def _dims(pooled: torch.Tensor, pooling: Pooling) -> tuple[str, ...]:
     return ("stimulus", "feature")
 
 
-def _as_imageset(images: Any) -> ImageSet:
-    if isinstance(images, ImageSet):
-        return images
-    return ImageSet.from_array(images)
+class _VideoArray:
+    """Videos held in memory with ids: the part of a ``VideoSet`` that extraction uses."""
+
+    def __init__(self, videos: torch.Tensor, ids: list[str]):
+        self.videos, self.ids = videos, ids
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def __getitem__(self, key) -> "_VideoArray":
+        if isinstance(key, slice):
+            pos = list(range(len(self)))[key]
+        else:
+            where = {i: p for p, i in enumerate(self.ids)}
+            pos = [where[k] if isinstance(k, str) else int(k) for k in key]
+        return _VideoArray(self.videos[pos], [self.ids[p] for p in pos])
+
+    def batches(self, batch_size: int, start: int = 0):
+        for lo in range(start, len(self), batch_size):
+            yield self.ids[lo : lo + batch_size], self.videos[lo : lo + batch_size]
+
+
+def _is_videos(x: Any) -> bool:
+    """A VideoSet (duck-typed: ``batches`` and ``videos``) or a 5-D array."""
+    if hasattr(x, "batches") and hasattr(x, "videos"):
+        return True
+    return not isinstance(x, ImageSet) and getattr(x, "ndim", None) == 5
+
+
+def _as_stimuli(model: FeatureModel, stimuli: Any):
+    """The stimulus set ``model`` takes, or an error saying which kind to pass."""
+    videos = _is_videos(stimuli)
+    what = f"{type(stimuli).__name__} of {len(stimuli)}" if hasattr(stimuli, "batches") else describe(stimuli)
+    if model.input_kind == "videos":
+        if not videos:
+            raise InputError(f"{model.spec} is a video model; received images ({what}); expected videos: a VideoSet "
+                             "or a float tensor (N, T, 3, H, W) in [0, 1] (uint8 (N, T, H, W, 3) accepted)")
+        if hasattr(stimuli, "batches"):
+            return stimuli
+        v = check_videos(stimuli)
+        return _VideoArray(v, check_ids(None, v.shape[0], name="ids", prefix="vid"))
+    if videos:
+        raise InputError(f"{model.spec} takes images; received videos ({what}); expected an ImageSet or images "
+                         "(N, 3, H, W) in [0, 1]: pass frames (e.g. videos[:, t]) or load a video model "
+                         "('motion_energy', 'torchvision_video:r3d_18')")
+    return stimuli if isinstance(stimuli, ImageSet) else ImageSet.from_array(stimuli)
 
 
 def _poolings(pooling, layers: list[str]) -> dict[str, Pooling]:
@@ -89,8 +132,11 @@ def _forward(model: FeatureModel, layers: list[str], batch: torch.Tensor, poolin
     activation; whatever still shares memory with the network's tensors is copied.
     """
     n = batch.shape[0]
+    channels_last = set(model.extras.get("channels_last_layers", ()))
 
     def transform(layer: str, t: torch.Tensor):
+        if layer in channels_last and t.ndim == 5:  # (N, T, H, W, C) -> (N, C, T, H, W)
+            t = t.permute(0, 4, 1, 2, 3)
         act, note = canonical_activation(t, n, layer)
         out = act if poolings is None else poolings[layer].pool(act)
         if out.untyped_storage().data_ptr() == t.untyped_storage().data_ptr():
@@ -104,7 +150,7 @@ def _forward(model: FeatureModel, layers: list[str], batch: torch.Tensor, poolin
     return acts
 
 
-def _fit_poolings(model, images: ImageSet, layers, poolings, batch_size, progress) -> None:
+def _fit_poolings(model, images, layers, poolings, batch_size, progress) -> None:
     to_fit = [layer for layer in layers if poolings[layer].requires_fit]
     if not to_fit:
         return
@@ -147,8 +193,10 @@ def extract(
     ----------
     model : FeatureModel or str
         A loaded model, or a spec passed to :func:`~neuroperception.features.load_model`.
-    images : ImageSet or array-like
-        Images in ``[0, 1]``; arrays get ids ``img0000, ...``.
+    images : ImageSet, VideoSet or array-like
+        Images in ``[0, 1]`` (arrays get ids ``img0000, ...``) for an image model; videos (a
+        ``VideoSet`` or ``(N, T, 3, H, W)`` in ``[0, 1]``, arrays get ids ``vid0000, ...``) for a
+        video model (``model.input_kind == "videos"``). The other kind is an ``InputError``.
     layers : str or list of str
         Names from :func:`~neuroperception.features.layer_names` (``"output"`` for the
         network's output).
@@ -168,7 +216,9 @@ def extract(
     dict of str to xarray.DataArray
         Per layer ``("stimulus", "feature")`` (or ``("stimulus", "channel", "y", "x")`` without
         pooling), coordinate ``stimulus_id``, attrs ``model``, ``weights``, ``layer``,
-        ``pooling``, ``preprocessing``.
+        ``pooling``, ``preprocessing``. Video activations ``(N, C, T, H, W)`` are pooled over
+        time too (``"avg"``, ``"max"``, ``"srp:D"``, ``"pca:K"``); ``"none"`` keeps them as
+        ``("stimulus", "channel", "time", "y", "x")``; ``"avg:K"`` takes maps only and refuses them.
 
     Examples
     --------
@@ -177,6 +227,10 @@ def extract(
     >>> feats = extract("gabor", procedural.gratings(size=64), ["scale0", "scale1"], progress=False)
     >>> feats["scale0"].dims, feats["scale0"].shape
     (('stimulus', 'feature'), (12, 16))
+    >>> import torch
+    >>> clips = torch.rand(2, 10, 3, 32, 32)                # videos (N, T, 3, H, W) for a video model
+    >>> extract("motion_energy", clips, "output", progress=False)["output"].shape
+    (2, 60)
     """
     if isinstance(model, str):
         model = load_model(model)
@@ -184,7 +238,7 @@ def extract(
         raise InputError(f"model: received {type(model).__name__}; expected a FeatureModel (load_model(...)) or a spec string")
     if not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
         raise InputError(f"batch_size: received {batch_size!r}; expected a positive int")
-    images = _as_imageset(images)
+    images = _as_stimuli(model, images)
     layers = check_layers(model.module, layers)
     poolings = _poolings(pooling, layers)
     settings = {
@@ -201,7 +255,7 @@ def extract(
     _fit_poolings(model, images, layers, poolings, batch_size, progress)
     results: dict[str, np.ndarray] = {}
     dims: dict[str, tuple[str, ...]] = {}
-    bar = tqdm(total=n, initial=start, unit="img", desc=f"extract {model.spec}", disable=not progress)
+    bar = tqdm(total=n, initial=start, unit="vid" if model.input_kind == "videos" else "img", desc=f"extract {model.spec}", disable=not progress)
     # Store writes run in one background thread, in order, overlapping the next forward pass;
     # at most two batches wait, and every submitted batch is on disk before extract returns or raises.
     writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="feature-store") if fs is not None else None

@@ -27,7 +27,21 @@ __all__ = ["Pooling", "NoPooling", "GlobalAvg", "GlobalMax", "AdaptiveAvg", "Spa
 
 
 class Pooling(ABC):
-    """Base class: ``pool(x) -> (N, F)``; ``describe()`` is what attrs and stores record."""
+    """Base class: ``pool(x) -> (N, F)``; ``describe()`` is what attrs and stores record.
+
+    Subclasses implement :meth:`pool`; those that learn from the data (``requires_fit = True``) also
+    implement ``fit``, which :func:`~neuroperception.features.extract` calls first.
+
+    Examples
+    --------
+    >>> import torch
+    >>> class Centre(Pooling):
+    ...     def pool(self, x):
+    ...         return x[..., x.shape[-2] // 2, x.shape[-1] // 2]
+    >>> x = torch.arange(2 * 3 * 5 * 5, dtype=torch.float32).reshape(2, 3, 5, 5)
+    >>> Centre().pool(x).shape, Centre().describe(), Centre.requires_fit
+    (torch.Size([2, 3]), 'Centre', False)
+    """
 
     requires_fit = False
 
@@ -43,7 +57,16 @@ class Pooling(ABC):
 
 
 class NoPooling(Pooling):
-    """Keep the activations as they are: ``("stimulus", "channel", "y", "x")`` maps."""
+    """Keep the activations as they are: ``("stimulus", "channel", "y", "x")`` maps.
+
+    Examples
+    --------
+    >>> import torch
+    >>> x = torch.randn(2, 4, 3, 3)
+    >>> p = NoPooling()
+    >>> p.pool(x) is x, p.describe()
+    (True, 'none')
+    """
 
     def pool(self, x):
         return x
@@ -57,7 +80,15 @@ def _flatten(x: torch.Tensor) -> torch.Tensor:
 
 
 class GlobalAvg(Pooling):
-    """Mean over all spatial positions (or tokens); vectors pass through."""
+    """Mean over all spatial positions (or tokens); vectors pass through.
+
+    Examples
+    --------
+    >>> import torch
+    >>> x = torch.arange(8, dtype=torch.float32).reshape(1, 2, 2, 2)   # channel means 1.5 and 5.5
+    >>> GlobalAvg().pool(x).tolist(), GlobalAvg().describe()
+    ([[1.5, 5.5]], 'avg')
+    """
 
     def pool(self, x):
         return x if x.ndim == 2 else x.flatten(2).mean(-1)
@@ -67,7 +98,15 @@ class GlobalAvg(Pooling):
 
 
 class GlobalMax(Pooling):
-    """Maximum over all spatial positions (or tokens); vectors pass through."""
+    """Maximum over all spatial positions (or tokens); vectors pass through.
+
+    Examples
+    --------
+    >>> import torch
+    >>> x = torch.arange(8, dtype=torch.float32).reshape(1, 2, 2, 2)
+    >>> GlobalMax().pool(x).tolist(), GlobalMax().pool(torch.ones(3, 5)).shape
+    ([[3.0, 7.0]], torch.Size([3, 5]))
+    """
 
     def pool(self, x):
         return x if x.ndim == 2 else x.flatten(2).amax(-1)
@@ -77,7 +116,22 @@ class GlobalMax(Pooling):
 
 
 class AdaptiveAvg(Pooling):
-    """Adaptive average pooling to ``k × k`` per channel, flattened channel-major ``(C, k, k)``."""
+    """Adaptive average pooling to ``k × k`` per channel, flattened channel-major ``(C, k, k)``.
+
+    Parameters
+    ----------
+    k : int
+        Side of the pooled grid.
+
+    Examples
+    --------
+    >>> import torch
+    >>> x = torch.arange(16, dtype=torch.float32).reshape(1, 1, 4, 4)
+    >>> AdaptiveAvg(2).pool(x).tolist()   # the means of the four 2 x 2 quadrants
+    [[2.5, 4.5, 10.5, 12.5]]
+    >>> AdaptiveAvg(2).pool(torch.randn(3, 8, 7, 7)).shape, AdaptiveAvg(2).describe()
+    (torch.Size([3, 32]), 'avg:2')
+    """
 
     def __init__(self, k: int):
         if not isinstance(k, int) or k < 1:
@@ -155,6 +209,17 @@ class PCA(Pooling):
         Number of components (at most the number of fitting images).
     fit_on : None, int or list of str
         Images to fit on: all (None), the first ``n`` (int), or these ids.
+
+    Examples
+    --------
+    Activations that vary along one direction only are summarised by one component:
+
+    >>> import torch
+    >>> g = torch.Generator().manual_seed(0)
+    >>> x = torch.randn(20, 1, generator=g) * torch.randn(1, 12, generator=g)   # rank 1, 12 features
+    >>> p = PCA(2, fit_on=10).fit(x[:10])
+    >>> p.pool(x).shape, round(float(p.explained_variance_ratio_[0]), 4), p.describe()
+    (torch.Size([20, 2]), 1.0, 'pca:2(fit_on=first10)')
     """
 
     requires_fit = True

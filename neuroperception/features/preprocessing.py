@@ -1,4 +1,4 @@
-"""Per-model preprocessing: resize, centre crop, normalisation, optional greyscale."""
+"""Per-model preprocessing: resize, centre crop, normalisation, optional greyscale (images and videos)."""
 
 from __future__ import annotations
 
@@ -6,6 +6,9 @@ from dataclasses import dataclass
 
 import torch
 
+import torch.nn.functional as F
+
+from ..errors import InputError
 from ..stimuli._transforms import center_crop, resize_shorter
 
 __all__ = ["Preprocessing", "IMAGENET_MEAN", "IMAGENET_STD"]
@@ -18,10 +21,15 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 class Preprocessing:
     """How a model wants its ``[0, 1]`` input: resize the shorter side, crop, normalise.
 
+    Images ``(N, C, H, W)`` come out as ``(N, C', H', W')``. Videos ``(N, T, C, H, W)`` are
+    processed frame by frame and come out as ``(N, C', T, H', W')``, the layout of 3-D
+    convolutional video networks.
+
     Parameters
     ----------
-    resize : int or None
-        Shorter side after resizing (bilinear, antialiased); None keeps the size.
+    resize : int, (int, int) or None
+        Shorter side after resizing (bilinear, antialiased), or an exact ``(height, width)``
+        (as torchvision's Kinetics presets give); None keeps the size.
     crop : int or None
         Side of the centre crop; None keeps the resized image.
     mean, std : tuple of float
@@ -35,16 +43,29 @@ class Preprocessing:
     >>> p = Preprocessing(resize=32, crop=28)
     >>> p(torch.rand(2, 3, 40, 50)).shape
     torch.Size([2, 3, 28, 28])
+    >>> p(torch.rand(2, 5, 3, 40, 50)).shape  # videos: (N, T, C, H, W) -> (N, C, T, H, W)
+    torch.Size([2, 3, 5, 28, 28])
     """
 
-    resize: int | None = 256
+    resize: int | tuple[int, int] | None = 256
     crop: int | None = 224
     mean: tuple[float, ...] = IMAGENET_MEAN
     std: tuple[float, ...] = IMAGENET_STD
     grayscale: bool = False
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        if self.resize is not None:
+        if x.ndim == 5:
+            n, t = x.shape[:2]
+            frames = self(x.reshape(n * t, *x.shape[2:]))
+            return frames.reshape(n, t, *frames.shape[1:]).transpose(1, 2)
+        if x.ndim != 4:
+            raise InputError(f"preprocessing: received shape {tuple(x.shape)}; expected images (N, C, H, W) "
+                             "or videos (N, T, C, H, W)")
+        if isinstance(self.resize, (tuple, list)):
+            if tuple(x.shape[-2:]) != tuple(self.resize):
+                x = F.interpolate(x, size=tuple(int(v) for v in self.resize), mode="bilinear",
+                                  align_corners=False, antialias=True)
+        elif self.resize is not None:
             x = resize_shorter(x, self.resize)
         if self.crop is not None:
             x = center_crop(x, self.crop)

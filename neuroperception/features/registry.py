@@ -35,6 +35,7 @@ class BuildResult:
     preprocess: Preprocessing
     weights: str
     extras: dict[str, Any] = field(default_factory=dict)
+    input_kind: str = "images"
 
 
 @dataclass
@@ -53,6 +54,10 @@ class FeatureModel:
         Where the weights came from (``"random-init(seed=0)"``, ``"file:/path"``, a resolved tag).
     extras : dict
         Source-specific extras (for open_clip: the full ``clip`` model and its ``tokenizer``).
+    input_kind : {"images", "videos"}
+        What the model takes: images ``(N, 3, H, W)`` or videos ``(N, T, 3, H, W)`` (motion
+        energy, torchvision video networks); :func:`~neuroperception.features.extract` refuses
+        the other kind.
 
     Examples
     --------
@@ -68,9 +73,10 @@ class FeatureModel:
     weights: str
     device: torch.device = torch.device("cpu")
     extras: dict[str, Any] = field(default_factory=dict)
+    input_kind: str = "images"
 
     def __call__(self, images: torch.Tensor) -> Any:
-        """Preprocess ``[0, 1]`` images and run the network (no gradient bookkeeping is changed)."""
+        """Preprocess ``[0, 1]`` images (or videos, for a video model) and run the network."""
         return self.module(self.preprocess(images.to(self.device)))
 
     def layer_names(self) -> list[str]:
@@ -156,7 +162,8 @@ def load_model(spec: str, weights: str | os.PathLike | None = None, device: str 
     Parameters
     ----------
     spec : str
-        ``"torchvision:<name>"``, ``"open_clip:<arch>"``, ``"timm:<name>"`` or ``"gabor"``.
+        ``"torchvision:<name>"``, ``"open_clip:<arch>"``, ``"timm:<name>"``, ``"gabor"``; for videos
+        ``"motion_energy"`` and ``"torchvision_video:<name>"``.
     weights : None, path or str
         None: seeded random init (recorded as ``random-init(seed=...)``). A path: a state dict
         loaded with ``weights_only=True`` (bare or ``state_dict``-wrapped). ``"DEFAULT"`` or a tag
@@ -197,7 +204,8 @@ def load_model(spec: str, weights: str | os.PathLike | None = None, device: str 
         built = _BUILDERS[source](name, w, **kwargs)
     if built.weights.startswith("random-init"):
         built.weights = f"random-init(seed={seed})"
-    model = FeatureModel(built.module.eval(), built.preprocess, spec, built.weights, extras=built.extras)
+    model = FeatureModel(built.module.eval(), built.preprocess, spec, built.weights, extras=built.extras,
+                         input_kind=built.input_kind)
     for value in model.extras.values():
         if isinstance(value, nn.Module):
             value.eval()
