@@ -43,17 +43,22 @@ def test_correlation_rdm_matches_numpy():
 def test_demo_writes_report_with_figures(tmp_path):
     index = run_demo(tmp_path / "report", quick=True, progress=False)
     html = index.read_text()
-    for title in ("Stimuli", "Features", "Simulated brain", "Encoding models", "Perceptual similarity", "Triplets",
-                  "Scanpaths", "Perceptual rewards"):
+    for title in ("Stimuli", "Features", "Simulated brain", "Encoding models", "Deep readouts",
+                  "Decoding: which image was seen", "Decoding motion: optical flow from a simulated MT",
+                  "Perceptual similarity", "Triplets", "Scanpaths", "Perceptual rewards"):
         assert f"<h2>{title}</h2>" in html
     figures = sorted(p.name for p in (tmp_path / "report" / "figures").glob("*.png"))
     expected = {"pca_alexnet.png", "pca_gabor.png", "rdm_alexnet.png", "rdm_gabor.png", "stimuli.png",
                 "brain_rois.png", "brain_noise_ceiling.png", "brain_nc_recovery.png", "brain_roi_summary.png",
                 "similarity_lpips_maps.png", "similarity_lpips_matrix.png", "similarity_layer_rsa.png",
                 "encoding_rois.png", "encoding_brain.png", "triplets_grid.png", "triplets_examples.png",
-                "triplets_choice_model.png", "scanpaths_nevaclip.png", "rewards_landscape.png"}
+                "triplets_choice_model.png", "scanpaths_nevaclip.png", "rewards_landscape.png",
+                "readouts_attention.png", "readouts_receptive_fields.png", "readouts_centres.png",
+                "decoding_retrieval.png", "decoding_ablation.png", "decoding_flow.png"}
     assert expected <= set(figures), expected - set(figures)
     for name in figures:
         assert f"figures/{name}" in html
         assert (tmp_path / "report" / "figures" / name).stat().st_size > 5000
+    for name in ("decoding_motion_true.gif", "decoding_motion_decoded.gif"):
+        assert f"figures/{name}" in html and (tmp_path / "report" / "figures" / name).stat().st_size > 1000
     assert "random-init(seed=0)" in html

@@ -12,6 +12,8 @@ from .registry import DemoContext, correlation_rdm, demo_section, run_demo
 from . import basics  # noqa: E402,F401  (sections, in report order)
 from . import brain  # noqa: E402,F401
 from . import encoding  # noqa: E402,F401
+from . import readouts  # noqa: E402,F401
+from . import decoding  # noqa: E402,F401
 from . import similarity  # noqa: E402,F401
 from . import triplets  # noqa: E402,F401
 from . import scanpaths  # noqa: E402,F401
