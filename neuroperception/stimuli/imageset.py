@@ -11,6 +11,7 @@ import torch
 
 from .._validation import check_ids, check_images
 from ..errors import InputError, ShapeError
+from ._indexing import resolve_positions
 from ._transforms import resize_center_crop
 
 __all__ = ["ImageSet", "IMAGE_EXTENSIONS"]
@@ -174,25 +175,7 @@ class ImageSet:
         return f"ImageSet(n={len(self)}, {shape}, source={self.source!r})"
 
     def _positions(self, key) -> list[int] | int:
-        if isinstance(key, (int, np.integer)):
-            k = int(key)
-            if not -len(self) <= k < len(self):
-                raise IndexError(f"index {k} out of range for an ImageSet of {len(self)} images")
-            return k % len(self)
-        if isinstance(key, str):
-            if key not in self._index:
-                raise KeyError(f"no image with id {key!r} (ids look like {self._ids[:3]})")
-            return self._index[key]
-        if isinstance(key, slice):
-            return list(range(len(self)))[key]
-        if isinstance(key, (list, tuple, np.ndarray, torch.Tensor)):
-            items = key.tolist() if hasattr(key, "tolist") else list(key)
-            if items and isinstance(items[0], bool):
-                if len(items) != len(self):
-                    raise IndexError(f"boolean mask of length {len(items)} for {len(self)} images")
-                return [i for i, b in enumerate(items) if b]
-            return [self._positions(k) for k in items]
-        raise InputError(f"index: received {type(key).__name__}; expected int, id string, slice or list")
+        return resolve_positions(key, self._ids, self._index, "images", "an")
 
     def _load(self, positions: list[int]) -> torch.Tensor:
         if self._tensor is not None:

@@ -17,6 +17,7 @@ import torch
 
 from .._validation import check_ids, check_videos
 from ..errors import InputError, ShapeError
+from ._indexing import resolve_positions
 from ._transforms import resize_center_crop
 from ._video_io import VIDEO_EXTENSIONS, _decode, _frame_size, _probe, write_video
 from .imageset import IMAGE_EXTENSIONS, ImageSet, _read_image
@@ -229,25 +230,7 @@ class VideoSet:
         return f"VideoSet(n={len(self)}, {shape}, fps={self.fps}, source={self.source!r})"
 
     def _positions(self, key) -> list[int] | int:
-        if isinstance(key, (int, np.integer)) and not isinstance(key, bool):
-            k = int(key)
-            if not -len(self) <= k < len(self):
-                raise IndexError(f"index {k} out of range for a VideoSet of {len(self)} videos")
-            return k % len(self)
-        if isinstance(key, str):
-            if key not in self._index:
-                raise KeyError(f"no video with id {key!r} (ids look like {self._ids[:3]})")
-            return self._index[key]
-        if isinstance(key, slice):
-            return list(range(len(self)))[key]
-        if isinstance(key, (list, tuple, np.ndarray, torch.Tensor)):
-            items = key.tolist() if hasattr(key, "tolist") else list(key)
-            if items and isinstance(items[0], bool):
-                if len(items) != len(self):
-                    raise IndexError(f"boolean mask of length {len(items)} for {len(self)} videos")
-                return [i for i, b in enumerate(items) if b]
-            return [self._positions(k) for k in items]
-        raise InputError(f"index: received {type(key).__name__}; expected int, id string, slice or list")
+        return resolve_positions(key, self._ids, self._index, "videos", "a")
 
     def _load_one(self, p: int, n: int) -> torch.Tensor:
         src = self._paths[p]
