@@ -16,20 +16,10 @@ import xarray as xr
 
 from .._validation import check_alignment, check_responses, describe
 from ..data.responses import average_repeats
+from ..encoding._inputs import _plain
 from ..errors import AlignmentError, InputError, ShapeError
 
 __all__ = ["as_responses", "as_matrix", "align_pair", "DecodingData", "decoding_data"]
-
-
-def _plain(x: Any) -> Any:
-    """torch tensors / pandas objects to numpy; DataArrays and numpy arrays unchanged."""
-    if isinstance(x, (np.ndarray, xr.DataArray)):
-        return x
-    if hasattr(x, "detach") and hasattr(x, "cpu"):
-        return x.detach().cpu().numpy()
-    if hasattr(x, "to_numpy"):
-        return x.to_numpy()
-    return x
 
 
 def _finite(values: np.ndarray, name: str, what: str = "row") -> None:

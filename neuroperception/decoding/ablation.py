@@ -8,7 +8,6 @@ what only that ROI carries; the score of an ROI alone measures what it carries a
 
 from __future__ import annotations
 
-import copy
 import numbers
 from collections.abc import Sequence
 from typing import Any
@@ -16,52 +15,19 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import xarray as xr
-from sklearn.base import clone
 
 from ..errors import AlignmentError, InputError, ShapeError
+from ..encoding._dask import fresh_copy
+from ..encoding._inputs import held_out_positions
 from ._inputs import decoding_data
 from .retrieval import retrieval_accuracy, two_way_identification
 
 __all__ = ["roi_ablation"]
 
 
-def _fresh(decoder: Any) -> Any:
-    try:
-        return clone(decoder)
-    except TypeError:
-        return copy.deepcopy(decoder)
-
-
-def _test_positions(test: Any, ids: list[str] | None, n: int, random_state: int) -> np.ndarray:
-    """Held-out positions: a fraction drawn with the seed, positions (ints) or stimulus ids (str)."""
-    if isinstance(test, numbers.Real) and not isinstance(test, (bool, numbers.Integral)):
-        if not 0 < test < 1:
-            raise InputError(f"test: received {test!r}; expected a fraction in (0, 1), positions or stimulus ids")
-        size = min(max(2, int(round(test * n))), n - 2)
-        return np.sort(np.random.default_rng(int(random_state)).choice(n, size=size, replace=False))
-    if isinstance(test, (str, bytes, numbers.Number)) or not isinstance(test, (Sequence, np.ndarray, pd.Index)):
-        raise InputError(f"test: received {test!r}; expected a fraction in (0, 1), positions or stimulus ids")
-    items = list(np.asarray(test).tolist())
-    if items and all(isinstance(t, numbers.Integral) and not isinstance(t, bool) for t in items):
-        pos = np.asarray(items, dtype=np.int64)
-        if (pos < 0).any() or (pos >= n).any() or np.unique(pos).size != pos.size:
-            raise InputError(f"test: received positions {items[:5]}...; expected distinct positions in [0, {n})")
-        return np.sort(pos)
-    if ids is None:
-        raise AlignmentError("test: received stimulus ids, but the data carry no stimulus_id; expected labelled "
-                             "responses, positions or a fraction")
-    wanted = [str(t) for t in items]
-    where = {s: i for i, s in enumerate(ids)}
-    missing = [t for t in wanted if t not in where]
-    if missing or len(set(wanted)) != len(wanted):
-        raise AlignmentError(f"test: received {len(missing)} unknown ids (e.g. {missing[:5]}) or duplicates among "
-                             f"{len(wanted)}; expected distinct stimulus ids of the data")
-    return np.sort([where[t] for t in wanted])
-
-
 def _evaluate(decoder: Any, resp: xr.DataArray, feats: xr.DataArray, train: np.ndarray, test: np.ndarray,
               ks: tuple[int, ...], n_way: int | None, random_state: int) -> dict[str, float]:
-    model = _fresh(decoder)
+    model = fresh_copy(decoder)
     model.fit(resp.isel(stimulus=train), feats.isel(stimulus=train))
     pred = model.predict(resp.isel(stimulus=test))
     target = feats.isel(stimulus=test)
@@ -155,7 +121,7 @@ def roi_ablation(decoder: Any, responses: Any, features: Any, rois: Sequence[str
     n = data.X.shape[0]
     if n < 4:
         raise InputError(f"responses: received {n} stimuli; expected at least 4 (2 to train, 2 to test)")
-    test_idx = _test_positions(test, data.stimulus_ids, n, random_state)
+    test_idx = held_out_positions(test, data.stimulus_ids, n, random_state)
     train_idx = np.setdiff1d(np.arange(n), test_idx)
     if train_idx.size < 2 or test_idx.size < 2:
         raise InputError(f"test: leaves {train_idx.size} training and {test_idx.size} test stimuli; expected at least "

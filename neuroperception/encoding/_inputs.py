@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import numbers
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import xarray as xr
 
 from .._validation import check_alignment, check_responses, describe
 from ..errors import AlignmentError, InputError, ShapeError
 
-__all__ = ["check_features", "TargetReader", "as_targets", "align"]
+__all__ = ["check_features", "TargetReader", "as_targets", "align", "held_out_positions"]
 
 
 def _plain(x: Any) -> Any:
@@ -171,3 +174,30 @@ def align(X_values: np.ndarray, X_labelled: xr.DataArray | None, Y: Any, *, name
         raise AlignmentError(f"{names[1]}: received {n_y} stimuli while {names[0]} has {n_x}; expected the same "
                              "stimuli (pass DataArrays with stimulus_id to align by id)")
     return X_values, Y
+
+
+def held_out_positions(test: Any, ids: list[str] | None, n: int, random_state: int) -> np.ndarray:
+    """Held-out positions: a fraction drawn with the seed, positions (ints) or stimulus ids (str)."""
+    if isinstance(test, numbers.Real) and not isinstance(test, (bool, numbers.Integral)):
+        if not 0 < test < 1:
+            raise InputError(f"test: received {test!r}; expected a fraction in (0, 1), positions or stimulus ids")
+        size = min(max(2, int(round(test * n))), n - 2)
+        return np.sort(np.random.default_rng(int(random_state)).choice(n, size=size, replace=False))
+    if isinstance(test, (str, bytes, numbers.Number)) or not isinstance(test, (Sequence, np.ndarray, pd.Index)):
+        raise InputError(f"test: received {test!r}; expected a fraction in (0, 1), positions or stimulus ids")
+    items = list(np.asarray(test).tolist())
+    if items and all(isinstance(t, numbers.Integral) and not isinstance(t, bool) for t in items):
+        pos = np.asarray(items, dtype=np.int64)
+        if (pos < 0).any() or (pos >= n).any() or np.unique(pos).size != pos.size:
+            raise InputError(f"test: received positions {items[:5]}...; expected distinct positions in [0, {n})")
+        return np.sort(pos)
+    if ids is None:
+        raise AlignmentError("test: received stimulus ids, but the data carry no stimulus_id; expected labelled "
+                             "responses, positions or a fraction")
+    wanted = [str(t) for t in items]
+    where = {s: i for i, s in enumerate(ids)}
+    missing = [t for t in wanted if t not in where]
+    if missing or len(set(wanted)) != len(wanted):
+        raise AlignmentError(f"test: received {len(missing)} unknown ids (e.g. {missing[:5]}) or duplicates among "
+                             f"{len(wanted)}; expected distinct stimulus ids of the data")
+    return np.sort([where[t] for t in wanted])

@@ -10,7 +10,7 @@ ROI, drawn on the brain and written to NetCDF.
 from __future__ import annotations
 
 import numbers
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +24,7 @@ from ..errors import AlignmentError, InputError, ShapeError
 from ..plotting import brain as brain_plots
 from . import scoring
 from ._dask import fit_on_client, fresh_copy
-from ._inputs import check_features
+from ._inputs import check_features, held_out_positions
 from .banded import BandedRidgeCV
 from .ridge import RidgeCV
 
@@ -188,28 +188,6 @@ def _layer(x: Any, name: str, maps: bool = False) -> xr.DataArray:
     return xr.DataArray(values, dims=("stimulus", "feature"))
 
 
-def _test_positions(test: Any, ids: list[str] | None, n: int, random_state: int) -> np.ndarray:
-    if test is None:
-        test = 0.2
-    if isinstance(test, numbers.Real) and not isinstance(test, (bool, numbers.Integral)):
-        if not 0 < test < 1:
-            raise InputError(f"test: received {test!r}; expected a fraction in (0, 1) or a list of stimulus ids")
-        k = min(max(2, int(round(test * n))), n - 2)
-        return np.sort(np.random.default_rng(int(random_state)).choice(n, size=k, replace=False))
-    if isinstance(test, (str, numbers.Number)) or not isinstance(test, (Sequence, np.ndarray, pd.Index)):
-        raise InputError(f"test: received {test!r}; expected a fraction in (0, 1) or a list of stimulus ids")
-    if ids is None:
-        raise AlignmentError("test: received stimulus ids, but the data carry no stimulus_id; expected labelled "
-                             "features and responses, or a fraction")
-    wanted = [str(t) for t in test]
-    pos = {s: i for i, s in enumerate(ids)}
-    missing = [t for t in wanted if t not in pos]
-    if missing or len(set(wanted)) != len(wanted):
-        raise AlignmentError(f"test: received {len(missing)} unknown ids (e.g. {missing[:5]}) or duplicates among "
-                             f"{len(wanted)}; expected distinct stimulus ids of the data")
-    return np.sort([pos[t] for t in wanted])
-
-
 def _voxel_da(values: np.ndarray, coords: dict, name: str, extra: tuple[str, list] | None = None) -> xr.DataArray:
     dims = ("voxel",) if extra is None else (extra[0], "voxel")
     c = dict(coords)
@@ -316,7 +294,7 @@ def fit_encoding_model(features: Any, responses: Any, model: Any = None, test: A
     n, n_vox = avg.sizes["stimulus"], avg.sizes["voxel"]
     if n < 6:
         raise InputError(f"responses: received {n} stimuli; expected at least 6 (training folds and a test set)")
-    test_idx = _test_positions(test, ids, n, random_state)
+    test_idx = held_out_positions(0.2 if test is None else test, ids, n, random_state)
     train_idx = np.setdiff1d(np.arange(n), test_idx)
     if train_idx.size < 2 or test_idx.size < 2:
         raise InputError(f"test: leaves {train_idx.size} training and {test_idx.size} test stimuli; expected at least "
