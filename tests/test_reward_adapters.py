@@ -285,3 +285,20 @@ def test_ppo_with_goal_image_reward_beats_a_random_policy(tmp_path):
     summary = module["run"](tmp_path, steps=10_000, progress=False, task="reach").set_index("condition")
     shaped, rand = summary.loc["goal image (shaped)"], summary.loc["random policy"]
     assert shaped["final success"] > rand["final success"] + 0.3
+
+
+@pytest.mark.parametrize("name", ["PerceptualRewardWrapper", "PerceptualRewardVectorWrapper", "SB3PerceptualReward",
+                                  "PerceptualRewardTransform"])
+def test_lazily_built_adapter_examples_run(name):
+    """The adapters are built on first access, so pytest's doctest collection never sees their examples."""
+    import doctest
+
+    from neuroperception.rewards import adapters
+
+    cls = getattr(adapters, name)
+    tests = [t for t in doctest.DocTestFinder().find(cls, name, globs={}) if t.examples]
+    assert tests, f"{name} has no doctest examples"
+    runner = doctest.DocTestRunner(optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
+    for t in tests:
+        runner.run(t)
+    assert runner.summarize(verbose=False).failed == 0

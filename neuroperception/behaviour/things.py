@@ -143,6 +143,19 @@ class OddOneOutResult:
         ``(n, 3)``: probability that each column's object is the odd one out.
     predicted : numpy.ndarray
         ``(n,)``: column (0, 1, 2) of the model's odd one out; the human's is column 2.
+
+    Examples
+    --------
+    Objects 0 and 1 are alike and 2 differs: the model agrees with the first choice (2 is odd)
+    and not with the second (0 is odd), where it picks object 2, in column 1:
+
+    >>> import numpy as np
+    >>> features = np.array([[1.0, 0.0], [1.0, 0.0], [0.0, 1.0]])
+    >>> res = odd_one_out_accuracy(features, [[0, 1, 2], [1, 2, 0]], similarity="dot")
+    >>> res.accuracy, res.n_triplets, res.predicted.tolist(), round(res.score, 4)   # (0.5 - 1/3) / (0.673 - 1/3)
+    (0.5, 2, [2, 1], 0.4907)
+    >>> res.probabilities.round(4).tolist()
+    [[0.2119, 0.2119, 0.5761], [0.2119, 0.5761, 0.2119]]
     """
 
     accuracy: float

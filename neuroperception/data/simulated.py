@@ -56,6 +56,21 @@ class SimulatedBrain:
         ``("voxel",)`` single-trial noise standard deviation σ.
     rois : dict of str to tuple of str
         ROI name → the layers its voxels draw on.
+
+    Examples
+    --------
+    The signal is exactly the planted weights applied to the centred features:
+
+    >>> import numpy as np, xarray as xr
+    >>> f = xr.DataArray(np.random.default_rng(0).standard_normal((30, 8)), dims=("stimulus", "feature"))
+    >>> brain = simulate_brain(f, n_voxels=12, snr=1.0, random_state=0)
+    >>> brain.signal.dims, brain.responses.shape, brain.true_weights["features"].shape
+    (('stimulus', 'voxel'), (3, 30, 12), (12, 8))
+    >>> w = brain.true_weights["features"].values
+    >>> bool(np.allclose((f - f.mean("stimulus")).values @ w.T, brain.signal.values, atol=1e-5))
+    True
+    >>> bool(((brain.true_noise_ceiling > 0) & (brain.true_noise_ceiling < 1)).all())
+    True
     """
 
     responses: xr.DataArray

@@ -39,6 +39,16 @@ class ShuffleBaseline:
         ``(n_shuffles,)`` mean EPE of each shuffle.
     p_value : float
         ``(1 + #{shuffles with EPE <= observed}) / (1 + n_shuffles)``.
+
+    Examples
+    --------
+    Three uniform flows of 0, 1 and 2 pixels in x and y, decoded perfectly: every wrong pairing is
+    1 or 2 pixels off in each channel, so each shuffle's mean EPE is ``(1 + 1 + 2) · √2 / 3``:
+
+    >>> true = np.arange(3.0)[:, None, None, None] * np.ones((3, 2, 4, 4))
+    >>> base = shuffle_baseline(true, true, n_shuffles=20)
+    >>> base.observed, round(base.mean, 4), base.values.shape, round(base.p_value, 4)
+    (0.0, 1.8856, (20,), 0.0476)
     """
 
     observed: float

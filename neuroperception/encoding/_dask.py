@@ -163,6 +163,18 @@ def fit_on_client(model: Any, X: Any, Y: Any, client: Any, *, block: int | None 
         dask.distributed missing (names the ``dist`` extra).
     InputError
         A bad client, or ``RidgeCV(alpha_per_target=False)``, whose shared alpha depends on all voxels.
+
+    Examples
+    --------
+    Two blocks of two voxels, merged into the estimator one process fits:
+
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.normal(size=(40, 5)); Y = X @ rng.normal(size=(5, 4)) + 0.1 * rng.normal(size=(40, 4))
+    >>> model = RidgeCV(alphas=[0.1, 10.0], dtype="float64", voxel_chunk=2)
+    >>> merged = fit_on_client(model, X, Y, "local", block=2)
+    >>> single = fresh_copy(model).fit(X, Y)
+    >>> type(merged).__name__, merged.coef_.shape, bool(np.allclose(merged.coef_, single.coef_))
+    ('RidgeCV', (4, 5), True)
     """
     if isinstance(model, RidgeCV) and not model.alpha_per_target:
         raise InputError("model: received RidgeCV(alpha_per_target=False); its single alpha depends on every voxel, "

@@ -142,6 +142,9 @@ class _Compress(nn.Module):
 class MotionEnergy(nn.Module):
     """Motion-energy filter bank on luminance videos (weight-free, deterministic).
 
+    Input is luminance ``(N, 1, T, H, W)`` (what :class:`Preprocessing` makes of videos with
+    ``grayscale=True``); output is ``(N, C, H, W)`` time-averaged compressed energy.
+
     Parameters
     ----------
     n_directions : int
@@ -162,9 +165,6 @@ class MotionEnergy(nn.Module):
         Offset of the compression.
     keep_time : bool
         Keep the time axis in ``output`` (``(N, C, T', H, W)``) instead of averaging over it.
-
-    Input is luminance ``(N, 1, T, H, W)`` (what :class:`Preprocessing` makes of videos with
-    ``grayscale=True``); output is ``(N, C, H, W)`` time-averaged compressed energy.
 
     Examples
     --------

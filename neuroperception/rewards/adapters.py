@@ -136,7 +136,21 @@ def _make_wrapper():
 
         Examples
         --------
-        See :mod:`neuroperception.rewards.adapters`.
+        The reward of a step is the scaled mean red level of the new observation (see also
+        :mod:`neuroperception.rewards.adapters`):
+
+        >>> import gymnasium as gym, numpy as np
+        >>> import neuroperception.rewards.envs  # registers neuroperception/Reach-v0
+        >>> from neuroperception.rewards import RewardFunction
+        >>> from neuroperception.rewards.adapters import PerceptualRewardWrapper
+        >>> class Redness(RewardFunction):
+        ...     def reward(self, images):
+        ...         return images[:, 0].mean(dim=(1, 2))
+        >>> env = PerceptualRewardWrapper(gym.make("neuroperception/Reach-v0"), Redness(), scale=2.0)
+        >>> obs, info = env.reset(seed=0)
+        >>> obs, reward, terminated, truncated, info = env.step(1)
+        >>> bool(np.isclose(reward, 2 * obs[..., 0].mean() / 255)), info["env_reward"]
+        (True, 0.0)
         """
 
         def __init__(self, env, reward_fn, mode: str = "replace", source: str = "obs", gamma: float = 0.99,
@@ -188,7 +202,23 @@ def _make_vector_wrapper():
 
         Examples
         --------
-        See :mod:`neuroperception.rewards.adapters` and ``docs/rewards.md``.
+        Two Reach-v0 environments, one reward call per step for both:
+
+        >>> import gymnasium as gym, numpy as np
+        >>> import neuroperception.rewards.envs  # registers neuroperception/Reach-v0
+        >>> from neuroperception.rewards import RewardFunction
+        >>> from neuroperception.rewards.adapters import PerceptualRewardVectorWrapper
+        >>> class Redness(RewardFunction):
+        ...     def reward(self, images):
+        ...         return images[:, 0].mean(dim=(1, 2))
+        >>> envs = gym.make_vec("neuroperception/Reach-v0", num_envs=2, vectorization_mode="sync")
+        >>> venv = PerceptualRewardVectorWrapper(envs, Redness(), mode="add")
+        >>> obs, info = venv.reset(seed=0)
+        >>> obs, rewards, terminated, truncated, info = venv.step(np.array([0, 1]))
+        >>> rewards.shape, bool(np.allclose(rewards, info["env_reward"] + info["perceptual_reward"]))
+        ((2,), True)
+        >>> bool(np.allclose(info["perceptual_reward"], obs[..., 0].mean(axis=(1, 2)) / 255))
+        True
         """
 
         def __init__(self, env, reward_fn, mode: str = "replace", source: str = "obs", gamma: float = 0.99,
@@ -258,7 +288,20 @@ def _make_sb3():
 
         Examples
         --------
-        See ``docs/rewards.md``.
+        >>> import numpy as np
+        >>> from stable_baselines3.common.vec_env import DummyVecEnv
+        >>> from neuroperception.rewards import RewardFunction
+        >>> from neuroperception.rewards.adapters import SB3PerceptualReward
+        >>> from neuroperception.rewards.envs import ReachEnv
+        >>> class Redness(RewardFunction):
+        ...     def reward(self, images):
+        ...         return images[:, 0].mean(dim=(1, 2))
+        >>> venv = SB3PerceptualReward(DummyVecEnv([ReachEnv, ReachEnv]), Redness(), mode="replace")
+        >>> _ = venv.seed(0)
+        >>> obs = venv.reset()
+        >>> obs, rewards, dones, infos = venv.step(np.array([0, 1]))
+        >>> obs.shape, rewards.dtype, bool(np.allclose(rewards, obs[..., 0].mean(axis=(1, 2)) / 255, atol=1e-6))
+        ((2, 64, 64, 3), dtype('float32'), True)
         """
 
         def __init__(self, venv, reward_fn, mode: str = "replace", gamma: float = 0.99, scale: float = 1.0,
@@ -318,7 +361,22 @@ def _make_torchrl():
 
         Examples
         --------
-        See ``docs/rewards.md``.
+        One frame all black and one red, on top of an environment reward of 1:
+
+        >>> import torch
+        >>> from tensordict import TensorDict
+        >>> from neuroperception.rewards import RewardFunction
+        >>> from neuroperception.rewards.adapters import PerceptualRewardTransform
+        >>> class Redness(RewardFunction):
+        ...     def reward(self, images):
+        ...         return images[:, 0].mean(dim=(1, 2))
+        >>> frames = torch.zeros(2, 8, 8, 3, dtype=torch.uint8); frames[1, ..., 0] = 255
+        >>> td = TensorDict({"pixels": frames, "reward": torch.ones(2, 1)}, batch_size=[2])
+        >>> PerceptualRewardTransform(Redness(), mode="add", scale=3.0)(td)["reward"].tolist()
+        [[1.0], [4.0]]
+
+        In an environment: ``torchrl.envs.TransformedEnv(GymEnv("neuroperception/Reach-v0"),
+        PerceptualRewardTransform(reward_fn))``.
         """
 
         def __init__(self, reward_fn, in_keys=("pixels",), mode: str = "replace", scale: float = 1.0):

@@ -70,6 +70,20 @@ class AsymmetryResult:
         Mean of the pairs' indices.
     reference : dict
         The published means: humans and eccNET.
+
+    Examples
+    --------
+    A toy model that finds a Q at once but checks every item to find an O: only the human-harder
+    condition slows with set size (one fixation, 252.359 ms, per item), so the index is 1:
+
+    >>> class QPopsOut:
+    ...     def search(self, images, targets, target_boxes, item_boxes=None):
+    ...         return None, [1 if i.startswith("search/Q-among") else len(b) for i, b in zip(images.ids, item_boxes)]
+    >>> res = search_asymmetry_experiment(QPopsOut(), pairs=[("Q", "O")], set_sizes=(2, 4), n_trials=1, size=64)
+    >>> res.pairs[["slope_easy", "slope_hard"]].round(3).values.tolist(), round(res.asymmetry_index, 6)
+    ([[0.0, 252.359]], 1.0)
+    >>> res.summary()["asymmetry_index"].round(3).tolist()   # beside humans' and eccNET's published means
+    [1.0, 0.564, 0.513]
     """
 
     trials: pd.DataFrame

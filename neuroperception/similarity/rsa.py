@@ -313,7 +313,22 @@ def bootstrap_rdm_comparison(features_or_rdm_a, rdm_b, n_bootstrap: int = 1000, 
 
 # -- noise ceiling -------------------------------------------------------------------------------
 class NoiseCeiling(NamedTuple):
-    """Lower and upper bound of the best achievable comparison value."""
+    """Lower and upper bound of the best achievable comparison value.
+
+    Returned by :func:`rdm_noise_ceiling`; a named tuple, so it unpacks as ``lower, upper``.
+
+    Examples
+    --------
+    Subjects with identical RDMs leave no room between the bounds and a perfect model:
+
+    >>> import numpy as np
+    >>> rdm = compute_rdm(np.random.default_rng(0).normal(size=(6, 20)))
+    >>> lower, upper = rdm_noise_ceiling([rdm, rdm, rdm], "spearman")
+    >>> round(lower, 6), round(upper, 6)
+    (1.0, 1.0)
+    >>> NoiseCeiling(lower=0.4, upper=0.6).upper
+    0.6
+    """
 
     lower: float
     upper: float

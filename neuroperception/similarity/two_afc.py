@@ -46,6 +46,20 @@ class TwoAFCResult:
         One row per item: ``id``, ``subset``, ``d0``, ``d1``, ``judge``, ``score``.
     overall : float
         Mean agreement over all items (pooled across subsets).
+
+    Examples
+    --------
+    Squared L2 always finds ``p0`` closer here, so each item scores ``1 - judge``:
+
+    >>> import torch
+    >>> ref = torch.rand(4, 3, 8, 8, generator=torch.Generator().manual_seed(0))
+    >>> ds = TwoAFCDataset.from_arrays(ref, ref.clamp(0, 0.9), 1 - ref, judge=[0.1, 0.2, 0.3, 1.0],
+    ...                                subsets=["a", "a", "a", "b"])
+    >>> res = two_afc_score(lambda x, y: ((x - y) ** 2).flatten(1).sum(1), ds, progress=False)
+    >>> res.table["subset"].tolist(), res.table["score"].round(6).tolist()
+    (['a', 'b'], [0.8, 0.0])
+    >>> round(res.overall, 6), round(res.mean_of_subsets, 6)   # pooled vs. unweighted over subsets
+    (0.6, 0.4)
     """
 
     table: pd.DataFrame
@@ -73,6 +87,18 @@ class JNDResult:
         One row per pair: ``id``, ``subset``, ``distance``, ``same``.
     overall : float
         mAP of all pairs ranked together.
+
+    Examples
+    --------
+    The pairs people call the same are the closest ones, overall and in each subset:
+
+    >>> import torch
+    >>> x = torch.rand(4, 3, 8, 8, generator=torch.Generator().manual_seed(0))
+    >>> shift = torch.tensor([0.0, 0.1, 0.3, 0.6]).view(4, 1, 1, 1)
+    >>> ds = JNDDataset.from_arrays(x, (x + shift).clamp(0, 1), same=[1.0, 1.0, 0.0, 0.0], subsets=["a", "b", "a", "b"])
+    >>> res = jnd_map_score(lambda a, b: (a - b).abs().flatten(1).mean(1), ds, progress=False)
+    >>> res.overall, res.table["map"].tolist(), res.items.columns.tolist()
+    (1.0, [1.0, 1.0], ['id', 'subset', 'distance', 'same'])
     """
 
     table: pd.DataFrame

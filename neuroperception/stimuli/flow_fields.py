@@ -5,6 +5,12 @@ displacement ``dx`` (positive to the right), channel 1 the vertical ``dy`` (posi
 from frame ``t`` to frame ``t + 1`` (a point at ``(x, y)`` in frame ``t`` is at ``(x + dx, y + dy)``
 in frame ``t + 1``), as torchvision's RAFT returns it. Procedural moving stimuli carry their true
 flow in this form; estimators and decoders return it; :func:`endpoint_error` compares two of them.
+
+Examples
+--------
+>>> flow = torch.zeros(1, 2, 4, 4); flow[:, 0] = 3.0; flow[:, 1] = 4.0   # 3 px right, 4 px down
+>>> flow_magnitude(flow)[0, 0, 0].item(), endpoint_error(flow, torch.zeros(1, 2, 4, 4)).tolist()
+(5.0, [5.0])
 """
 
 from __future__ import annotations

@@ -9,6 +9,14 @@ is one field per video, ``(N, 2, H, W)``.
 Directions are in degrees counter-clockwise from rightward as seen on screen (``0`` = right,
 ``90`` = up), so a direction ``θ`` at speed ``s`` is the flow ``(s cos θ, −s sin θ)``. Speeds are
 pixels per frame. Ids encode the parameters, e.g. ``grating-d045-s2.0``.
+
+Examples
+--------
+>>> m = drifting_gratings(directions=(0, 90), speeds=(2.0,), size=16, n_frames=3)
+>>> m.ids, tuple(m.flow.shape)
+(['grating-d000-s2.0', 'grating-d090-s2.0'], (2, 2, 16, 16))
+>>> m.flow[0, :, 0, 0].tolist(), m.flow[1, :, 0, 0].tolist()  # rightward, then upward (dy < 0)
+([2.0, 0.0], [0.0, -2.0])
 """
 
 from __future__ import annotations

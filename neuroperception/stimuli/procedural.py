@@ -8,6 +8,15 @@ Conventions
   ``90`` horizontal stripes.
 * Phase is in degrees; contrast is Michelson contrast around a mean grey of 0.5.
 * Ids encode every parameter, e.g. ``grating/ori=45/sf=4/phase=0/contrast=1``.
+
+Examples
+--------
+>>> s = gratings(orientations=(0, 90), spatial_frequencies=(4,), size=32)
+>>> len(s), s.ids[1]
+(2, 'grating/ori=90/sf=4/phase=0/contrast=1')
+>>> g = grating(32, orientation=0, spatial_frequency=4)
+>>> bool(abs(g[:, 0] - g[:, 8]).max() < 1e-6)  # 4 cycles over 32 px: period of 8 px along x
+True
 """
 
 from __future__ import annotations

@@ -20,6 +20,15 @@ Items never overlap, so the pixels inside an item's box are exactly that item.
 
 Coordinates are pixels with the origin at the top-left; a box is ``(x0, y0, x1, y1)`` with ``x1``
 and ``y1`` exclusive; an item's centre is ``((x0 + x1 - 1) / 2, (y0 + y1 - 1) / 2)``.
+
+Examples
+--------
+>>> arr = search_array("Q", "O", set_size=4, size=96, n=1, random_state=0)
+>>> arr.ids[0], tuple(arr.images.images.shape), len(arr.item_boxes[0])
+('search/Q-among-O/n=4/seed=0/0', (1, 3, 96, 96), 4)
+>>> x0, y0, x1, y1 = arr.target_boxes[0].astype(int)
+>>> bool(arr.images.images[0, :, y0:y1, x0:x1].sum() > 0)  # the target is drawn inside its box
+True
 """
 
 from __future__ import annotations
