@@ -136,8 +136,8 @@ def test_too_many_voxels_and_bad_arguments_are_clear_errors():
     f = _flat(20, 8)
     with pytest.raises(InputError, match="n_voxels: received 10000000; ROI 'V1' has only"):
         simulate_brain(f, n_voxels=10_000_000)
-    with pytest.raises(InputError, match=r"rois: received \['V1', 'MT'\]; expected distinct names"):
-        simulate_brain(f, rois=("V1", "MT"))
+    with pytest.raises(InputError, match=r"rois: received \['V1', 'XX'\]; expected distinct names"):
+        simulate_brain(f, rois=("V1", "XX"))
     with pytest.raises(InputError, match="space: received 'mni'"):
         simulate_brain(f, space="mni")
     with pytest.raises(InputError, match="snr: received 0"):
