@@ -33,7 +33,7 @@ import xarray as xr  # noqa: E402
 
 from neuroperception.data import simulate_brain  # noqa: E402
 from neuroperception.encoding import RidgeCV, fit_encoding_model  # noqa: E402
-from neuroperception.encoding.readouts import AttentionReadout, FactorizedReadout  # noqa: E402
+from neuroperception.encoding import AttentionReadout, FactorizedReadout  # noqa: E402
 from neuroperception.plotting import save_figure  # noqa: E402
 from neuroperception.plotting import plot_attention_maps, plot_centre_recovery, plot_receptive_fields  # noqa: E402
 
