@@ -5,8 +5,10 @@ measures how much the current view looks like the goal view turns a sparse task 
 speeds up learning. A dot agent must reach a goal cell seen only through 64×64 renders. The default task
 is ``Reach-v0`` (11×11 plane, goal at the centre, 50 steps), which sparse PPO solves within a few thousand
 steps; ``--env reach-far`` runs the harder ``ReachFar-v0`` (21×21 plane, goal off-centre, 100-step
-episodes), where a random policy reaches the goal in about 10 % of episodes (see ``docs/rewards.md`` for
-what 10,000 steps give there). Two PPO agents (stable-baselines3, ``CnnPolicy``) train in the same run,
+episodes), where a random policy reaches the goal in about 10 % of episodes. There, with 20,000 steps per
+agent and four seeds, the shaped agent learns faster in every seed (area under the success curve 0.49
+vs 0.24 on average; 80 % success after 10,000–16,000 steps, against 16,000–20,000 or never for the sparse
+agent; ``docs/rewards.md`` has the table). Two PPO agents (stable-baselines3, ``CnnPolicy``) train in the same run,
 same seeds and budget: one on the environment's sparse reward (1 at the goal), one with the sparse reward plus potential-based shaping by a
 :class:`~neuroperception.rewards.GoalImageReward` (negative pixel L2 to the goal image,
 ``SB3PerceptualReward(mode="shape")``; shaping keeps the optimal policies). At checkpoints each policy
@@ -15,9 +17,11 @@ plays evaluation episodes; a uniformly random policy is the floor.
 The goal-image reward here is the weight-free pixel L2 (the embedded default); with real weights an LPIPS
 or CLIP ``EmbeddingDistance`` metric goes in the same place.
 
-Run: ``python analyses/reward_rl.py [--out DIR] [--steps N] [--seed S] [--env reach|reach-far]``; writes
-``learning_curves.png``, ``curves.csv`` (success rate and episode length per checkpoint and condition)
-and ``summary.csv``.
+Run: ``python analyses/reward_rl.py [--out DIR] [--steps N] [--seed S | --seeds S ...] [--env reach|reach-far]``;
+writes ``learning_curves.png``, ``curves.csv`` (success rate and episode length per checkpoint and
+condition) and ``summary.csv``; with ``--seeds`` one such folder per seed (``seed_<s>/``) plus
+``summary_seeds.csv`` (area under the success curve and steps to 80 % success per seed, and their mean)
+and ``learning_curves_seeds.png``.
 """
 
 from __future__ import annotations
@@ -158,14 +162,67 @@ def run(out_dir=None, steps: int = 30_000, eval_every: int | None = None, n_eval
     return summary
 
 
+def steps_to_success(curves: pd.DataFrame, level: float = 0.8) -> float:
+    """First checkpoint (environment steps) whose success rate reaches ``level``; NaN if none does."""
+    hit = curves.loc[curves["success rate"] >= level, "steps"]
+    return float(hit.iloc[0]) if len(hit) else np.nan
+
+
+def combine_seeds(seed_dirs: dict[int, Path], out_dir: Path, level: float = 0.8) -> pd.DataFrame:
+    """Per-seed and mean comparison of the conditions from the ``curves.csv`` of several seed runs.
+
+    Writes ``summary_seeds.csv`` (one row per seed and condition: area under the success curve and the
+    steps to reach ``level`` success) and ``learning_curves_seeds.png`` (each seed thin, the mean thick).
+    """
+    rows, curves = [], []
+    for seed, folder in sorted(seed_dirs.items()):
+        c = pd.read_csv(Path(folder) / "curves.csv").assign(seed=seed)
+        curves.append(c)
+        for condition, df in c.groupby("condition", sort=False):
+            rows.append({"seed": seed, "condition": condition, "area under success curve": df["success rate"].mean(),
+                         f"steps to {level:.0%} success": steps_to_success(df, level),
+                         "final success": df["success rate"].iloc[-1]})
+    table = pd.DataFrame(rows)
+    mean = table.groupby("condition", sort=False).mean(numeric_only=True).drop(columns="seed").reset_index()
+    mean.insert(0, "seed", "mean")
+    table = pd.concat([table, mean], ignore_index=True)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    table.to_csv(out_dir / "summary_seeds.csv", index=False)
+    allc = pd.concat(curves, ignore_index=True)
+    fig, ax = plt.subplots(figsize=(5.5, 3.5))
+    for k, (condition, df) in enumerate(allc.groupby("condition", sort=False)):
+        colour = f"C{k}"
+        for _, one in df.groupby("seed"):
+            ax.plot(one["steps"], one["success rate"], color=colour, alpha=0.3, lw=0.8)
+        avg = df.assign(step=(df["steps"] // 1000) * 1000).groupby("step")["success rate"].mean()
+        ax.plot(avg.index, avg.values, color=colour, lw=2.2, label=f"{condition} (mean of {df['seed'].nunique()})")
+    ax.set(xlabel="environment steps", ylabel="success rate (eval)", ylim=(-0.05, 1.05))
+    ax.set_title(f"PPO, sparse vs goal-image reward: {allc['seed'].nunique()} seeds", fontsize=10)
+    ax.legend(fontsize=8, frameon=False)
+    fig.tight_layout()
+    save_figure(fig, out_dir / "learning_curves_seeds.png")
+    plt.close(fig)
+    return table
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--out", default=None)
     parser.add_argument("--steps", type=int, default=30_000)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seeds", type=int, nargs="+", default=None,
+                        help="several seeds, one after the other, into OUT/seed_<s>/ plus a combined summary")
     parser.add_argument("--env", choices=sorted(TASKS), default="reach")
     args = parser.parse_args(argv)
-    print(run(args.out, steps=args.steps, seed=args.seed, task=args.env).to_string(index=False))
+    if not args.seeds:
+        print(run(args.out, steps=args.steps, seed=args.seed, task=args.env).to_string(index=False))
+        return
+    out = Path(args.out) if args.out is not None else HERE / "out" / "reward_rl"
+    dirs = {}
+    for seed in args.seeds:
+        dirs[seed] = out / f"seed_{seed}"
+        print(run(dirs[seed], steps=args.steps, seed=seed, task=args.env).to_string(index=False))
+    print(combine_seeds(dirs, out).round(3).to_string(index=False))
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import gymnasium as gym
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 from gymnasium.utils.env_checker import check_env
@@ -277,10 +278,9 @@ def test_short_ppo_run_logs(tmp_path):
 
 @pytest.mark.slow
 def test_ppo_with_goal_image_reward_beats_a_random_policy(tmp_path):
-    # Faster learning than with the sparse reward is not asserted, because it was not shown: on Reach-v0
-    # (goal at the centre of an 11x11 plane) sparse PPO already solves it within ~3000 steps and the
-    # shaped run is no faster (10,000 steps: area under the success curve 0.81 shaped vs 0.83 sparse);
-    # on the harder ReachFar-v0 neither agent learns within 10,000 steps (see docs/rewards.md).
+    # Faster learning than with the sparse reward is shown on ReachFar-v0 over four seeds of 20,000 steps
+    # (docs/rewards.md; about 50 minutes of CPU, too long even for a slow test). On Reach-v0, run here, sparse
+    # PPO already solves the task within ~3000 steps, so only the gap to a random policy is asserted.
     module = runpy.run_path(str(ROOT / "analyses" / "reward_rl.py"))
     summary = module["run"](tmp_path, steps=10_000, progress=False, task="reach").set_index("condition")
     shaped, rand = summary.loc["goal image (shaped)"], summary.loc["random policy"]
@@ -302,3 +302,22 @@ def test_lazily_built_adapter_examples_run(name):
     for t in tests:
         runner.run(t)
     assert runner.summarize(verbose=False).failed == 0
+
+
+def test_seed_runs_combine_into_steps_to_success_and_means(tmp_path):
+    module = runpy.run_path(str(ROOT / "analyses" / "reward_rl.py"))
+    dirs = {}
+    for seed, (sparse, shaped) in {0: ([0, 0.1, 0.9, 1.0], [0, 0.85, 1.0, 1.0]), 1: ([0, 0, 0, 0.5], [0, 0, 0.8, 1])}.items():
+        dirs[seed] = tmp_path / f"seed_{seed}"
+        dirs[seed].mkdir()
+        rows = [{"condition": c, "steps": 1000 * k, "success rate": v, "episode length": 10}
+                for c, vals in (("sparse", sparse), ("goal image (shaped)", shaped)) for k, v in enumerate(vals)]
+        pd.DataFrame(rows).to_csv(dirs[seed] / "curves.csv", index=False)
+    table = module["combine_seeds"](dirs, tmp_path / "combined")
+    first = table.set_index(["seed", "condition"])["steps to 80% success"]
+    assert first[(0, "sparse")] == 2000 and first[(0, "goal image (shaped)")] == 1000
+    assert np.isnan(first[(1, "sparse")]) and first[(1, "goal image (shaped)")] == 2000
+    mean = table[table["seed"] == "mean"].set_index("condition")["area under success curve"]
+    assert mean["sparse"] == pytest.approx(np.mean([0.5, 0.125])) and mean["goal image (shaped)"] == pytest.approx(
+        np.mean([0.7125, 0.45]))
+    assert (tmp_path / "combined" / "learning_curves_seeds.png").stat().st_size > 5000
