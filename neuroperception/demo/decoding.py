@@ -66,6 +66,9 @@ def _static(ctx: DemoContext, report: Report) -> None:
                  "top-1 image→brain": c_table.loc["image→brain", "top-1"],
                  "top-5 brain→image": c_table.loc["brain→image", "top-5"],
                  "2-way identification": two_way_identification(emb, _sel(target, test))})
+    ridge_top1, contrastive_top1 = rows[-2]["top-1 brain→image"], rows[-1]["top-1 brain→image"]
+    verdict = (f"{'trails' if contrastive_top1 < ridge_top1 else 'matches or beats'} ridge with these {len(train)} "
+               "training pairs")
     ablation = roi_ablation(RidgeDecoder(), resp, target, test=test, progress=False)
     ablated = ablation[ablation["condition"] == "without"]["roi"].iloc[0]
 
@@ -79,7 +82,7 @@ def _static(ctx: DemoContext, report: Report) -> None:
         f"of {len(test)} held-out crops retrieve their own image among all {len(test)} (chance top-1 "
         f"{1 / len(test):.3f}, top-5 {5 / len(test):.3f}) and are scored by 2-way identification (chance 0.5). "
         "Accuracy rises with the signal-to-noise ratio. A linear ContrastiveDecoder (symmetric InfoNCE, learnable "
-        f"temperature) is fitted at the highest SNR for comparison. ROI ablation refits the ridge decoder without "
+        f"temperature) is fitted at the highest SNR for comparison; it {verdict}. ROI ablation refits the ridge decoder without "
         f"each ROI and with each ROI alone: removing {ablated} costs the most, the ROI whose layer is the decoded "
         "one.",
         doc="decoding.md",
