@@ -47,7 +47,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import tempfile
 from pathlib import Path
 
 import matplotlib
@@ -59,7 +58,7 @@ import pandas as pd  # noqa: E402
 import xarray as xr  # noqa: E402
 from scipy.ndimage import gaussian_filter  # noqa: E402
 
-from neuroperception.features import load_model  # noqa: E402
+from neuroperception.features import load_model, register_clip_architecture  # noqa: E402
 from neuroperception.plotting import (plot_asymmetry_index, plot_saliency_overlay, plot_scanpaths,  # noqa: E402
                                       plot_search_slopes, save_figure)
 from neuroperception.scanpaths import (ECCNET_ASYMMETRY_INDEX, HUMAN_ASYMMETRY_INDEX, CenterBias,  # noqa: E402
@@ -76,9 +75,6 @@ FRAME = (105, 168)  # the models' frame: the display at a tenth
 #: photograph -> the observers' search target (the COCO-Search18 "task"; NevaClip's caption)
 TARGETS = {"cat": "cat", "astronaut": "person", "coffee": "cup", "motorcycle": "motorcycle", "rocket": "rocket",
            "camera": "camera", "china": "building", "flower": "flower"}
-TINY_CLIP = {"embed_dim": 32,
-             "vision_cfg": {"image_size": 64, "layers": 2, "width": 64, "head_width": 32, "patch_size": 8},
-             "text_cfg": {"context_length": 16, "vocab_size": 49408, "width": 32, "heads": 2, "layers": 1}}
 TINY_NAME = "GalleryTiny-ViT"
 METRICS = ("multimatch", "scanmatch", "sequence_score", "dtw")
 
@@ -152,24 +148,13 @@ def _in_frame(human: Scanpaths, drop_start: bool = True) -> Scanpaths:
 
 
 # ----------------------------------------------------------------------------------------- models
-def tiny_clip():
-    """A small CLIP architecture registered with open_clip from a JSON config, seeded random weights."""
-    import open_clip
-
-    if TINY_NAME not in open_clip.list_models():
-        with tempfile.TemporaryDirectory() as d:
-            path = Path(d) / f"{TINY_NAME}.json"
-            path.write_text(json.dumps(TINY_CLIP))
-            open_clip.add_model_config(str(path))
-    return load_model(f"open_clip:{TINY_NAME}", seed=0)
-
-
 def score_scanpaths(photos: ImageSet, human: Scanpaths, quick: bool, random_state: int):
     """Model, baseline and human-ceiling scores (long table) and the models' scanpaths."""
     n_fix, n_iter = (5, 6) if quick else (7, 15)
     neva = NeVA(n_fixations=n_fix, n_iterations=n_iter, restarts=1 if quick else 2, random_state=random_state,
                 progress=False)
-    clip = NevaClip(tiny_clip(), n_fixations=n_fix, n_iterations=n_iter, restarts=1 if quick else 2,
+    tiny = load_model(register_clip_architecture(TINY_NAME), seed=0)
+    clip = NevaClip(tiny, n_fixations=n_fix, n_iterations=n_iter, restarts=1 if quick else 2,
                     random_state=random_state, progress=False)
     captions = human.table.groupby("image_id")["task"].first().to_dict()
     predicted = {"NeVA": neva.predict(photos), "NevaClip": clip.predict(photos, captions)}

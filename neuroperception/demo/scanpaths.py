@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import json
-import tempfile
 import time
-from pathlib import Path
 
 import matplotlib.pyplot as plt
 import pandas as pd
 
-from ..features import load_model
+from ..features import load_model, register_clip_architecture
 from ..plotting import Report
 from ..plotting.scanpaths import plot_saliency_overlay, plot_scanpaths
 from ..scanpaths import CenterBias, IttiKoch, NevaClip
@@ -20,22 +17,7 @@ from .registry import DemoContext, demo_section
 
 CAPTIONS = {"skimage/astronaut": "an astronaut in front of a flag", "skimage/cat": "a cat looking at the camera",
             "skimage/rocket": "a rocket on the launch pad", "skimage/coffee": "a cup of coffee on a saucer"}
-TINY_CLIP = {"embed_dim": 32,
-             "vision_cfg": {"image_size": 64, "layers": 2, "width": 64, "head_width": 32, "patch_size": 8},
-             "text_cfg": {"context_length": 16, "vocab_size": 49408, "width": 32, "heads": 2, "layers": 1}}
 TINY_NAME = "DemoTiny-ViT"
-
-
-def _tiny_clip():
-    """A small CLIP architecture registered with open_clip from a JSON config, seeded random weights."""
-    import open_clip
-
-    if TINY_NAME not in open_clip.list_models():
-        with tempfile.TemporaryDirectory() as d:
-            path = Path(d) / f"{TINY_NAME}.json"
-            path.write_text(json.dumps(TINY_CLIP))
-            open_clip.add_model_config(str(path))
-    return load_model(f"open_clip:{TINY_NAME}", seed=0)
 
 
 @demo_section("scanpaths")
@@ -43,7 +25,7 @@ def _scanpaths(ctx: DemoContext, report: Report) -> None:
     size = 64 if ctx.quick else 128
     ids = list(CAPTIONS)[:3] if ctx.quick else list(CAPTIONS)
     photos = ImageSet.from_samples(size=size)[ids]
-    clip = _tiny_clip()
+    clip = load_model(register_clip_architecture(TINY_NAME), seed=0)
     model = NevaClip(clip, n_fixations=4 if ctx.quick else 8, n_iterations=4 if ctx.quick else 15,
                      restarts=1 if ctx.quick else 2, random_state=0, progress=ctx.progress)
     t0 = time.perf_counter()

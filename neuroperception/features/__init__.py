@@ -14,6 +14,7 @@ Examples
 from . import _cornet, _open_clip, _timm, _torchvision, _torchvision_video, gabor, motion_energy  # noqa: F401
 from .extract import canonical_activation, extract
 from .gabor import GaborPyramid
+from ._open_clip import TINY_CLIP_CONFIG, register_clip_architecture
 from .motion_energy import MotionEnergy
 from .optical_flow import FlowEstimator, HornSchunck, RAFTFlow, estimate_flow, load_raft, mean_flow
 from .pooling import PCA, AdaptiveAvg, GlobalAvg, GlobalMax, NoPooling, Pooling, SparseRandomProjection, get_pooling
@@ -27,5 +28,5 @@ __all__ = [
     "FeatureModel", "Preprocessing", "GaborPyramid", "load_state_dict_file", "canonical_activation",
     "Pooling", "NoPooling", "GlobalAvg", "GlobalMax", "AdaptiveAvg", "SparseRandomProjection", "PCA",
     "get_pooling", "MotionEnergy", "FlowEstimator", "HornSchunck", "RAFTFlow", "load_raft", "estimate_flow",
-    "mean_flow",
+    "mean_flow", "register_clip_architecture", "TINY_CLIP_CONFIG",
 ]

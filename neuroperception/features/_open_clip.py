@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import os
+import tempfile
 from pathlib import Path
 
 from ..errors import InputError, MissingWeightsError
@@ -12,6 +14,36 @@ from .weights import apply_state_dict, find_cached_file, hf_cached_file, load_st
 
 OPENAI_MEAN = (0.48145466, 0.4578275, 0.40821073)
 OPENAI_STD = (0.26862954, 0.26130258, 0.27577711)
+
+
+#: A small CLIP architecture (ViT, 64 px, 32-d embeddings) for examples, demos and tests: with seeded
+#: random weights it runs every CLIP code path in a fraction of a second.
+TINY_CLIP_CONFIG = {"embed_dim": 32,
+                    "vision_cfg": {"image_size": 64, "layers": 2, "width": 64, "head_width": 32, "patch_size": 8},
+                    "text_cfg": {"context_length": 16, "vocab_size": 49408, "width": 32, "heads": 2, "layers": 1}}
+
+
+def register_clip_architecture(name: str, config: dict | None = None) -> str:
+    """Register a CLIP architecture with open_clip from a config dict; returns its ``load_model`` spec.
+
+    The config has open_clip's model-config layout (``embed_dim``, ``vision_cfg``, ``text_cfg``);
+    default :data:`TINY_CLIP_CONFIG`. Registering a name that open_clip already knows does nothing.
+
+    Examples
+    --------
+    >>> from neuroperception.features import load_model
+    >>> spec = register_clip_architecture("ExampleTiny-ViT")
+    >>> spec, load_model(spec, seed=0).layer_names()[-1]
+    ('open_clip:ExampleTiny-ViT', 'output')
+    """
+    import open_clip
+
+    if name not in open_clip.list_models():
+        with tempfile.TemporaryDirectory() as d:
+            path = Path(d) / f"{name}.json"
+            path.write_text(json.dumps(TINY_CLIP_CONFIG if config is None else config))
+            open_clip.add_model_config(str(path))
+    return f"open_clip:{name}"
 
 
 def openai_cache_dir() -> Path:
