@@ -31,10 +31,9 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
-import torch  # noqa: E402
 import xarray as xr  # noqa: E402
 
-from neuroperception.data import average_repeats, simulate_brain  # noqa: E402
+from neuroperception.data import average_repeats, select_stimuli, simulate_brain  # noqa: E402
 from neuroperception.decoding import (ContrastiveDecoder, RidgeDecoder, retrieval_accuracy,  # noqa: E402
                                       roi_ablation, two_way_identification)
 from neuroperception.features import extract, load_model  # noqa: E402
@@ -46,20 +45,7 @@ HERE = Path(__file__).resolve().parent
 
 def crops(n: int, size: int, random_state: int = 0) -> ImageSet:
     """``n`` random square crops (random flips) of the shipped photographs, ``size`` pixels."""
-    photos = ImageSet.from_samples(size=2 * size).images
-    gen = torch.Generator().manual_seed(random_state)
-    out = []
-    for _ in range(n):
-        img = photos[int(torch.randint(len(photos), (1,), generator=gen))]
-        side = img.shape[-1]
-        crop = int(side * (0.35 + 0.45 * float(torch.rand(1, generator=gen))))
-        y0, x0 = (int(torch.randint(side - crop + 1, (1,), generator=gen)) for _ in range(2))
-        patch = img[None, :, y0:y0 + crop, x0:x0 + crop]
-        if float(torch.rand(1, generator=gen)) < 0.5:
-            patch = patch.flip(-1)
-        out.append(torch.nn.functional.interpolate(patch, size=(size, size), mode="bilinear", antialias=True,
-                                                   align_corners=False).clamp(0, 1))
-    return ImageSet.from_array(torch.cat(out), ids=[f"crop/{k:04d}" for k in range(n)])
+    return ImageSet.from_samples(size=2 * size).random_crops(n, size, random_state=random_state)
 
 
 def features(images: ImageSet) -> dict[str, xr.DataArray]:
@@ -69,10 +55,6 @@ def features(images: ImageSet) -> dict[str, xr.DataArray]:
                       pooling="avg", progress=False)
     return {"gabor scale2": maps, "alexnet features.4": alexnet["features.4"],
             "alexnet features.11": alexnet["features.11"]}
-
-
-def _sel(da: xr.DataArray, ids) -> xr.DataArray:
-    return da.isel(stimulus=np.flatnonzero(np.isin(da["stimulus_id"].values.astype(str), list(ids))))
 
 
 def _scores(pred, target, n_way: int) -> dict[str, float]:
@@ -97,13 +79,14 @@ def run(out_dir: Path, quick: bool = False, random_state: int = 0) -> dict[str, 
     test = np.sort(rng.choice(ids, size=n_images // 4, replace=False))
     train = np.setdiff1d(ids, test)
 
+    y_train, y_test = select_stimuli(target, train), select_stimuli(target, test)
     rows, decoders, keep = [], [], None
     for seed in seeds:
         for snr in snrs:
             brain = simulate_brain(layers, n_voxels=n_voxels, snr=snr, n_repeats=2, random_state=seed)
             resp = average_repeats(brain.responses)
-            pred = RidgeDecoder().fit(_sel(resp, train), _sel(target, train)).predict(_sel(resp, test))
-            rows.append({"seed": seed, "median single-trial SNR": snr, **_scores(pred, _sel(target, test), n_way)})
+            pred = RidgeDecoder().fit(select_stimuli(resp, train), y_train).predict(select_stimuli(resp, test))
+            rows.append({"seed": seed, "median single-trial SNR": snr, **_scores(pred, y_test, n_way)})
             if seed == seeds[0] and snr == snrs[-1]:
                 keep = resp
     curve = pd.DataFrame(rows)
@@ -117,8 +100,8 @@ def run(out_dir: Path, quick: bool = False, random_state: int = 0) -> dict[str, 
                        ContrastiveDecoder(hidden=(256,), soft_targets=0.5, mixco=0.5, lr=1e-3,
                                           max_epochs=60 if quick else 200, patience=20, batch_size=64,
                                           random_state=random_state, device="cpu"))):
-        pred = dec.fit(_sel(keep, train), _sel(target, train)).predict(_sel(keep, test))
-        decoders.append({"decoder": name, **_scores(pred, _sel(target, test), n_way)})
+        pred = dec.fit(select_stimuli(keep, train), y_train).predict(select_stimuli(keep, test))
+        decoders.append({"decoder": name, **_scores(pred, y_test, n_way)})
     decoders = pd.DataFrame(decoders)
     decoders.to_csv(out_dir / "decoders.csv", index=False)
 

@@ -48,7 +48,6 @@ import matplotlib
 matplotlib.use("Agg")
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
-import torch  # noqa: E402
 import xarray as xr  # noqa: E402
 
 from neuroperception.data import simulate_brain  # noqa: E402
@@ -67,20 +66,7 @@ ALEXNET_LAYERS = ("features.1", "features.4", "features.7", "features.9", "featu
 
 def crops(n: int, size: int, random_state: int = 0) -> ImageSet:
     """``n`` random square crops (random flips) of the shipped photographs, ``size`` pixels."""
-    photos = ImageSet.from_samples(size=2 * size).images
-    gen = torch.Generator().manual_seed(random_state)
-    out = []
-    for _ in range(n):
-        img = photos[int(torch.randint(len(photos), (1,), generator=gen))]
-        side = img.shape[-1]
-        crop = int(side * (0.35 + 0.45 * float(torch.rand(1, generator=gen))))
-        y0, x0 = (int(torch.randint(side - crop + 1, (1,), generator=gen)) for _ in range(2))
-        patch = img[None, :, y0:y0 + crop, x0:x0 + crop]
-        if float(torch.rand(1, generator=gen)) < 0.5:
-            patch = patch.flip(-1)
-        out.append(torch.nn.functional.interpolate(patch, size=(size, size), mode="bilinear", antialias=True,
-                                                   align_corners=False).clamp(0, 1))
-    return ImageSet.from_array(torch.cat(out), ids=[f"crop/{k:04d}" for k in range(n)])
+    return ImageSet.from_samples(size=2 * size).random_crops(n, size, random_state=random_state)
 
 
 def features(images: ImageSet) -> tuple[dict[str, xr.DataArray], xr.DataArray]:

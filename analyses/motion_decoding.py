@@ -35,7 +35,7 @@ import pandas as pd  # noqa: E402
 import torch  # noqa: E402
 import xarray as xr  # noqa: E402
 
-from neuroperception.data import average_repeats, simulate_brain  # noqa: E402
+from neuroperception.data import average_repeats, select_stimuli, simulate_brain  # noqa: E402
 from neuroperception.decoding import FlowDecoder, flow_decoding_report, render_motion  # noqa: E402
 from neuroperception.features import extract, load_model  # noqa: E402
 from neuroperception.features import mean_flow  # noqa: E402
@@ -43,10 +43,6 @@ from neuroperception.plotting import plot_flow_comparison, save_animation, save_
 from neuroperception.stimuli import endpoint_error, flowing_textures  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
-
-
-def _sel(da: xr.DataArray, ids) -> xr.DataArray:
-    return da.isel(stimulus=np.flatnonzero(np.isin(da["stimulus_id"].values.astype(str), list(ids))))
 
 
 def run(out_dir: Path, quick: bool = False, random_state: int = 0) -> pd.DataFrame:
@@ -63,6 +59,7 @@ def run(out_dir: Path, quick: bool = False, random_state: int = 0) -> pd.DataFra
     test = np.sort(np.random.default_rng(random_state).choice(ids, size=n_videos // 4, replace=False))
     train = np.setdiff1d(ids, test)
 
+    f_train, f_test = select_stimuli(flows, train), select_stimuli(flows, test)
     rows, keep = [], None
     for snr in snrs:
         brain = simulate_brain(layers, n_voxels=n_voxels, rois=("V1", "MT"), snr=snr, n_repeats=2,
@@ -70,8 +67,9 @@ def run(out_dir: Path, quick: bool = False, random_state: int = 0) -> pd.DataFra
         resp = average_repeats(brain.responses)
         for name, voxels in (("all voxels", resp), ("MT only", resp.where(resp["roi"] == "MT", drop=True)),
                              ("V1 only", resp.where(resp["roi"] == "V1", drop=True))):
-            pred = FlowDecoder(n_components=8).fit(_sel(voxels, train), _sel(flows, train)).predict(_sel(voxels, test))
-            rep = flow_decoding_report(pred, _sel(flows, test), n_shuffles=100, random_state=random_state)
+            pred = FlowDecoder(n_components=8).fit(select_stimuli(voxels, train), f_train).predict(
+                select_stimuli(voxels, test))
+            rep = flow_decoding_report(pred, f_test, n_shuffles=100, random_state=random_state)
             rows.append({"median single-trial SNR": snr, "voxels": name, "EPE decoded": rep.loc["decoded", "epe"],
                          "EPE shuffled": rep.loc["shuffled", "epe"], "EPE zero flow": rep.loc["zero flow", "epe"],
                          "angular error (deg)": rep.loc["decoded", "angular_error_deg"],
@@ -81,7 +79,7 @@ def run(out_dir: Path, quick: bool = False, random_state: int = 0) -> pd.DataFra
     table = pd.DataFrame(rows)
     test_videos = stim.videos[list(test)]
     hs = mean_flow(test_videos, progress=False)
-    table.attrs["EPE Horn-Schunck"] = float(endpoint_error(hs, torch.as_tensor(_sel(flows, test).values)).mean())
+    table.attrs["EPE Horn-Schunck"] = float(endpoint_error(hs, torch.as_tensor(f_test.values)).mean())
     table.to_csv(out_dir / "epe.csv", index=False)
 
     fig, ax = plt.subplots(figsize=(5, 3.5))
@@ -98,9 +96,9 @@ def run(out_dir: Path, quick: bool = False, random_state: int = 0) -> pd.DataFra
     save_figure(fig, out_dir / "epe_vs_snr.png")
 
     first = test_videos.videos[:4, 0]
-    save_figure(plot_flow_comparison(_sel(flows, test[:4]), keep.isel(stimulus=slice(0, 4)), first.numpy()),
+    save_figure(plot_flow_comparison(f_test.isel(stimulus=slice(0, 4)), keep.isel(stimulus=slice(0, 4)), first.numpy()),
                 out_dir / "flow_comparison.png")
-    for name, flow in (("true", _sel(flows, test[:1]).values[0]), ("decoded", keep.values[0])):
+    for name, flow in (("true", f_test.values[0]), ("decoded", keep.values[0])):
         save_animation(render_motion(first[0], torch.as_tensor(flow), n_frames=8).numpy(),
                        out_dir / f"motion_{name}.gif", fps=6, overwrite=True)
     return table

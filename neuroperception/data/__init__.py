@@ -9,7 +9,7 @@ Examples
 ('stimulus', 'voxel')
 """
 
-from .responses import average_repeats, load_responses, make_responses, save_responses, stack_repeats
+from .responses import average_repeats, load_responses, make_responses, save_responses, select_stimuli, stack_repeats
 from .algonauts import ALGONAUTS_ROI_FAMILIES, load_algonauts2023, load_algonauts2023_images
 from .nifti import load_nifti_responses
 from .nsd import NSD_TRIALS_PER_SESSION, load_nsd_betas, nsd_subject
@@ -19,7 +19,7 @@ from .glm import single_trial_betas
 from .noise_ceiling import ncsnr, noise_ceiling, noise_ceiling_from_ncsnr
 
 __all__ = [
-    "make_responses", "stack_repeats", "average_repeats", "save_responses", "load_responses",
+    "make_responses", "stack_repeats", "average_repeats", "save_responses", "load_responses", "select_stimuli",
     "load_nifti_responses", "load_surface_responses", "MESH_VERTICES", "load_nsd_betas", "nsd_subject",
     "NSD_TRIALS_PER_SESSION", "load_algonauts2023", "load_algonauts2023_images", "ALGONAUTS_ROI_FAMILIES",
     "simulate_brain", "SimulatedBrain", "ROI_PLACEMENT",

@@ -19,9 +19,9 @@ import numpy as np
 import xarray as xr
 
 from .._validation import check_ids, check_responses, describe
-from ..errors import InputError, ShapeError
+from ..errors import AlignmentError, InputError, ShapeError
 
-__all__ = ["make_responses", "stack_repeats", "average_repeats", "save_responses", "load_responses"]
+__all__ = ["make_responses", "stack_repeats", "average_repeats", "save_responses", "load_responses", "select_stimuli"]
 
 _VOXEL_COORDS = ("roi", "subject", "x", "y", "z", "hemi", "vertex")
 
@@ -243,3 +243,37 @@ def load_responses(path: str | os.PathLike) -> xr.DataArray:
         if da[key].dtype.kind == "O":
             da[key] = da[key].astype(str)
     return check_responses(da, allow_repeats=True, allow_nan=True, name=str(path))
+
+
+def select_stimuli(data: xr.DataArray, ids: Any) -> xr.DataArray:
+    """The stimuli of ``data`` whose ``stimulus_id`` is in ``ids``, in the array's own order.
+
+    Parameters
+    ----------
+    data : xarray.DataArray
+        Any array with a ``stimulus`` dim and a ``stimulus_id`` coordinate (responses, features, flows).
+    ids : sequence of str
+        Stimulus ids to keep; every one must be present.
+
+    Raises
+    ------
+    InputError
+        No ``stimulus_id`` coordinate.
+    AlignmentError
+        Ids that ``data`` does not hold.
+
+    Examples
+    --------
+    >>> r = make_responses(np.arange(6.0).reshape(3, 2), stimulus_ids=["a", "b", "c"])
+    >>> select_stimuli(r, ["c", "a"])["stimulus_id"].values.tolist()
+    ['a', 'c']
+    """
+    if not isinstance(data, xr.DataArray) or "stimulus_id" not in data.coords:
+        raise InputError(f"data: received {describe(data)}; expected a DataArray with a stimulus_id coordinate")
+    have = data["stimulus_id"].values.astype(str)
+    wanted = [str(i) for i in (ids.tolist() if hasattr(ids, "tolist") else ids)]
+    missing = sorted(set(wanted) - set(have))
+    if missing:
+        raise AlignmentError(f"ids: received {len(missing)} stimulus ids the data do not hold (e.g. {missing[:3]}); "
+                             "expected ids of its stimulus_id coordinate")
+    return data.isel(stimulus=np.flatnonzero(np.isin(have, wanted)))

@@ -9,7 +9,7 @@ import pandas as pd
 import torch
 import xarray as xr
 
-from ..data import average_repeats
+from ..data import average_repeats, select_stimuli
 from ..data.simulated import simulate_brain
 from ..decoding import (ContrastiveDecoder, FlowDecoder, RidgeDecoder, flow_decoding_report, render_motion,
                         retrieval_accuracy, roi_ablation, two_way_identification)
@@ -29,10 +29,6 @@ def _split(ids: list[str], test: float = 0.25) -> tuple[list[str], list[str]]:
     return [ids[i] for i in sorted(order[n_test:])], [ids[i] for i in sorted(order[:n_test])]
 
 
-def _sel(da: xr.DataArray, ids: list[str]) -> xr.DataArray:
-    return da.isel(stimulus=np.flatnonzero(np.isin(da["stimulus_id"].values.astype(str), ids)))
-
-
 def _static(ctx: DemoContext, report: Report) -> None:
     n_images, size, n_voxels = (160, 64, 240) if ctx.quick else (480, 96, 600)
     snrs = (0.25, 1.0) if ctx.quick else (0.125, 0.25, 0.5, 1.0)
@@ -43,29 +39,26 @@ def _static(ctx: DemoContext, report: Report) -> None:
     layers = {"gabor scale2": _pool4(maps), "alexnet features.4": alexnet["features.4"], _TARGET: alexnet["features.11"]}
     target = layers[_TARGET]
     train, test = _split(target["stimulus_id"].values.astype(str).tolist())
-    rows, last = [], None
+    y_train, y_test = select_stimuli(target, train), select_stimuli(target, test)
+
+    def scores(snr: float, decoder: str, pred) -> tuple[dict, pd.DataFrame]:
+        table = retrieval_accuracy(pred, y_test, k=(1, 5))
+        return {"median single-trial SNR": snr, "decoder": decoder,
+                "top-1 brain→image": table.loc["brain→image", "top-1"],
+                "top-1 image→brain": table.loc["image→brain", "top-1"],
+                "top-5 brain→image": table.loc["brain→image", "top-5"],
+                "2-way identification": two_way_identification(pred, y_test)}, table
+
+    rows = []
     for snr in snrs:
         brain = simulate_brain(layers, n_voxels=n_voxels, snr=snr, n_repeats=2, random_state=0)
         resp = average_repeats(brain.responses)
-        decoder = RidgeDecoder().fit(_sel(resp, train), _sel(target, train))
-        pred = decoder.predict(_sel(resp, test))
-        table = retrieval_accuracy(pred, _sel(target, test), k=(1, 5))
-        rows.append({"median single-trial SNR": snr, "decoder": "ridge",
-                     "top-1 brain→image": table.loc["brain→image", "top-1"],
-                     "top-1 image→brain": table.loc["image→brain", "top-1"],
-                     "top-5 brain→image": table.loc["brain→image", "top-5"],
-                     "2-way identification": two_way_identification(pred, _sel(target, test))})
-        last = (resp, table, pred)
-    resp, table, _ = last
+        x_train, x_test = select_stimuli(resp, train), select_stimuli(resp, test)
+        row, table = scores(snr, "ridge", RidgeDecoder().fit(x_train, y_train).predict(x_test))
+        rows.append(row)
     contrastive = ContrastiveDecoder(hidden=(), max_epochs=60 if ctx.quick else 150, patience=15, batch_size=64,
-                                     random_state=0, device="cpu").fit(_sel(resp, train), _sel(target, train))
-    emb = contrastive.transform(_sel(resp, test))
-    c_table = retrieval_accuracy(emb, _sel(target, test), k=(1, 5))
-    rows.append({"median single-trial SNR": snrs[-1], "decoder": "contrastive (linear, InfoNCE)",
-                 "top-1 brain→image": c_table.loc["brain→image", "top-1"],
-                 "top-1 image→brain": c_table.loc["image→brain", "top-1"],
-                 "top-5 brain→image": c_table.loc["brain→image", "top-5"],
-                 "2-way identification": two_way_identification(emb, _sel(target, test))})
+                                     random_state=0, device="cpu").fit(x_train, y_train)
+    rows.append(scores(snrs[-1], "contrastive (linear, InfoNCE)", contrastive.transform(x_test))[0])
     ridge_top1, contrastive_top1 = rows[-2]["top-1 brain→image"], rows[-1]["top-1 brain→image"]
     verdict = (f"{'trails' if contrastive_top1 < ridge_top1 else 'matches or beats'} ridge with these {len(train)} "
                "training pairs")
@@ -82,8 +75,8 @@ def _static(ctx: DemoContext, report: Report) -> None:
         f"of {len(test)} held-out crops retrieve their own image among all {len(test)} (chance top-1 "
         f"{1 / len(test):.3f}, top-5 {5 / len(test):.3f}) and are scored by 2-way identification (chance 0.5). "
         "Accuracy rises with the signal-to-noise ratio. A linear ContrastiveDecoder (symmetric InfoNCE, learnable "
-        f"temperature) is fitted at the highest SNR for comparison; it {verdict}. ROI ablation refits the ridge decoder without "
-        f"each ROI and with each ROI alone: removing {ablated} costs the most, the ROI whose layer is the decoded "
+        f"temperature) is fitted at the highest SNR for comparison; it {verdict}. ROI ablation refits the ridge "
+        f"decoder without each ROI and with each ROI alone: removing {ablated} costs the most, the ROI whose layer is the decoded "
         "one.",
         doc="decoding.md",
     )
@@ -111,12 +104,13 @@ def _motion(ctx: DemoContext, report: Report) -> None:
     flows = xr.DataArray(stim.flow.numpy(), dims=("stimulus", "axis", "y", "x"),
                          coords={"stimulus_id": ("stimulus", stim.videos.ids), "axis": ["dx", "dy"]})
     train, test = _split(ids)
+    f_train, f_test = select_stimuli(flows, train), select_stimuli(flows, test)
     rows = {}
     for name, voxels in (("all voxels", resp), ("MT only", resp.where(resp["roi"] == "MT", drop=True)),
                          ("V1 only", resp.where(resp["roi"] == "V1", drop=True))):
-        dec = FlowDecoder(n_components=6).fit(_sel(voxels, train), _sel(flows, train))
-        pred = dec.predict(_sel(voxels, test))
-        rep = flow_decoding_report(pred, _sel(flows, test), n_shuffles=50, random_state=0)
+        pred = FlowDecoder(n_components=6).fit(select_stimuli(voxels, train), f_train).predict(
+            select_stimuli(voxels, test))
+        rep = flow_decoding_report(pred, f_test, n_shuffles=50, random_state=0)
         rows[name] = rep.loc["decoded"]
         if name == "all voxels":
             best_pred, report_table = pred, rep
@@ -135,13 +129,13 @@ def _motion(ctx: DemoContext, report: Report) -> None:
         doc="motion-decoding.md",
     )
     s.tables.append(Report.table(table.round(3), "Held-out end-point error of decoded flow (pixels/frame)"))
-    test_ids = [str(i) for i in _sel(flows, test)["stimulus_id"].values]
+    test_ids = [str(i) for i in f_test["stimulus_id"].values]
     first_frames = stim.videos[test_ids[:3]].videos[:, 0].numpy()
     s.figures.append(report.figure(
-        plot_flow_comparison(_sel(flows, test_ids[:3]), best_pred.isel(stimulus=slice(0, 3)), first_frames),
+        plot_flow_comparison(f_test.isel(stimulus=slice(0, 3)), best_pred.isel(stimulus=slice(0, 3)), first_frames),
         "decoding_flow", "True vs decoded flow for three held-out videos, with the end-point-error map."))
     frame = torch.as_tensor(first_frames[0])
-    for name, flow in (("true", _sel(flows, test_ids[:1]).values[0]), ("decoded", best_pred.values[0])):
+    for name, flow in (("true", f_test.values[0]), ("decoded", best_pred.values[0])):
         rel = f"figures/decoding_motion_{name}.gif"
         save_animation(render_motion(frame, torch.as_tensor(flow), n_frames=8).numpy(), report.out_dir / rel,
                        fps=6, overwrite=True)

@@ -23,20 +23,7 @@ def _crops(ctx: DemoContext, n: int, size: int) -> ImageSet:
     """``n`` random square crops (with random left-right flips) of the demo photographs."""
     source = ctx.images if ctx.images is not None else ImageSet.from_samples(size=2 * size)
     photos = [i for i, g in enumerate(ctx.groups) if g == "photograph"] if ctx.groups else list(range(len(source)))
-    images = source.images[photos or list(range(len(source)))]
-    gen = torch.Generator().manual_seed(0)
-    side = images.shape[-1]
-    out = []
-    for _ in range(n):
-        img = images[int(torch.randint(len(images), (1,), generator=gen))]
-        crop = int(side * (0.35 + 0.45 * float(torch.rand(1, generator=gen))))
-        y0, x0 = (int(torch.randint(side - crop + 1, (1,), generator=gen)) for _ in range(2))
-        patch = img[None, :, y0:y0 + crop, x0:x0 + crop]
-        if float(torch.rand(1, generator=gen)) < 0.5:
-            patch = patch.flip(-1)
-        out.append(torch.nn.functional.interpolate(patch, size=(size, size), mode="bilinear", antialias=True,
-                                                   align_corners=False).clamp(0, 1))
-    return ImageSet.from_array(torch.cat(out), ids=[f"crop/{k:04d}" for k in range(n)])
+    return source[photos or list(range(len(source)))].random_crops(n, size)
 
 
 def _pool4(maps: xr.DataArray) -> xr.DataArray:

@@ -9,6 +9,7 @@ import pandas as pd
 import torch
 import xarray as xr
 
+from ..data import select_stimuli
 from ..data.simulated import simulate_brain
 from ..encoding import RidgeCV, fit_encoding_model
 from ..encoding.readouts import AttentionReadout, FactorizedReadout
@@ -52,7 +53,7 @@ def _readouts(ctx: DemoContext, report: Report) -> None:
                                         random_state=0) for name, (features, model) in models.items()}
     fact, attn = results["factorised"].model, results["attention"].model
     test_ids = results["attention"].dataset["test_stimulus_id"].values.astype(str)
-    held_out = coarse.isel(stimulus=np.flatnonzero(np.isin(coarse["stimulus_id"].values.astype(str), test_ids)))
+    held_out = select_stimuli(coarse, test_ids)
     planted = brain.receptive_fields
     centres = {"factorised": fact.receptive_fields_, "attention": attn.attention_centres(held_out)}
     rows = []
