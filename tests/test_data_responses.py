@@ -98,3 +98,14 @@ def test_plain_xarray_file_with_one_variable(tmp_path):
     assert back["roi"].values.tolist() == r["roi"].values.tolist()
     assert back["stimulus_id"].values.tolist() == r["stimulus_id"].values.tolist()
     np.testing.assert_array_equal(back.values, r.values)
+
+
+def test_select_stimuli_keeps_the_array_order_and_refuses_unknown_ids():
+    from neuroperception.data import select_stimuli
+
+    r = make_responses(np.arange(8.0).reshape(4, 2), stimulus_ids=["a", "b", "c", "d"])
+    out = select_stimuli(r, ["d", "b"])
+    assert out["stimulus_id"].values.tolist() == ["b", "d"]
+    np.testing.assert_array_equal(out.values, r.values[[1, 3]])
+    with pytest.raises(AlignmentError, match=r"1 stimulus ids the data do not hold \(e.g. \['z'\]\)"):
+        select_stimuli(r, ["a", "z"])

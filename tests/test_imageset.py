@@ -348,3 +348,13 @@ def test_from_samples_stable(samples):
     again = ImageSet.from_samples(size=64)
     assert again.ids == samples.ids
     assert torch.equal(again.images, samples.images)
+
+
+def test_random_crops_are_seeded_sized_and_drawn_from_the_images():
+    photos = ImageSet.from_samples(size=64)[:3]
+    a, b = photos.random_crops(6, 24, random_state=1), photos.random_crops(6, 24, random_state=1)
+    assert torch.equal(a.images, b.images) and a.ids == [f"crop/{k:04d}" for k in range(6)]
+    assert tuple(a.images.shape) == (6, 3, 24, 24)
+    assert not torch.equal(a.images, photos.random_crops(6, 24, random_state=2).images)
+    flat = ImageSet.from_array(torch.full((1, 3, 32, 32), 0.25))
+    assert torch.allclose(flat.random_crops(2, 8).images, torch.tensor(0.25))  # crops of a flat image stay flat
