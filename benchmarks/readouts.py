@@ -22,8 +22,7 @@ import xarray as xr
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import environment, markdown_table, write_section  # noqa: E402
 from neuroperception.data import simulate_brain  # noqa: E402
-from neuroperception.encoding import RidgeCV, fit_encoding_model  # noqa: E402
-from neuroperception.encoding.readouts import AttentionReadout, FactorizedReadout  # noqa: E402
+from neuroperception.encoding import AttentionReadout, FactorizedReadout, RidgeCV, fit_encoding_model  # noqa: E402
 
 N, C, H, W, VOXELS = 800, 8, 8, 8, 90
 

@@ -8,8 +8,7 @@ import xarray as xr
 from sklearn.base import clone
 
 from neuroperception.data import simulate_brain
-from neuroperception.encoding import RidgeCV, fit_encoding_model
-from neuroperception.encoding.readouts import AttentionReadout, FactorizedReadout
+from neuroperception.encoding import AttentionReadout, FactorizedReadout, RidgeCV, fit_encoding_model
 from neuroperception.errors import AlignmentError, InputError, ShapeError
 
 matplotlib.use("Agg")

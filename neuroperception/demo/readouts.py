@@ -11,8 +11,7 @@ import xarray as xr
 
 from ..data import select_stimuli
 from ..data.simulated import simulate_brain
-from ..encoding import RidgeCV, fit_encoding_model
-from ..encoding.readouts import AttentionReadout, FactorizedReadout
+from ..encoding import AttentionReadout, FactorizedReadout, RidgeCV, fit_encoding_model
 from ..features import extract, load_model
 from ..plotting import Report
 from ..plotting import plot_attention_maps, plot_centre_recovery, plot_receptive_fields

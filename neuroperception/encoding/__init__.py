@@ -25,7 +25,8 @@ from .banded import BandedRidgeCV, dirichlet_candidates
 from .scoring import noise_ceiling_normalized, pearson_r, r2_score, summarize_scores, voxel_scores
 from ._dask import VoxelBlockModel, fit_on_client
 from .fit import EncodingResult, fit_encoding_model
-from .readouts import AttentionReadout, FactorizedReadout
+from .attention_readout import AttentionReadout
+from .readouts import FactorizedReadout
 
 __all__ = ["RidgeCV", "DEFAULT_ALPHAS", "BandedRidgeCV", "dirichlet_candidates", "pearson_r", "r2_score",
            "voxel_scores", "noise_ceiling_normalized", "summarize_scores", "fit_encoding_model", "EncodingResult",

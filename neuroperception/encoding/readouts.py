@@ -1,16 +1,16 @@
 """Deep readouts: feature maps → voxels, keeping where in the image each voxel looks.
 
-:class:`FactorizedReadout` gives every voxel a spatial mask (a Gaussian, a free mask, or a low-rank
-one) times a weight per channel (Klindt et al. 2017); :class:`AttentionReadout` lets learned queries
-(one per ROI, or learned voxel groups) attend over the feature-map tokens with multi-head
-cross-attention and positional encodings, and maps the routed features to each voxel linearly
-(Adeli et al. 2025). Both are torch modules inside and scikit-learn estimators outside: ``fit``,
-``predict``, ``voxel_scores``, ``get_params``/``clone``, a ``random_state`` that makes a CPU fit
-reproducible, and a ``history_`` of the training (AdamW, mini-batches, early stopping).
+This module holds the base class ``_Readout`` of the deep readouts and :class:`FactorizedReadout`,
+which gives every voxel a spatial mask (a Gaussian, a free mask, or a low-rank one) times a weight per
+channel (Klindt et al. 2017). The attention readout built on the same base is
+:class:`~neuroperception.encoding.attention_readout.AttentionReadout`. Readouts are torch modules
+inside and scikit-learn estimators outside: ``fit``, ``predict``, ``voxel_scores``,
+``get_params``/``clone``, a ``random_state`` that makes a CPU fit reproducible, and a ``history_`` of
+the training (AdamW, mini-batches, early stopping).
 
 Feature maps are ``("stimulus", "channel", "y", "x")`` DataArrays (``extract(..., pooling="none")``),
 or a dict of them (several layers, each its own grid), aligned to the responses by ``stimulus_id``.
-Both declare ``accepts_maps = True``, so :func:`fit_encoding_model` passes them the maps as they are;
+Readouts declare ``accepts_maps = True``, so :func:`fit_encoding_model` passes them the maps as they are;
 maps flattened to ``("stimulus", "feature")`` are accepted when ``map_shape`` gives the
 ``(channel, y, x)`` shape of each layer.
 """
@@ -30,12 +30,11 @@ from sklearn.base import BaseEstimator
 from .._validation import check_alignment, check_responses
 from ..errors import InputError, ShapeError
 from . import scoring
+from ._readout_inputs import _as_maps
+from ._readout_modules import _Factorized
 from ._training import _predict, plot_history, resolve_device, train
 
-__all__ = ["FactorizedReadout", "AttentionReadout"]
-
-from ._readout_inputs import _as_maps
-from ._readout_modules import _Attention, _AttentionModel, _Factorized  # noqa: F401
+__all__ = ["FactorizedReadout"]
 
 
 class _Readout(BaseEstimator, metaclass=abc.ABCMeta):
@@ -265,164 +264,3 @@ class FactorizedReadout(_Readout):
             m = self.module_.mask(int(layer)).detach().cpu().double().numpy().reshape(-1, h, w)
         return xr.DataArray(m, dims=("voxel", "y", "x"), coords=self._voxel_coords, name="receptive field")
 
-
-# ---------------------------------------------------------------------------------------- attention
-class AttentionReadout(_Readout):
-    """Learned queries attend over feature-map tokens; the routed features map linearly to voxels.
-
-    The maps of every layer become tokens (a linear projection of each position's channels to
-    ``dim``, plus positional encodings), normalised together; learned queries attend over them with
-    multi-head cross-attention (Adeli et al. 2025). With ``query="roi"`` there is one query per ROI
-    (the responses' ``roi`` coordinate; one query when there is none) and each voxel reads its ROI's
-    routed feature; with ``query="group"`` there are ``n_groups`` queries and each voxel learns a
-    softmax mixture over them. A per-voxel linear map turns the routed feature into the response.
-
-    Parameters
-    ----------
-    n_heads : int
-        Attention heads (``dim`` must be a multiple).
-    query : {"roi", "group"}
-        One query per ROI, or ``n_groups`` learned voxel groups.
-    n_groups : int
-        Queries with ``query="group"``.
-    dim : int
-        Token and query width.
-    positional : {"learned", "sine", None}
-        Learned per-position encodings, fixed 2-D sinusoids, or none.
-    lr, weight_decay, max_epochs, patience, batch_size, map_shape, random_state, device, progress
-        As for :class:`FactorizedReadout`.
-
-    Attributes
-    ----------
-    queries_ : list of str
-        Query names (ROIs, or ``group0``...).
-    history_ : pandas.DataFrame
-    module_ : torch.nn.Module
-
-    Examples
-    --------
-    >>> rng = np.random.default_rng(0)
-    >>> maps = xr.DataArray(rng.normal(size=(150, 3, 4, 4)), dims=("stimulus", "channel", "y", "x"))
-    >>> y = maps.values[:, :1, 0, 0] + maps.values[:, 1:2, 3, 3]
-    >>> model = AttentionReadout(n_heads=2, dim=8, max_epochs=5, random_state=0).fit(maps, y)
-    >>> model.predict(maps).shape, model.attention_maps(maps).dims
-    ((150, 1), ('stimulus', 'roi', 'y', 'x'))
-    """
-
-    def __init__(self, n_heads=4, query="roi", n_groups=8, dim=32, positional="learned", lr=0.005,
-                 weight_decay=0.01, max_epochs=100, patience=10, batch_size=64, map_shape=None, random_state=0,
-                 device="cpu", progress=False):
-        self.n_heads = n_heads
-        self.query = query
-        self.n_groups = n_groups
-        self.dim = dim
-        self.positional = positional
-        self.lr = lr
-        self.weight_decay = weight_decay
-        self.max_epochs = max_epochs
-        self.patience = patience
-        self.batch_size = batch_size
-        self.map_shape = map_shape
-        self.random_state = random_state
-        self.device = device
-        self.progress = progress
-
-    def _build(self, shapes, rois):
-        if self.query not in ("roi", "group"):
-            raise InputError(f"query: received {self.query!r}; expected 'roi' or 'group'")
-        if self.positional not in ("learned", "sine", None):
-            raise InputError(f"positional: received {self.positional!r}; expected 'learned', 'sine' or None")
-        for key in ("n_heads", "dim", "n_groups"):
-            val = getattr(self, key)
-            if not isinstance(val, (int, np.integer)) or val < 1:
-                raise InputError(f"{key}: received {val!r}; expected a positive int")
-        if self.dim % self.n_heads:
-            raise InputError(f"dim: received {self.dim}; expected a multiple of n_heads ({self.n_heads})")
-        self._rois = rois
-        if self.query == "roi":
-            self.queries_ = list(dict.fromkeys(rois.tolist()))
-            voxel_query = np.array([self.queries_.index(r) for r in rois])
-        else:
-            self.queries_ = [f"group{g}" for g in range(int(self.n_groups))]
-            voxel_query = None
-        core = _Attention(shapes, len(self.queries_), voxel_query, int(self.dim), int(self.n_heads), self.positional)
-        return _AttentionModel(core, len(rois), int(self.dim), len(self.queries_), self.query == "roi")
-
-    def fit(self, feature_maps: Any, responses: Any, validation: Any = 0.1) -> AttentionReadout:
-        """Train on feature maps and responses; see the class docstring."""
-        return super().fit(feature_maps, responses, validation)
-
-    def attention_maps(self, feature_maps: Any, by: str = "roi") -> xr.DataArray | dict[str, xr.DataArray]:
-        """Attention over the feature grid, averaged over heads, per stimulus and ROI (or query).
-
-        With ``by="roi"`` and learned groups, an ROI's map is the mixture of the group maps with its
-        voxels' mean mixing weights. Each map sums to 1 over all layers' positions.
-
-        Returns
-        -------
-        xarray.DataArray or dict of str to DataArray
-            ``("stimulus", "roi" | "query", "y", "x")``, one per layer for a dict of layers.
-        """
-        if by not in ("roi", "query"):
-            raise InputError(f"by: received {by!r}; expected 'roi' or 'query'")
-        layers, inputs = self._inputs(feature_maps)
-        chunks = []
-        self.module_.eval()
-        with torch.no_grad():
-            for a in range(0, inputs[0].shape[0], int(self.batch_size)):
-                _, w = self.module_.core.routed([x[a:a + int(self.batch_size)].to(self.device_) for x in inputs],
-                                                weights=True)
-                chunks.append(w.cpu())
-        att = torch.cat(chunks).double().numpy()  # (stimulus, query, token)
-        labels = self.queries_
-        if by == "roi":
-            mix = self.module_.voxel_mixing().detach().cpu().double().numpy()
-            labels = list(dict.fromkeys(self._rois.tolist()))
-            weights = np.stack([mix[self._rois == r].mean(0) for r in labels])
-            att = np.einsum("sqt,rq->srt", att, weights)
-        first = next(iter(layers.values()))
-        coords = {"stimulus_id": ("stimulus", np.asarray(first["stimulus_id"].values))} \
-            if "stimulus_id" in first.coords else {}
-        coords[by] = labels
-        out, start = {}, 0
-        for name, (_, h, w) in zip(layers, self.map_shapes_):
-            out[name] = xr.DataArray(att[:, :, start:start + h * w].reshape(att.shape[0], len(labels), h, w),
-                                     dims=("stimulus", by, "y", "x"), coords=coords, name=f"attention {name}")
-            start += h * w
-        return out if isinstance(feature_maps, Mapping) else next(iter(out.values()))
-
-    def voxel_attention_maps(self, feature_maps: Any) -> xr.DataArray:
-        """Each voxel's attention ``("voxel", "y", "x")`` on the first layer's grid, averaged over stimuli.
-
-        A voxel's map is the mixture of the query maps with its mixing weights (its ROI's map with
-        ``query="roi"``); it sums to at most 1 (the rest falls on the other layers' positions).
-        """
-        first = self.attention_maps(feature_maps, by="query")
-        first = next(iter(first.values())) if isinstance(first, dict) else first
-        att = np.asarray(first.mean("stimulus").values, np.float64)  # (query, y, x)
-        mix = self.module_.voxel_mixing().detach().cpu().double().numpy()
-        return xr.DataArray(np.einsum("vq,qyx->vyx", mix, att), dims=("voxel", "y", "x"), coords=self._voxel_coords,
-                            name="voxel attention")
-
-    def attention_centres(self, feature_maps: Any) -> pd.DataFrame:
-        """Per-voxel centre of its attention on the first layer's grid, in cells.
-
-        The centre of mass of the part of :meth:`voxel_attention_maps` above the uniform level
-        ``1 / (y·x)``. A measure of where the routed features come from: with ``query="roi"`` all
-        voxels of an ROI share one centre, and soft group mixtures blur small receptive fields (see
-        the docs for how well planted centres are recovered).
-
-        Returns
-        -------
-        pandas.DataFrame
-            Per voxel ``roi``, ``center_y``, ``center_x``.
-        """
-        maps = np.asarray(self.voxel_attention_maps(feature_maps).values)
-        h, w = maps.shape[1:]
-        p = np.clip(maps - 1.0 / (h * w), 0, None)
-        flat = p.sum((1, 2), keepdims=True)
-        p = np.where(flat > 0, p / np.where(flat > 0, flat, 1.0), 1.0 / (h * w))
-        yy, xx = np.meshgrid(np.arange(h), np.arange(w), indexing="ij")
-        out = pd.DataFrame({"roi": self._rois, "center_y": (p * yy).sum((1, 2)), "center_x": (p * xx).sum((1, 2))})
-        out.index.name = "voxel"
-        return out

@@ -16,7 +16,8 @@ from .extract import canonical_activation, extract
 from .gabor import GaborPyramid
 from ._open_clip import TINY_CLIP_CONFIG, register_clip_architecture
 from .motion_energy import MotionEnergy
-from .optical_flow import FlowEstimator, HornSchunck, RAFTFlow, estimate_flow, load_raft, mean_flow
+from .optical_flow import FlowEstimator, HornSchunck, estimate_flow, mean_flow
+from .raft import RAFTFlow, load_raft
 from .pooling import PCA, AdaptiveAvg, GlobalAvg, GlobalMax, NoPooling, Pooling, SparseRandomProjection, get_pooling
 from .preprocessing import Preprocessing
 from .registry import FeatureModel, layer_names, load_model, register_model, registered_sources
