@@ -142,9 +142,8 @@ def write_observers(folder: Path, photos: ImageSet, priority: np.ndarray, n_subj
 def _in_frame(human: Scanpaths, drop_start: bool = True) -> Scanpaths:
     """Human fixations scaled from the display into the models' frame (the initial centre fixation dropped)."""
     table = human.table[human.table["fixation"] >= int(drop_start)].copy()
-    table[["x", "y"]] = table[["x", "y"]] * (FRAME[1] / DISPLAY[1])
     table["fixation"] -= int(drop_start)
-    return Scanpaths(table, image_sizes={i: FRAME for i in table["image_id"].unique()})
+    return Scanpaths(table).rescale(from_size=DISPLAY, to_size=FRAME)
 
 
 # ----------------------------------------------------------------------------------------- models

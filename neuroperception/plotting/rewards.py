@@ -10,49 +10,98 @@ import matplotlib
 matplotlib.use("Agg", force=False)
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
 
 from ..errors import InputError, ShapeError  # noqa: E402
 
 __all__ = ["plot_optimization_history", "plot_reward_landscape"]
 
 
-def _panel(ax, table, column: str, colour: str) -> None:
+_COLOURS = ("tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple", "tab:brown", "tab:pink", "tab:olive")
+
+
+def _panel(ax, table, column: str, colour: str, shade: bool = True) -> list:
     grouped = table.groupby("step")[column]
     steps = np.asarray(list(grouped.groups.keys()), dtype=float)
     mean, lo, hi = grouped.mean().to_numpy(), grouped.min().to_numpy(), grouped.max().to_numpy()
-    ax.plot(steps, mean, color=colour, lw=2, label=f"{column} (mean)")
-    if "image" in table.columns and table["image"].nunique() > 1:
-        ax.fill_between(steps, lo, hi, color=colour, alpha=0.2, lw=0, label="range over images")
+    handles = ax.plot(steps, mean, color=colour, lw=2, label=f"{column} (mean)")
+    if shade and "image" in table.columns and table["image"].nunique() > 1:
+        handles.append(ax.fill_between(steps, lo, hi, color=colour, alpha=0.2, lw=0, label="range over images"))
     ax.set_xlabel("optimisation step")
     ax.set_ylabel(column)
-    ax.legend(loc="best", fontsize=8)
+    return handles
 
 
-def plot_optimization_history(history, *, title: str | None = None):
-    """Reward and held-out judge over the steps of an image optimisation, side by side.
+def _judge_columns(history) -> list[str]:
+    """Numeric columns other than ``step``, ``image`` and ``reward``, in table order."""
+    return [c for c in history.columns if c not in ("step", "image", "reward")
+            and pd.api.types.is_numeric_dtype(history[c]) and not pd.api.types.is_bool_dtype(history[c])]
+
+
+def _axes_list(ax, n_panels: int) -> list | None:
+    if ax is None:
+        return None
+    if hasattr(ax, "plot"):
+        return [ax]
+    try:
+        axes = list(np.ravel(np.asarray(ax, dtype=object)))
+    except TypeError:
+        axes = []
+    if not axes or not all(hasattr(a, "plot") for a in axes):
+        raise InputError(f"ax: received {type(ax).__name__}; expected a matplotlib Axes or a sequence of "
+                         f"{n_panels} Axes (one per panel)")
+    if len(axes) == 1:
+        return axes
+    if len(axes) != n_panels:
+        raise InputError(f"ax: received {len(axes)} Axes; expected one, or {n_panels} (one per panel: the reward, "
+                         "then each judge)")
+    return axes
+
+
+def plot_optimization_history(history, *, title: str | None = None, ax=None):
+    """Reward and held-out judge(s) over the steps of an image optimisation.
 
     Parameters
     ----------
     history : pandas.DataFrame
         The history of :func:`~neuroperception.rewards.optimize_images`: columns ``step``,
-        ``reward``, optionally ``image`` and ``judge``.
+        ``reward``, optionally ``image``, and one column per judge (``judge`` for a single one,
+        the judges' names for a dict of them). Every numeric column other than ``step``,
+        ``image`` and ``reward`` is drawn as a judge; text columns (e.g. a ``condition`` label)
+        are ignored.
     title : str, optional
-        Figure title.
+        Figure title (the title of ``ax`` when one Axes is given).
+    ax : matplotlib.axes.Axes or sequence of Axes, optional
+        Where to draw: one Axes per panel (the reward, then each judge), or a single Axes that
+        receives every mean curve, the reward on its left y-axis and the judges on one shared
+        right y-axis (so give one Axes per panel when the judges' scales differ). A new figure
+        otherwise.
 
     Returns
     -------
     matplotlib.figure.Figure
-        One panel for the optimised reward and, when present, one for the judge (each on its own
-        scale; mean over images with their range shaded). A reward that rises while the judge
-        does not is the signature of reward hacking.
+        The figure drawn into (that of ``ax`` when given). Without ``ax``: one panel for the
+        optimised reward and one per judge, side by side (each on its own scale; mean over images
+        with their range shaded). A reward that rises while the judges do not is the signature of
+        reward hacking.
+
+    Raises
+    ------
+    InputError
+        Not a history table, missing ``step``/``reward``, an empty table, or a number of Axes that
+        is neither one nor the number of panels.
 
     Examples
     --------
     >>> import pandas as pd
+    >>> import matplotlib.pyplot as plt
     >>> h = pd.DataFrame({"step": [0, 1, 2], "image": [0, 0, 0], "reward": [0.1, 0.5, 0.9],
     ...                   "judge": [0.1, 0.1, 0.05]})
     >>> len(plot_optimization_history(h).axes)
     2
+    >>> fig, ax = plt.subplots()
+    >>> plot_optimization_history(h.assign(L2=[-3.0, -2.9, -2.8]), ax=ax) is fig  # judges on a right axis
+    True
     """
     if not hasattr(history, "columns"):
         raise InputError(f"history: received {type(history).__name__}; expected the DataFrame of optimize_images")
@@ -62,14 +111,37 @@ def plot_optimization_history(history, *, title: str | None = None):
                          "history of optimize_images")
     if len(history) == 0:
         raise InputError("history: received an empty table; expected at least one recorded step")
-    columns = ["reward"] + (["judge"] if "judge" in history.columns else [])
-    fig, axes = plt.subplots(1, len(columns), figsize=(4.5 * len(columns), 3.6), squeeze=False)
-    for ax, column, colour in zip(axes[0], columns, ("tab:blue", "tab:orange")):
-        _panel(ax, history, column, colour)
-        ax.set_title("optimised reward" if column == "reward" else "held-out judge")
+    columns = ["reward"] + _judge_columns(history)
+    colours = dict(zip(columns, _COLOURS * (len(columns) // len(_COLOURS) + 1)))
+    axes = _axes_list(ax, len(columns))
+    if axes is not None and len(axes) == 1 and len(columns) > 1:
+        main = axes[0]
+        handles = _panel(main, history, "reward", colours["reward"], shade=False)
+        twin = main.twinx()
+        for column in columns[1:]:
+            handles += _panel(twin, history, column, colours[column], shade=False)
+        twin.set_ylabel("judge" if len(columns) == 2 else "judges")
+        main.legend(handles=handles, loc="best", fontsize=8)
+        if title:
+            main.set_title(title)
+        return main.figure
+    if axes is None:
+        fig, grid = plt.subplots(1, len(columns), figsize=(4.5 * len(columns), 3.6), squeeze=False)
+        axes = list(grid[0])
+    else:
+        fig = axes[0].figure
+    for panel, column in zip(axes, columns):
+        _panel(panel, history, column, colours[column])
+        panel.legend(loc="best", fontsize=8)
+        panel.set_title("optimised reward" if column == "reward" else
+                        "held-out judge" if column == "judge" else f"held-out judge: {column}")
     if title:
-        fig.suptitle(title)
-    fig.tight_layout()
+        if ax is not None and len(axes) == 1:
+            axes[0].set_title(title)
+        else:
+            fig.suptitle(title)
+    if ax is None:
+        fig.tight_layout()
     return fig
 
 

@@ -10,9 +10,10 @@ module measures that and offers one mitigation:
   hacked observations are those one reward loves and the others do not;
 * :class:`TransformAveragedReward`: the reward averaged over random shifts, flips and zooms of the
   observation (as E-LPIPS does for LPIPS), which cancels pixel-exact vulnerabilities;
-* :func:`attack_table`: plain versus transform-averaged rewards under the same attack;
-* :func:`optimize_images`: gradient ascent on a reward, recording a held-out judge at every step, so
-  reward going up while the judge does not is visible.
+* :func:`attack_table`: plain versus transform-averaged rewards under the same attack (and, on
+  request, the attacked observations);
+* :func:`optimize_images`: gradient ascent on a reward, recording one or several held-out judges at
+  every step, so reward going up while the judges do not is visible.
 """
 
 from __future__ import annotations
@@ -33,7 +34,8 @@ __all__ = ["reward_sensitivity", "ensemble_disagreement", "TransformAveragedRewa
            "optimize_images"]
 
 def reward_sensitivity(reward_fn: Callable, obs: Any, eps: float, steps: int = 10, step_size: float | None = None,
-                       random_start: bool = False, random_state: int = 0) -> torch.Tensor:
+                       random_start: bool = False, random_state: int = 0,
+                       return_images: bool = False) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
     """Largest reward gain an ℓ∞ perturbation of size ``eps`` buys, per observation (PGD).
 
     Runs projected gradient ascent on ``δ`` with ``‖δ‖∞ ≤ eps`` and ``obs + δ`` in ``[0, 1]``:
@@ -58,11 +60,17 @@ def reward_sensitivity(reward_fn: Callable, obs: Any, eps: float, steps: int = 1
         Start from a uniform random ``δ`` in the ball instead of 0.
     random_state : int, default 0
         Seed of the random start.
+    return_images : bool, default False
+        Also return the perturbed observations that achieved the gains.
 
     Returns
     -------
-    torch.Tensor
+    gains : torch.Tensor
         ``(B,)`` float32 gains, ≥ 0 (0 at ``eps = 0``), on the CPU.
+    images : torch.Tensor
+        Only with ``return_images=True``: the best iterate ``obs + δ`` per observation,
+        ``(B, 3, H, W)`` float32 in ``[0, 1]`` on the CPU, within ``eps`` of ``obs`` (``obs`` itself
+        where no perturbation gained anything).
 
     Raises
     ------
@@ -78,6 +86,10 @@ def reward_sensitivity(reward_fn: Callable, obs: Any, eps: float, steps: int = 1
     >>> gains = reward_sensitivity(brightness, torch.full((2, 3, 8, 8), 0.5), eps=0.1, steps=5)
     >>> [round(g, 4) for g in gains.tolist()]
     [0.1, 0.1]
+    >>> gains, images = reward_sensitivity(brightness, torch.full((2, 3, 8, 8), 0.5), eps=0.1, steps=5,
+    ...                                    return_images=True)
+    >>> round(float(images.max()), 4), round(float(brightness(images)[0] - 0.5), 4)
+    (0.6, 0.1)
     """
     if not getattr(reward_fn, "differentiable", True):
         raise InputError(f"reward_fn: received {_name(reward_fn)} with differentiable=False; expected a reward whose "
@@ -92,8 +104,9 @@ def reward_sensitivity(reward_fn: Callable, obs: Any, eps: float, steps: int = 1
     x = _obs(obs, reward_fn).detach()
     n = x.shape[0]
     best = torch.zeros(n, device=x.device)
+    best_x = x.clone() if return_images else None
     if eps == 0.0:
-        return best.cpu()
+        return (best.cpu(), best_x.cpu()) if return_images else best.cpu()
     if random_start:
         gen = torch.Generator().manual_seed(int(random_state))
         delta = (torch.rand(x.shape, generator=gen) * 2 - 1).to(x.device) * eps
@@ -104,6 +117,9 @@ def reward_sensitivity(reward_fn: Callable, obs: Any, eps: float, steps: int = 1
         delta.requires_grad_(True)
         r = _call(reward_fn, torch.cat([x, x + delta]))
         gain = (r[n:] - r[:n]).detach()
+        if return_images:
+            better = gain > best
+            best_x[better] = (x + delta.detach())[better]
         best = torch.maximum(best, gain)
         if it == steps:
             break
@@ -114,6 +130,8 @@ def reward_sensitivity(reward_fn: Callable, obs: Any, eps: float, steps: int = 1
         with torch.no_grad():
             delta = (delta + step_size * grad.sign()).clamp(-eps, eps)
             delta = (x + delta).clamp(0, 1) - x
+    if return_images:
+        return best.cpu(), best_x.clamp_(0.0, 1.0).cpu()
     return best.cpu()
 
 
@@ -181,8 +199,8 @@ def ensemble_disagreement(reward_fns: Mapping[str, Callable] | Sequence[Callable
 
 
 def attack_table(rewards: Mapping[str, Callable], obs: Any, eps: float | Sequence[float], *, average: bool = True,
-                 n_transforms: int = 8, steps: int = 10, step_size: float | None = None,
-                 random_state: int = 0) -> pd.DataFrame:
+                 n_transforms: int = 8, steps: int = 10, step_size: float | None = None, random_state: int = 0,
+                 return_images: bool = False) -> pd.DataFrame | tuple[pd.DataFrame, dict[tuple, torch.Tensor]]:
     """Plain versus transform-averaged rewards under the same PGD attack, as a table.
 
     For every reward (and, with ``average=True``, its :class:`TransformAveragedReward`) and every
@@ -201,12 +219,18 @@ def attack_table(rewards: Mapping[str, Callable], obs: Any, eps: float | Sequenc
         Also attack each reward's transform-averaged version.
     n_transforms, steps, step_size, random_state
         Passed to :class:`TransformAveragedReward` and :func:`reward_sensitivity`.
+    return_images : bool, default False
+        Also return the attacked observations (the gains are the same either way).
 
     Returns
     -------
-    pandas.DataFrame
+    table : pandas.DataFrame
         One row per (reward, variant, eps): ``reward``, ``variant`` (``"plain"``/``"averaged"``),
         ``eps``, ``clean_mean``, ``gain_mean``, ``gain_max``, ``gain_in_sd``.
+    images : dict
+        Only with ``return_images=True``: ``(reward, variant, eps)`` (the table row's values) to
+        the best perturbed observations of that attack, ``(B, 3, H, W)`` in ``[0, 1]`` on the CPU
+        (see :func:`reward_sensitivity`).
 
     Examples
     --------
@@ -217,12 +241,16 @@ def attack_table(rewards: Mapping[str, Callable], obs: Any, eps: float | Sequenc
     >>> table = attack_table({"pixel": red_pixel}, obs, eps=0.05, steps=3, n_transforms=4)
     >>> table[["reward", "variant"]].values.tolist()
     [['pixel', 'plain'], ['pixel', 'averaged']]
+    >>> table, images = attack_table({"pixel": red_pixel}, obs, eps=0.05, steps=3, average=False,
+    ...                              return_images=True)
+    >>> list(images), bool((images["pixel", "plain", 0.05] - obs).abs().max() <= 0.05 + 1e-6)
+    ([('pixel', 'plain', 0.05)], True)
     """
     if not isinstance(rewards, Mapping) or not rewards:
         raise InputError(f"rewards: received {type(rewards).__name__}; expected a non-empty dict name -> reward")
     budgets = [_check_eps(e) for e in (np.atleast_1d(np.asarray(eps, dtype=object)).tolist())]
     x = check_images(obs, name="obs")
-    rows = []
+    rows, attacked = [], {}
     for name, fn in rewards.items():
         variants = [("plain", fn)]
         if average:
@@ -239,14 +267,38 @@ def attack_table(rewards: Mapping[str, Callable], obs: Any, eps: float | Sequenc
                 if isinstance(reward_fn, TransformAveragedReward):
                     reward_fn.reseed()
                 gain = reward_sensitivity(reward_fn, x, e, steps=steps, step_size=step_size,
-                                          random_state=random_state).double()
+                                          random_state=random_state, return_images=return_images)
+                if return_images:
+                    gain, attacked[name, variant, e] = gain
+                gain = gain.double()
                 rows.append({"reward": name, "variant": variant, "eps": e, "clean_mean": float(clean.mean()),
                              "gain_mean": float(gain.mean()), "gain_max": float(gain.max()),
                              "gain_in_sd": float(gain.mean()) / spread if spread > 1e-12 else float("nan")})
-    return pd.DataFrame(rows)
+    return (pd.DataFrame(rows), attacked) if return_images else pd.DataFrame(rows)
 
 
-def optimize_images(reward_fn: Callable, init: Any, steps: int = 50, lr: float = 0.01, judge: Callable | None = None,
+def _judges(judge: Any) -> dict[str, Callable]:
+    """The judges of :func:`optimize_images` by history column: ``{"judge": judge}`` for one callable."""
+    if judge is None:
+        return {}
+    if callable(judge) and not isinstance(judge, Mapping):
+        return {"judge": judge}
+    if not isinstance(judge, Mapping):
+        raise InputError(f"judge: received {type(judge).__name__}; expected a callable reward, a dict name -> "
+                         "callable reward, or None")
+    if not judge:
+        raise InputError("judge: received an empty dict; expected at least one name -> callable reward (or None)")
+    for key, fn in judge.items():
+        if not isinstance(key, str) or key in ("step", "image", "reward"):
+            raise InputError(f"judge: received the key {key!r}; expected strings other than 'step', 'image' and "
+                             "'reward' (they name the history's columns)")
+        if not callable(fn):
+            raise InputError(f"judge[{key!r}]: received {type(fn).__name__}; expected a callable reward")
+    return dict(judge)
+
+
+def optimize_images(reward_fn: Callable, init: Any, steps: int = 50, lr: float = 0.01,
+                    judge: Callable | Mapping[str, Callable] | None = None,
                     record_every: int = 1) -> tuple[pd.DataFrame, torch.Tensor]:
     """Gradient ascent on a differentiable reward, with a held-out judge recorded alongside.
 
@@ -265,8 +317,9 @@ def optimize_images(reward_fn: Callable, init: Any, steps: int = 50, lr: float =
         Optimisation steps.
     lr : float, default 0.01
         Adam learning rate (pixel units).
-    judge : callable, optional
-        Held-out reward evaluated without gradients at the recorded steps.
+    judge : callable or dict of str to callable, optional
+        Held-out reward evaluated without gradients at the recorded steps, or several of them by
+        name (each gets its own column in ``history``, named by its key).
     record_every : int, default 1
         Recording interval (step 0 and the last step are always recorded).
 
@@ -274,14 +327,17 @@ def optimize_images(reward_fn: Callable, init: Any, steps: int = 50, lr: float =
     -------
     history : pandas.DataFrame
         Long format, one row per recorded step and image: ``step``, ``image``, ``reward`` and
-        (with a judge) ``judge``.
+        (with a single judge) ``judge``, or (with a dict of judges) one column per key, in the
+        dict's order.
     images : torch.Tensor
         The optimised images, ``(B, 3, H, W)`` in ``[0, 1]``, detached, on the CPU.
 
     Raises
     ------
     InputError
-        A non-differentiable reward, or one whose gradient does not reach the pixels.
+        A non-differentiable reward, or one whose gradient does not reach the pixels; a judge that
+        is not callable (named by its key), an empty dict of judges, or a judge key that is not a
+        string or clashes with ``step``, ``image`` or ``reward``.
 
     Examples
     --------
@@ -291,6 +347,12 @@ def optimize_images(reward_fn: Callable, init: Any, steps: int = 50, lr: float =
     >>> history, images = optimize_images(brightness, torch.full((1, 3, 8, 8), 0.2), steps=5, lr=0.1)
     >>> history.groupby("step")["reward"].mean().is_monotonic_increasing, tuple(images.shape)
     (True, (1, 3, 8, 8))
+    >>> def darkness(x):
+    ...     return 1 - x.mean(dim=(1, 2, 3))
+    >>> history, _ = optimize_images(brightness, torch.full((1, 3, 8, 8), 0.2), steps=2, lr=0.1,
+    ...                              judge={"dark": darkness, "bright": brightness})
+    >>> list(history.columns)
+    ['step', 'image', 'reward', 'dark', 'bright']
     """
     if not getattr(reward_fn, "differentiable", True):
         raise InputError(f"reward_fn: received {_name(reward_fn)} with differentiable=False; expected a "
@@ -299,17 +361,16 @@ def optimize_images(reward_fn: Callable, init: Any, steps: int = 50, lr: float =
     record_every = _check_steps(record_every, "record_every")
     if not float(lr) > 0:
         raise InputError(f"lr: received {lr!r}; expected a positive learning rate")
-    if judge is not None and not callable(judge):
-        raise InputError(f"judge: received {type(judge).__name__}; expected a callable reward or None")
+    judges = _judges(judge)
     x = _obs(init, reward_fn, "init").detach().clone().requires_grad_(True)
     optimizer = torch.optim.Adam([x], lr=float(lr))
     rows: list[dict] = []
 
     def record(step: int, r: torch.Tensor) -> None:
         values = {"reward": r.detach().cpu().double().numpy()}
-        if judge is not None:
-            with torch.no_grad():
-                values["judge"] = _call(judge, x.detach().to(getattr(judge, "device", x.device))).cpu().double().numpy()
+        with torch.no_grad():
+            for column, fn in judges.items():
+                values[column] = _call(fn, x.detach().to(getattr(fn, "device", x.device))).cpu().double().numpy()
         for i in range(x.shape[0]):
             rows.append({"step": step, "image": i, **{k: float(v[i]) for k, v in values.items()}})
 

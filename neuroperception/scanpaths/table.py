@@ -25,6 +25,21 @@ __all__ = ["Scanpaths", "COLUMNS"]
 COLUMNS = ("scanpath", "fixation", "image_id", "subject", "x", "y", "onset", "duration", "task", "condition")
 _META = ("image_id", "subject", "task", "condition")
 _FIELDS = ("x", "y", "onset", "duration")
+#: pixel columns scaled with the width / with the height by :meth:`Scanpaths.rescale`
+_X_COLUMNS = ("x", "bbox_x", "bbox_w")
+_Y_COLUMNS = ("y", "bbox_y", "bbox_h")
+
+
+def _check_size(size: Any, name: str) -> tuple[int, int]:
+    """A (height, width) of two positive integers, or an InputError naming ``name``."""
+    try:
+        values = np.asarray(size, dtype=float)
+    except (TypeError, ValueError):
+        values = np.full(1, np.nan)
+    if values.shape != (2,) or not (np.isfinite(values).all() and (values > 0).all()
+                                    and (values == np.round(values)).all()):
+        raise InputError(f"{name}: received {size!r}; expected (height, width) as two positive integers")
+    return int(values[0]), int(values[1])
 
 
 class Scanpaths:
@@ -194,6 +209,77 @@ class Scanpaths:
                 f"on {first['image_id']!r} of size {image_sizes.get(first['image_id'])} (height, width); "
                 "expected 0 <= x < width and 0 <= y < height"
             )
+
+    def rescale(self, from_size: tuple[int, int] | Mapping[str, tuple[int, int]] | None,
+                to_size: tuple[int, int]) -> "Scanpaths":
+        """The same scanpaths with pixel coordinates scaled from one image frame into another.
+
+        ``x`` (and the target box columns ``bbox_x``, ``bbox_w`` of COCO-Search18) are multiplied by
+        ``to_width / from_width``, ``y`` (and ``bbox_y``, ``bbox_h``) by ``to_height / from_height``:
+        fixations on an image shown at ``from_size`` land on the same image content shown at
+        ``to_size`` (e.g. the 1050 x 1680 COCO-Search18 display into a model's smaller frame).
+        Durations, onsets and every other column are copied unchanged; this table is not modified.
+
+        Parameters
+        ----------
+        from_size : (height, width), mapping of image id to (height, width), or None
+            The frame the coordinates are in now: one size for every image, one per image, or
+            ``None`` for this table's ``image_sizes`` (which must then cover every image).
+        to_size : (height, width)
+            The frame to scale into; the result's ``image_sizes`` hold it for every image.
+
+        Returns
+        -------
+        Scanpaths
+            A new table with the scaled coordinates.
+
+        Raises
+        ------
+        InputError
+            Sizes that are not two positive integers, an image without a ``from_size``, or
+            fixations outside their ``from_size`` frame.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> sp = Scanpaths.from_arrays([np.array([[840.0, 525.0], [0.0, 1049.0]])], ["a"])
+        >>> sp.rescale(from_size=(1050, 1680), to_size=(105, 168)).arrays()[0].tolist()
+        [[84.0, 52.5], [0.0, 104.9]]
+        """
+        h2, w2 = _check_size(to_size, "to_size")
+        ids = self.table["image_id"].unique().tolist()
+        if from_size is None:
+            missing = [i for i in ids if i not in self.image_sizes]
+            if missing:
+                raise InputError(f"from_size: received None, but this table has no image_sizes for the images "
+                                 f"{missing[:5]} ({len(missing)} of {len(ids)}); expected from_size=(height, width) "
+                                 "or a mapping image id -> (height, width)")
+            sizes = {i: self.image_sizes[i] for i in ids}
+        elif isinstance(from_size, Mapping):
+            missing = [i for i in ids if i not in from_size]
+            if missing:
+                raise InputError(f"from_size: received sizes for {len(from_size)} images, none for {missing[:5]} "
+                                 f"({len(missing)} of {len(ids)}); expected a (height, width) for every image id")
+            sizes = {i: _check_size(from_size[i], f"from_size[{i!r}]") for i in ids}
+        else:
+            size = _check_size(from_size, "from_size")
+            sizes = {i: size for i in ids}
+        try:
+            self.check_bounds(sizes)
+        except InputError as err:
+            raise InputError(f"from_size: {err}") from None
+        frame = self.table["image_id"].map(sizes)
+        sx = w2 / np.array([s[1] for s in frame], dtype=float)
+        sy = h2 / np.array([s[0] for s in frame], dtype=float)
+        table = self.table.copy()
+        for cols, scale in ((_X_COLUMNS, sx), (_Y_COLUMNS, sy)):
+            for col in cols:
+                if col in table.columns:
+                    if not pd.api.types.is_numeric_dtype(table[col]):
+                        raise InputError(f"table: column {col!r} holds {table[col].dtype} values; expected pixel "
+                                         "numbers (NaN when unknown) to rescale")
+                    table[col] = table[col].astype(float) * scale
+        return Scanpaths(table, image_sizes={i: (h2, w2) for i in ids})
 
     # -- conversions -------------------------------------------------------------------------
     def to_dataframe(self) -> pd.DataFrame:
