@@ -15,11 +15,12 @@ import xarray as xr
 
 from .._validation import check_alignment, describe
 from ..errors import AlignmentError, InputError, ShapeError
+from ._map_reductions import _rows, row_log_sum_exp, row_min, row_sum, row_sumsq
 from .table import Scanpaths
 
 
-def _as_maps(maps: Any, name: str, *, log_density: bool = False) -> tuple[np.ndarray, bool, list[str] | None]:
-    """Return ``(maps (N, H, W) float64, was_single, stimulus ids or None)`` after checking values."""
+def _stack(maps: Any, name: str) -> tuple[np.ndarray, bool, list[str] | None]:
+    """Return ``(maps (N, H, W) float64, was_single, stimulus ids or None)`` after checking the shape."""
     ids = None
     if isinstance(maps, xr.DataArray):
         dims = tuple(maps.dims)
@@ -39,43 +40,92 @@ def _as_maps(maps: Any, name: str, *, log_density: bool = False) -> tuple[np.nda
         raise ShapeError(f"{name}: received {describe(np.asarray(arr))}; expected a numeric map (H, W) "
                          "or maps (N, H, W)")
     single = arr.ndim == 2
-    arr = np.asarray(arr, dtype=float).reshape((1,) + arr.shape[-2:] if single else arr.shape)
+    arr = np.ascontiguousarray(arr, dtype=float).reshape((1,) + arr.shape[-2:] if single else arr.shape)
     if arr.size == 0:
         raise ShapeError(f"{name}: received an empty array {arr.shape}; expected maps (N, H, W) with N, H, W > 0")
-    flat = arr.reshape(len(arr), -1)
-    low, high = flat.min(axis=1), flat.max(axis=1)             # NaN and Inf propagate into these
-    if log_density:
-        if np.isnan(high).any() or np.isposinf(high).any():
-            raise InputError(f"{name}: received {describe(arr)}; expected a log density without NaN or +inf")
-        total = np.concatenate([_log_sum_exp(flat[block], high[block]) for block in _blocks(flat)])
-        bad = np.nonzero(np.abs(total) > 1e-3)[0]
-        if bad.size:
-            raise InputError(f"{name}: map {int(bad[0])} has log-sum-exp {total[bad[0]]:.4g}; expected a normalised "
-                             "log density (log-sum-exp 0); convert saliency maps with to_log_density()")
-        return arr, single, ids
-    if not (np.isfinite(low).all() and np.isfinite(high).all()):
-        raise InputError(f"{name}: received {describe(arr)}; expected finite values (no NaN or Inf)")
-    zero = np.nonzero((low == 0) & (high == 0))[0]
-    if zero.size:
-        raise InputError(f"{name}: map {int(zero[0])} (of {len(arr)}) is all zeros; expected a saliency map with "
-                         "some non-zero values")
     return arr, single, ids
 
 
-def _blocks(flat: np.ndarray):
-    """Slices of about 2**17 values (1 MiB of float64): per-block work stays in the CPU cache."""
-    step = max(1, (1 << 17) // max(1, flat.shape[1]))
-    return [slice(k, k + step) for k in range(0, len(flat), step)]
+def _as_maps(maps: Any, name: str, *, log_density: bool = False) -> tuple[np.ndarray, bool, list[str] | None]:
+    """Return ``(maps (N, H, W) float64, was_single, stimulus ids or None)`` after checking values."""
+    arr, single, ids = _stack(maps, name)
+    if log_density:
+        _check_log_densities(arr, name)
+    else:
+        _map_stats(arr, name)
+    return arr, single, ids
 
 
-def _log_sum_exp(flat: np.ndarray, high: np.ndarray) -> np.ndarray:
-    """Per-row log-sum-exp in float32 (enough for a 1e-3 normalisation check), ``-inf`` rows allowed."""
-    shift = np.where(np.isfinite(high), high, 0.0)
-    x = flat.astype(np.float32)
-    x -= shift[:, None].astype(np.float32)
-    np.exp(x, out=x)
-    with np.errstate(divide="ignore"):
-        return shift + np.log(x.sum(axis=1, dtype=np.float64))
+def _map_stats(arr: np.ndarray, name: str) -> tuple[np.ndarray, np.ndarray]:
+    """Per-map minimum and sum of ``(N, H, W)`` maps; NaN, Inf and all-zero maps are errors.
+
+    The checks come from the two reductions themselves: a NaN makes the minimum NaN, an infinity
+    makes the minimum or the sum infinite, and a map with no negative value sums to zero only when
+    it is all zeros.
+    """
+    flat = arr.reshape(len(arr), -1)
+    low, total = row_min(flat), row_sum(flat)
+    _check_finite(flat, name, np.isfinite(low) & np.isfinite(total))
+    zero = np.nonzero((low >= 0) & (total == 0))[0]
+    if zero.size:
+        raise InputError(f"{name}: map {int(zero[0])} (of {len(arr)}) is all zeros; expected a saliency map with "
+                         "some non-zero values")
+    return low, total
+
+
+def _map_moments(arr: np.ndarray, name: str) -> tuple[np.ndarray, np.ndarray]:
+    """Per-map sum and sum of squares, checked as :func:`_map_stats` checks (all zeros: sum of squares 0)."""
+    flat = arr.reshape(len(arr), -1)
+    total, sumsq = row_sum(flat), row_sumsq(flat)
+    _check_finite(flat, name, np.isfinite(total) & np.isfinite(sumsq))
+    zero = np.nonzero(sumsq == 0)[0]
+    if zero.size:
+        raise InputError(f"{name}: map {int(zero[0])} (of {len(arr)}) is all zeros; expected a saliency map with "
+                         "some non-zero values")
+    return total, sumsq
+
+
+def _check_finite(flat: np.ndarray, name: str, ok: np.ndarray) -> None:
+    """Raise for the first map whose reductions were not finite: NaN/Inf values, or values too large."""
+    bad = np.nonzero(~ok)[0]
+    if not bad.size:
+        return
+    n = int(bad[0])
+    if not np.isfinite(flat[n]).all():
+        raise InputError(f"{name}: received {describe(flat[n])} in map {n}; expected finite values (no NaN or Inf)")
+    raise InputError(f"{name}: map {n} has values up to {np.abs(flat[n]).max():.3g}, too large to sum in float64; "
+                     "expected a map that can be rescaled (divide it by its maximum)")
+
+
+def _check_log_densities(arr: np.ndarray, name: str) -> None:
+    flat = arr.reshape(len(arr), -1)
+    high = _rows(flat).amax(dim=1).numpy()                 # NaN propagates
+    if np.isnan(high).any() or np.isposinf(high).any():
+        raise InputError(f"{name}: received {describe(arr)}; expected a log density without NaN or +inf")
+    total = row_log_sum_exp(flat, high)
+    bad = np.nonzero(~(np.abs(total) <= 1e-3))[0]
+    if bad.size:
+        raise InputError(f"{name}: map {int(bad[0])} has log-sum-exp {total[bad[0]]:.4g}; expected a normalised "
+                         "log density (log-sum-exp 0); convert saliency maps with to_log_density()")
+
+
+def _density_params(arr: np.ndarray, low: np.ndarray, total: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(offset, inv_total)`` per map so that ``(map - offset) * inv_total`` is its density.
+
+    pysaliency's ``convert_saliency_map_to_density`` (minimum_value=0): maps with negative values
+    are shifted by their minimum (their shifted sum is summed again, exactly), then divided by their
+    sum; a map that is all zeros after the shift becomes uniform.
+    """
+    flat = arr.reshape(len(arr), -1)
+    offset = np.where(low < 0, low, 0.0)
+    total = np.array(total, dtype=float)
+    negative = np.nonzero(low < 0)[0]
+    if negative.size:
+        total[negative] = (flat[negative] - low[negative, None]).sum(axis=1)
+    flat_zero = total == 0                              # only a constant map shifted by its minimum
+    offset[flat_zero] -= 1.0
+    total[flat_zero] = flat.shape[1]
+    return offset, 1.0 / total
 
 
 def _fixation_array(f: Any, name: str) -> np.ndarray:
@@ -116,6 +166,9 @@ def _fixation_sets(fixations: Any, n_maps: int, ids: list[str] | None, image_id:
             and np.asarray(fixations[0]).ndim == 2:
         if len(fixations) != n_maps:
             raise ShapeError(f"{name}: received {len(fixations)} fixation arrays; expected one per map ({n_maps})")
+        if all(type(f) is np.ndarray and f.dtype == np.float64 and f.ndim == 2 and f.shape[1] in (2, 3)
+               for f in fixations):           # already (n, 2|3) float arrays: finiteness is checked once, later
+            return [f[:, :2] for f in fixations]
         return [_fixation_array(f, f"{name}[{k}]") for k, f in enumerate(fixations)]
     if n_maps != 1:
         raise ShapeError(f"{name}: received one fixation array for {n_maps} maps; expected a list of {n_maps} "
@@ -131,6 +184,11 @@ def _pixel_indices(sets: list[np.ndarray], shape: tuple[int, int],
     if counts.sum() == 0:
         raise InputError(f"{name}: received no fixations; expected at least one fixation")
     xy = np.concatenate(sets, axis=0)
+    if not np.isfinite(xy).all():
+        k = int(np.argmin(np.isfinite(xy).all(axis=1)))
+        n = int(np.searchsorted(np.cumsum(counts), k, side="right"))
+        raise InputError(f"{name}: fixation {k - int(counts[:n].sum())} of map {n} is ({xy[k, 0]}, {xy[k, 1]}); "
+                         "expected finite x, y coordinates")
     outside = (xy[:, 0] < 0) | (xy[:, 1] < 0) | (xy[:, 0] >= w) | (xy[:, 1] >= h)
     if outside.any():
         k = int(np.argmax(outside))
@@ -161,27 +219,30 @@ def _per_map(values: np.ndarray, single: bool, ids: list[str] | None) -> Any:
     return values
 
 
-def _pair(map_a: Any, map_b: Any, names: tuple[str, str]) -> tuple[np.ndarray, np.ndarray, bool, list[str] | None]:
+def _pair(map_a: Any, map_b: Any, names: tuple[str, str], *, moments: bool = False,
+          densities: bool = False) -> tuple[Any, Any, bool, list[str] | None]:
+    """Two stacks of maps of the same shape, checked, aligned on ``stimulus_id`` when both are labelled.
+
+    Each of the two comes back as the ``(N, H, W)`` array, or with ``moments=True`` as
+    ``(flat, sum, sum of squares)``, or with ``densities=True`` as ``(flat, offset, inv_total)``
+    (:func:`_density_params`).
+    """
     if isinstance(map_a, xr.DataArray) and isinstance(map_b, xr.DataArray) and "stimulus" in map_a.dims \
             and "stimulus" in map_b.dims and "stimulus_id" in map_a.coords and "stimulus_id" in map_b.coords:
         map_a, map_b = check_alignment(map_a, map_b, names=list(names))
-    a, single_a, ids = _as_maps(map_a, names[0])
-    b, single_b, ids_b = _as_maps(map_b, names[1])
+    a, single_a, ids = _stack(map_a, names[0])
+    b, single_b, ids_b = _stack(map_b, names[1])
     if a.shape != b.shape:
         raise ShapeError(f"{names[1]}: received maps of shape {b.shape[-2:] if single_b else b.shape}; expected the "
                          f"shape of {names[0]} {a.shape[-2:] if single_a else a.shape}")
-    return a, b, single_a and single_b, ids if ids is not None else ids_b
-
-
-def _densities(flat: np.ndarray) -> np.ndarray:
-    """pysaliency's ``convert_saliency_map_to_density`` (minimum_value=0) for rows of flattened maps."""
-    out = np.array(flat, dtype=float, copy=True)
-    low = out.min(axis=1)
-    if (low < 0).any():
-        out[low < 0] -= low[low < 0, None]
-    total = out.sum(axis=1)
-    if (total == 0).any():
-        out[total == 0] = 1.0
-        total[total == 0] = out.shape[1]
-    out /= total[:, None]
-    return out
+    out = []
+    for arr, name in ((a, names[0]), (b, names[1])):
+        flat = arr.reshape(len(arr), -1)
+        if moments:
+            out.append((flat, *_map_moments(arr, name)))
+        elif densities:
+            out.append((flat, *_density_params(arr, *_map_stats(arr, name))))
+        else:
+            _map_stats(arr, name)
+            out.append(arr)
+    return out[0], out[1], single_a and single_b, ids if ids is not None else ids_b

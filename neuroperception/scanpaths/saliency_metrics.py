@@ -29,8 +29,10 @@ import numpy as np
 import xarray as xr
 
 from ..errors import InputError, ShapeError
-from ._saliency_inputs import (_as_maps, _average, _blocks, _densities, _fixation_array, _fixation_sets, _pair,
-                               _per_map, _pixel_indices)
+from ._auc import judd_roc, shuffled_ranks
+from ._map_reductions import row_dot, row_kl, row_sim
+from ._saliency_inputs import (_as_maps, _average, _fixation_array, _fixation_sets, _map_moments,
+                               _map_stats, _pair, _per_map, _pixel_indices, _stack)
 
 __all__ = ["nss", "cc", "kl_div", "sim", "auc_judd", "shuffled_auc", "information_gain", "to_log_density"]
 
@@ -72,18 +74,36 @@ def nss(saliency_map: Any, fixations_xy: Any, *, image_id: Any = None, average: 
     >>> round(nss(smap, np.array([[2.7, 1.2]])), 4)    # x=2.7 -> column 2, y=1.2 -> row 1
     3.873
     """
-    maps, _, ids = _as_maps(saliency_map, "saliency_map")
+    maps, _, ids = _stack(saliency_map, "saliency_map")
+    total, sumsq = _map_moments(maps, "saliency_map")
     sets = _fixation_sets(fixations_xy, len(maps), ids, image_id, "fixations_xy")
     n_idx, rows, cols = _pixel_indices(sets, maps.shape[1:], "fixations_xy")
-    flat = maps.reshape(len(maps), -1)
-    mean, std = np.empty(len(maps)), np.empty(len(maps))
-    for block in _blocks(flat):
-        mean[block] = flat[block].mean(axis=1)
-        centred = flat[block] - mean[block, None]
-        std[block] = np.sqrt(np.einsum("ij,ij->i", centred, centred) / flat.shape[1])
+    mean, var = _mean_var(maps.reshape(len(maps), -1), total, sumsq)
+    std = np.sqrt(var)
     values = maps[n_idx, rows, cols] - mean[n_idx]
     scale = np.where(std == 0, 1.0, std)
     return _average(values / scale[n_idx], n_idx, average)
+
+
+def _mean_var(flat: np.ndarray, total: np.ndarray, sumsq: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-row mean and population variance from the sum and the sum of squares.
+
+    ``E[x²] - E[x]²`` loses digits when the variance is small against ``E[x²]`` (a large offset, a
+    constant map); rows where it is below ``1e-4 E[x²]`` are recomputed in two passes (mean, then
+    variance about it), which keeps
+    the relative error of the variance below about 1e-11 everywhere.
+    """
+    n = flat.shape[1]
+    mean, mean_sq = total / n, sumsq / n
+    var = mean_sq - mean * mean
+    ill = np.nonzero(~(var > 1e-4 * mean_sq))[0]
+    if ill.size:                    # the mean too: a sum of large values carries an error of about n eps |x|
+        centred = flat[ill] - mean[ill, None]
+        correction = centred.mean(axis=1)
+        centred -= correction[:, None]
+        mean[ill] += correction
+        var[ill] = np.einsum("ij,ij->i", centred, centred) / n
+    return mean, var
 
 
 def information_gain(pred_log_density: Any, baseline_log_density: Any, fixations_xy: Any, *, image_id: Any = None,
@@ -146,12 +166,15 @@ def to_log_density(saliency_map: Any, minimum_value: float = 0.0) -> Any:
     >>> np.exp(to_log_density(np.array([[1.0, 3.0]]))).tolist()
     [[0.25, 0.75]]
     """
-    maps, single, ids = _as_maps(saliency_map, "saliency_map")
+    maps, single, ids = _stack(saliency_map, "saliency_map")
+    low, _ = _map_stats(maps, "saliency_map")
     flat = maps.reshape(len(maps), -1)
-    low = flat.min(axis=1, keepdims=True)
-    flat = np.where(low < 0, flat - low, flat) + minimum_value
+    shifted = np.where(low[:, None] < 0, flat - low[:, None], flat) + minimum_value
+    total = shifted.sum(axis=1, keepdims=True)
+    shifted[total[:, 0] == 0] = 1.0                     # all zeros after the shift: uniform
+    total[total == 0] = flat.shape[1]
     with np.errstate(divide="ignore"):
-        out = np.log(_densities(flat)).reshape(maps.shape)
+        out = np.log(shifted / total).reshape(maps.shape)
     out = out[0] if single else out
     if isinstance(saliency_map, xr.DataArray):
         return saliency_map.copy(data=out)
@@ -206,29 +229,12 @@ def auc_judd(saliency_map: Any, fixations_xy: Any, *, image_id: Any = None, jitt
         if len(fixated) == n_pix:
             raise InputError(f"fixations_xy: every pixel of map {int(n)} is fixated; expected unfixated pixels "
                              "as negatives")
-        scores[n] = _judd_roc(flat[pix], np.sort(flat), np.sort(flat[fixated]))
+        scores[n] = judd_roc(flat[pix], np.sort(flat), np.sort(flat[fixated]))
     if average is None:
         return scores
     if average != "image":
         raise InputError(f"average: received {average!r}; expected 'image' or None")
     return float(np.nanmean(scores))
-
-
-def _judd_roc(positives: np.ndarray, all_sorted: np.ndarray, fixated_sorted: np.ndarray) -> float:
-    """ROC area with the positives as thresholds; negatives are the pixels never fixated.
-
-    pysaliency adds a threshold above every value (the point (0, 0)) and one at the minimum (the
-    point (1, 1)); between them, for each positive ``t`` in decreasing order, the hit rate is
-    ``#positives >= t / #positives`` and the false-alarm rate ``#unfixated >= t / #unfixated``.
-    """
-    thresholds = np.sort(positives)[::-1]
-    n_pos, n_neg = len(positives), len(all_sorted) - len(fixated_sorted)
-    tp = n_pos - np.searchsorted(thresholds[::-1], thresholds, side="left")
-    fp = (len(all_sorted) - np.searchsorted(all_sorted, thresholds, side="left")) \
-        - (len(fixated_sorted) - np.searchsorted(fixated_sorted, thresholds, side="left"))
-    tpr = np.concatenate([[0.0, 0.0], tp / n_pos, [1.0]])
-    fpr = np.concatenate([[0.0, 0.0], fp / n_neg, [1.0]])
-    return float(np.sum((fpr[1:] - fpr[:-1]) * (tpr[1:] + tpr[:-1]) / 2.0))
 
 
 def shuffled_auc(saliency_map: Any, fixations_xy: Any, other_fixations_xy: Any = None, *, image_id: Any = None,
@@ -275,9 +281,12 @@ def shuffled_auc(saliency_map: Any, fixations_xy: Any, other_fixations_xy: Any =
             other = _fixation_sets(other_fixations_xy, len(maps), None, None, "other_fixations_xy")
         neg_n, neg_r, neg_c = _pixel_indices(other, maps.shape[1:], "other_fixations_xy")
         shuffled = False
+    if shuffled:
+        return _average(shuffled_ranks(maps.reshape(len(maps), -1), rows * maps.shape[2] + cols, n_idx),
+                        n_idx, average)
     values = np.empty(len(n_idx))
     for n in np.unique(n_idx):
-        sel = neg_n != n if shuffled else neg_n == n
+        sel = neg_n == n
         if not sel.any():
             raise InputError(f"other_fixations_xy: no negatives for map {int(n)}; expected at least one")
         negatives = np.sort(maps[n, neg_r[sel], neg_c[sel]])
@@ -313,17 +322,19 @@ def cc(map_a: Any, map_b: Any) -> Any:
     >>> cc(a, 2 * a + 1), cc(a, -a)
     (1.0, -1.0)
     """
-    a, b, single, ids = _pair(map_a, map_b, ("map_a", "map_b"))
-    fa, fb = a.reshape(len(a), -1), b.reshape(len(b), -1)
-    saa, sbb, sab = np.empty(len(fa)), np.empty(len(fa)), np.empty(len(fa))
-    for block in _blocks(fa):
-        ca = fa[block] - fa[block].mean(axis=1, keepdims=True)
-        cb = fb[block] - fb[block].mean(axis=1, keepdims=True)
-        saa[block], sbb[block] = np.einsum("ij,ij->i", ca, ca), np.einsum("ij,ij->i", cb, cb)
-        sab[block] = np.einsum("ij,ij->i", ca, cb)
+    a, b, single, ids = _pair(map_a, map_b, ("map_a", "map_b"), moments=True)
+    (fa, sum_a, sumsq_a), (fb, sum_b, sumsq_b) = a, b
+    mean_a, var_a = _mean_var(fa, sum_a, sumsq_a)
+    mean_b, var_b = _mean_var(fb, sum_b, sumsq_b)
+    n = fa.shape[1]
+    cov = row_dot(fa, fb) / n - mean_a * mean_b
+    ill = np.nonzero(~((var_a > 0) & (var_b > 0) & (np.abs(cov) > 1e-4 * np.sqrt(sumsq_a * sumsq_b) / n)))[0]
+    if ill.size:                   # a small covariance against the raw second moments: recompute it centred
+        ca, cb = fa[ill] - mean_a[ill, None], fb[ill] - mean_b[ill, None]
+        cov[ill] = np.einsum("ij,ij->i", ca, cb) / n
     with np.errstate(invalid="ignore", divide="ignore"):
-        r = sab / np.sqrt(saa * sbb)
-    r = np.where((saa == 0) ^ (sbb == 0), 0.0, r)
+        r = cov / np.sqrt(var_a * var_b)
+    r = np.where((var_a == 0) ^ (var_b == 0), 0.0, r)
     return _per_map(np.clip(r, -1.0, 1.0), single, ids)
 
 
@@ -342,18 +353,8 @@ def kl_div(pred: Any, target: Any, *, eps: float = _MIT_EPS) -> Any:
     >>> round(kl_div(pred, target), 4), abs(kl_div(target, target)) < 1e-12      # 0.5 log(4/3), 0
     (0.1438, True)
     """
-    p, q, single, ids = _pair(pred, target, ("pred", "target"))
-    fp, fq = p.reshape(len(p), -1), q.reshape(len(q), -1)
-    values = np.empty(len(fp))
-    for block in _blocks(fp):
-        dq = _densities(fq[block])
-        t = _densities(fp[block])
-        t += eps
-        np.divide(dq, t, out=t)
-        t += eps
-        np.log(t, out=t)
-        values[block] = np.einsum("ij,ij->i", dq, t)
-    return _per_map(values, single, ids)
+    p, q, single, ids = _pair(pred, target, ("pred", "target"), densities=True)
+    return _per_map(row_kl(*p, *q, eps), single, ids)
 
 
 def sim(map_a: Any, map_b: Any) -> Any:
@@ -367,11 +368,5 @@ def sim(map_a: Any, map_b: Any) -> Any:
     >>> sim(np.array([[1.0, 0.0]]), np.array([[1.0, 1.0]]))
     0.5
     """
-    a, b, single, ids = _pair(map_a, map_b, ("map_a", "map_b"))
-    fa, fb = a.reshape(len(a), -1), b.reshape(len(b), -1)
-    values = np.empty(len(fa))
-    for block in _blocks(fa):
-        da = _densities(fa[block])
-        values[block] = np.minimum(da, _densities(fb[block]), out=da).sum(axis=1)
-    return _per_map(values, single, ids)
-
+    a, b, single, ids = _pair(map_a, map_b, ("map_a", "map_b"), densities=True)
+    return _per_map(row_sim(*a, *b), single, ids)

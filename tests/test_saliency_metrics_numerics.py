@@ -1,0 +1,126 @@
+"""Saliency metrics on the paths the batched reductions take: ill-conditioned maps, several blocks, errors."""
+
+import warnings
+
+import numpy as np
+import pytest
+
+from neuroperception.errors import InputError
+from neuroperception.scanpaths import _auc, _map_reductions
+from neuroperception.scanpaths.saliency_metrics import cc, information_gain, kl_div, nss, shuffled_auc, sim
+
+pysaliency = pytest.importorskip("pysaliency")
+from pysaliency.metrics import CC, MIT_KLDiv, NSS, SIM  # noqa: E402
+from pysaliency.saliency_map_models import SaliencyMapModel  # noqa: E402
+
+H, W = 20, 30
+
+
+@pytest.fixture(scope="module")
+def maps():
+    rng = np.random.default_rng(7)
+    return rng.random((12, H, W)) ** 2, rng.random((12, H, W))
+
+
+@pytest.fixture
+def small_blocks(monkeypatch):
+    """Blocks of a few maps, so that every batched path runs over several blocks."""
+    monkeypatch.setattr(_map_reductions, "_BLOCK_VALUES", 3 * H * W + 7)
+    monkeypatch.setattr(_auc, "_BLOCK_VALUES", 200)
+
+
+def _two_pass_nss(smap, xy):
+    smap = smap.astype(np.longdouble)            # a reference with more digits than float64
+    z = (smap - smap.mean()) / smap.std()
+    return z[xy[:, 1].astype(int), xy[:, 0].astype(int)].astype(float)
+
+
+def test_large_offsets_keep_nss_and_cc_exact(maps):
+    """Raw moments lose every digit at an offset of 1e8 (their variance error is about eps * 1e16 = 1, the
+    variance 0.08); those maps are recomputed in two passes. Tolerance: what float64 data at that offset holds."""
+    a, b = maps
+    xy = np.c_[np.arange(5) * 5.5, np.arange(5) * 3.2]
+    for offset in (0.0, 1e3, 1e6, -1e8):
+        shifted = a + offset
+        expected = np.concatenate([_two_pass_nss(m, xy) for m in shifted])
+        tolerance = 1e-10 + 1e-14 * abs(offset)
+        np.testing.assert_allclose(nss(shifted, [xy] * len(a), average=None), expected, atol=tolerance)
+        assert nss(shifted[0], xy) == pytest.approx(NSS(shifted[0], xy[:, 0].astype(int), xy[:, 1].astype(int)).mean(),
+                                                    abs=tolerance)
+        np.testing.assert_allclose(cc(shifted, b - offset / 3), [np.corrcoef(m.ravel(), o.ravel())[0, 1]
+                                                                  for m, o in zip(shifted, b)], atol=tolerance)
+
+
+def test_nearly_uncorrelated_maps_keep_their_small_correlation():
+    rng = np.random.default_rng(3)
+    a = rng.standard_normal((4, 200, 200)) + 1e4
+    b = rng.standard_normal((4, 200, 200)) - 3e4
+    expected = [np.corrcoef(x.ravel(), y.ravel())[0, 1] for x, y in zip(a, b)]
+    np.testing.assert_allclose(cc(a, b), expected, atol=1e-10)
+    assert np.all(np.abs(expected) < 0.02)          # the regime where a raw covariance cancels
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+def test_map_to_map_metrics_over_several_blocks_equal_pysaliency(maps, small_blocks):
+    a, b = maps
+    negative = b - 0.5
+    constant = np.full_like(a, -2.0)                 # shifted to all zeros: pysaliency makes it uniform
+    sparse = (b > 0.9).astype(float)
+    np.testing.assert_allclose(cc(a, b), [CC(x, y) for x, y in zip(a, b)], atol=1e-12)
+    np.testing.assert_allclose(sim(a, negative), [SIM(x, y) for x, y in zip(a, negative)], atol=1e-12)
+    np.testing.assert_allclose(sim(constant, a), [SIM(x, y) for x, y in zip(constant, a)], atol=1e-12)
+    np.testing.assert_allclose(kl_div(a, sparse), [MIT_KLDiv(x, y) for x, y in zip(a, sparse)], atol=1e-12)
+    np.testing.assert_allclose(kl_div(negative, constant), [MIT_KLDiv(x, y) for x, y in zip(negative, constant)],
+                               atol=1e-12)
+
+
+def test_shuffled_auc_over_several_blocks_equals_pysaliency(maps, small_blocks, monkeypatch):
+    monkeypatch.setattr(np, "trapz", np.trapezoid, raising=False)
+    a, _ = maps
+    a = np.round(a * 5)                                  # ties between positives and negatives
+    rng = np.random.default_rng(11)
+    sets = [np.c_[rng.uniform(0, W, k), rng.uniform(0, H, k)] for k in rng.integers(1, 9, len(a))]
+    sets[4] = np.zeros((0, 2))
+    stimuli = pysaliency.Stimuli([np.full((H, W, 3), n, dtype=np.uint8) for n in range(len(a))])
+    fixations = pysaliency.Fixations.create_without_history(
+        np.concatenate([s[:, 0] for s in sets]), np.concatenate([s[:, 1] for s in sets]),
+        np.concatenate([[n] * len(s) for n, s in enumerate(sets)]).astype(int))
+
+    class Maps(SaliencyMapModel):
+        def _saliency_map(self, stimulus):
+            return a[int(stimulus[0, 0, 0])]
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        expected = Maps(caching=False).sAUC(stimuli, fixations)
+    assert shuffled_auc(a, sets) == pytest.approx(expected, abs=1e-12)
+
+
+def test_read_only_maps_need_no_copy_and_warn_nothing(maps):
+    a, b = maps
+    a, b = a.copy(), b.copy()
+    a.flags.writeable = b.flags.writeable = False
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert np.isfinite(cc(a, b)).all() and np.isfinite(kl_div(a, b)).all()
+
+
+def test_errors_name_the_map_and_the_problem(maps):
+    a, b = maps
+    xy = np.array([[1.0, 1.0]])
+    bad = a.copy()
+    bad[3, 2, 2] = np.inf
+    with pytest.raises(InputError, match=r"map 3.*finite values"):
+        sim(bad, b)
+    with pytest.raises(InputError, match=r"map 3.*finite values"):
+        nss(bad, [xy] * len(a))
+    huge = a.copy()
+    huge[5] *= 1e307
+    with pytest.raises(InputError, match=r"map 5 .*too large"):
+        kl_div(huge, b)
+    with pytest.raises(InputError, match=r"fixation 1 of map 2 .*finite"):
+        nss(a, [xy, xy, np.array([[1.0, 2.0], [np.nan, 3.0]])] + [xy] * (len(a) - 3))
+    with pytest.raises(InputError, match="no negatives for map 0"):
+        shuffled_auc(a[:3], [np.array([[1.0, 1.0], [2.0, 2.0]]), np.zeros((0, 2)), np.zeros((0, 2))])
+    with pytest.raises(InputError, match="log density"):
+        information_gain(np.log(a / a.sum(axis=(1, 2), keepdims=True)) + 0.01, None, [xy] * len(a))
