@@ -326,11 +326,10 @@ def evaluate_scanpath_model(model: Any, images: Any, human: Scanpaths, captions:
         known = {human.image_sizes.get(i) for i in ids}
         human_size = known.pop() if len(known) == 1 and None not in known else (h, w)
     hh, hw = int(human_size[0]), int(human_size[1])
-    scale = np.array([hw / w, hh / h, 1.0])
 
     pred, name = _predict(model, images, ids, captions, human)
-    pred = pred.select(image_id=ids)
-    pred_by_image = {k: [p * scale for p in v] for k, v in _by_image(pred, True).items()}
+    pred = pred.select(image_id=ids).rescale(from_size=(h, w), to_size=(hh, hw))
+    pred_by_image = _by_image(pred, True)
     missing = [i for i in ids if i not in pred_by_image]
     if missing:
         raise AlignmentError(f"model: produced no scanpath for image ids {missing[:5]}; expected one or more per image")
