@@ -34,6 +34,8 @@ With real data, the observations are a policy's frames (e.g. collected from the 
 
 Run: ``python analyses/reward_hacking.py [--out DIR] [--quick]``; writes ``rewards.csv`` (each
 reward's landscape over the states and its step of progress), ``attack.csv`` and ``attack.png``,
+``attacked_images.png`` (at the largest eps, one column per reward and variant: the first attacked frame,
+its attacked version and the perturbation δ × 8, titled by the gain it bought in steps of progress),
 ``optimization.csv``, ``optimization_history.csv``, ``optimization_<condition>.png`` (reward vs judge
 per step), ``overoptimization.png`` (judge vs reward, both in steps of progress), ``optimized_images.png``,
 ``landscapes.png`` and ``disagreement.csv``.
@@ -53,8 +55,8 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import torch  # noqa: E402
 
-from neuroperception.plotting import (plot_image_grid, plot_optimization_history, plot_reward_landscape,  # noqa: E402
-                                      save_figure)
+from neuroperception.plotting import (plot_attack_examples, plot_image_grid, plot_optimization_history,  # noqa: E402
+                                      plot_reward_landscape, save_figure)
 from neuroperception.rewards import (GoalImageReward, TransformAveragedReward, attack_table,  # noqa: E402
                                      ensemble_disagreement, optimize_images)
 from neuroperception.rewards.envs import ReachEnv  # noqa: E402
@@ -145,6 +147,35 @@ def _attack_figure(table: pd.DataFrame):
     return fig
 
 
+def _attacked_images_figure(rewards: dict, clean: torch.Tensor, attacked: dict, eps: float, step: dict[str, float],
+                            n_transforms: int, random_state: int):
+    """The first attacked observation at budget ``eps``: one column per reward and variant (clean, attacked, δ).
+
+    Each column is titled by the gain of its attacked frame over the clean one, in steps of progress: exact
+    for a plain reward; a transform-averaged reward is re-scored under one new draw of transforms (clean and
+    attacked frames under the same draw), since the attack's own draws are not kept.
+    """
+    x0, columns, labels = clean[:1], [], []
+    for name, fn in rewards.items():
+        for variant in ("plain", "averaged"):
+            if (name, variant, eps) not in attacked:
+                continue
+            x1 = attacked[name, variant, eps][:1]
+            scorer = fn if variant == "plain" else TransformAveragedReward(fn, n_transforms=n_transforms,
+                                                                            random_state=random_state)
+            with torch.no_grad():
+                r = scorer(torch.cat([x0, x1])).double()
+            unit = step[name if variant == "plain" else f"{name} averaged"]
+            columns.append(x1)
+            labels.append(f"{name} {variant}\n{float(r[1] - r[0]) / unit:+.2f} steps"
+                          + (" (new draw)" if variant == "averaged" else ""))
+    fig = plot_attack_examples(x0.repeat(len(columns), 1, 1, 1), torch.cat(columns), labels=labels, amplify=8)
+    fig.suptitle(f"PGD at eps = {eps * 255:g}/255: clean, attacked, δ × 8 (grey = 0); gain in steps of progress",
+                 fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
 def _overoptimization_figure(history: pd.DataFrame, step: dict[str, float]):
     """Held-out judge vs optimised reward along each optimisation, both in steps of progress from the start."""
     fig, ax = plt.subplots(figsize=(5.2, 3.8))
@@ -224,11 +255,14 @@ def run(out_dir: Path, quick: bool = False, random_state: int = 0) -> dict[str, 
 
     # (1) the attack table
     pick = rng.choice(np.flatnonzero(dist > 0), size=cfg["n_attack"], replace=False)
-    attack = attack_table({k: rewards[k] for k in cfg["attack_rewards"]}, all_frames[pick], eps=cfg["eps"],
-                          steps=cfg["pgd_steps"], n_transforms=cfg["n_transforms"], random_state=random_state)
+    attacked_rewards = {k: rewards[k] for k in cfg["attack_rewards"]}
+    attack, attacked = attack_table(attacked_rewards, all_frames[pick], eps=cfg["eps"], steps=cfg["pgd_steps"],
+                                    n_transforms=cfg["n_transforms"], random_state=random_state, return_images=True)
     names = attack["reward"] + np.where(attack["variant"] == "averaged", " averaged", "")
     attack["gain_in_steps"] = attack["gain_mean"] / names.map(step)
     save_figure(_attack_figure(attack), out_dir / "attack.png")
+    save_figure(_attacked_images_figure(attacked_rewards, _as_images(all_frames[pick]), attacked, max(cfg["eps"]),
+                                        step, cfg["n_transforms"], random_state + 11), out_dir / "attacked_images.png")
 
     # (2) image optimisation against a held-out judge
     far = np.flatnonzero(dist >= MIN_START_DISTANCE)

@@ -45,12 +45,41 @@ def test_toward_goal_moves_exactly_k_cells_closer(analysis):
     assert analysis.toward_goal(goal, goal, 3) == goal  # already there: stays
 
 
+def test_attacked_images_figure_titles_each_column_by_its_gain_in_steps(analysis):
+    import matplotlib.pyplot as plt
+    import torch
+
+    def brightness(x):  # every pixel +eps buys exactly eps, under any shift, flip or zoom too
+        return x.mean(dim=(1, 2, 3))
+
+    clean = torch.full((2, 3, 8, 8), 0.5)
+    clean[1] = 0.3
+    eps = (0.01, 0.05)
+    _, attacked = analysis.attack_table({"bright": brightness}, clean, eps=eps, steps=4, n_transforms=2,
+                                        return_images=True)
+    step = {"bright": 0.01, "bright averaged": 0.02}
+    fig = analysis._attacked_images_figure({"bright": brightness}, clean, attacked, max(eps), step, n_transforms=2,
+                                           random_state=3)
+    try:
+        assert len(fig.axes) == 6  # (clean, attacked, delta) x (plain, averaged)
+        plain, averaged = (a.get_title() for a in fig.axes[:2])
+        assert plain == "bright plain\n+5.00 steps"  # eps 0.05 bought by every pixel, over a step of 0.01
+        # pixels no zoomed view samples get no gradient: at most 0.05 over a step of 0.02, re-scored on a new draw
+        assert averaged.startswith("bright averaged\n+") and averaged.endswith(" steps (new draw)")
+        assert 2.0 < float(averaged.split("\n")[1].split()[0]) <= 2.5
+        assert "δ × 8" in fig._suptitle.get_text() and "eps = 12.75/255" in fig._suptitle.get_text()
+        shown = fig.axes[4].images[0].get_array()  # the first observation's delta, amplified 8 times
+        np.testing.assert_allclose(shown, np.full((8, 8, 3), 0.5 + 8 * 0.05), atol=1e-6)
+    finally:
+        plt.close(fig)
+
+
 @pytest.mark.slow
 def test_quick_run_shows_hacking_and_its_mitigation(analysis, tmp_path):
     tables = analysis.run(tmp_path, quick=True)
-    for name in ("rewards.csv", "attack.csv", "attack.png", "optimization.csv", "optimization_history.csv",
-                 "optimization_lpips.png", "overoptimization.png", "optimized_images.png", "landscapes.png",
-                 "disagreement.csv"):
+    for name in ("rewards.csv", "attack.csv", "attack.png", "attacked_images.png", "optimization.csv",
+                 "optimization_history.csv", "optimization_lpips.png", "overoptimization.png", "optimized_images.png",
+                 "landscapes.png", "disagreement.csv"):
         assert (tmp_path / name).stat().st_size > 0, name
     rewards = tables["rewards"].set_index("reward")
     assert rewards["peak at goal"].all() and (rewards["Spearman r with -distance"] > 0.9).all()

@@ -16,7 +16,7 @@ from .choice import plot_choice_map, plot_choice_weights
 from .decoding import plot_retrieval, plot_roi_ablation
 from .motion import plot_flow, plot_flow_comparison, save_animation
 from .readouts import plot_attention_maps, plot_centre_recovery, plot_receptive_fields
-from .rewards import plot_optimization_history, plot_reward_landscape
+from .rewards import plot_attack_examples, plot_optimization_history, plot_reward_landscape
 from .rsa import plot_rdm_comparison
 from .scanpaths import plot_saliency_overlay, plot_scanpaths
 from .search import plot_asymmetry_index, plot_search_slopes
@@ -28,4 +28,4 @@ __all__ = ["plot_image_grid", "plot_rdm", "plot_rdms", "plot_feature_pca", "save
            "plot_search_slopes", "plot_asymmetry_index", "plot_triplet_grid", "plot_triplets", "plot_choice_weights",
            "plot_choice_map", "plot_optimization_history", "plot_reward_landscape", "plot_retrieval", "plot_roi_ablation",
            "plot_flow", "plot_flow_comparison", "save_animation", "plot_attention_maps", "plot_receptive_fields",
-           "plot_centre_recovery"]
+           "plot_centre_recovery", "plot_attack_examples"]

@@ -1,4 +1,4 @@
-"""Figures of perceptual rewards: optimisation histories (reward vs judge) and reward landscapes."""
+"""Figures of perceptual rewards: optimisation histories (reward vs judge), reward landscapes and attacked images."""
 
 from __future__ import annotations
 
@@ -12,9 +12,10 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from .._validation import check_images, describe  # noqa: E402
 from ..errors import InputError, ShapeError  # noqa: E402
 
-__all__ = ["plot_optimization_history", "plot_reward_landscape"]
+__all__ = ["plot_optimization_history", "plot_reward_landscape", "plot_attack_examples"]
 
 
 _COLOURS = ("tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple", "tab:brown", "tab:pink", "tab:olive")
@@ -220,4 +221,100 @@ def plot_reward_landscape(values: Any, x: Sequence[float] | None = None, y: Sequ
     ax.set_xlabel(xlabel)
     if title:
         ax.set_title(title)
+    return fig
+
+
+def _as_numpy(images) -> np.ndarray:
+    """``(N, H, W, 3)`` float32 numpy array of validated ``(N, 3, H, W)`` images."""
+    return images.detach().cpu().numpy().transpose(0, 2, 3, 1)
+
+
+def plot_attack_examples(clean, attacked, labels: Sequence[str] | None = None, amplify: float = 8, ax=None):
+    """Clean observations, their adversarially perturbed versions and the amplified perturbation.
+
+    One column per example, three rows: the clean image, the attacked image, and the perturbation
+    ``δ = attacked − clean`` shown as ``0.5 + amplify · δ`` clipped to ``[0, 1]`` (grey is no
+    change, each channel on its own), so an invisible ℓ∞ perturbation of a few ``/255`` can be seen.
+    The δ panel's title gives the amplification and the largest ``|δ|`` in ``/255`` units.
+
+    Parameters
+    ----------
+    clean, attacked : array-like
+        Images ``(N, 3, H, W)`` in ``[0, 1]`` of the same shape (tensor or array, as
+        :func:`~neuroperception._validation.check_images` accepts them), e.g. the observations and
+        the images returned by :func:`~neuroperception.rewards.attack_table` with
+        ``return_images=True``.
+    labels : sequence of str, optional
+        One title per example (column), e.g. the reward and the gain the attack bought.
+    amplify : float, default 8
+        Factor applied to ``δ`` in the bottom row (a positive number).
+    ax : array-like of matplotlib.axes.Axes, optional
+        ``3·N`` Axes to draw into, row-major as ``(3, N)`` (e.g. from ``plt.subplots(3, N)``); a
+        new figure otherwise.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        The figure drawn into (that of ``ax`` when given).
+
+    Raises
+    ------
+    InputError
+        Images of different shapes (a :class:`~neuroperception.errors.ShapeError`) or that
+        ``check_images`` rejects, a number of labels or Axes that does not match the examples, a
+        non-positive ``amplify``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> clean = np.full((2, 3, 8, 8), 0.5, dtype=np.float32)
+    >>> attacked = clean + np.float32(4 / 255) * np.sign(np.random.default_rng(0).normal(size=clean.shape))
+    >>> fig = plot_attack_examples(clean, attacked.astype(np.float32), labels=["a", "b"])
+    >>> len(fig.axes), fig.axes[4].get_title()
+    (6, 'δ × 8, max |δ| = 4.0/255')
+    """
+    x0 = check_images(clean, name="clean")
+    x1 = check_images(attacked, name="attacked")
+    if tuple(x0.shape) != tuple(x1.shape):
+        raise ShapeError(f"attacked: received {describe(x1)}; expected the shape of clean, {tuple(x0.shape)} "
+                         "(one attacked image per clean image)")
+    n = x0.shape[0]
+    try:
+        factor = float(amplify)
+    except (TypeError, ValueError):
+        factor = float("nan")
+    if not (np.isfinite(factor) and factor > 0):
+        raise InputError(f"amplify: received {amplify!r}; expected a positive number (the factor applied to δ)")
+    if labels is not None:
+        labels = [str(v) for v in labels]
+        if len(labels) != n:
+            raise InputError(f"labels: received {len(labels)} labels; expected {n} (one per example)")
+    if ax is None:
+        fig, grid = plt.subplots(3, n, figsize=(1.9 * n + 0.4, 6.3), squeeze=False)
+        axes = list(grid.flat)
+    else:
+        axes = list(np.ravel(np.asarray(ax, dtype=object)))
+        if len(axes) != 3 * n or not all(hasattr(a, "imshow") for a in axes):
+            raise InputError(f"ax: received {len(axes)} object(s); expected {3 * n} matplotlib Axes, (3, {n}) "
+                             "row-major (clean, attacked, amplified δ for each example)")
+        fig = axes[0].figure
+    a0, a1 = _as_numpy(x0), _as_numpy(x1)
+    delta = a1 - a0
+    rows = (a0, a1, np.clip(0.5 + factor * delta, 0.0, 1.0))
+    names = ("clean", "attacked", f"δ × {factor:g} (grey = 0)")
+    for r, (images, name) in enumerate(zip(rows, names)):
+        for j in range(n):
+            panel = axes[r * n + j]
+            panel.imshow(images[j], interpolation="nearest", vmin=0.0, vmax=1.0)
+            panel.set_xticks([])
+            panel.set_yticks([])
+            if j == 0:
+                panel.set_ylabel(name, fontsize=8)
+            if r == 0 and labels is not None:
+                panel.set_title(labels[j], fontsize=8)
+            elif r == 2:
+                panel.set_title(f"δ × {factor:g}, max |δ| = {255 * float(np.abs(delta[j]).max()):.1f}/255",
+                                fontsize=7)
+    if ax is None:
+        fig.tight_layout()
     return fig
