@@ -44,14 +44,34 @@ def row_min(flat: np.ndarray) -> np.ndarray:
     return _rows(flat).amin(dim=1).numpy()
 
 
-def row_sum(flat: np.ndarray) -> np.ndarray:
-    """Sum of each row."""
-    return _rows(flat).sum(dim=1).numpy()
+def row_sums(*flats: np.ndarray, stats: tuple[str, ...] = ("min", "sum"), dot: bool = False) -> list[np.ndarray]:
+    """Per-row reductions of one or more ``(N, P)`` stacks in one sweep over blocks of rows.
 
-
-def row_sumsq(flat: np.ndarray) -> np.ndarray:
-    """Sum of squares of each row."""
-    return (torch.linalg.vector_norm(_rows(flat), dim=1) ** 2).numpy()
+    For every stack, the reductions named in ``stats`` (``"min"``, ``"sum"``, ``"sumsq"``), in that
+    order, then with ``dot=True`` the row-wise ``sum(a * b)`` of the first two stacks. Each block of
+    rows is read from memory once, and the other reductions find it in the cache.
+    """
+    tensors = [_rows(f) for f in flats]
+    n_rows, n_cols = tensors[0].shape
+    out = torch.empty((len(tensors) * len(stats) + int(dot), n_rows), dtype=torch.float64)
+    step = max(1, _BLOCK_VALUES // max(1, n_cols))
+    buffer = torch.empty((min(step, n_rows), n_cols), dtype=torch.float64) if dot else None
+    for rows in _block_slices(n_rows, n_cols):
+        k = 0
+        for t in tensors:
+            block = t[rows]
+            for stat in stats:
+                if stat == "min":
+                    out[k, rows] = block.amin(dim=1)
+                elif stat == "sum":
+                    out[k, rows] = block.sum(dim=1)
+                else:
+                    out[k, rows] = torch.linalg.vector_norm(block, dim=1).square_()
+                k += 1
+        if dot:
+            product = torch.mul(tensors[0][rows], tensors[1][rows], out=buffer[:rows.stop - rows.start])
+            out[k, rows] = product.sum(dim=1)
+    return list(out.numpy())
 
 
 def row_reduce(expression: Callable[[torch.Tensor, slice, torch.Tensor], torch.Tensor], n_rows: int,
@@ -71,12 +91,6 @@ def row_reduce(expression: Callable[[torch.Tensor, slice, torch.Tensor], torch.T
         size = rows.stop - rows.start
         values[rows] = expression(buffers[0, :size], rows, buffers[1, :size]).sum(dim=1, dtype=sum_dtype)
     return values.numpy()
-
-
-def row_dot(flat_a: np.ndarray, flat_b: np.ndarray) -> np.ndarray:
-    """``sum(a * b)`` of each pair of rows."""
-    a, b = _rows(flat_a), _rows(flat_b)
-    return row_reduce(lambda out, rows, _: torch.mul(a[rows], b[rows], out=out), *a.shape)
 
 
 def _density_into(out: torch.Tensor, x: torch.Tensor, low: torch.Tensor, inv_total: torch.Tensor) -> torch.Tensor:

@@ -15,7 +15,7 @@ import xarray as xr
 
 from .._validation import check_alignment, describe
 from ..errors import AlignmentError, InputError, ShapeError
-from ._map_reductions import _rows, row_log_sum_exp, row_min, row_sum, row_sumsq
+from ._map_reductions import _rows, row_log_sum_exp, row_sums
 from .table import Scanpaths
 
 
@@ -64,7 +64,7 @@ def _map_stats(arr: np.ndarray, name: str) -> tuple[np.ndarray, np.ndarray]:
     it is all zeros.
     """
     flat = arr.reshape(len(arr), -1)
-    low, total = row_min(flat), row_sum(flat)
+    low, total = row_sums(flat, stats=("min", "sum"))
     _check_finite(flat, name, np.isfinite(low) & np.isfinite(total))
     zero = np.nonzero((low >= 0) & (total == 0))[0]
     if zero.size:
@@ -76,13 +76,17 @@ def _map_stats(arr: np.ndarray, name: str) -> tuple[np.ndarray, np.ndarray]:
 def _map_moments(arr: np.ndarray, name: str) -> tuple[np.ndarray, np.ndarray]:
     """Per-map sum and sum of squares, checked as :func:`_map_stats` checks (all zeros: sum of squares 0)."""
     flat = arr.reshape(len(arr), -1)
-    total, sumsq = row_sum(flat), row_sumsq(flat)
+    total, sumsq = row_sums(flat, stats=("sum", "sumsq"))
+    _check_moments(flat, name, total, sumsq)
+    return total, sumsq
+
+
+def _check_moments(flat: np.ndarray, name: str, total: np.ndarray, sumsq: np.ndarray) -> None:
     _check_finite(flat, name, np.isfinite(total) & np.isfinite(sumsq))
     zero = np.nonzero(sumsq == 0)[0]
     if zero.size:
-        raise InputError(f"{name}: map {int(zero[0])} (of {len(arr)}) is all zeros; expected a saliency map with "
+        raise InputError(f"{name}: map {int(zero[0])} (of {len(flat)}) is all zeros; expected a saliency map with "
                          "some non-zero values")
-    return total, sumsq
 
 
 def _check_finite(flat: np.ndarray, name: str, ok: np.ndarray) -> None:
@@ -219,12 +223,12 @@ def _per_map(values: np.ndarray, single: bool, ids: list[str] | None) -> Any:
     return values
 
 
-def _pair(map_a: Any, map_b: Any, names: tuple[str, str], *, moments: bool = False,
+def _pair(map_a: Any, map_b: Any, names: tuple[str, str], *,
           densities: bool = False) -> tuple[Any, Any, bool, list[str] | None]:
-    """Two stacks of maps of the same shape, checked, aligned on ``stimulus_id`` when both are labelled.
+    """Two stacks of maps of the same shape, aligned on ``stimulus_id`` when both are labelled.
 
-    Each of the two comes back as the ``(N, H, W)`` array, or with ``moments=True`` as
-    ``(flat, sum, sum of squares)``, or with ``densities=True`` as ``(flat, offset, inv_total)``
+    Without ``densities`` the two ``(N, H, W)`` arrays come back unchecked (the caller checks their
+    values); with ``densities=True`` each is checked and comes back as ``(flat, offset, inv_total)``
     (:func:`_density_params`).
     """
     if isinstance(map_a, xr.DataArray) and isinstance(map_b, xr.DataArray) and "stimulus" in map_a.dims \
@@ -235,14 +239,7 @@ def _pair(map_a: Any, map_b: Any, names: tuple[str, str], *, moments: bool = Fal
     if a.shape != b.shape:
         raise ShapeError(f"{names[1]}: received maps of shape {b.shape[-2:] if single_b else b.shape}; expected the "
                          f"shape of {names[0]} {a.shape[-2:] if single_a else a.shape}")
-    out = []
-    for arr, name in ((a, names[0]), (b, names[1])):
-        flat = arr.reshape(len(arr), -1)
-        if moments:
-            out.append((flat, *_map_moments(arr, name)))
-        elif densities:
-            out.append((flat, *_density_params(arr, *_map_stats(arr, name))))
-        else:
-            _map_stats(arr, name)
-            out.append(arr)
-    return out[0], out[1], single_a and single_b, ids if ids is not None else ids_b
+    if densities:
+        a, b = [(arr.reshape(len(arr), -1), *_density_params(arr, *_map_stats(arr, name)))
+                for arr, name in ((a, names[0]), (b, names[1]))]
+    return a, b, single_a and single_b, ids if ids is not None else ids_b

@@ -30,8 +30,8 @@ import xarray as xr
 
 from ..errors import InputError, ShapeError
 from ._auc import judd_roc, shuffled_ranks
-from ._map_reductions import row_dot, row_kl, row_sim
-from ._saliency_inputs import (_as_maps, _average, _fixation_array, _fixation_sets, _map_moments,
+from ._map_reductions import row_kl, row_sim, row_sums
+from ._saliency_inputs import (_as_maps, _average, _check_moments, _fixation_array, _fixation_sets, _map_moments,
                                _map_stats, _pair, _per_map, _pixel_indices, _stack)
 
 __all__ = ["nss", "cc", "kl_div", "sim", "auc_judd", "shuffled_auc", "information_gain", "to_log_density"]
@@ -322,12 +322,15 @@ def cc(map_a: Any, map_b: Any) -> Any:
     >>> cc(a, 2 * a + 1), cc(a, -a)
     (1.0, -1.0)
     """
-    a, b, single, ids = _pair(map_a, map_b, ("map_a", "map_b"), moments=True)
-    (fa, sum_a, sumsq_a), (fb, sum_b, sumsq_b) = a, b
+    a, b, single, ids = _pair(map_a, map_b, ("map_a", "map_b"))
+    fa, fb = a.reshape(len(a), -1), b.reshape(len(b), -1)
+    sum_a, sumsq_a, sum_b, sumsq_b, dot = row_sums(fa, fb, stats=("sum", "sumsq"), dot=True)
+    _check_moments(fa, "map_a", sum_a, sumsq_a)
+    _check_moments(fb, "map_b", sum_b, sumsq_b)
     mean_a, var_a = _mean_var(fa, sum_a, sumsq_a)
     mean_b, var_b = _mean_var(fb, sum_b, sumsq_b)
     n = fa.shape[1]
-    cov = row_dot(fa, fb) / n - mean_a * mean_b
+    cov = dot / n - mean_a * mean_b
     ill = np.nonzero(~((var_a > 0) & (var_b > 0) & (np.abs(cov) > 1e-4 * np.sqrt(sumsq_a * sumsq_b) / n)))[0]
     if ill.size:                   # a small covariance against the raw second moments: recompute it centred
         ca, cb = fa[ill] - mean_a[ill, None], fb[ill] - mean_b[ill, None]
