@@ -73,6 +73,10 @@ def test_site_builds_strict_offline(tmp_path):
         assert "Not rendered yet" in text and f"analyses/{name}.py --out" in text
     index = (site / "gallery.html").read_text(encoding="utf-8")
     assert all(f'href="gallery/{name}.html"' in index for name in scripts)
+    # maths is typeset as MathML at build time: no raw TeX left on the page
+    noise = (site / "noise-ceiling.html").read_text(encoding="utf-8")
+    assert noise.count("<math") >= 20 and 'display="block"' in noise
+    assert "\\sigma" not in _text(noise) and "\\(" not in noise
     # offline: no stylesheet, script or font fetched from the web
     for html in site.rglob("*.html"):
         remote = re.findall(r'<(?:script|link)[^>]*(?:src|href)="(https?://[^"]+)"', html.read_text(encoding="utf-8"))
@@ -101,6 +105,18 @@ def test_nav_hook_leaves_out_missing_pages_and_modules(tmp_path):
     assert hook.prune_nav(nav, tmp_path, ROOT) == [{"A": "a.md"}, {"API": [{"y": "api/y.md"}]}]
     assert hook.SKIPPED == [("gone.md", "docs/gone.md does not exist yet"),
                             ("api/x.md", "its module neuroperception.not_a_subpackage does not exist yet")]
+
+
+def test_math_hook_converts_inline_and_display_tex_and_names_a_bad_formula():
+    math = _hook("math")
+    page = ('<p>Model <span class="arithmatex">\\(x_{ij} &lt; s_i\\)</span> and</p>'
+            '<div class="arithmatex">\\[\\mathrm{NC} = \\frac{a}{b}\\]</div>')
+    out = math.to_mathml(page, "noise.md")
+    assert out.count("<math") == 2 and 'display="inline"' in out and 'display="block"' in out
+    assert "<mo>&#x0003C;</mo>" in out and "<mfrac>" in out and "arithmatex" not in out
+    assert math.to_mathml("<p>no maths, $5 and \\(text\\)</p>") == "<p>no maths, $5 and \\(text\\)</p>"
+    with pytest.raises(ValueError, match=r"noise.md: cannot convert the formula 'x_\{'"):
+        math.to_mathml('<span class="arithmatex">\\(x_{\\)</span>', "noise.md")
 
 
 # ---------------------------------------------------------------------------------- the gallery
