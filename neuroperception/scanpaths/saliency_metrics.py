@@ -331,8 +331,12 @@ def cc(map_a: Any, map_b: Any) -> Any:
     mean_b, var_b = _mean_var(fb, sum_b, sumsq_b)
     n = fa.shape[1]
     cov = dot / n - mean_a * mean_b
-    ill = np.nonzero(~((var_a > 0) & (var_b > 0) & (np.abs(cov) > 1e-4 * np.sqrt(sumsq_a * sumsq_b) / n)))[0]
-    if ill.size:                   # a small covariance against the raw second moments: recompute it centred
+    # the raw covariance errs by about eps * sqrt(E[a²] E[b²]), so r by eps * sqrt of the product of the two
+    # maps' E[x²] / var ratios: where that product exceeds 1e8 (r could err by more than ~1e-10), recentre
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ratio = (sumsq_a / n / var_a) * (sumsq_b / n / var_b)
+    ill = np.nonzero(~(ratio <= 1e8))[0]
+    if ill.size:
         ca, cb = fa[ill] - mean_a[ill, None], fb[ill] - mean_b[ill, None]
         cov[ill] = np.einsum("ij,ij->i", ca, cb) / n
     with np.errstate(invalid="ignore", divide="ignore"):
