@@ -122,5 +122,19 @@ def test_errors_name_the_map_and_the_problem(maps):
         nss(a, [xy, xy, np.array([[1.0, 2.0], [np.nan, 3.0]])] + [xy] * (len(a) - 3))
     with pytest.raises(InputError, match="no negatives for map 0"):
         shuffled_auc(a[:3], [np.array([[1.0, 1.0], [2.0, 2.0]]), np.zeros((0, 2)), np.zeros((0, 2))])
-    with pytest.raises(InputError, match="log density"):
-        information_gain(np.log(a / a.sum(axis=(1, 2), keepdims=True)) + 0.01, None, [xy] * len(a))
+    log_p = np.log(a / a.sum(axis=(1, 2), keepdims=True))
+    with pytest.raises(InputError, match=r"map 0 has log-sum-exp 0.01; expected a normalised log density"):
+        information_gain(log_p + 0.01, None, [xy] * len(a))
+    shifted = log_p.copy()
+    shifted[6] += 200.0                                  # exp overflows float32: still reported exactly
+    with pytest.raises(InputError, match=r"map 6 has log-sum-exp 200; expected"):
+        information_gain(shifted, None, [xy] * len(a))
+    empty = log_p.copy()
+    empty[2] = -np.inf
+    with pytest.raises(InputError, match=r"map 2 has log-sum-exp -inf"):
+        information_gain(log_p, empty, [xy] * len(a))
+    broken = log_p.copy()
+    broken[4, 0, 0] = np.nan
+    with pytest.raises(InputError, match="without NaN or \\+inf"):
+        information_gain(broken, None, [xy] * len(a))
+    assert information_gain(log_p, log_p, [xy] * len(a)) == 0.0   # normalised maps pass
