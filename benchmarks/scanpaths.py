@@ -211,8 +211,9 @@ squares), and evaluates the per-pixel expressions (KL's log, SIM's minimum, CC's
 in reused cache-sized buffers, with numpy's SIMD `log`/`exp`. That still costs two to four passes
 where the bound counts one; closing the rest of the gap would take a compiled kernel that fuses them.
 For AUC-Judd the bound itself is about 2x: the noise draws dominate. For information gain pysaliency
-only reads the fixated pixels, while ours checks that every map is a normalised log density (a
-log-sum-exp over all pixels, both maps), which is why it is slower; the bound counts that one pass.
+only reads the fixated pixels, while ours checks that every map is a normalised log density (a sum
+of float32 exponentials over all pixels of both stacks), which costs as much as the peer's whole
+run; the bound counts that one pass.
 Shuffled AUC has no bound column: it needs the values at all fixated pixels on every map, not a pass
 over the maps. The large gains are where the peer loops in Python: MultiMatch (graph construction and a
 Dijkstra search per pair, against one batched dynamic programme over all pairs).
