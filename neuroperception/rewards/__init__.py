@@ -4,13 +4,13 @@ from .base import RewardFunction
 from .demonstration import DemonstrationReward
 from .functions import BrainReward, GoalImageReward, JudgeReward, TextGoalReward
 from .shaping import PotentialShaping, RankTransform, RunningNormalizer, clip
-from .diagnostics import (TransformAveragedReward, attack_table, ensemble_disagreement, optimize_images,
+from .diagnostics import (Attack, TransformAveragedReward, attack_table, ensemble_disagreement, optimize_images,
                           reward_sensitivity)
 
 __all__ = ["RewardFunction", "GoalImageReward", "TextGoalReward", "BrainReward", "JudgeReward",
            "DemonstrationReward",
            "RunningNormalizer", "clip", "RankTransform", "PotentialShaping", "reward_sensitivity",
-           "ensemble_disagreement", "TransformAveragedReward", "attack_table", "optimize_images"]
+           "ensemble_disagreement", "TransformAveragedReward", "attack_table", "Attack", "optimize_images"]
 
 # RL adapters and the Reach-v0 task need the [rl] extra (gymnasium, stable-baselines3, torchrl): loaded on first use.
 _LAZY = {"PerceptualRewardWrapper": "adapters", "PerceptualRewardVectorWrapper": "adapters",

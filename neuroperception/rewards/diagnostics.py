@@ -19,7 +19,7 @@ module measures that and offers one mitigation:
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -30,7 +30,7 @@ from ..errors import InputError
 from ._diagnostic_inputs import _call, _check_eps, _check_steps, _name, _obs
 from .transform_averaging import TransformAveragedReward
 
-__all__ = ["reward_sensitivity", "ensemble_disagreement", "TransformAveragedReward", "attack_table",
+__all__ = ["reward_sensitivity", "ensemble_disagreement", "TransformAveragedReward", "attack_table", "Attack",
            "optimize_images"]
 
 def reward_sensitivity(reward_fn: Callable, obs: Any, eps: float, steps: int = 10, step_size: float | None = None,
@@ -198,9 +198,35 @@ def ensemble_disagreement(reward_fns: Mapping[str, Callable] | Sequence[Callable
     return torch.stack(z).std(dim=0, correction=0).float()
 
 
+class Attack(NamedTuple):
+    """One attack of :func:`attack_table`: the best perturbed observations and what each bought.
+
+    Attributes
+    ----------
+    images : torch.Tensor
+        ``(B, 3, H, W)`` in ``[0, 1]`` on the CPU: per observation the best iterate ``obs + δ``.
+    gains : torch.Tensor
+        ``(B,)``: the reward gain of each, as the attack measured it (for a transform-averaged
+        reward, under the attack's own draw of transforms).
+
+    Examples
+    --------
+    >>> import torch
+    >>> obs = torch.full((2, 3, 4, 4), 0.5)
+    >>> _, attacks = attack_table({"bright": lambda x: x.mean(dim=(1, 2, 3))}, obs, eps=0.1, steps=2,
+    ...                           average=False, return_images=True)
+    >>> attack = attacks["bright", "plain", 0.1]
+    >>> tuple(attack.images.shape), [round(g, 3) for g in attack.gains.tolist()]
+    ((2, 3, 4, 4), [0.1, 0.1])
+    """
+
+    images: torch.Tensor
+    gains: torch.Tensor
+
+
 def attack_table(rewards: Mapping[str, Callable], obs: Any, eps: float | Sequence[float], *, average: bool = True,
                  n_transforms: int = 8, steps: int = 10, step_size: float | None = None, random_state: int = 0,
-                 return_images: bool = False) -> pd.DataFrame | tuple[pd.DataFrame, dict[tuple, torch.Tensor]]:
+                 return_images: bool = False) -> pd.DataFrame | tuple[pd.DataFrame, dict[tuple, Attack]]:
     """Plain versus transform-averaged rewards under the same PGD attack, as a table.
 
     For every reward (and, with ``average=True``, its :class:`TransformAveragedReward`) and every
@@ -220,17 +246,17 @@ def attack_table(rewards: Mapping[str, Callable], obs: Any, eps: float | Sequenc
     n_transforms, steps, step_size, random_state
         Passed to :class:`TransformAveragedReward` and :func:`reward_sensitivity`.
     return_images : bool, default False
-        Also return the attacked observations (the gains are the same either way).
+        Also return each attack's images and per-observation gains (the table is the same either way).
 
     Returns
     -------
     table : pandas.DataFrame
         One row per (reward, variant, eps): ``reward``, ``variant`` (``"plain"``/``"averaged"``),
         ``eps``, ``clean_mean``, ``gain_mean``, ``gain_max``, ``gain_in_sd``.
-    images : dict
+    attacks : dict
         Only with ``return_images=True``: ``(reward, variant, eps)`` (the table row's values) to
-        the best perturbed observations of that attack, ``(B, 3, H, W)`` in ``[0, 1]`` on the CPU
-        (see :func:`reward_sensitivity`).
+        an :class:`Attack`: the best perturbed observations ``(B, 3, H, W)`` in ``[0, 1]`` on the
+        CPU and the gain each bought (see :func:`reward_sensitivity`).
 
     Examples
     --------
@@ -241,9 +267,9 @@ def attack_table(rewards: Mapping[str, Callable], obs: Any, eps: float | Sequenc
     >>> table = attack_table({"pixel": red_pixel}, obs, eps=0.05, steps=3, n_transforms=4)
     >>> table[["reward", "variant"]].values.tolist()
     [['pixel', 'plain'], ['pixel', 'averaged']]
-    >>> table, images = attack_table({"pixel": red_pixel}, obs, eps=0.05, steps=3, average=False,
-    ...                              return_images=True)
-    >>> list(images), bool((images["pixel", "plain", 0.05] - obs).abs().max() <= 0.05 + 1e-6)
+    >>> table, attacks = attack_table({"pixel": red_pixel}, obs, eps=0.05, steps=3, average=False,
+    ...                               return_images=True)
+    >>> list(attacks), bool((attacks["pixel", "plain", 0.05].images - obs).abs().max() <= 0.05 + 1e-6)
     ([('pixel', 'plain', 0.05)], True)
     """
     if not isinstance(rewards, Mapping) or not rewards:
@@ -269,7 +295,8 @@ def attack_table(rewards: Mapping[str, Callable], obs: Any, eps: float | Sequenc
                 gain = reward_sensitivity(reward_fn, x, e, steps=steps, step_size=step_size,
                                           random_state=random_state, return_images=return_images)
                 if return_images:
-                    gain, attacked[name, variant, e] = gain
+                    gain, images = gain
+                    attacked[name, variant, e] = Attack(images, gain)
                 gain = gain.double()
                 rows.append({"reward": name, "variant": variant, "eps": e, "clean_mean": float(clean.mean()),
                              "gain_mean": float(gain.mean()), "gain_max": float(gain.max()),
