@@ -93,47 +93,76 @@ def row_reduce(expression: Callable[[torch.Tensor, slice, torch.Tensor], torch.T
     return values.numpy()
 
 
-def _density_into(out: torch.Tensor, x: torch.Tensor, low: torch.Tensor, inv_total: torch.Tensor) -> torch.Tensor:
-    """``(x - low) * inv_total`` into ``out``: rows of maps made into densities (pysaliency's rule)."""
-    torch.sub(x, low, out=out)
-    return out.mul_(inv_total)
+def _density_into(out: torch.Tensor, x: torch.Tensor, offset: torch.Tensor | None, inv_total: torch.Tensor,
+                  plus: torch.Tensor | None = None) -> torch.Tensor:
+    """``(x - offset) * inv_total [+ plus]`` into ``out``: rows of maps made into densities (pysaliency's rule).
+
+    ``offset`` None means no row of the block is shifted (no negative values): one operation fewer.
+    """
+    if offset is not None:
+        torch.sub(x, offset, out=out)
+        x = out
+    if plus is None:
+        return torch.mul(x, inv_total, out=out)
+    return torch.addcmul(plus, x, inv_total, out=out)
 
 
 def _column(values: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(values, dtype=np.float64))[:, None]
 
 
-def row_kl(flat_p: np.ndarray, offset_p: np.ndarray, inv_p: np.ndarray, flat_q: np.ndarray, offset_q: np.ndarray,
-           inv_q: np.ndarray, eps: float) -> np.ndarray:
-    """``sum(q * log(eps + q / (p + eps)))`` per row, ``p``/``q`` the rows made densities.
+def _offsets(values: np.ndarray) -> torch.Tensor | None:
+    """Per-row offsets as a column, or None when they are all zero (nothing to subtract)."""
+    return _column(values) if np.any(values) else None
 
-    Each row's density is ``(row - offset) * inv`` (offsets and inverse sums given per row).
+
+DensityRule = Callable[[slice, np.ndarray, np.ndarray, np.ndarray, np.ndarray], tuple[np.ndarray, ...]]
+
+
+def _density_pair_reduce(flat_a: np.ndarray, flat_b: np.ndarray, densities: DensityRule,
+                         combine: Callable[..., torch.Tensor]) -> np.ndarray:
+    """Per block of rows of two stacks: their minima and sums, made into densities, then ``combine`` summed.
+
+    ``densities(rows, low_a, sum_a, low_b, sum_b)`` checks the block's statistics and returns
+    ``(offset_a, inv_a, offset_b, inv_b)`` per row, so that ``(row - offset) * inv`` is a density;
+    ``combine(out, tmp, a_block, b_block, offset_a, inv_a, offset_b, inv_b)`` returns the tensor
+    summed per row. Each block is read from memory once: the statistics and the expression both
+    find it in the cache.
     """
-    p, q = _rows(flat_p), _rows(flat_q)
-    low_p, inv_p, low_q, inv_q = map(_column, (offset_p, inv_p, offset_q, inv_q))
+    a, b = _rows(flat_a), _rows(flat_b)
 
     def expression(out: torch.Tensor, rows: slice, tmp: torch.Tensor) -> torch.Tensor:
-        dq = _density_into(out, q[rows], low_q[rows], inv_q[rows])
-        ratio = _density_into(tmp, p[rows], low_p[rows], inv_p[rows]).add_(eps)
-        torch.div(dq, ratio, out=ratio)
-        ratio.add_(eps)
+        block_a, block_b = a[rows], b[rows]
+        stats = [t.numpy() for t in (block_a.amin(dim=1), block_a.sum(dim=1), block_b.amin(dim=1), block_b.sum(dim=1))]
+        offset_a, inv_a, offset_b, inv_b = densities(rows, *stats)
+        return combine(out, tmp, block_a, block_b, _offsets(offset_a), _column(inv_a), _offsets(offset_b),
+                       _column(inv_b))
+
+    return row_reduce(expression, *a.shape)
+
+
+def row_kl(flat_p: np.ndarray, flat_q: np.ndarray, densities: DensityRule, eps: float) -> np.ndarray:
+    """``sum(q * log(eps + q / (p + eps)))`` per row, ``p``/``q`` the rows made densities by ``densities``
+    (see :func:`_density_pair_reduce`)."""
+    plus_eps = torch.tensor(eps, dtype=torch.float64)
+
+    def combine(out, tmp, p, q, offset_p, inv_p, offset_q, inv_q):
+        dq = _density_into(out, q, offset_q, inv_q)
+        ratio = _density_into(tmp, p, offset_p, inv_p, plus=plus_eps)      # p + eps
+        torch.addcdiv(plus_eps, dq, ratio, out=ratio)                       # eps + q / (p + eps)
         _log(ratio)
         return dq.mul_(ratio)
 
-    return row_reduce(expression, *p.shape)
+    return _density_pair_reduce(flat_p, flat_q, densities, combine)
 
 
-def row_sim(flat_a: np.ndarray, offset_a: np.ndarray, inv_a: np.ndarray, flat_b: np.ndarray, offset_b: np.ndarray,
-            inv_b: np.ndarray) -> np.ndarray:
+def row_sim(flat_a: np.ndarray, flat_b: np.ndarray, densities: DensityRule) -> np.ndarray:
     """``sum(minimum(a, b))`` per row, ``a``/``b`` the rows made densities (as in :func:`row_kl`)."""
-    a, b = _rows(flat_a), _rows(flat_b)
-    low_a, inv_a, low_b, inv_b = map(_column, (offset_a, inv_a, offset_b, inv_b))
+    def combine(out, tmp, a, b, offset_a, inv_a, offset_b, inv_b):
+        da = _density_into(out, a, offset_a, inv_a)
+        return torch.minimum(da, _density_into(tmp, b, offset_b, inv_b), out=da)
 
-    def expression(out: torch.Tensor, rows: slice, tmp: torch.Tensor) -> torch.Tensor:
-        da = _density_into(out, a[rows], low_a[rows], inv_a[rows])
-        return torch.minimum(da, _density_into(tmp, b[rows], low_b[rows], inv_b[rows]), out=da)
-
-    return row_reduce(expression, *a.shape)
+    return _density_pair_reduce(flat_a, flat_b, densities, combine)
 
 
 def row_sum_exp(flat: np.ndarray) -> np.ndarray:

@@ -57,20 +57,36 @@ def _as_maps(maps: Any, name: str, *, log_density: bool = False) -> tuple[np.nda
 
 
 def _map_stats(arr: np.ndarray, name: str) -> tuple[np.ndarray, np.ndarray]:
-    """Per-map minimum and sum of ``(N, H, W)`` maps; NaN, Inf and all-zero maps are errors.
-
-    The checks come from the two reductions themselves: a NaN makes the minimum NaN, an infinity
-    makes the minimum or the sum infinite, and a map with no negative value sums to zero only when
-    it is all zeros.
-    """
+    """Per-map minimum and sum of ``(N, H, W)`` maps; NaN, Inf and all-zero maps are errors (:func:`_check_stats`)."""
     flat = arr.reshape(len(arr), -1)
     low, total = row_sums(flat, stats=("min", "sum"))
-    _check_finite(flat, name, np.isfinite(low) & np.isfinite(total))
+    _check_stats(flat, name, low, total)
+    return low, total
+
+
+def _check_stats(flat: np.ndarray, name: str, low: np.ndarray, total: np.ndarray, first: int = 0) -> None:
+    """Checks from the minimum and the sum of each map (rows ``first``, ``first + 1``, ... of a stack).
+
+    A NaN makes the minimum NaN, an infinity makes the minimum or the sum infinite, and a map with
+    no negative value sums to zero only when it is all zeros.
+    """
+    _check_finite(flat, name, np.isfinite(low) & np.isfinite(total), first)
     zero = np.nonzero((low >= 0) & (total == 0))[0]
     if zero.size:
-        raise InputError(f"{name}: map {int(zero[0])} (of {len(arr)}) is all zeros; expected a saliency map with "
+        raise InputError(f"{name}: map {first + int(zero[0])} is all zeros; expected a saliency map with "
                          "some non-zero values")
-    return low, total
+
+
+def _pair_densities(names: tuple[str, str], flat_a: np.ndarray, flat_b: np.ndarray):
+    """The per-block density rule of KL and SIM: check both maps' statistics, then pysaliency's densities."""
+    def rule(rows: slice, low_a, sum_a, low_b, sum_b):
+        out = []
+        for flat, name, low, total in ((flat_a, names[0], low_a, sum_a), (flat_b, names[1], low_b, sum_b)):
+            _check_stats(flat[rows], name, low, total, rows.start)
+            out += _density_params(flat[rows], low, total)
+        return out
+
+    return rule
 
 
 def _map_moments(arr: np.ndarray, name: str) -> tuple[np.ndarray, np.ndarray]:
@@ -85,20 +101,20 @@ def _check_moments(flat: np.ndarray, name: str, total: np.ndarray, sumsq: np.nda
     _check_finite(flat, name, np.isfinite(total) & np.isfinite(sumsq))
     zero = np.nonzero(sumsq == 0)[0]
     if zero.size:
-        raise InputError(f"{name}: map {int(zero[0])} (of {len(flat)}) is all zeros; expected a saliency map with "
-                         "some non-zero values")
+        raise InputError(f"{name}: map {int(zero[0])} is all zeros; expected a saliency map with some non-zero values")
 
 
-def _check_finite(flat: np.ndarray, name: str, ok: np.ndarray) -> None:
+def _check_finite(flat: np.ndarray, name: str, ok: np.ndarray, first: int = 0) -> None:
     """Raise for the first map whose reductions were not finite: NaN/Inf values, or values too large."""
     bad = np.nonzero(~ok)[0]
     if not bad.size:
         return
     n = int(bad[0])
     if not np.isfinite(flat[n]).all():
-        raise InputError(f"{name}: received {describe(flat[n])} in map {n}; expected finite values (no NaN or Inf)")
-    raise InputError(f"{name}: map {n} has values up to {np.abs(flat[n]).max():.3g}, too large to sum in float64; "
-                     "expected a map that can be rescaled (divide it by its maximum)")
+        raise InputError(f"{name}: received {describe(flat[n])} in map {first + n}; expected finite values "
+                         "(no NaN or Inf)")
+    raise InputError(f"{name}: map {first + n} has values up to {np.abs(flat[n]).max():.3g}, too large to sum in "
+                     "float64; expected a map that can be rescaled (divide it by its maximum)")
 
 
 def _check_log_densities(arr: np.ndarray, name: str) -> None:
@@ -228,13 +244,11 @@ def _per_map(values: np.ndarray, single: bool, ids: list[str] | None) -> Any:
     return values
 
 
-def _pair(map_a: Any, map_b: Any, names: tuple[str, str], *,
-          densities: bool = False) -> tuple[Any, Any, bool, list[str] | None]:
+def _pair(map_a: Any, map_b: Any, names: tuple[str, str]) -> tuple[np.ndarray, np.ndarray, bool, list[str] | None]:
     """Two stacks of maps of the same shape, aligned on ``stimulus_id`` when both are labelled.
 
-    Without ``densities`` the two ``(N, H, W)`` arrays come back unchecked (the caller checks their
-    values); with ``densities=True`` each is checked and comes back as ``(flat, offset, inv_total)``
-    (:func:`_density_params`).
+    The two ``(N, H, W)`` arrays come back with their shapes checked; their values are checked by
+    the caller, from the statistics it computes anyway.
     """
     if isinstance(map_a, xr.DataArray) and isinstance(map_b, xr.DataArray) and "stimulus" in map_a.dims \
             and "stimulus" in map_b.dims and "stimulus_id" in map_a.coords and "stimulus_id" in map_b.coords:
@@ -244,7 +258,4 @@ def _pair(map_a: Any, map_b: Any, names: tuple[str, str], *,
     if a.shape != b.shape:
         raise ShapeError(f"{names[1]}: received maps of shape {b.shape[-2:] if single_b else b.shape}; expected the "
                          f"shape of {names[0]} {a.shape[-2:] if single_a else a.shape}")
-    if densities:
-        a, b = [(arr.reshape(len(arr), -1), *_density_params(arr, *_map_stats(arr, name)))
-                for arr, name in ((a, names[0]), (b, names[1]))]
     return a, b, single_a and single_b, ids if ids is not None else ids_b

@@ -32,7 +32,7 @@ from ..errors import InputError, ShapeError
 from ._auc import judd_roc, shuffled_ranks
 from ._map_reductions import row_kl, row_sim, row_sums
 from ._saliency_inputs import (_as_maps, _average, _check_moments, _fixation_array, _fixation_sets, _map_moments,
-                               _map_stats, _pair, _per_map, _pixel_indices, _stack)
+                               _map_stats, _pair, _pair_densities, _per_map, _pixel_indices, _stack)
 
 __all__ = ["nss", "cc", "kl_div", "sim", "auc_judd", "shuffled_auc", "information_gain", "to_log_density"]
 
@@ -360,8 +360,9 @@ def kl_div(pred: Any, target: Any, *, eps: float = _MIT_EPS) -> Any:
     >>> round(kl_div(pred, target), 4), abs(kl_div(target, target)) < 1e-12      # 0.5 log(4/3), 0
     (0.1438, True)
     """
-    p, q, single, ids = _pair(pred, target, ("pred", "target"), densities=True)
-    return _per_map(row_kl(*p, *q, eps), single, ids)
+    p, q, single, ids = _pair(pred, target, ("pred", "target"))
+    fp, fq = p.reshape(len(p), -1), q.reshape(len(q), -1)
+    return _per_map(row_kl(fp, fq, _pair_densities(("pred", "target"), fp, fq), eps), single, ids)
 
 
 def sim(map_a: Any, map_b: Any) -> Any:
@@ -375,5 +376,6 @@ def sim(map_a: Any, map_b: Any) -> Any:
     >>> sim(np.array([[1.0, 0.0]]), np.array([[1.0, 1.0]]))
     0.5
     """
-    a, b, single, ids = _pair(map_a, map_b, ("map_a", "map_b"), densities=True)
-    return _per_map(row_sim(*a, *b), single, ids)
+    a, b, single, ids = _pair(map_a, map_b, ("map_a", "map_b"))
+    fa, fb = a.reshape(len(a), -1), b.reshape(len(b), -1)
+    return _per_map(row_sim(fa, fb, _pair_densities(("map_a", "map_b"), fa, fb)), single, ids)
