@@ -162,11 +162,11 @@ def _row(label, peer, fn_peer, fn_ours, fn_floor, n, goal):
     diff = float(np.nanmax(np.abs(expected - ours)))
     if not diff <= TOLERANCE or not np.array_equal(np.isnan(expected), np.isnan(ours)):
         raise AssertionError(f"{label}: values differ from {peer} by {diff}")
-    t_peer, t_ours = compare(fn_peer, fn_ours, repeats=5)
+    t_peer, t_ours = compare(fn_peer, fn_ours, repeats=7)
     row = {"metric": label, "peer": peer, "n": n, "peer (s)": t_peer, "ours (s)": t_ours,
            "speed-up": t_peer / t_ours}
     if fn_floor is not None:                  # timed alternately with the peer too: the same cache state
-        t_floor = compare(fn_peer, fn_floor, repeats=5)[1]
+        t_floor = compare(fn_peer, fn_floor, repeats=7)[1]
         row.update({"floor (s)": t_floor, "bound": t_peer / t_floor})
     else:
         row.update({"floor (s)": "–", "bound": "–"})
@@ -190,7 +190,7 @@ def main() -> None:
 
 Peers: pysaliency 0.2.22 and multimatch-gaze 0.1.3, in the same run on the same data; each row first
 asserts that both give the same values (max abs diff ≤ {TOLERANCE:g}), then times the two alternately
-(median of 5 after a warm-up). Saliency rows: {N_MAPS} random maps of {H}x{W} (float64) with {N_FIX} fixations
+(median of 7 after a warm-up). Saliency rows: {N_MAPS} random maps of {H}x{W} (float64) with {N_FIX} fixations
 each; pysaliency through its model methods (a `SaliencyMapModel`/`Model` serving the same arrays,
 caching off, `Stimuli` + `Fixations`); ours on the stacked `(N, H, W)` maps. MultiMatch rows: all
 {N_PATHS ** 2} ordered pairs of {N_PATHS} random scanpaths (4-15 fixations, 1024x768 screen), `docomparison` per
