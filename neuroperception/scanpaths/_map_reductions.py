@@ -39,11 +39,6 @@ def _log(values: torch.Tensor) -> None:
     np.log(array, out=array)
 
 
-def row_min(flat: np.ndarray) -> np.ndarray:
-    """Minimum of each row; NaN where the row has a NaN."""
-    return _rows(flat).amin(dim=1).numpy()
-
-
 def row_sums(*flats: np.ndarray, stats: tuple[str, ...] = ("min", "sum"), dot: bool = False) -> list[np.ndarray]:
     """Per-row reductions of one or more ``(N, P)`` stacks in one sweep over blocks of rows.
 

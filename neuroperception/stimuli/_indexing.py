@@ -1,8 +1,9 @@
-"""Index resolution shared by :class:`ImageSet` and :class:`VideoSet`: int, id, slice, list or mask → positions."""
+"""What :class:`ImageSet` and :class:`VideoSet` share: ids, length, index resolution (int, id, slice, list or
+mask → positions) and batching."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -43,3 +44,35 @@ def resolve_positions(key: Any, ids: Sequence[str], index: Mapping[str, int], no
             return [i for i, b in enumerate(items) if b]
         return [resolve_positions(k, ids, index, noun, article) for k in items]
     raise InputError(f"index: received {type(key).__name__}; expected int, id string, slice or list")
+
+
+class _LabelledSet:
+    """Base of the stimulus sets: items with unique ids, loaded by position with ``_load(positions)``.
+
+    Subclasses set ``_ids``, ``_index`` (id → position), the plural ``_noun`` and its ``_article``, and
+    define ``_load(positions)`` returning the items at those positions as one tensor.
+    """
+
+    _noun, _article = "items", "an"
+    _ids: list[str]
+    _index: dict[str, int]
+
+    @property
+    def ids(self) -> list[str]:
+        """The ids, in order."""
+        return list(self._ids)
+
+    def __len__(self) -> int:
+        return len(self._ids)
+
+    def _positions(self, key) -> list[int] | int:
+        return resolve_positions(key, self._ids, self._index, self._noun, self._article)
+
+    def _batches(self, batch_size: int, start: int) -> Iterator[tuple[list[str], torch.Tensor]]:
+        if not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
+            raise InputError(f"batch_size: received {batch_size!r}; expected a positive int")
+        if not isinstance(start, (int, np.integer)) or start < 0:
+            raise InputError(f"start: received {start!r}; expected a non-negative int")
+        for lo in range(start, len(self), batch_size):
+            pos = list(range(lo, min(lo + batch_size, len(self))))
+            yield [self._ids[p] for p in pos], self._load(pos)

@@ -11,7 +11,7 @@ import torch
 
 from .._validation import check_ids, check_images
 from ..errors import InputError, ShapeError
-from ._indexing import resolve_positions
+from ._indexing import _LabelledSet
 from ._transforms import resize_center_crop
 
 __all__ = ["ImageSet", "IMAGE_EXTENSIONS"]
@@ -30,7 +30,7 @@ def _read_image(path: Path) -> torch.Tensor:
     return torch.from_numpy(arr.copy()).permute(2, 0, 1)[None].float().div_(255.0)
 
 
-class ImageSet:
+class ImageSet(_LabelledSet):
     """An ordered set of images with unique string ids.
 
     Images are float32 ``(N, 3, H, W)`` tensors in ``[0, 1]``. A set built from a folder keeps only
@@ -48,6 +48,8 @@ class ImageSet:
     >>> tuple(s["b"].shape)
     (3, 32, 32)
     """
+
+    _noun, _article = "images", "an"
 
     def __init__(self, images: torch.Tensor | None, ids: Sequence[str], *, paths=None, size=None,
                  source: str = "array"):
@@ -162,20 +164,9 @@ class ImageSet:
         return cls(torch.cat(tensors), [name for name, _ in photos], size=size, source="samples")
 
     # ------------------------------------------------------------------ access
-    @property
-    def ids(self) -> list[str]:
-        """The image ids, in order."""
-        return list(self._ids)
-
-    def __len__(self) -> int:
-        return len(self._ids)
-
     def __repr__(self) -> str:
         shape = tuple(self._tensor.shape[1:]) if self._tensor is not None else f"lazy, size={self.size}"
         return f"ImageSet(n={len(self)}, {shape}, source={self.source!r})"
-
-    def _positions(self, key) -> list[int] | int:
-        return resolve_positions(key, self._ids, self._index, "images", "an")
 
     def _load(self, positions: list[int]) -> torch.Tensor:
         if self._tensor is not None:
@@ -213,13 +204,7 @@ class ImageSet:
         >>> [len(ids) for ids, _ in s.batches(2)]
         [2, 2, 1]
         """
-        if not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
-            raise InputError(f"batch_size: received {batch_size!r}; expected a positive int")
-        if not isinstance(start, (int, np.integer)) or start < 0:
-            raise InputError(f"start: received {start!r}; expected a non-negative int")
-        for lo in range(start, len(self), batch_size):
-            pos = list(range(lo, min(lo + batch_size, len(self))))
-            yield [self._ids[p] for p in pos], self._load(pos)
+        return self._batches(batch_size, start)
 
     def random_crops(self, n: int, size: int, *, random_state: int = 0, prefix: str = "crop/") -> "ImageSet":
         """``n`` random square crops of the images (35-80 % of the side, random left-right flips), resized.

@@ -17,7 +17,7 @@ import torch
 
 from .._validation import check_ids, check_videos
 from ..errors import InputError, ShapeError
-from ._indexing import resolve_positions
+from ._indexing import _LabelledSet
 from ._transforms import resize_center_crop
 from ._video_io import VIDEO_EXTENSIONS, _decode, _frame_size, _probe, write_video
 from .imageset import IMAGE_EXTENSIONS, ImageSet, _read_image
@@ -25,7 +25,7 @@ from .imageset import IMAGE_EXTENSIONS, ImageSet, _read_image
 __all__ = ["VideoSet", "VIDEO_EXTENSIONS", "write_video"]
 
 
-class VideoSet:
+class VideoSet(_LabelledSet):
     """An ordered set of videos with unique string ids.
 
     Videos are float32 ``(N, T, 3, H, W)`` tensors in ``[0, 1]``, all with the same number of frames
@@ -45,6 +45,8 @@ class VideoSet:
     >>> tuple(v["b"].shape), v[["b"]].ids
     ((5, 3, 16, 16), ['b'])
     """
+
+    _noun, _article = "videos", "a"
 
     def __init__(self, videos: torch.Tensor | None, ids: Sequence[str], *, fps: float | None = None, paths=None,
                  size=None, n_frames: int | None = None, source: str = "array"):
@@ -213,24 +215,13 @@ class VideoSet:
 
     # ------------------------------------------------------------------ access
     @property
-    def ids(self) -> list[str]:
-        """The video ids, in order."""
-        return list(self._ids)
-
-    @property
     def n_frames(self) -> int:
         """Number of frames ``T`` of every video."""
         return self._n_frames
 
-    def __len__(self) -> int:
-        return len(self._ids)
-
     def __repr__(self) -> str:
         shape = tuple(self._tensor.shape[1:]) if self._tensor is not None else f"lazy, T={self._n_frames}, size={self.size}"
         return f"VideoSet(n={len(self)}, {shape}, fps={self.fps}, source={self.source!r})"
-
-    def _positions(self, key) -> list[int] | int:
-        return resolve_positions(key, self._ids, self._index, "videos", "a")
 
     def _load_one(self, p: int, n: int) -> torch.Tensor:
         src = self._paths[p]
@@ -274,13 +265,7 @@ class VideoSet:
         >>> [len(ids) for ids, _ in v.batches(2)]
         [2, 2, 1]
         """
-        if not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
-            raise InputError(f"batch_size: received {batch_size!r}; expected a positive int")
-        if not isinstance(start, (int, np.integer)) or start < 0:
-            raise InputError(f"start: received {start!r}; expected a non-negative int")
-        for lo in range(start, len(self), batch_size):
-            pos = list(range(lo, min(lo + batch_size, len(self))))
-            yield [self._ids[p] for p in pos], self._load(pos)
+        return self._batches(batch_size, start)
 
     def frames(self, t: int | None = None) -> ImageSet:
         """Frame ``t`` of every video as an :class:`ImageSet` with the videos' ids (default: the middle frame).
