@@ -55,29 +55,40 @@ def build_torchvision(name: str, weights, **kwargs) -> BuildResult:
         close = difflib.get_close_matches(name, available, n=3)
         raise InputError(f"torchvision model {name!r} is not in torchvision {models.__name__} "
                          f"(close: {close}); expected one of torchvision.models.list_models()")
-    enum = _weights_enum(name)
-    default = enum.DEFAULT if enum is not None else None
     module = models.get_model(name, weights=None, **kwargs)
+    entry, description = load_torchvision_weights(module, weights, _weights_enum(name), f"torchvision:{name}")
+    return BuildResult(module, _preprocessing(entry), description)
+
+
+def load_torchvision_weights(module: torch.nn.Module, weights, enum, source: str):
+    """Put weights into a torchvision ``module`` built with ``weights=None``; ``(weights entry, description)``.
+
+    ``weights`` is None (keep the seeded random init), a file path (a state dict), or a tag of the
+    model's weights enum (``"DEFAULT"`` or e.g. ``"IMAGENET1K_V1"``) whose file is looked up in
+    torchvision's cache (:func:`torchvision_checkpoint_dir`), never downloaded. The entry returned
+    is the tag's (its transforms give the preprocessing), or the enum's default for None and paths.
+    """
+    default = enum.DEFAULT if enum is not None else None
     if weights is None:
-        return BuildResult(module, _preprocessing(default), "random-init")
+        return default, "random-init"
     if isinstance(weights, os.PathLike):
         apply_state_dict(module, load_state_dict_file(weights), str(weights))
-        return BuildResult(module, _preprocessing(default), f"file:{Path(weights).resolve()}")
+        return default, f"file:{Path(weights).resolve()}"
     if enum is None:
-        raise InputError(f"weights: torchvision model {name!r} has no weight tags; expected None or a file path")
+        raise InputError(f"weights: {source} has no weight tags; expected None or a file path")
     tags = [w.name for w in enum]
     if weights.upper() == "DEFAULT":
         entry = default
     elif weights in tags:
         entry = enum[weights]
     else:
-        raise InputError(f"weights: received tag {weights!r} for torchvision:{name}; expected 'DEFAULT', one of "
+        raise InputError(f"weights: received tag {weights!r} for {source}; expected 'DEFAULT', one of "
                          f"{tags}, None (random init) or a file path")
     filename = os.path.basename(entry.url)
     path = find_cached_file(
-        filename, [torchvision_checkpoint_dir()], what=f"torchvision:{name} weights {entry}",
+        filename, [torchvision_checkpoint_dir()], what=f"{source} weights {entry}",
         how=f"download {entry.url} on a machine with internet and put it in {torchvision_checkpoint_dir()} "
             "(set TORCH_HOME to choose the folder), or pass weights=<path to the file>",
     )
     apply_state_dict(module, load_state_dict_file(path), str(path))
-    return BuildResult(module, _preprocessing(entry), f"torchvision:{entry} ({path})")
+    return entry, f"torchvision:{entry} ({path})"

@@ -16,14 +16,11 @@ channels first, so every 5-D activation is recorded as ``(N, C, T, H, W)``.
 from __future__ import annotations
 
 import difflib
-import os
-from pathlib import Path
 
 from ..errors import InputError
-from ._torchvision import _weights_enum, torchvision_checkpoint_dir
+from ._torchvision import _weights_enum, load_torchvision_weights
 from .preprocessing import Preprocessing
 from .registry import BuildResult, register_model
-from .weights import apply_state_dict, find_cached_file, load_state_dict_file
 
 __all__ = ["video_model_names", "kinetics_preprocessing"]
 
@@ -83,30 +80,7 @@ def build_torchvision_video(name: str, weights, **kwargs) -> BuildResult:
         close = difflib.get_close_matches(name, available, n=3)
         raise InputError(f"torchvision_video: received model name {name!r}; expected one of {available}"
                          + (f" (did you mean {close[0]!r}?)" if close else ""))
-    enum = _weights_enum(name)
-    default = enum.DEFAULT if enum is not None else None
     module = models.get_model(name, weights=None, **kwargs)
-    extras = {"channels_last_layers": _channels_last_layers(name, module)}
-    if weights is None:
-        return BuildResult(module, kinetics_preprocessing(default), "random-init", extras, input_kind="videos")
-    if isinstance(weights, os.PathLike):
-        apply_state_dict(module, load_state_dict_file(weights), str(weights))
-        return BuildResult(module, kinetics_preprocessing(default), f"file:{Path(weights).resolve()}", extras,
-                           input_kind="videos")
-    tags = [w.name for w in enum] if enum is not None else []
-    if weights.upper() == "DEFAULT" and default is not None:
-        entry = default
-    elif weights in tags:
-        entry = enum[weights]
-    else:
-        raise InputError(f"weights: received tag {weights!r} for torchvision_video:{name}; expected 'DEFAULT', one of "
-                         f"{tags}, None (random init) or a file path")
-    filename = os.path.basename(entry.url)
-    path = find_cached_file(
-        filename, [torchvision_checkpoint_dir()], what=f"torchvision_video:{name} weights {entry}",
-        how=f"download {entry.url} on a machine with internet and put it in {torchvision_checkpoint_dir()} "
-            "(set TORCH_HOME to choose the folder), or pass weights=<path to the file>",
-    )
-    apply_state_dict(module, load_state_dict_file(path), str(path))
-    return BuildResult(module, kinetics_preprocessing(entry), f"torchvision:{entry} ({path})", extras,
-                       input_kind="videos")
+    entry, description = load_torchvision_weights(module, weights, _weights_enum(name), f"torchvision_video:{name}")
+    return BuildResult(module, kinetics_preprocessing(entry), description,
+                       {"channels_last_layers": _channels_last_layers(name, module)}, input_kind="videos")
