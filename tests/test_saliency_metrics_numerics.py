@@ -7,7 +7,7 @@ import pytest
 
 from neuroperception.errors import InputError
 from neuroperception.scanpaths import _auc, _map_reductions
-from neuroperception.scanpaths.saliency_metrics import cc, information_gain, kl_div, nss, shuffled_auc, sim
+from neuroperception.scanpaths.saliency_metrics import auc_judd, cc, information_gain, kl_div, nss, shuffled_auc, sim
 
 pysaliency = pytest.importorskip("pysaliency")
 from pysaliency.metrics import CC, MIT_KLDiv, NSS, SIM  # noqa: E402
@@ -27,6 +27,7 @@ def small_blocks(monkeypatch):
     """Blocks of a few maps, so that every batched path runs over several blocks."""
     monkeypatch.setattr(_map_reductions, "_BLOCK_VALUES", 3 * H * W + 7)
     monkeypatch.setattr(_auc, "_BLOCK_VALUES", 200)
+    monkeypatch.setattr(_auc, "_JUDD_BLOCK_VALUES", 3 * H * W + 7)
 
 
 def _two_pass_nss(smap, xy):
@@ -74,13 +75,8 @@ def test_map_to_map_metrics_over_several_blocks_equal_pysaliency(maps, small_blo
                                atol=1e-12)
 
 
-def test_shuffled_auc_over_several_blocks_equals_pysaliency(maps, small_blocks, monkeypatch):
-    monkeypatch.setattr(np, "trapz", np.trapezoid, raising=False)
-    a, _ = maps
-    a = np.round(a * 5)                                  # ties between positives and negatives
-    rng = np.random.default_rng(11)
-    sets = [np.c_[rng.uniform(0, W, k), rng.uniform(0, H, k)] for k in rng.integers(1, 9, len(a))]
-    sets[4] = np.zeros((0, 2))
+def _pysaliency_set(a, sets):
+    """pysaliency's stimuli, fixations and a model serving the maps ``a``, for fixation sets ``sets``."""
     stimuli = pysaliency.Stimuli([np.full((H, W, 3), n, dtype=np.uint8) for n in range(len(a))])
     fixations = pysaliency.Fixations.create_without_history(
         np.concatenate([s[:, 0] for s in sets]), np.concatenate([s[:, 1] for s in sets]),
@@ -90,10 +86,44 @@ def test_shuffled_auc_over_several_blocks_equals_pysaliency(maps, small_blocks, 
         def _saliency_map(self, stimulus):
             return a[int(stimulus[0, 0, 0])]
 
+    return stimuli, fixations, Maps(caching=False)
+
+
+def test_shuffled_auc_over_several_blocks_equals_pysaliency(maps, small_blocks, monkeypatch):
+    monkeypatch.setattr(np, "trapz", np.trapezoid, raising=False)
+    a, _ = maps
+    a = np.round(a * 5)                                  # ties between positives and negatives
+    rng = np.random.default_rng(11)
+    sets = [np.c_[rng.uniform(0, W, k), rng.uniform(0, H, k)] for k in rng.integers(1, 9, len(a))]
+    sets[4] = np.zeros((0, 2))
+    stimuli, fixations, model = _pysaliency_set(a, sets)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        expected = Maps(caching=False).sAUC(stimuli, fixations)
+        expected = model.sAUC(stimuli, fixations)
     assert shuffled_auc(a, sets) == pytest.approx(expected, abs=1e-12)
+
+
+@pytest.mark.parametrize("compare_max", [0, 128], ids=["sorting", "comparisons"])
+@pytest.mark.parametrize("quantised", [False, True], ids=["continuous", "ties"])
+def test_auc_judd_over_several_blocks_equals_pysaliency(maps, small_blocks, monkeypatch, compare_max, quantised):
+    """Both ways of counting (sorting the map, comparisons per threshold), blocks of three maps, a map
+    without fixations between blocks, pixels fixated twice, with and without pysaliency's jitter."""
+    monkeypatch.setattr(np, "trapz", np.trapezoid, raising=False)
+    monkeypatch.setattr(_auc, "_COMPARE_MAX", compare_max)
+    a, _ = maps
+    a = np.round(a * 5) + 1 if quantised else a
+    rng = np.random.default_rng(5)
+    sets = [np.c_[rng.uniform(0, W, k), rng.uniform(0, H, k)] for k in rng.integers(1, 40, len(a))]
+    sets[4] = np.zeros((0, 2))
+    sets[7] = np.vstack([sets[7], sets[7][:3]])
+    stimuli, fixations, model = _pysaliency_set(a, sets)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        expected = [model.AUC_Judd(stimuli, fixations, jitter=jitter) for jitter in (True, False)]
+    assert auc_judd(a, sets) == pytest.approx(expected[0], abs=1e-12)
+    assert auc_judd(a, sets, jitter=False) == pytest.approx(expected[1], abs=1e-12)
+    per_map = auc_judd(a, sets, average=None)
+    assert np.isnan(per_map[4]) and np.isfinite(np.delete(per_map, 4)).all()
 
 
 def test_read_only_maps_need_no_copy_and_warn_nothing(maps):
@@ -122,6 +152,9 @@ def test_errors_name_the_map_and_the_problem(maps):
         nss(a, [xy, xy, np.array([[1.0, 2.0], [np.nan, 3.0]])] + [xy] * (len(a) - 3))
     with pytest.raises(InputError, match="no negatives for map 0"):
         shuffled_auc(a[:3], [np.array([[1.0, 1.0], [2.0, 2.0]]), np.zeros((0, 2)), np.zeros((0, 2))])
+    every_pixel = np.array([[x, y] for y in range(2) for x in range(2)], dtype=float)
+    with pytest.raises(InputError, match="every pixel of map 1 is fixated"):
+        auc_judd(a[:3, :2, :2], [np.zeros((0, 2)), every_pixel, xy])
     log_p = np.log(a / a.sum(axis=(1, 2), keepdims=True))
     with pytest.raises(InputError, match=r"map 0 has log-sum-exp 0.01; expected a normalised log density"):
         information_gain(log_p + 0.01, None, [xy] * len(a))

@@ -12,23 +12,93 @@ import torch
 from ..errors import InputError
 
 _BLOCK_VALUES = 1 << 22          # values of the (maps, fixations) table held at once: 32 MiB of float64
+_JUDD_BLOCK_VALUES = 1 << 18     # map values compared at once for AUC-Judd: 2 MiB of float64, read from cache
+_COMPARE_MAX = 128               # thresholds per map up to which counting by comparison beats sorting
 
 
-def judd_roc(positives: np.ndarray, all_sorted: np.ndarray, fixated_sorted: np.ndarray) -> float:
-    """ROC area with the positives as thresholds; negatives are the pixels never fixated.
+def judd_aucs(flat: np.ndarray, pixels: np.ndarray, starts: np.ndarray, rng: np.random.RandomState | None = None,
+              noise_size: float = 0.0) -> np.ndarray:
+    """AUC-Judd of every map with fixations (NaN for the others), a block of maps at a time.
 
-    pysaliency adds a threshold above every value (the point (0, 0)) and one at the minimum (the
-    point (1, 1)); between them, for each positive ``t`` in decreasing order, the hit rate is
-    ``#positives >= t / #positives`` and the false-alarm rate ``#unfixated >= t / #unfixated``.
+    ``flat`` is ``(N, P)`` maps, ``pixels`` the flat pixel index of each fixation, sorted by map,
+    with map ``n``'s fixations at ``starts[n]:starts[n + 1]``. With ``rng``, ``noise_size * rng.randn``
+    is added to each map with fixations, one draw per map in map order (pysaliency's jitter).
+
+    pysaliency's ROC: the thresholds are the values at the fixations (duplicates kept), plus one
+    above every value (the point (0, 0)) and one at the minimum (the point (1, 1)); for each
+    threshold ``t`` in decreasing order the hit rate is ``#positives >= t / #positives`` and the
+    false-alarm rate ``#unfixated pixels >= t / #unfixated pixels``. Only the counts at the
+    thresholds are needed, so a map is sorted only when it has more thresholds than
+    ``_COMPARE_MAX``; otherwise one comparison per threshold counts the pixels above it, on a block
+    of maps held in cache.
     """
-    thresholds = np.sort(positives)[::-1]
-    n_pos, n_neg = len(positives), len(all_sorted) - len(fixated_sorted)
-    tp = n_pos - np.searchsorted(thresholds[::-1], thresholds, side="left")
-    fp = (len(all_sorted) - np.searchsorted(all_sorted, thresholds, side="left")) \
-        - (len(fixated_sorted) - np.searchsorted(fixated_sorted, thresholds, side="left"))
-    tpr = np.concatenate([[0.0, 0.0], tp / n_pos, [1.0]])
-    fpr = np.concatenate([[0.0, 0.0], fp / n_neg, [1.0]])
-    return float(np.sum((fpr[1:] - fpr[:-1]) * (tpr[1:] + tpr[:-1]) / 2.0))
+    n_maps, n_pix = flat.shape
+    counts = np.diff(starts)
+    scores = np.full(n_maps, np.nan)
+    with_fixations = np.nonzero(counts)[0]
+    step = max(1, _JUDD_BLOCK_VALUES // n_pix)
+    for first in range(0, len(with_fixations), step):
+        idx = with_fixations[first:first + step]
+        if rng is None and idx[-1] - idx[0] == len(idx) - 1:
+            block = flat[idx[0]:idx[-1] + 1]                     # consecutive maps, nothing to add: a view
+        else:
+            block = flat[idx]                                    # a copy: the jitter is added in place
+        if rng is not None:
+            for row in block:               # one draw per map with fixations, in map order, as pysaliency
+                row += rng.randn(n_pix) * noise_size
+        scores[idx] = _block_judd(block, pixels[starts[idx[0]]:starts[idx[-1] + 1]], counts[idx], idx)
+    return scores
+
+
+def _block_judd(block: np.ndarray, pixels: np.ndarray, counts: np.ndarray, idx: np.ndarray) -> np.ndarray:
+    """:func:`judd_aucs` on ``(B, P)`` maps that all have fixations (``counts`` each, in order)."""
+    n_rows, n_pix = block.shape
+    width = int(counts.max())
+    row = np.repeat(np.arange(n_rows), counts)
+    slot = np.arange(len(pixels)) - np.repeat(np.cumsum(counts) - counts, counts)
+    positives = np.full((n_rows, width), -np.inf)                 # padding counts as below every threshold
+    positives[row, slot] = block[row, pixels]
+    thresholds = np.sort(positives, axis=1)[:, ::-1]             # decreasing, padding last ...
+    lowest = thresholds[np.arange(n_rows), counts - 1]
+    thresholds = np.where(np.isneginf(thresholds), lowest[:, None], thresholds)   # ... repeats the lowest
+    fixated = np.unique(row * n_pix + pixels)                     # each fixated pixel once, by map
+    fixated_row, n_fixated = fixated // n_pix, np.bincount(fixated // n_pix, minlength=n_rows)
+    full = np.nonzero(n_fixated == n_pix)[0]
+    if full.size:
+        raise InputError(f"fixations_xy: every pixel of map {int(idx[full[0]])} is fixated; expected unfixated "
+                         "pixels as negatives")
+    fixated_values = np.full((n_rows, width), -np.inf)
+    fixated_values[fixated_row, np.arange(len(fixated)) - np.repeat(np.cumsum(n_fixated) - n_fixated, n_fixated)] \
+        = block[fixated_row, fixated % n_pix]
+    hits = (positives[:, None, :] >= thresholds[:, :, None]).sum(-1)
+    false_alarms = _count_at_least(block, thresholds) - (fixated_values[:, None, :] >= thresholds[:, :, None]).sum(-1)
+    tpr = np.concatenate([np.zeros((n_rows, 1)), hits / counts[:, None], np.ones((n_rows, 1))], axis=1)
+    fpr = np.concatenate([np.zeros((n_rows, 1)), false_alarms / (n_pix - n_fixated)[:, None],
+                          np.ones((n_rows, 1))], axis=1)
+    return np.sum((fpr[:, 1:] - fpr[:, :-1]) * (tpr[:, 1:] + tpr[:, :-1]) / 2.0, axis=1)
+
+
+def _count_at_least(block: np.ndarray, thresholds: np.ndarray) -> np.ndarray:
+    """``(B, K)``: how many values of row ``b`` of ``block`` are ``>= thresholds[b, k]``.
+
+    One comparison per threshold into a byte mask, counted eight bytes at a time: the mask, padded
+    with zeros, is read as ``uint64`` words and runs of 255 words are summed (each byte of the sum
+    counts the hits in one byte lane and cannot exceed 255, so lanes never carry into each other);
+    the bytes of those sums then add up to the count.
+    """
+    n_rows, n_pix = block.shape
+    if thresholds.shape[1] > _COMPARE_MAX:                       # sorting the rows is cheaper
+        ordered = np.sort(block, axis=1)
+        return n_pix - np.stack([np.searchsorted(o, t, side="left") for o, t in zip(ordered, thresholds)])
+    run = 255 * 8                                                # bytes per run of 255 words
+    hit = np.zeros((n_rows, -(-n_pix // run) * run), dtype=bool)   # the padding stays zero
+    words = hit.view(np.uint64).reshape(n_rows, -1, 255)
+    out = np.empty(thresholds.shape, dtype=np.int64)
+    for k in range(thresholds.shape[1]):
+        np.greater_equal(block, thresholds[:, k:k + 1], out=hit[:, :n_pix])
+        lanes = words.sum(axis=2, dtype=np.uint64)
+        out[:, k] = lanes.view(np.uint8).reshape(n_rows, -1).sum(axis=1)
+    return out
 
 
 def shuffled_ranks(flat: np.ndarray, pixels: np.ndarray, n_idx: np.ndarray) -> np.ndarray:

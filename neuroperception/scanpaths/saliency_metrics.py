@@ -29,7 +29,7 @@ import numpy as np
 import xarray as xr
 
 from ..errors import InputError, ShapeError
-from ._auc import judd_roc, shuffled_ranks
+from ._auc import judd_aucs, shuffled_ranks
 from ._map_reductions import row_kl, row_sim, row_sums
 from ._saliency_inputs import (_as_maps, _average, _check_moments, _fixation_array, _fixation_sets, _map_moments,
                                _map_stats, _pair, _pair_densities, _per_map, _pixel_indices, _stack)
@@ -215,21 +215,9 @@ def auc_judd(saliency_map: Any, fixations_xy: Any, *, image_id: Any = None, jitt
     sets = _fixation_sets(fixations_xy, len(maps), ids, image_id, "fixations_xy")
     n_idx, rows, cols = _pixel_indices(sets, maps.shape[1:], "fixations_xy")
     rng = np.random.RandomState(random_state) if jitter else None
-    n_pix = maps.shape[1] * maps.shape[2]
-    flat_maps = maps.reshape(len(maps), n_pix)
-    pixels = rows * maps.shape[2] + cols
+    flat_maps = maps.reshape(len(maps), -1)
     starts = np.searchsorted(n_idx, np.arange(len(maps) + 1))     # n_idx is sorted: one run per map
-    scores = np.full(len(maps), np.nan)
-    for n in np.nonzero(np.diff(starts))[0]:
-        flat = flat_maps[n]
-        if rng is not None:        # one draw per map with fixations, in map order, as pysaliency
-            flat = flat + rng.randn(*maps.shape[1:]).ravel() * noise_size
-        pix = pixels[starts[n]:starts[n + 1]]
-        fixated = np.unique(pix)
-        if len(fixated) == n_pix:
-            raise InputError(f"fixations_xy: every pixel of map {int(n)} is fixated; expected unfixated pixels "
-                             "as negatives")
-        scores[n] = judd_roc(flat[pix], np.sort(flat), np.sort(flat[fixated]))
+    scores = judd_aucs(flat_maps, rows * maps.shape[2] + cols, starts, rng, noise_size)
     if average is None:
         return scores
     if average != "image":
