@@ -26,8 +26,7 @@ def maps():
 def small_blocks(monkeypatch):
     """Blocks of a few maps, so that every batched path runs over several blocks."""
     monkeypatch.setattr(_map_reductions, "_BLOCK_VALUES", 3 * H * W + 7)
-    monkeypatch.setattr(_auc, "_BLOCK_VALUES", 200)
-    monkeypatch.setattr(_auc, "_JUDD_BLOCK_VALUES", 3 * H * W + 7)
+    monkeypatch.setattr(_auc, "_BLOCK_VALUES", 3 * H * W + 7)
 
 
 def _two_pass_nss(smap, xy):
@@ -89,8 +88,10 @@ def _pysaliency_set(a, sets):
     return stimuli, fixations, Maps(caching=False)
 
 
-def test_shuffled_auc_over_several_blocks_equals_pysaliency(maps, small_blocks, monkeypatch):
+@pytest.mark.parametrize("compare_max", [0, 128], ids=["sorting", "comparisons"])
+def test_shuffled_auc_over_several_blocks_equals_pysaliency(maps, small_blocks, monkeypatch, compare_max):
     monkeypatch.setattr(np, "trapz", np.trapezoid, raising=False)
+    monkeypatch.setattr(_auc, "_COMPARE_MAX", compare_max)
     a, _ = maps
     a = np.round(a * 5)                                  # ties between positives and negatives
     rng = np.random.default_rng(11)

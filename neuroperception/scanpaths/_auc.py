@@ -1,4 +1,4 @@
-"""ROC areas behind AUC-Judd and shuffled AUC, per map, from sorted saliency values.
+"""ROC areas behind AUC-Judd and shuffled AUC, per map, from counts of the values at or above each threshold.
 
 Used by :mod:`neuroperception.scanpaths.saliency_metrics`; the conventions (thresholds, ties) are
 pysaliency's and are documented there.
@@ -7,12 +7,10 @@ pysaliency's and are documented there.
 from __future__ import annotations
 
 import numpy as np
-import torch
 
 from ..errors import InputError
 
-_BLOCK_VALUES = 1 << 22          # values of the (maps, fixations) table held at once: 32 MiB of float64
-_JUDD_BLOCK_VALUES = 1 << 18     # map values compared at once for AUC-Judd: 2 MiB of float64, read from cache
+_BLOCK_VALUES = 1 << 18          # values compared at once: 2 MiB of float64, read from cache
 _COMPARE_MAX = 128               # thresholds per map up to which counting by comparison beats sorting
 
 
@@ -36,7 +34,7 @@ def judd_aucs(flat: np.ndarray, pixels: np.ndarray, starts: np.ndarray, rng: np.
     counts = np.diff(starts)
     scores = np.full(n_maps, np.nan)
     with_fixations = np.nonzero(counts)[0]
-    step = max(1, _JUDD_BLOCK_VALUES // n_pix)
+    step = max(1, _BLOCK_VALUES // n_pix)
     for first in range(0, len(with_fixations), step):
         idx = with_fixations[first:first + step]
         if rng is None and idx[-1] - idx[0] == len(idx) - 1:
@@ -82,7 +80,7 @@ def _count_at_least(block: np.ndarray, thresholds: np.ndarray) -> np.ndarray:
     """``(B, K)``: how many values of row ``b`` of ``block`` are ``>= thresholds[b, k]``.
 
     One comparison per threshold into a byte mask, counted eight bytes at a time: the mask, padded
-    with zeros, is read as ``uint64`` words and runs of 255 words are summed (each byte of the sum
+    with zeros, is read as ``uint64`` words and runs of at most 255 words are summed (each byte of the sum
     counts the hits in one byte lane and cannot exceed 255, so lanes never carry into each other);
     the bytes of those sums then add up to the count.
     """
@@ -90,9 +88,11 @@ def _count_at_least(block: np.ndarray, thresholds: np.ndarray) -> np.ndarray:
     if thresholds.shape[1] > _COMPARE_MAX:                       # sorting the rows is cheaper
         ordered = np.sort(block, axis=1)
         return n_pix - np.stack([np.searchsorted(o, t, side="left") for o, t in zip(ordered, thresholds)])
-    run = 255 * 8                                                # bytes per run of 255 words
-    hit = np.zeros((n_rows, -(-n_pix // run) * run), dtype=bool)   # the padding stays zero
-    words = hit.view(np.uint64).reshape(n_rows, -1, 255)
+    n_words = -(-n_pix // 8)
+    n_runs = -(-n_words // 255)
+    run = -(-n_words // n_runs)                                  # words per run, at most 255
+    hit = np.zeros((n_rows, n_runs * run * 8), dtype=bool)       # the padding stays zero
+    words = hit.view(np.uint64).reshape(n_rows, n_runs, run)
     out = np.empty(thresholds.shape, dtype=np.int64)
     for k in range(thresholds.shape[1]):
         np.greater_equal(block, thresholds[:, k:k + 1], out=hit[:, :n_pix])
@@ -106,10 +106,10 @@ def shuffled_ranks(flat: np.ndarray, pixels: np.ndarray, n_idx: np.ndarray) -> n
 
     The negatives of map ``n`` are the pixels fixated on every *other* map, read on map ``n``.
     ``flat`` is ``(N, P)`` maps, ``pixels`` the flat pixel index of each fixation and ``n_idx`` its
-    (sorted) map. Each map's row of values at all fixated pixels (gathered in pixel order, which
-    is memory order) is sorted once; the counts among
-    all fixations minus the counts among the map's own fixations give the counts among the
-    negatives, for all maps of a block at once.
+    (sorted) map. For a block of maps, the values at all fixated pixels (gathered in pixel order,
+    which is memory order) are counted against each own fixation's value with
+    :func:`_count_at_least` (``>= v`` and ``> v``); the counts among all fixations minus those among
+    the map's own fixations are the counts among the negatives.
     """
     n_maps, n_fix = len(flat), len(pixels)
     counts = np.bincount(n_idx, minlength=n_maps)
@@ -117,10 +117,7 @@ def shuffled_ranks(flat: np.ndarray, pixels: np.ndarray, n_idx: np.ndarray) -> n
     if lonely.size:
         raise InputError(f"other_fixations_xy: no negatives for map {int(lonely[0])} (all fixations are on it); "
                          "expected fixations on at least two maps, or other_fixations_xy=")
-    order = np.argsort(pixels, kind="stable")          # read the maps in memory order: 4x faster gathers
-    column = np.empty(n_fix, dtype=np.intp)
-    column[order] = np.arange(n_fix)                   # fixation j's column among the sorted pixels
-    pixels = pixels[order]
+    everywhere = np.sort(pixels)                       # read the maps in memory order: 4x faster gathers
     starts = np.concatenate([[0], np.cumsum(counts)])
     slot = np.arange(n_fix) - starts[n_idx]
     width = int(counts.max())
@@ -131,17 +128,18 @@ def shuffled_ranks(flat: np.ndarray, pixels: np.ndarray, n_idx: np.ndarray) -> n
         fixes = np.arange(starts[first], starts[last])
         if not fixes.size:
             continue
-        values = np.take(flat[first:last], pixels, axis=1)                    # (maps, all fixations)
         local = n_idx[fixes] - first
-        own = np.full((last - first, width), np.inf)                          # padding sorts last
-        own[local, slot[fixes]] = values[local, column[fixes]]
-        everything = torch.from_numpy(np.sort(values, axis=1))
-        own_sorted = torch.from_numpy(np.sort(own, axis=1))
-        query = torch.from_numpy(own)
-        below = (torch.searchsorted(everything, query) - torch.searchsorted(own_sorted, query)).numpy()
-        upto = (torch.searchsorted(everything, query, right=True)
-                - torch.searchsorted(own_sorted, query, right=True)).numpy()
-        n_negative = (n_fix - counts[first:last])[:, None]
-        ranks = (below + 0.5 * (upto - below)) / n_negative
+        own = np.zeros((last - first, width))                          # padding: counted, never read
+        own[local, slot[fixes]] = flat[n_idx[fixes], pixels[fixes]]
+        present = np.zeros(own.shape, dtype=bool)
+        present[local, slot[fixes]] = True
+        values = np.take(flat[first:last], everywhere, axis=1)          # (maps, all fixations)
+        at_least, above = np.split(_count_at_least(values, np.hstack([own, np.nextafter(own, np.inf)])), 2, axis=1)
+        own_at_least = ((own[:, None, :] >= own[:, :, None]) & present[:, None, :]).sum(-1)
+        own_above = ((own[:, None, :] > own[:, :, None]) & present[:, None, :]).sum(-1)
+        own_counts = counts[first:last, None]
+        below = (n_fix - at_least) - (own_counts - own_at_least)
+        equal = (at_least - above) - (own_at_least - own_above)
+        ranks = (below + 0.5 * equal) / (n_fix - own_counts)
         out[fixes] = ranks[local, slot[fixes]]
     return out
