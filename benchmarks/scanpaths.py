@@ -221,7 +221,8 @@ only reads the fixated pixels, while ours checks that every map is a normalised 
 of float32 exponentials over all pixels of both stacks), which costs as much as the peer's whole
 run; the bound counts that one pass.
 Shuffled AUC has no bound column: it needs the values at all fixated pixels on every map, not a pass
-over the maps. The large gains are where the peer loops in Python: MultiMatch (graph construction and a
+over the maps; pysaliency sorts them per map, ours counts them against each own fixation's value with
+the same comparisons as AUC-Judd. The large gains are where the peer loops in Python: MultiMatch (graph construction and a
 Dijkstra search per pair, against one batched dynamic programme over all pairs).
 
 How the map size changes the picture (NSS, CC and SIM, {N_MAPS} maps of each size, same protocol): on

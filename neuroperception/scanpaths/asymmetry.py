@@ -31,6 +31,14 @@ RT_INTERCEPT_MS = 376.271
 DEFAULT_PAIRS = (("Q", "O"), ("tilted", "vertical"), ("curved", "straight"))
 
 
+def _line(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+    """Least-squares slope and intercept in closed form: exactly 0 for a flat line (``np.polyfit``'s
+    solver leaves a rounding residue there, e.g. ``-1e-14``, whose sign depends on the LAPACK build)."""
+    dx = x - x.mean()
+    slope = float(np.dot(dx, y - y.mean()) / np.dot(dx, dx))
+    return slope, float(y.mean() - slope * x.mean())
+
+
 def asymmetry_index(slope_hard: float, slope_easy: float) -> float:
     """eccNET's asymmetry index of one pair: ``(s_H - s_L) / (s_H + s_L)`` with slopes clipped at zero.
 
@@ -220,7 +228,7 @@ def search_asymmetry_experiment(model, pairs: Sequence[tuple[str, str]] = DEFAUL
     conditions["sem"] = sd.to_numpy() / np.sqrt(conditions["n"].to_numpy())
     slope_rows = []
     for (pair, cond, diff), part in conditions.groupby(["pair", "condition", "difficulty"], sort=False):
-        slope, intercept = np.polyfit(part["set_size"].to_numpy(float), part["rt_ms"].to_numpy(float), 1)
+        slope, intercept = _line(part["set_size"].to_numpy(float), part["rt_ms"].to_numpy(float))
         slope_rows.append({"pair": pair, "condition": cond, "difficulty": diff,
                            "slope_ms_per_item": float(slope), "intercept_ms": float(intercept)})
     slopes = pd.DataFrame(slope_rows)
