@@ -213,7 +213,8 @@ same statistics (a NaN or Inf shows in the minimum or the sum; an all-zero map h
 squares), and evaluates the per-pixel expressions (KL's log, SIM's minimum, CC's product) block by block
 in reused cache-sized buffers, with numpy's SIMD `log`/`exp`. That still costs two to four passes
 where the bound counts one; closing the rest of the gap would take a compiled kernel that fuses them.
-For AUC-Judd the bound itself is about 2x: the noise draws dominate. Without the noise
+For AUC-Judd the bound itself is 2-4x across runs: the noise draws alone take a quarter to a half of
+the peer's time. Without the noise
 (`jitter=False` in both) the row compares the ROC computations alone: pysaliency sorts every map;
 ours needs only how many pixels lie above each fixation's value, counted with one comparison per
 threshold on blocks of maps held in cache (maps with more than 128 fixations are sorted instead). For information gain pysaliency
