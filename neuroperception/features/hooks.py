@@ -16,7 +16,34 @@ __all__ = ["record", "check_layers", "first_tensor"]
 
 
 def check_layers(module: nn.Module, layers) -> list[str]:
-    """Validate layer names against the module's named sub-modules (plus ``"output"``)."""
+    """Validate layer names against the module's named sub-modules (plus ``"output"``).
+
+    Parameters
+    ----------
+    module : torch.nn.Module
+        The network whose ``named_modules()`` are the valid names.
+    layers : str or sequence of str
+        One name or several; ``"output"`` means the module's own output.
+
+    Returns
+    -------
+    list of str
+        The names, as a list, in the order given.
+
+    Raises
+    ------
+    InputError
+        An empty list, a name that is not a sub-module (with the closest names), or a duplicate.
+
+    Examples
+    --------
+    >>> import torch.nn as nn
+    >>> net = nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU())
+    >>> check_layers(net, "1")
+    ['1']
+    >>> check_layers(net, ["0", "output"])
+    ['0', 'output']
+    """
     if isinstance(layers, str):
         layers = [layers]
     layers = list(layers)
@@ -37,7 +64,31 @@ def check_layers(module: nn.Module, layers) -> list[str]:
 
 
 def first_tensor(value: Any, where: str) -> torch.Tensor:
-    """The tensor a layer produced (the first one when it returns a tuple/list)."""
+    """The tensor a layer produced (the first one when it returns a tuple/list).
+
+    Parameters
+    ----------
+    value : Any
+        What a forward hook received as the layer's output.
+    where : str
+        The layer's name, for the error message.
+
+    Returns
+    -------
+    torch.Tensor
+
+    Raises
+    ------
+    InputError
+        When ``value`` holds no tensor.
+
+    Examples
+    --------
+    >>> import torch
+    >>> out, state = torch.zeros(2, 3), (torch.ones(1),)
+    >>> first_tensor((out, state), "lstm").shape          # a recurrent layer's (output, state)
+    torch.Size([2, 3])
+    """
     if isinstance(value, torch.Tensor):
         return value
     if isinstance(value, (tuple, list)):

@@ -152,7 +152,25 @@ def registered_sources() -> list[str]:
 
 
 def is_weights_path(weights: Any) -> bool:
-    """Whether ``weights`` names a file (a Path, or a string that looks like one) rather than a tag."""
+    """Whether ``weights`` names a file (a Path, or a string that looks like one) rather than a tag.
+
+    A string is a path when it contains a path separator, starts with ``~``, ends with a weight
+    file suffix (``.pt``, ``.pth``, ``.bin``, ``.safetensors``, ...) or is an existing file;
+    anything else (``"IMAGENET1K_V1"``, ``"openai"``) is a tag for the model's own cache.
+
+    Parameters
+    ----------
+    weights : str, os.PathLike or None
+
+    Returns
+    -------
+    bool
+
+    Examples
+    --------
+    >>> is_weights_path("checkpoints/vgg16.pth"), is_weights_path("IMAGENET1K_V1"), is_weights_path(None)
+    (True, False, False)
+    """
     if isinstance(weights, os.PathLike):
         return True
     if isinstance(weights, str):

@@ -54,7 +54,33 @@ class FeatureStore:
     """A zarr-backed feature store that can be appended to batch by batch and resumed.
 
     Use :func:`~neuroperception.features.extract` with ``store=path`` rather than this class
-    directly; read a finished store with :func:`open_features`.
+    directly; read a finished store with :func:`open_features`. Opening an existing store checks
+    that it was written with the same settings and stimulus ids (else ``StoreMismatchError``), so
+    an interrupted extraction resumes at ``n_done`` and never mixes two runs.
+
+    Parameters
+    ----------
+    path : str or Path
+        The zarr folder (created when missing).
+    settings : dict
+        What decides the stored values (model, layers, pooling, ...), compared on reopening.
+    stimulus_ids : list of str
+        The rows, in order.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> import numpy as np
+    >>> path = tempfile.mkdtemp() + "/feats.zarr"
+    >>> store = FeatureStore(path, {"model": "toy"}, ["a", "b", "c"])
+    >>> store.ensure_arrays({"fc": (2,)}, {"fc": ("feature",)}, {}, batch_size=2)
+    >>> store.write(0, {"fc": np.ones((2, 2), dtype=np.float32)})
+    >>> FeatureStore(path, {"model": "toy"}, ["a", "b", "c"]).n_done        # reopened: resume at row 2
+    2
+    >>> FeatureStore(path, {"model": "other"}, ["a", "b", "c"])
+    Traceback (most recent call last):
+        ...
+    neuroperception.errors.StoreMismatchError: store: ... model: store has 'toy', this call has 'other'. ...
     """
 
     def __init__(self, path, settings: dict[str, Any], stimulus_ids: list[str]):

@@ -80,7 +80,32 @@ def load_state_dict_file(path) -> dict[str, torch.Tensor]:
 
 
 def apply_state_dict(module: torch.nn.Module, state: Mapping[str, torch.Tensor], source: str) -> None:
-    """Load ``state`` into ``module`` strictly, with an error listing what does not match."""
+    """Load ``state`` into ``module`` strictly, with an error listing what does not match.
+
+    Parameters
+    ----------
+    module : torch.nn.Module
+        The architecture to fill.
+    state : mapping of str to torch.Tensor
+        A state dict (as :func:`load_state_dict_file` returns).
+    source : str
+        Where the weights came from (a path, a cache tag), named in the error.
+
+    Raises
+    ------
+    InputError
+        Missing or unexpected keys, or shapes that differ, each with examples.
+
+    Examples
+    --------
+    >>> import torch.nn as nn
+    >>> net = nn.Linear(3, 2)
+    >>> apply_state_dict(net, nn.Linear(3, 2).state_dict(), "a fresh layer")
+    >>> apply_state_dict(net, nn.Linear(4, 2).state_dict(), "w.pt")
+    Traceback (most recent call last):
+        ...
+    neuroperception.errors.InputError: weights from w.pt do not fit Linear: ... 1 shape mismatches (e.g. ['weight: file (2, 4) vs model (2, 3)']); ...
+    """
     own = module.state_dict()
     missing = [k for k in own if k not in state]
     unexpected = [k for k in state if k not in own]
@@ -96,7 +121,37 @@ def apply_state_dict(module: torch.nn.Module, state: Mapping[str, torch.Tensor],
 
 
 def find_cached_file(filename: str, directories: Iterable[Path], *, what: str, how: str) -> Path:
-    """Return the first ``directory/filename`` that exists, else raise ``MissingWeightsError``."""
+    """Return the first ``directory/filename`` that exists, else raise ``MissingWeightsError``.
+
+    Parameters
+    ----------
+    filename : str
+        The weight file's name (e.g. ``"vgg16-397923af.pth"``).
+    directories : iterable of path-like
+        Where to look, in order (e.g. ``$TORCH_HOME/hub/checkpoints``).
+    what : str
+        The model, named in the error.
+    how : str
+        How to provide the file, appended to the error.
+
+    Returns
+    -------
+    pathlib.Path
+
+    Raises
+    ------
+    MissingWeightsError
+        Naming every directory searched and ``how``.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> folder = Path(tempfile.mkdtemp())
+    >>> _ = (folder / "net.pt").write_bytes(b"")
+    >>> find_cached_file("net.pt", [folder / "missing", folder], what="net", how="copy it").name
+    'net.pt'
+    """
     dirs = [Path(d) for d in directories]
     for d in dirs:
         if (d / filename).is_file():
@@ -116,7 +171,42 @@ def hf_cache_dir() -> Path:
 
 
 def hf_cached_file(repo_id: str, filenames: Iterable[str], *, what: str) -> Path:
-    """Find a file of a Hugging Face repo in the local hub cache (``models--org--name/snapshots/*``)."""
+    """Find a file of a Hugging Face repo in the local hub cache (``models--org--name/snapshots/*``).
+
+    The snapshot that ``refs/main`` points to is searched first, then the others; the cache is
+    ``HF_HUB_CACHE``, else ``HF_HOME/hub``, else ``~/.cache/huggingface/hub``.
+
+    Parameters
+    ----------
+    repo_id : str
+        ``"org/name"``.
+    filenames : iterable of str
+        Acceptable file names, in order of preference (e.g. ``model.safetensors``, ``pytorch_model.bin``).
+    what : str
+        The model, named in the error.
+
+    Returns
+    -------
+    pathlib.Path
+
+    Raises
+    ------
+    MissingWeightsError
+        Naming the folder searched and how to fill the cache.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> from pathlib import Path
+    >>> cache = Path(tempfile.mkdtemp())
+    >>> snap = cache / "models--org--net" / "snapshots" / "abc123"
+    >>> snap.mkdir(parents=True)
+    >>> _ = (snap / "model.safetensors").write_bytes(b"")
+    >>> from unittest import mock
+    >>> with mock.patch.dict(os.environ, {"HF_HUB_CACHE": str(cache)}):
+    ...     hf_cached_file("org/net", ["model.safetensors", "pytorch_model.bin"], what="net").parent.name
+    'abc123'
+    """
     names = list(filenames)
     repo_dir = hf_cache_dir() / ("models--" + repo_id.replace("/", "--"))
     snapshots = sorted((repo_dir / "snapshots").glob("*")) if (repo_dir / "snapshots").is_dir() else []
