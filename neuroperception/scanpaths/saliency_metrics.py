@@ -189,7 +189,10 @@ def auc_judd(saliency_map: Any, fixations_xy: Any, *, image_id: Any = None, jitt
     value), as in Judd et al. (2009) and pysaliency's ``SaliencyMapModel.AUC_Judd``. With
     ``jitter=True`` (pysaliency's default) ``noise_size * N(0, 1)`` noise is added to break ties,
     drawn from ``numpy.random.RandomState(random_state)`` map after map, skipping maps without
-    fixations, so that the same seed reproduces pysaliency exactly.
+    fixations, so that the same seed reproduces pysaliency exactly. Drawing that noise (one normal
+    number per pixel) costs several times as much as the AUC itself; ``jitter=False`` skips it,
+    at the price of values that can differ from pysaliency's default where values are tied or closer
+    than the noise.
 
     Parameters
     ----------
