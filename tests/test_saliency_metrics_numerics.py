@@ -127,6 +127,19 @@ def test_auc_judd_over_several_blocks_equals_pysaliency(maps, small_blocks, monk
     assert np.isnan(per_map[4]) and np.isfinite(np.delete(per_map, 4)).all()
 
 
+@pytest.mark.parametrize("compare_max", [0, 128], ids=["sorting", "comparisons"])
+def test_counts_above_thresholds_equal_a_plain_count(monkeypatch, compare_max):
+    """Rows of several runs of 255 words with a ragged end, ties, and a threshold every value reaches
+    (full byte lanes: a run longer than 255 words would carry into the next lane)."""
+    monkeypatch.setattr(_auc, "_COMPARE_MAX", compare_max)
+    rng = np.random.default_rng(3)
+    block = np.round(rng.random((4, 5003)) * 50)
+    thresholds = np.sort(rng.choice(block.ravel(), (4, 9)), axis=1)[:, ::-1].copy()
+    thresholds[:, -1] = -1.0
+    expected = (block[:, None, :] >= thresholds[:, :, None]).sum(-1)
+    np.testing.assert_array_equal(_auc._count_at_least(block, thresholds), expected)
+
+
 def test_read_only_maps_need_no_copy_and_warn_nothing(maps):
     a, b = maps
     a, b = a.copy(), b.copy()
