@@ -214,17 +214,17 @@ squares), and evaluates the per-pixel expressions (KL's log, SIM's minimum, CC's
 in reused cache-sized buffers, with numpy's SIMD `log`/`exp`. That still costs two to four passes
 where the bound counts one; closing the rest of the gap would take a compiled kernel that fuses them.
 For AUC-Judd the bound itself is 2-4x across runs: the noise draws alone take a quarter to a half of
-the peer's time. Without the noise
-(`jitter=False` in both) the row compares the ROC computations alone: pysaliency sorts every map;
-ours needs only how many pixels lie above each fixation's value, counted with one comparison per
-threshold on blocks of maps held in cache (maps with more than 128 fixations are sorted instead). For information gain pysaliency
-only reads the fixated pixels, while ours checks that every map is a normalised log density (a sum
-of float32 exponentials over all pixels of both stacks), which costs as much as the peer's whole
+the peer's time. Without the noise (`jitter=False` in both) the row compares the ROC computations
+alone: pysaliency sorts every map; ours needs only how many pixels lie above each fixation's value,
+counted with one comparison per threshold on blocks of maps held in cache (maps with more than 128
+fixations are sorted instead). For information gain pysaliency only reads the fixated pixels, while
+ours checks that every map is a normalised log density (a sum of float32 exponentials over all pixels
+of both stacks), which costs as much as the peer's whole
 run; the bound counts that one pass.
 Shuffled AUC has no bound column: it needs the values at all fixated pixels on every map, not a pass
 over the maps; pysaliency sorts them per map, ours counts them against each own fixation's value with
-the same comparisons as AUC-Judd. The large gains are where the peer loops in Python: MultiMatch (graph construction and a
-Dijkstra search per pair, against one batched dynamic programme over all pairs).
+the same comparisons as AUC-Judd. The large gains are where the peer loops in Python: MultiMatch
+(graph construction and a Dijkstra search per pair, against one batched dynamic programme over all pairs).
 
 How the map size changes the picture (NSS, CC and SIM, {N_MAPS} maps of each size, same protocol): on
 small maps pysaliency's per-map Python work dominates and the batched stack wins by more; on large

@@ -48,14 +48,22 @@ def judd_aucs(flat: np.ndarray, pixels: np.ndarray, starts: np.ndarray, rng: np.
     return scores
 
 
+def _padded(counts: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """``(len(counts), max(counts))``: row ``b`` holds the next ``counts[b]`` of ``values``, then ``-inf``.
+
+    ``-inf`` padding is never at or above a finite threshold, so padded slots drop out of every count.
+    """
+    table = np.full((len(counts), int(counts.max())), -np.inf)
+    rows = np.repeat(np.arange(len(counts)), counts)
+    table[rows, np.arange(len(values)) - np.repeat(np.cumsum(counts) - counts, counts)] = values
+    return table
+
+
 def _block_judd(block: np.ndarray, pixels: np.ndarray, counts: np.ndarray, idx: np.ndarray) -> np.ndarray:
     """:func:`judd_aucs` on ``(B, P)`` maps that all have fixations (``counts`` each, in order)."""
     n_rows, n_pix = block.shape
-    width = int(counts.max())
     row = np.repeat(np.arange(n_rows), counts)
-    slot = np.arange(len(pixels)) - np.repeat(np.cumsum(counts) - counts, counts)
-    positives = np.full((n_rows, width), -np.inf)                 # padding counts as below every threshold
-    positives[row, slot] = block[row, pixels]
+    positives = _padded(counts, block[row, pixels])
     thresholds = np.sort(positives, axis=1)[:, ::-1]             # decreasing, padding last ...
     lowest = thresholds[np.arange(n_rows), counts - 1]
     thresholds = np.where(np.isneginf(thresholds), lowest[:, None], thresholds)   # ... repeats the lowest
@@ -65,9 +73,7 @@ def _block_judd(block: np.ndarray, pixels: np.ndarray, counts: np.ndarray, idx: 
     if full.size:
         raise InputError(f"fixations_xy: every pixel of map {int(idx[full[0]])} is fixated; expected unfixated "
                          "pixels as negatives")
-    fixated_values = np.full((n_rows, width), -np.inf)
-    fixated_values[fixated_row, np.arange(len(fixated)) - np.repeat(np.cumsum(n_fixated) - n_fixated, n_fixated)] \
-        = block[fixated_row, fixated % n_pix]
+    fixated_values = _padded(n_fixated, block[fixated_row, fixated % n_pix])
     hits = (positives[:, None, :] >= thresholds[:, :, None]).sum(-1)
     false_alarms = _count_at_least(block, thresholds) - (fixated_values[:, None, :] >= thresholds[:, :, None]).sum(-1)
     tpr = np.concatenate([np.zeros((n_rows, 1)), hits / counts[:, None], np.ones((n_rows, 1))], axis=1)
@@ -120,7 +126,6 @@ def shuffled_ranks(flat: np.ndarray, pixels: np.ndarray, n_idx: np.ndarray) -> n
     everywhere = np.sort(pixels)                       # read the maps in memory order: 4x faster gathers
     starts = np.concatenate([[0], np.cumsum(counts)])
     slot = np.arange(n_fix) - starts[n_idx]
-    width = int(counts.max())
     out = np.empty(n_fix)
     step = max(1, _BLOCK_VALUES // n_fix)
     for first in range(0, n_maps, step):
@@ -129,14 +134,11 @@ def shuffled_ranks(flat: np.ndarray, pixels: np.ndarray, n_idx: np.ndarray) -> n
         if not fixes.size:
             continue
         local = n_idx[fixes] - first
-        own = np.zeros((last - first, width))                          # padding: counted, never read
-        own[local, slot[fixes]] = flat[n_idx[fixes], pixels[fixes]]
-        present = np.zeros(own.shape, dtype=bool)
-        present[local, slot[fixes]] = True
+        own = _padded(counts[first:last], flat[n_idx[fixes], pixels[fixes]])
         values = np.take(flat[first:last], everywhere, axis=1)          # (maps, all fixations)
         at_least, above = np.split(_count_at_least(values, np.hstack([own, np.nextafter(own, np.inf)])), 2, axis=1)
-        own_at_least = ((own[:, None, :] >= own[:, :, None]) & present[:, None, :]).sum(-1)
-        own_above = ((own[:, None, :] > own[:, :, None]) & present[:, None, :]).sum(-1)
+        own_at_least = (own[:, None, :] >= own[:, :, None]).sum(-1)
+        own_above = (own[:, None, :] > own[:, :, None]).sum(-1)
         own_counts = counts[first:last, None]
         below = (n_fix - at_least) - (own_counts - own_at_least)
         equal = (at_least - above) - (own_at_least - own_above)
