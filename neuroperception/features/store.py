@@ -79,7 +79,6 @@ class FeatureStore:
     2
     >>> FeatureStore(path, {"model": "other"}, ["a", "b", "c"])
     Traceback (most recent call last):
-        ...
     neuroperception.errors.StoreMismatchError: store: ... model: store has 'toy', this call has 'other'. ...
     """
 

@@ -103,7 +103,6 @@ def apply_state_dict(module: torch.nn.Module, state: Mapping[str, torch.Tensor],
     >>> apply_state_dict(net, nn.Linear(3, 2).state_dict(), "a fresh layer")
     >>> apply_state_dict(net, nn.Linear(4, 2).state_dict(), "w.pt")
     Traceback (most recent call last):
-        ...
     neuroperception.errors.InputError: weights from w.pt do not fit Linear: ... 1 shape mismatches (e.g. ['weight: file (2, 4) vs model (2, 3)']); ...
     """
     own = module.state_dict()
