@@ -24,6 +24,7 @@ __all__ = [
     "AlignmentError",
     "MissingWeightsError",
     "StoreMismatchError",
+    "RandomWeightsWarning",
 ]
 
 
@@ -56,3 +57,24 @@ class MissingWeightsError(NeuroperceptionError, FileNotFoundError):
 
 class StoreMismatchError(InputError):
     """An existing feature store was written with other settings than the current call."""
+
+
+class RandomWeightsWarning(UserWarning):
+    """A network was built with random weights although no one asked for them.
+
+    :func:`~neuroperception.features.load_model` issues it once per load when ``weights`` is left
+    at None and the model has learnable weights: its outputs then carry no learned knowledge.
+    Passing ``weights="random"`` says that random weights are intended and silences it; every
+    result the model produces records its weights (``"random-init(seed=0)"``) in ``attrs``.
+
+    Examples
+    --------
+    >>> import warnings
+    >>> from neuroperception.features import load_model
+    >>> with warnings.catch_warnings(record=True) as caught:
+    ...     warnings.simplefilter("always")
+    ...     forgot = load_model("torchvision:squeezenet1_1")                     # warns
+    ...     meant = load_model("torchvision:squeezenet1_1", weights="random")    # silent
+    >>> [w.category.__name__ for w in caught], meant.weights
+    (['RandomWeightsWarning'], 'random-init(seed=0)')
+    """

@@ -6,7 +6,7 @@ import pytest
 import torch
 import torchvision
 
-from neuroperception.errors import InputError, MissingWeightsError, ShapeError
+from neuroperception.errors import InputError, MissingWeightsError, RandomWeightsWarning, ShapeError
 from neuroperception.similarity import lpips as lpips_module
 from neuroperception.similarity.lpips import LPIPS, lpips_head_file
 
@@ -222,15 +222,17 @@ def test_default_weights_absent_from_torch_home(monkeypatch, tmp_path):
         LPIPS("alex", backbone_weights="DEFAULT")
 
 
-def test_random_init_is_recorded_warned_once_and_seeded(monkeypatch, images):
-    monkeypatch.setattr(lpips_module, "_warned_random", set())
-    with pytest.warns(UserWarning, match="random weights"):
+def test_random_init_is_recorded_warned_per_load_and_seeded(images):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
         a = LPIPS("alex", seed=1)
+    assert [w.category for w in caught] == [RandomWeightsWarning]   # one warning, from load_model
+    assert "torchvision:alexnet" in str(caught[0].message) and caught[0].filename == __file__
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        b = LPIPS("alex", seed=1)
-    c = LPIPS("alex", seed=2)
-    assert a.backbone_source == "random-init(seed=1)"
+        b = LPIPS("alex", backbone_weights="random", seed=1)          # random on purpose: silent
+    c = LPIPS("alex", backbone_weights="random", seed=2)
+    assert a.backbone_source == a.weights == b.weights == "random-init(seed=1)"
     x, y = images
     with torch.no_grad():
         assert torch.equal(a(x, y), b(x, y))

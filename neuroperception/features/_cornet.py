@@ -201,7 +201,7 @@ def build_cornet_s(name: str, weights, **kwargs) -> BuildResult:
                 "(set TORCH_HOME to choose the folder), or pass weights=<path to the file>",
         )
     else:
-        raise InputError(f"weights: received tag {weights!r} for cornet_s; expected None (random init), "
+        raise InputError(f"weights: received tag {weights!r} for cornet_s; expected 'random' (random init), "
                          "'DEFAULT' (the cached public checkpoint) or a file path")
     apply_state_dict(module, load_state_dict_file(path), str(path))
     return BuildResult(module, preprocess, f"file:{path.resolve()}")

@@ -33,7 +33,7 @@ def register_clip_architecture(name: str, config: dict | None = None) -> str:
     --------
     >>> from neuroperception.features import load_model
     >>> spec = register_clip_architecture("ExampleTiny-ViT")
-    >>> spec, load_model(spec, seed=0).layer_names()[-1]
+    >>> spec, load_model(spec, weights="random").layer_names()[-1]
     ('open_clip:ExampleTiny-ViT', 'output')
     """
     import open_clip
@@ -89,7 +89,7 @@ def _resolve_tag(name: str, tag: str) -> tuple[Path, dict]:
     cfg = open_clip.get_pretrained_cfg(name, tag)
     if not cfg:
         raise InputError(f"weights: received tag {tag!r} for open_clip:{name}; expected one of {tags}, "
-                         "'DEFAULT', None (random init) or a file path")
+                         "'DEFAULT', 'random' (random init) or a file path")
     what = f"open_clip:{name} weights {tag!r}"
     misses = []
     hf = (cfg.get("hf_hub") or "").strip("/")

@@ -75,7 +75,7 @@ def load_torchvision_weights(module: torch.nn.Module, weights, enum, source: str
         apply_state_dict(module, load_state_dict_file(weights), str(weights))
         return default, f"file:{Path(weights).resolve()}"
     if enum is None:
-        raise InputError(f"weights: {source} has no weight tags; expected None or a file path")
+        raise InputError(f"weights: {source} has no weight tags; expected 'random' (random init) or a file path")
     tags = [w.name for w in enum]
     if weights.upper() == "DEFAULT":
         entry = default
@@ -83,7 +83,7 @@ def load_torchvision_weights(module: torch.nn.Module, weights, enum, source: str
         entry = enum[weights]
     else:
         raise InputError(f"weights: received tag {weights!r} for {source}; expected 'DEFAULT', one of "
-                         f"{tags}, None (random init) or a file path")
+                         f"{tags}, 'random' (random init) or a file path")
     filename = os.path.basename(entry.url)
     path = find_cached_file(
         filename, [torchvision_checkpoint_dir()], what=f"{source} weights {entry}",

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import difflib
 import os
+import sys
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,7 +19,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..errors import InputError
+from ..errors import InputError, RandomWeightsWarning
 from .preprocessing import Preprocessing
 
 __all__ = ["FeatureModel", "load_model", "register_model", "registered_sources", "layer_names", "is_weights_path",
@@ -25,6 +27,9 @@ __all__ = ["FeatureModel", "load_model", "register_model", "registered_sources",
 
 _BUILDERS: dict[str, Callable[..., "BuildResult"]] = {}
 _WEIGHT_SUFFIXES = (".pt", ".pth", ".bin", ".safetensors", ".ckpt", ".tar")
+#: ``weights="random"`` asks for the seeded random init on purpose (no :class:`RandomWeightsWarning`).
+_RANDOM = "random"
+_PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 @dataclass
@@ -51,7 +56,8 @@ class FeatureModel:
     spec : str
         The spec it was loaded from, e.g. ``"torchvision:alexnet"``.
     weights : str
-        Where the weights came from (``"random-init(seed=0)"``, ``"file:/path"``, a resolved tag).
+        Where the weights came from (``"random-init(seed=0)"``, ``"file:/path"``, a resolved tag,
+        ``"none (weight-free)"``); every result the model produces carries it in its ``attrs``.
     extras : dict
         Source-specific extras (for open_clip: the full ``clip`` model and its ``tokenizer``).
     input_kind : {"images", "videos"}
@@ -121,7 +127,9 @@ def register_model(source: str) -> Callable:
     """Register a builder for specs ``"<source>:<name>"`` (or a bare ``"<source>"``).
 
     The builder is called as ``builder(name, weights, **kwargs)`` under a seeded RNG and returns a
-    ``BuildResult``. ``weights`` is None (random init), a :class:`pathlib.Path` or a tag string.
+    ``BuildResult``. ``weights`` is None (random init), a :class:`pathlib.Path` or a tag string. A
+    builder that keeps the random init says so with a ``weights`` description starting with
+    ``"random-init"``: :func:`load_model` then records the seed and warns unless it was asked for.
 
     Examples
     --------
@@ -129,7 +137,7 @@ def register_model(source: str) -> Callable:
     >>> @register_model("tiny")
     ... def _build(name, weights, **kw):
     ...     return BuildResult(torch.nn.Conv2d(3, 4, 3), Preprocessing(None, None), "random-init")
-    >>> load_model("tiny").module
+    >>> load_model("tiny", weights="random").module
     Conv2d(3, 4, kernel_size=(3, 3), stride=(1, 1))
     """
 
@@ -189,10 +197,12 @@ def load_model(spec: str, weights: str | os.PathLike | None = None, device: str 
         ``"torchvision:<name>"``, ``"open_clip:<arch>"``, ``"timm:<name>"``, ``"gabor"``; for videos
         ``"motion_energy"`` and ``"torchvision_video:<name>"``.
     weights : None, path or str
-        None: seeded random init (recorded as ``random-init(seed=...)``). A path: a state dict
-        loaded with ``weights_only=True`` (bare or ``state_dict``-wrapped). ``"DEFAULT"`` or a tag
-        name: resolved in the library's own cache; absent → ``MissingWeightsError`` naming the file
-        and every folder searched. Nothing is downloaded.
+        None: seeded random init (recorded as ``random-init(seed=...)``), with a
+        :class:`~neuroperception.errors.RandomWeightsWarning` (once per load) for a model that has
+        learnable weights. ``"random"``: the same init, asked for on purpose, without the warning.
+        A path: a state dict loaded with ``weights_only=True`` (bare or ``state_dict``-wrapped).
+        ``"DEFAULT"`` or a tag name: resolved in the library's own cache; absent →
+        ``MissingWeightsError`` naming the file and every folder searched. Nothing is downloaded.
     device : str or torch.device
         Where the model runs.
     seed : int
@@ -204,9 +214,14 @@ def load_model(spec: str, weights: str | os.PathLike | None = None, device: str 
     -------
     FeatureModel
 
+    Warns
+    -----
+    RandomWeightsWarning
+        ``weights=None`` built a network with random weights.
+
     Examples
     --------
-    >>> m = load_model("torchvision:alexnet")
+    >>> m = load_model("torchvision:alexnet", weights="random")    # random on purpose: no warning
     >>> m.weights, m.preprocess.crop
     ('random-init(seed=0)', 224)
     """
@@ -220,20 +235,43 @@ def load_model(spec: str, weights: str | os.PathLike | None = None, device: str 
             + (f" (did you mean {close[0]!r}?)" if close else "")
         )
     if weights is not None and not isinstance(weights, (str, os.PathLike)):
-        raise InputError(f"weights: received {type(weights).__name__}; expected None, a file path or a tag such as 'DEFAULT'")
-    w = Path(weights).expanduser() if is_weights_path(weights) else weights
+        raise InputError(f"weights: received {type(weights).__name__}; expected None, 'random', a file path or a "
+                         "tag such as 'DEFAULT'")
+    on_purpose = isinstance(weights, str) and weights == _RANDOM
+    w = None if on_purpose else Path(weights).expanduser() if is_weights_path(weights) else weights
     check_device(device)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         built = _BUILDERS[source](name, w, **kwargs)
     if built.weights.startswith("random-init"):
         built.weights = f"random-init(seed={seed})"
+        if not on_purpose:
+            _warn_random_weights(spec, built.weights)
     model = FeatureModel(built.module.eval(), built.preprocess, spec, built.weights, extras=built.extras,
                          input_kind=built.input_kind)
     for value in model.extras.values():
         if isinstance(value, nn.Module):
             value.eval()
     return model.to(device)
+
+
+def _user_stacklevel() -> int:
+    """``stacklevel`` for a warning issued by this function's caller that points at the first frame
+    outside the package: the user's line that (directly or through a model class) loaded the model."""
+    frame, level = sys._getframe(1), 1
+    while frame is not None and frame.f_code.co_filename.startswith(_PACKAGE_DIR + os.sep):
+        frame, level = frame.f_back, level + 1
+    return level
+
+
+def _warn_random_weights(spec: str, weights: str) -> None:
+    """The one place where a model built with random weights nobody asked for is announced."""
+    warnings.warn(
+        f"{spec} was built with random weights ({weights}): its outputs carry no learned knowledge, and "
+        "features, stimuli, scanpaths or rewards made with it mean nothing about vision. Pass trained weights "
+        "(weights=<state-dict path> or a cached tag such as 'DEFAULT') where the model is loaded, or "
+        "weights='random' if random weights are intended.",
+        RandomWeightsWarning, stacklevel=_user_stacklevel())
 
 
 def layer_names(model: FeatureModel | nn.Module) -> list[str]:
@@ -243,7 +281,7 @@ def layer_names(model: FeatureModel | nn.Module) -> list[str]:
 
     Examples
     --------
-    >>> layer_names(load_model("torchvision:alexnet"))[:3]
+    >>> layer_names(load_model("torchvision:alexnet", weights="random"))[:3]
     ['features', 'features.0', 'features.1']
     """
     module = model.module if isinstance(model, FeatureModel) else model

@@ -14,7 +14,6 @@ from __future__ import annotations
 import importlib.util
 import os
 import re
-import warnings
 from pathlib import Path
 from typing import Any
 
@@ -41,7 +40,6 @@ _SHIFT = (-0.030, -0.088, -0.188)
 _SCALE = (0.458, 0.448, 0.450)
 _EPS = 1e-10
 _HEAD_KEY = re.compile(r"^lin(\d+)\.model\.\d+\.weight$")
-_warned_random: set[str] = set()
 
 
 def lpips_head_file(net: str) -> Path:
@@ -125,10 +123,13 @@ class LPIPS(Metric):
     net : {"alex", "vgg", "squeeze"}, default "alex"
         Backbone: torchvision ``alexnet``, ``vgg16`` or ``squeezenet1_1``, cut at the ReLU stages
         LPIPS uses (5, 5 and 7 stages).
-    backbone_weights : None, "DEFAULT" or path, optional
-        None: seeded random init (recorded in :attr:`backbone_source`, with a warning once per
-        backbone). ``"DEFAULT"``: torchvision's ImageNet weights found in ``TORCH_HOME`` (never
-        downloaded). A path: a torchvision state dict of the whole classifier.
+    backbone_weights : None, "random", "DEFAULT" or path, optional
+        None: seeded random init (recorded in :attr:`backbone_source`), with the
+        :class:`~neuroperception.errors.RandomWeightsWarning` of
+        :func:`~neuroperception.features.load_model`: distances are then not the published LPIPS.
+        ``"random"``: the same init asked for on purpose, without the warning. ``"DEFAULT"``:
+        torchvision's ImageNet weights found in ``TORCH_HOME`` (never downloaded). A path: a
+        torchvision state dict of the whole classifier.
     heads : "lpips", path or None, default "lpips"
         ``"lpips"``: the calibrated v0.1 heads shipped inside the installed ``lpips`` package. A path:
         a head file in the same key layout (e.g. written by :func:`~neuroperception.similarity.save_heads`).
@@ -145,6 +146,8 @@ class LPIPS(Metric):
     ----------
     backbone_source : str
         Where the backbone weights came from (``"random-init(seed=0)"``, ``"file:..."``, a torchvision tag).
+    weights : str
+        The same as :attr:`backbone_source` (the name every model-holding object uses).
     heads_source : str
         Where the heads came from.
     channels : tuple of int
@@ -159,7 +162,7 @@ class LPIPS(Metric):
     Examples
     --------
     >>> import torch
-    >>> metric = LPIPS("alex", heads="lpips")          # random-init backbone: warns once
+    >>> metric = LPIPS("alex", heads="lpips")          # random-init backbone: RandomWeightsWarning
     >>> x, y = torch.rand(2, 3, 64, 64), torch.rand(2, 3, 64, 64)
     >>> metric(x, y).shape, metric.pairwise(x, y).shape
     (torch.Size([2]), torch.Size([2, 2]))
@@ -195,12 +198,6 @@ class LPIPS(Metric):
             if getattr(nxt, "inplace", False):
                 nxt.inplace = False
         self.backbone.to(memory_format=torch.channels_last)
-        if self.backbone_source.startswith("random-init") and net not in _warned_random:
-            _warned_random.add(net)
-            warnings.warn(f"LPIPS(net={net!r}): backbone {arch} has random weights ({self.backbone_source}); "
-                          "distances are not the published LPIPS. Pass backbone_weights='DEFAULT' (ImageNet "
-                          "weights in TORCH_HOME) or a state-dict path for the real metric.", UserWarning,
-                          stacklevel=2)
         shift = torch.tensor(_SHIFT).view(1, 3, 1, 1)
         scale = torch.tensor(_SCALE).view(1, 3, 1, 1)
         # [0, 1] images x -> (2x - 1 - shift) / scale = x * gain + offset
@@ -210,6 +207,11 @@ class LPIPS(Metric):
             self.register_buffer(f"head{k}", torch.zeros(channels[k]))
         self.set_heads(weights)
         self.heads_source = source
+
+    @property
+    def weights(self) -> str:
+        """Where the backbone weights came from: :attr:`backbone_source`."""
+        return self.backbone_source
 
     # -- heads -----------------------------------------------------------------------------
     @property
