@@ -1,0 +1,24 @@
+"""The miniature visual world: procedural scenes and episodes with exact ground truth.
+
+Scenes hold one to a few objects (eight shape categories, six colours, three textures, two sizes) on
+varied backgrounds; every scene carries its objects' categories, colours, positions, boxes and
+visible masks, and captions from a small grammar. The images are an
+:class:`~neuroperception.stimuli.ImageSet` and the annotations tables keyed by ``stimulus_id``, so
+every function of the package takes them.
+
+Examples
+--------
+>>> from neuroperception.world import render_scenes
+>>> scenes = render_scenes(8, size=64, random_state=0)
+>>> len(scenes), scenes.objects.stimulus_id.iloc[0]
+(8, 'world00000')
+"""
+
+from . import vocabulary
+from .captions import NUMBERS, caption_for, describe, relation
+from .scenes import MIN_VISIBLE, OBJECT_COLUMNS, WorldScenes, render_scenes
+from .vocabulary import CATEGORIES, COLOURS, MAX_OBJECTS, MIN_SIZE, RELATIONS, SHADE, SIZE_RANGES, SIZES, TEXTURES
+
+__all__ = ["render_scenes", "WorldScenes", "describe", "caption_for", "relation", "vocabulary", "CATEGORIES",
+           "COLOURS", "TEXTURES", "SIZES", "RELATIONS", "SHADE", "SIZE_RANGES", "MAX_OBJECTS", "MIN_SIZE",
+           "MIN_VISIBLE", "OBJECT_COLUMNS", "NUMBERS"]
