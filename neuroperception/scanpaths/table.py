@@ -53,7 +53,10 @@ class Scanpaths:
         ``scanpath`` by grouping rows on (image_id, subject, task, condition) in order of appearance,
         ``fixation`` by row order within each scanpath.
     image_sizes : mapping of image id to (height, width), optional
-        When given, fixations outside their image are an error.
+        When given, fixations outside their image are an error, unless ``allow_off_display``.
+    allow_off_display : bool
+        Keep the ``image_sizes`` but accept fixations outside their image (readers set it when asked
+        to keep the few off-display fixations real recordings hold). Non-finite coordinates stay an error.
 
     Examples
     --------
@@ -64,9 +67,14 @@ class Scanpaths:
     (2, 3)
     >>> sp.arrays()[0].tolist()
     [[10.0, 20.0], [30.0, 40.0]]
+    >>> import pandas as pd
+    >>> off = pd.DataFrame({"image_id": ["a", "a"], "x": [4.0, 12.5], "y": [3.0, 5.0]})  # x=12.5 is off a 10 x 10 image
+    >>> Scanpaths(off, {"a": (10, 10)}, allow_off_display=True).n_fixations
+    2
     """
 
-    def __init__(self, table: pd.DataFrame, image_sizes: Mapping[str, tuple[int, int]] | None = None):
+    def __init__(self, table: pd.DataFrame, image_sizes: Mapping[str, tuple[int, int]] | None = None, *,
+                 allow_off_display: bool = False):
         if not isinstance(table, pd.DataFrame):
             raise InputError(f"table: received {type(table).__name__}; expected a pandas DataFrame")
         missing = [c for c in ("image_id", "x", "y") if c not in table.columns]
@@ -105,14 +113,15 @@ class Scanpaths:
         order = list(COLUMNS) + [c for c in df.columns if c not in COLUMNS]
         self.table = df[order]
         self.image_sizes = {str(k): (int(v[0]), int(v[1])) for k, v in (image_sizes or {}).items()}
-        if self.image_sizes:
+        self.allow_off_display = bool(allow_off_display)
+        if self.image_sizes and not self.allow_off_display:
             self.check_bounds(self.image_sizes)
 
     # -- construction ------------------------------------------------------------------------
     @classmethod
-    def from_dataframe(cls, table: pd.DataFrame, image_sizes=None) -> "Scanpaths":
+    def from_dataframe(cls, table: pd.DataFrame, image_sizes=None, *, allow_off_display: bool = False) -> "Scanpaths":
         """Build from a DataFrame (see the class docstring for the columns)."""
-        return cls(table, image_sizes)
+        return cls(table, image_sizes, allow_off_display=allow_off_display)
 
     @classmethod
     def from_arrays(cls, paths: Sequence[Any], image_ids: Sequence[str], subjects: Sequence[str] | None = None,
@@ -193,7 +202,7 @@ class Scanpaths:
                 raise InputError(f"select: unknown column {col!r}; expected one of {list(self.table.columns)}")
             values = value if isinstance(value, (list, tuple, set)) else [value]
             mask &= self.table[col].isin(list(values)).to_numpy()
-        return Scanpaths(self.table[mask], self.image_sizes)
+        return Scanpaths(self.table[mask], self.image_sizes, allow_off_display=self.allow_off_display)
 
     def check_bounds(self, image_sizes: Mapping[str, tuple[int, int]]) -> None:
         """Raise an :class:`InputError` for fixations outside their image (``0 <= x < width``)."""
@@ -219,6 +228,8 @@ class Scanpaths:
         fixations on an image shown at ``from_size`` land on the same image content shown at
         ``to_size`` (e.g. the 1050 x 1680 COCO-Search18 display into a model's smaller frame).
         Durations, onsets and every other column are copied unchanged; this table is not modified.
+        A table that allows off-display fixations (``allow_off_display``) scales them like the others
+        and the result allows them too.
 
         Parameters
         ----------
@@ -237,7 +248,7 @@ class Scanpaths:
         ------
         InputError
             Sizes that are not two positive integers, an image without a ``from_size``, or
-            fixations outside their ``from_size`` frame.
+            fixations outside their ``from_size`` frame (unless the table allows them).
 
         Examples
         --------
@@ -264,10 +275,11 @@ class Scanpaths:
         else:
             size = _check_size(from_size, "from_size")
             sizes = {i: size for i in ids}
-        try:
-            self.check_bounds(sizes)
-        except InputError as err:
-            raise InputError(f"from_size: {err}") from None
+        if not self.allow_off_display:
+            try:
+                self.check_bounds(sizes)
+            except InputError as err:
+                raise InputError(f"from_size: {err}") from None
         frame = self.table["image_id"].map(sizes)
         sx = w2 / np.array([s[1] for s in frame], dtype=float)
         sy = h2 / np.array([s[0] for s in frame], dtype=float)
@@ -279,7 +291,7 @@ class Scanpaths:
                         raise InputError(f"table: column {col!r} holds {table[col].dtype} values; expected pixel "
                                          "numbers (NaN when unknown) to rescale")
                     table[col] = table[col].astype(float) * scale
-        return Scanpaths(table, image_sizes={i: (h2, w2) for i in ids})
+        return Scanpaths(table, image_sizes={i: (h2, w2) for i in ids}, allow_off_display=self.allow_off_display)
 
     # -- conversions -------------------------------------------------------------------------
     def to_dataframe(self) -> pd.DataFrame:
