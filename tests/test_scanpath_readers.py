@@ -2,6 +2,7 @@
 
 import json
 import sqlite3
+import warnings
 
 import h5py
 import numpy as np
@@ -94,13 +95,16 @@ def test_coco_search18_errors(tmp_path):
         load_coco_search18(f)
     empty = {**rec, "X": [], "Y": [], "T": [], "length": 0}
     f.write_text(json.dumps([empty, rec]))
-    with pytest.raises(InputError, match="empty scanpath"):
-        load_coco_search18(f)
-    assert len(load_coco_search18(f, drop_empty=True)) == 1
+    with pytest.raises(InputError, match=r"1 scanpath without fixations \(e\.g\. .*record 0"):
+        load_coco_search18(f, empty="raise")
+    with pytest.warns(UserWarning, match="left out 1 scanpath without fixations"):
+        assert len(load_coco_search18(f)) == 1
     f.write_text(json.dumps([{**rec, "X": [1700.0] * rec["length"]}]))
-    with pytest.raises(InputError, match="outside their image"):
-        load_coco_search18(f)
-    assert len(load_coco_search18(f, image_size=None)) == 1
+    with pytest.warns(UserWarning, match=f"{rec['length']} of {rec['length']} fixations lie outside their image"):
+        assert load_coco_search18(f).allow_off_display
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert len(load_coco_search18(f, image_size=None)) == 1  # no display size, no bounds
     f.write_text(json.dumps({"name": "x"}))
     with pytest.raises(InputError, match="expected a list of trial records"):
         load_coco_search18(f)
@@ -177,8 +181,8 @@ def test_capmit1003_bounds_from_image_folder(tmp_path):
     Image.fromarray(np.zeros((60, 40, 3), np.uint8)).save(stim / "b.jpeg")
     assert load_capmit1003(db, image_dir=stim)[0].image_sizes == sizes
     Image.fromarray(np.zeros((10, 10, 3), np.uint8)).save(stim / "b.jpeg")  # too small: clicks fall outside
-    with pytest.raises(InputError, match="outside their image"):
-        load_capmit1003(db, image_dir=stim)
+    with pytest.warns(UserWarning, match="fixations lie outside their image.*'b.jpeg'"):
+        assert load_capmit1003(db, image_dir=stim)[0].allow_off_display
 
 
 def test_capmit1003_errors(tmp_path):
@@ -186,9 +190,10 @@ def test_capmit1003_errors(tmp_path):
     with pytest.raises(InputError, match="does not exist"):
         load_capmit1003(db)
     _write_capmit(db, np.random.default_rng(4), {"a.jpeg": (50, 50)}, with_empty=True)
-    with pytest.raises(InputError, match="1 observations have no clicks"):
-        load_capmit1003(db)
-    sp, captions = load_capmit1003(db, drop_empty=True)
+    with pytest.raises(InputError, match="1 scanpath without fixations .*obs_uid 'obs_empty'"):
+        load_capmit1003(db, empty="raise")
+    with pytest.warns(UserWarning, match="left out 1 scanpath without fixations"):
+        sp, captions = load_capmit1003(db)
     assert len(sp) == 6 and captions.set_index("obs_uid").loc["obs_empty", "scanpath"] == -1
     other = tmp_path / "other.db"
     cnx = sqlite3.connect(other)
@@ -285,8 +290,8 @@ def test_mit1003_bounds_and_errors(tmp_path, pysaliency_mod):
     f = tmp_path / "fixations.hdf5"
     ps.FixationTrains.from_fixation_trains([[5.0, 50.0]], [[5.0, 5.0]], [[0.0, 0.2]], [0], [0]).to_hdf5(str(f))
     assert load_mit1003_fixations(f).table["image_id"].tolist() == ["0", "0"]  # no stimuli: index as id
-    with pytest.raises(InputError, match="outside their image"):
-        load_mit1003_fixations(f, stimuli=_fake_stimuli(tmp_path, (20, 20)))
+    with pytest.warns(UserWarning, match="1 of 2 fixations lie outside their image"):
+        assert load_mit1003_fixations(f, stimuli=_fake_stimuli(tmp_path, (20, 20))).allow_off_display
     with pytest.raises(InputError, match="stimulus index 0"):
         load_mit1003_fixations(f, stimuli=[])
     (tmp_path / "empty").mkdir()

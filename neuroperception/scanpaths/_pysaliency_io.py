@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import InputError
+from ._reader_policy import _apply_reader_policy, _check_policy
 from .table import COLUMNS, Scanpaths
 
 __all__ = ["load_mit1003_fixations"]
@@ -140,7 +141,8 @@ def _add_attribute(df: pd.DataFrame, name: str, values: np.ndarray, time_scale: 
             df[f"{name}_{j}"] = values[:, j]
 
 
-def _rows_from_trains(d: dict[str, Any], time_scale: float) -> pd.DataFrame:
+def _rows_from_trains(d: dict[str, Any], time_scale: float) -> tuple[pd.DataFrame, np.ndarray]:
+    """One row per fixation (``scanpath`` = train index) and the indices of the trains without fixations."""
     if "xs" not in d:  # plain Fixations: one scanpath per stored scanpath_index, else per (image, subject)
         attrs = dict(d["attributes"])
         index = attrs.pop("scanpath_index", None)
@@ -153,13 +155,10 @@ def _rows_from_trains(d: dict[str, Any], time_scale: float) -> pd.DataFrame:
                 _add_attribute(df, name, np.asarray(value), time_scale)
         df = df.sort_values(["scanpath", "onset"], kind="stable")
         df["fixation"] = df.groupby("scanpath").cumcount()
-        return df
+        return df, np.zeros(0, dtype=int)
     xs, ys, ts = (np.asarray(d[k], dtype=float) for k in ("xs", "ys", "ts"))
     lengths = d.get("lengths")
     lengths = (~np.isnan(xs)).sum(axis=1) if lengths is None else np.asarray(lengths, dtype=int)
-    if (lengths == 0).any():
-        raise InputError(f"{int((lengths == 0).sum())} scanpaths are empty (e.g. index "
-                         f"{int(np.argmax(lengths == 0))}); expected at least one fixation per scanpath")
     rows, cols = np.nonzero(np.arange(xs.shape[1])[None, :] < lengths[:, None])
     df = pd.DataFrame({"scanpath": rows, "fixation": cols, "n": np.asarray(d["n"])[rows],
                        "subject": np.asarray(d["subject"])[rows], "x": xs[rows, cols], "y": ys[rows, cols],
@@ -171,10 +170,11 @@ def _rows_from_trains(d: dict[str, Any], time_scale: float) -> pd.DataFrame:
     for name, value in d["scanpath_attributes"].items():
         if len(value) == len(xs):
             _add_attribute(df, name, np.asarray(value)[rows], time_scale)
-    return df
+    return df, np.flatnonzero(lengths == 0)
 
 
-def load_mit1003_fixations(path, stimuli=None, *, time_scale: float = 1000.0) -> Scanpaths:
+def load_mit1003_fixations(path, stimuli=None, *, time_scale: float = 1000.0, off_display: str = "keep",
+                           empty: str = "drop") -> Scanpaths:
     """Read fixations stored the way pysaliency stores them (MIT1003, CAT2000, COCO-Search18, ...).
 
     ``pysaliency.get_mit1003(location=...)`` writes ``MIT1003/stimuli.hdf5`` (a ``FileStimuli``: image
@@ -194,6 +194,15 @@ def load_mit1003_fixations(path, stimuli=None, *, time_scale: float = 1000.0) ->
         ``Stimuli``/``FileStimuli``, or one id per stimulus index. Without it ids are the indices as text.
     time_scale : float
         Factor from the stored time unit to ms (pysaliency stores seconds: 1000).
+    off_display : {"keep", "drop", "clip"}
+        Fixations outside their image (checked when the stimulus sizes are known; pysaliency's
+        COCO-Search18 keeps the few off-display ones of the published files): kept unchanged (the
+        table then allows them), dropped, or clipped onto the image's edge pixels; each with one
+        ``UserWarning`` giving the count.
+    empty : {"drop", "raise"}
+        Scanpaths without fixations (pysaliency's MIT1003 stores a train whose fixations were all
+        outside the image, or only the skipped initial one, as an empty row; also those emptied by
+        ``off_display="drop"``): left out with a ``UserWarning`` giving the count, or an error.
 
     Returns
     -------
@@ -201,8 +210,8 @@ def load_mit1003_fixations(path, stimuli=None, *, time_scale: float = 1000.0) ->
         ``image_id`` = image file name, ``subject`` = subject index as text, ``onset`` = ``t`` (ms),
         ``duration`` from the ``durations`` attribute (ms) when stored; extra columns ``n`` (stimulus
         index) and the other scanpath attributes. Plain ``Fixations`` are grouped per stored
-        ``scanpath_index``, else per (image, subject) in time order. Fixations are checked to lie inside
-        their image when the stimulus sizes are known.
+        ``scanpath_index``, else per (image, subject) in time order. Scanpath ids are ``0..n-1`` in the
+        stored order of the scanpaths kept.
 
     Examples
     --------
@@ -216,7 +225,8 @@ def load_mit1003_fixations(path, stimuli=None, *, time_scale: float = 1000.0) ->
     >>> load_mit1003_fixations(f, stimuli=["img.jpeg"]).table[["image_id", "subject", "x", "onset"]].values.tolist()
     [['img.jpeg', '1', 5.0, 0.0], ['img.jpeg', '1', 9.0, 300.0]]
     """
-    default_dir = None
+    _check_policy(off_display, empty)
+    default_dir, reader = None, f"load_mit1003_fixations({type(path).__name__})"
     if isinstance(path, (str, Path)):
         import h5py
 
@@ -228,7 +238,7 @@ def load_mit1003_fixations(path, stimuli=None, *, time_scale: float = 1000.0) ->
             p = p / "fixations.hdf5"
         elif not p.is_file():
             raise InputError(f"path: {str(p)!r} does not exist; expected pysaliency's fixations.hdf5 or its folder")
-        default_dir = p.parent
+        default_dir, reader = p.parent, f"load_mit1003_fixations({p.name})"
         try:
             with h5py.File(p, "r") as f:
                 trains = _trains_from_hdf5(f, p.name)
@@ -237,16 +247,24 @@ def load_mit1003_fixations(path, stimuli=None, *, time_scale: float = 1000.0) ->
                              "fixations.hdf5") from err
     else:
         trains = _trains_from_object(path)
-    df = _rows_from_trains(trains, float(time_scale))
+    df, empty_trains = _rows_from_trains(trains, float(time_scale))
+    all_n = np.asarray(trains["n"], dtype=int)
+    if not len(all_n):
+        raise InputError(f"{reader}: holds no scanpaths; expected pysaliency fixations")
     names, sizes = _stimulus_names(stimuli, default_dir)
-    n = df["n"].to_numpy(dtype=int)
-    if names is not None:
-        if n.max() >= len(names):
-            raise InputError(f"stimuli: {len(names)} stimuli named, but fixations refer to stimulus index "
-                             f"{int(n.max())}; expected one name per stimulus index")
-        df["image_id"] = np.asarray(names, dtype=object)[n]
-    else:
-        df["image_id"] = n.astype(str)
-    df["subject"] = df["subject"].map(lambda s: str(int(s)) if isinstance(s, (int, np.integer, float)) else _text(s))
-    image_sizes = {df["image_id"].iloc[np.argmax(n == k)]: s for k, s in sizes.items() if (n == k).any()}
-    return Scanpaths(df, image_sizes=image_sizes or None)
+    if names is not None and all_n.max() >= len(names):
+        raise InputError(f"stimuli: {len(names)} stimuli named, but fixations refer to stimulus index "
+                         f"{int(all_n.max())}; expected one name per stimulus index")
+    ids = np.asarray(names, dtype=object) if names is not None else np.arange(all_n.max() + 1).astype(str)
+    df["image_id"] = ids[df["n"].to_numpy(dtype=int)]
+    df["subject"] = df["subject"].map(_subject_text)
+    subjects = np.asarray(trains["subject"])
+    empty_paths = [f"train {k} ({ids[all_n[k]]}, subject {_subject_text(subjects[k])})" for k in empty_trains]
+    used = set(df["n"].tolist())
+    image_sizes = {ids[k]: s for k, s in sizes.items() if k in used}
+    return _apply_reader_policy(df, image_sizes, reader=reader, off_display=off_display, empty=empty,
+                                empty_paths=empty_paths)[0]
+
+
+def _subject_text(s) -> str:
+    return str(int(s)) if isinstance(s, (int, np.integer, float)) else _text(s)

@@ -11,6 +11,11 @@ Each returns a :class:`~neuroperception.scanpaths.table.Scanpaths` (or a salienc
 are kept as extra table columns, constant within a scanpath; :func:`scanpath_attributes` lists them
 one row per scanpath. Times are milliseconds.
 
+Every fixation reader follows one policy (:mod:`._reader_policy`) for what real recordings hold:
+``off_display="keep"|"drop"|"clip"`` for fixations outside their image (kept by default, with a
+warning giving the count) and ``empty="drop"|"raise"`` for scanpaths without fixations (left out by
+default, with a warning giving the count).
+
 The pysaliency reader lives in :mod:`._pysaliency_io` and the saliency-map reader in
 :mod:`._saliency_map_io`; both are importable from here.
 """
@@ -29,6 +34,7 @@ import pandas as pd
 
 from ..errors import InputError
 from ._pysaliency_io import load_mit1003_fixations
+from ._reader_policy import _apply_reader_policy, _check_policy
 from ._saliency_map_io import SALIENCY_MAP_EXTENSIONS, load_saliency_maps
 from .table import COLUMNS, Scanpaths
 
@@ -103,7 +109,7 @@ def _coco_records(file: Path) -> list[dict]:
 
 def load_coco_search18(paths, split: str | None = None, *, task: str | Sequence[str] | None = None,
                        condition: str | None = None, image_size: tuple[int, int] | None = COCO_SEARCH18_DISPLAY,
-                       drop_empty: bool = False) -> Scanpaths:
+                       off_display: str = "keep", empty: str = "drop") -> Scanpaths:
     """Read COCO-Search18 fixation JSON files into one :class:`Scanpaths`.
 
     Each file (``coco_search18_fixations_TP_train_split1.json``, ``..._TA_trainval.json``, ...) is a list of
@@ -122,8 +128,13 @@ def load_coco_search18(paths, split: str | None = None, *, task: str | Sequence[
         Keep only these target categories / ``"present"`` or ``"absent"`` trials.
     image_size : (height, width) or None
         Display size for the bounds check; ``None`` skips it.
-    drop_empty : bool
-        Drop trials without fixations instead of raising.
+    off_display : {"keep", "drop", "clip"}
+        Fixations off the display (the published files hold a few, e.g. ``Y = -5.5`` or ``X = 1703.8``):
+        kept unchanged (the table then allows them), dropped, or clipped onto the display's edge
+        pixels; each with one ``UserWarning`` giving the count per file.
+    empty : {"drop", "raise"}
+        Trials without fixations (also those emptied by ``off_display="drop"``): left out with a
+        ``UserWarning`` giving the count, or an error.
 
     Returns
     -------
@@ -137,7 +148,8 @@ def load_coco_search18(paths, split: str | None = None, *, task: str | Sequence[
     Raises
     ------
     InputError
-        Missing files or fields (named), X/Y/T of different lengths, empty trials, fixations off the display.
+        Missing files or fields (named), X/Y/T of different lengths, non-finite coordinates, empty trials
+        with ``empty="raise"``.
 
     Examples
     --------
@@ -151,12 +163,14 @@ def load_coco_search18(paths, split: str | None = None, *, task: str | Sequence[
     >>> sp.arrays(with_duration=True)[0].tolist(), scanpath_attributes(sp)["rt"].tolist()
     ([[848.0, 509.0, 114.0], [1058.5, 192.1, 404.0]], [1282.0])
     """
+    _check_policy(off_display, empty)
     if split is not None:
         split = {"validation": "valid", "val": "valid"}.get(split, split)
     tasks = None if task is None else ({task} if isinstance(task, str) else set(task))
     columns: dict[str, list] = {k: [] for k in ("scanpath", "fixation", "image_id", "subject", "task", "condition",
                                                 "x", "y", "duration")}
     trial_fields: list[dict] = []
+    empty_trials: list[str] = []
     n_paths = 0
     for file in _json_files(paths):
         for k, rec in enumerate(_coco_records(file)):
@@ -178,10 +192,8 @@ def load_coco_search18(paths, split: str | None = None, *, task: str | Sequence[
                                  f"len(X)={n}, len(Y)={len(ys)}, len(T)={len(ts)}, length={rec.get('length')}; "
                                  "expected equal lengths")
             if n == 0:
-                if drop_empty:
-                    continue
-                raise InputError(f"{file.name}: record {k} ({rec['name']}, subject {rec['subject']}) is an empty "
-                                 "scanpath; expected at least one fixation (or pass drop_empty=True)")
+                empty_trials.append(f"{file.name} record {k} ({rec['name']}, subject {rec['subject']})")
+                continue
             bbox = rec.get("bbox")
             bbox = np.full(4, np.nan) if bbox is None else np.asarray(bbox, dtype=float).ravel()
             if bbox.size != 4:
@@ -203,14 +215,15 @@ def load_coco_search18(paths, split: str | None = None, *, task: str | Sequence[
             columns["y"].extend(ys)
             columns["duration"].extend(ts)
             n_paths += 1
-    if n_paths == 0:
+    if n_paths == 0 and not empty_trials:
         raise InputError(f"paths: no trial left after filtering (split={split!r}, task={task!r}, "
                          f"condition={condition!r}); expected at least one scanpath")
     table = pd.concat([pd.DataFrame(columns), pd.DataFrame(trial_fields)], axis=1)
     sizes = None
     if image_size is not None:
         sizes = {i: tuple(image_size) for i in table["image_id"].unique()}
-    return Scanpaths(table, image_sizes=sizes)
+    return _apply_reader_policy(table, sizes, reader="load_coco_search18", off_display=off_display, empty=empty,
+                                empty_paths=empty_trials, by="source")[0]
 
 
 # -------------------------------------------------------------------------------------- CapMIT1003
@@ -264,7 +277,8 @@ def _image_sizes_from_dir(image_dir, names) -> dict[str, tuple[int, int]]:
 
 
 def load_capmit1003(db_path, *, image_dir=None, image_sizes: Mapping[str, tuple[int, int]] | None = None,
-                    time_unit: str | None = None, drop_empty: bool = False) -> tuple[Scanpaths, pd.DataFrame]:
+                    time_unit: str | None = None, off_display: str = "keep",
+                    empty: str = "drop") -> tuple[Scanpaths, pd.DataFrame]:
     """Read the CapMIT1003 SQLite database: click sequences and the captions written with them.
 
     The schema (from the dataset's own access code and readme): ``images(img_uid, img_path)``,
@@ -283,8 +297,13 @@ def load_capmit1003(db_path, *, image_dir=None, image_sizes: Mapping[str, tuple[
         Sizes for the bounds check without reading images.
     time_unit : {"s", "ms"}, optional
         Needed only when the database stores timestamps as numbers (text dates are parsed).
-    drop_empty : bool
-        Drop observations without clicks instead of raising.
+    off_display : {"keep", "drop", "clip"}
+        Clicks outside their image (checked when sizes are known): kept unchanged (the table then
+        allows them), dropped, or clipped onto the image's edge pixels; each with one ``UserWarning``
+        giving the count.
+    empty : {"drop", "raise"}
+        Observations without clicks (also those emptied by ``off_display="drop"``): left out with a
+        ``UserWarning`` giving the count (their caption row keeps ``scanpath`` -1), or an error.
 
     Returns
     -------
@@ -294,7 +313,7 @@ def load_capmit1003(db_path, *, image_dir=None, image_sizes: Mapping[str, tuple[
         ``task`` = ``"caption"``, ``onset`` = ms from ``start_time`` to ``click_time``, ``duration`` NaN;
         extra columns ``obs_uid``, ``img_uid``, ``click_id``. The captions table has one row per
         observation with ``obs_uid, usr_uid, start_time, caption, img_uid, img_path, image_id`` and
-        ``scanpath`` (the scanpath id, -1 for a dropped observation).
+        ``scanpath`` (the scanpath id, -1 for an observation left out without clicks).
 
     Examples
     --------
@@ -312,6 +331,7 @@ def load_capmit1003(db_path, *, image_dir=None, image_sizes: Mapping[str, tuple[
     >>> sp.table[["image_id", "x", "y", "onset"]].values.tolist(), captions["caption"].tolist()
     ([['i1.jpeg', 10.0, 20.0, 1500.0]], ['a dog'])
     """
+    _check_policy(off_display, empty)
     db_path = Path(db_path)
     tables = _read_capmit_tables(db_path)
     images, captions, clicks = tables["images"], tables["captions"].copy(), tables["clicks"].copy()
@@ -331,17 +351,12 @@ def load_capmit1003(db_path, *, image_dir=None, image_sizes: Mapping[str, tuple[
     if orphan.any():
         raise InputError(f"{db_path.name}: {int(orphan.sum())} clicks belong to no caption (e.g. obs_uid "
                          f"{clicks.loc[orphan, 'obs_uid'].iloc[0]!r}); expected every clicks.obs_uid in captions")
-    counts = clicks.groupby("obs_uid").size()
-    has_clicks = captions["obs_uid"].isin(counts.index)
-    if not has_clicks.all() and not drop_empty:
-        empty = captions.loc[~has_clicks, "obs_uid"].tolist()
-        raise InputError(f"{db_path.name}: {len(empty)} observations have no clicks (e.g. {empty[:3]}); "
-                         "expected at least one click per scanpath (or pass drop_empty=True)")
-    if not has_clicks.any():
+    if not len(clicks):
         raise InputError(f"{db_path.name}: the clicks table is empty; expected click sequences")
-    kept = captions[has_clicks]
-    scanpath_of = pd.Series(np.arange(len(kept)), index=kept["obs_uid"].to_numpy())
-    captions["scanpath"] = captions["obs_uid"].map(scanpath_of).fillna(-1).astype(int)
+    without = captions[~captions["obs_uid"].isin(clicks["obs_uid"])]
+    empty_obs = [f"obs_uid {o!r} ({i}, usr_uid {u!r})" for o, i, u in
+                 zip(without["obs_uid"], without["image_id"], without["usr_uid"])]
+    scanpath_of = pd.Series(np.arange(len(captions)), index=captions["obs_uid"].to_numpy())
     start = pd.Series(_timestamps(captions["start_time"], time_unit, "captions.start_time").to_numpy(),
                       index=captions["obs_uid"].to_numpy())
     clicks["click_time_parsed"] = _timestamps(clicks["click_time"], time_unit, "clicks.click_time")
@@ -362,5 +377,8 @@ def load_capmit1003(db_path, *, image_dir=None, image_sizes: Mapping[str, tuple[
     sizes = dict(image_sizes) if image_sizes is not None else None
     if image_dir is not None:
         sizes = {**_image_sizes_from_dir(image_dir, sorted(table["image_id"].unique())), **(sizes or {})}
+    sp, new_id = _apply_reader_policy(table, sizes, reader=f"load_capmit1003({db_path.name})",
+                                      off_display=off_display, empty=empty, empty_paths=empty_obs)
+    captions["scanpath"] = [new_id.get(k, -1) for k in range(len(captions))]
     out = captions[["obs_uid", "usr_uid", "start_time", "caption", "img_uid", "img_path", "image_id", "scanpath"]]
-    return Scanpaths(table, image_sizes=sizes), out.reset_index(drop=True)
+    return sp, out.reset_index(drop=True)
