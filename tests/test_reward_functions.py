@@ -9,7 +9,7 @@ import torch
 from sklearn.linear_model import Ridge
 from torch import nn
 
-from neuroperception.errors import InputError, ShapeError
+from neuroperception.errors import InputError, RandomWeightsWarning, ShapeError
 from neuroperception.features import Preprocessing, load_model
 from neuroperception.features.registry import FeatureModel
 from neuroperception.rewards import (BrainReward, DemonstrationReward, GoalImageReward, JudgeReward, RewardFunction,
@@ -17,7 +17,8 @@ from neuroperception.rewards import (BrainReward, DemonstrationReward, GoalImage
 from neuroperception.similarity import L2, SSIM, EmbeddingDistance
 
 W_IMAGE = torch.tensor([[1.0, 0.2, -0.3, 0.5], [0.1, 1.0, 0.4, -0.2], [-0.4, 0.3, 1.0, 0.6]])
-TEXT = {"goal": [1.0, 0.0, 0.5, 0.0], "goal too": [0.8, 0.3, 0.4, 0.1], "base": [0.2, 0.9, 0.0, 0.3]}
+TEXT = {"goal": [1.0, 0.0, 0.5, 0.0], "goal too": [0.8, 0.3, 0.4, 0.1], "base": [0.2, 0.9, 0.0, 0.3],
+        "base too": [-0.3, 0.6, 0.2, 0.9]}
 
 
 class _Visual(nn.Module):
@@ -69,22 +70,48 @@ def _unit(v):
     return v / np.linalg.norm(v, axis=-1, keepdims=True)
 
 
-def _vlmrm(s, g, b, alpha):
-    """R = 1 - 1/2 |(s - g) P|^2 written out with numpy."""
-    s, g, b = _unit(s), _unit(g), _unit(b)
+def _vlmrm(s, goals, baselines, alpha, renormalize=False):
+    """The authors' CLIPReward (AlignmentResearch/vlmrm, src/vlmrm/reward_model.py) written out with numpy:
+    target/baseline = mean of the unit-length prompt embeddings (not renormalised), direction = target -
+    baseline, P = alpha d^T d / |d|^2 + (1 - alpha) I, x = s / |s|, R = 1 - |(x - target) P|^2 / 2."""
+    g, b = _unit(np.asarray(goals, float)).mean(0), _unit(np.asarray(baselines, float)).mean(0)
+    if renormalize:
+        g, b = _unit(g), _unit(b)
     d = (g - b)[None, :]
-    P = alpha * d.T @ d / (d @ d.T) + (1 - alpha) * np.eye(len(g))
-    return 1 - 0.5 * np.sum(((s - g) @ P) ** 2, axis=1)
+    P = alpha * d.T @ d / np.linalg.norm(d) ** 2 + (1 - alpha) * np.eye(len(g))
+    return 1 - np.linalg.norm((_unit(s) - g) @ P, axis=-1) ** 2 / 2
 
 
 @pytest.mark.parametrize("alpha", [0.0, 0.3, 1.0])
-def test_vlmrm_reward_equals_hand_computation(known_clip, images, alpha):
-    r = TextGoalReward(known_clip, ["goal", "goal too"], baseline="base", alpha=alpha)
+def test_vlmrm_reward_with_several_prompts_equals_the_reference_formula(known_clip, images, alpha):
+    goals, baselines = ["goal", "goal too"], ["base", "base too"]
+    r = TextGoalReward(known_clip, goals, baseline=baselines, alpha=alpha)
     s = images.mean(dim=(2, 3)).double().numpy() @ W_IMAGE.double().numpy()
-    g = _unit(_unit(np.array([TEXT["goal"], TEXT["goal too"]])).mean(0))  # ensemble: normalise, mean, renormalise
-    expected = _vlmrm(s, g, np.array(TEXT["base"]), alpha)
-    np.testing.assert_allclose(r(images).numpy(), expected, rtol=1e-5, atol=1e-6)
-    np.testing.assert_allclose(r.goal_embedding.numpy(), g, atol=1e-6)
+    g_vecs, b_vecs = [TEXT[t] for t in goals], [TEXT[t] for t in baselines]
+    np.testing.assert_allclose(r(images).numpy(), _vlmrm(s, g_vecs, b_vecs, alpha), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(r.goal_embedding.numpy(), _unit(np.array(g_vecs)).mean(0), atol=1e-6)
+    assert float(r.goal_embedding.norm()) < 0.99   # the mean of two different unit vectors, kept as it is
+    # the renormalised variant is a different reward, on request only
+    renorm = TextGoalReward(known_clip, goals, baseline=baselines, alpha=alpha, renormalize=True)
+    np.testing.assert_allclose(renorm(images).numpy(), _vlmrm(s, g_vecs, b_vecs, alpha, renormalize=True),
+                               rtol=1e-5, atol=1e-6)
+    assert not np.allclose(renorm(images).numpy(), r(images).numpy(), atol=1e-4)
+    # components stay cosines whatever the length of the mean
+    cos = _unit(s) @ _unit(_unit(np.array(g_vecs)).mean(0))
+    np.testing.assert_allclose(r.components(images)["cosine_goal"].numpy(), cos, atol=1e-6)
+
+
+def test_vlmrm_reward_equals_the_reference_formula_on_an_open_clip_model(tiny_clip_spec, images):
+    clip = load_model(tiny_clip_spec, weights="random", seed=3)
+    goals, baselines = ["a red square", "a red box", "something red"], ["a square", "a box"]
+    r = TextGoalReward(clip, goals, baseline=baselines, alpha=0.7)
+    model, tokenizer = clip.extras["clip"], clip.extras["tokenizer"]
+    with torch.no_grad():
+        g_vecs = model.encode_text(tokenizer(goals)).double().numpy()
+        b_vecs = model.encode_text(tokenizer(baselines)).double().numpy()
+        s = model.encode_image(clip.preprocess(images)).double().numpy()
+    np.testing.assert_allclose(r(images).numpy(), _vlmrm(s, g_vecs, b_vecs, 0.7), rtol=1e-5, atol=1e-5)
+    assert r.weights == {"clip_model": "random-init(seed=3)"}
 
 
 def test_alpha_zero_is_the_cosine_reward(known_clip, images):
@@ -278,6 +305,8 @@ def test_bad_observations_and_bad_rewards_raise(known_clip, images):
         WrongShape()(torch.zeros(2, 3, 4, 4))
     with pytest.raises(InputError, match="alpha: received 0.5 without a baseline"):
         TextGoalReward(known_clip, "goal", alpha=0.5)
+    with pytest.raises(InputError, match="renormalize: received 'yes'; expected True or False"):
+        TextGoalReward(known_clip, "goal", renormalize="yes")
     with pytest.raises(InputError, match="clip_model: received Ridge"):
         TextGoalReward(Ridge(), "goal")
     with pytest.raises(InputError, match="metric: received str"):
@@ -291,3 +320,21 @@ def test_uint8_gym_frames_equal_float_images(known_clip, images):
     hwc = frames.permute(0, 2, 3, 1)
     torch.testing.assert_close(r(hwc), r(as_float))  # torch uint8 (B, H, W, 3)
     torch.testing.assert_close(r(hwc.numpy()), r(as_float))  # numpy uint8 (B, H, W, 3)
+
+
+def test_every_reward_records_the_weights_of_its_networks(known_clip, images):
+    net = load_model("torchvision:squeezenet1_1", weights="random", seed=4)
+    assert TextGoalReward(known_clip, "goal").weights == {"clip_model": "none"}
+    assert GoalImageReward(EmbeddingDistance(net, layer="features.3"), images[:1]).weights == {
+        "metric": "random-init(seed=4)"}
+    assert GoalImageReward(L2(), images[:1]).weights == {}                      # no network, nothing to record
+    judge = JudgeReward(EmbeddingDistance("gabor", layer="scale0"), images[:1], anchor=images[1:2])
+    assert judge.weights == {"judge": "none (weight-free)"}
+    X = np.random.default_rng(0).random((20, 128))
+    ridge = Ridge(alpha=1.0).fit(X, X[:, :3])
+    assert BrainReward(ridge, (net, "features.3")).weights == {"feature_fn": "random-init(seed=4)"}
+    with pytest.warns(RandomWeightsWarning, match="torchvision:squeezenet1_1"):   # a spec is loaded (and warns) once
+        from_spec = BrainReward(ridge, ("torchvision:squeezenet1_1", "features.3"))
+    assert from_spec.weights == {"feature_fn": "random-init(seed=0)"}
+    colour = BrainReward(Ridge().fit(X[:, :3], X[:, :2]), lambda x: x.mean(dim=(2, 3)))
+    assert colour.weights == {"feature_fn": "unknown (function records no weights)"}

@@ -83,6 +83,7 @@ def test_table_columns_and_attrs(table):
     assert attrs["low"] == ("planted", "early") and attrs["high"] == ("planted", "late")
     assert attrs["random_state"] == 0 and attrs["n_bins"] == 10 and attrs["n_pool"] == 2000
     assert attrs["sigma_low"] > 0 and attrs["sigma_high"] > 0
+    assert attrs["weights"] == {"low": "unknown", "high": "unknown"}  # planted features record no weights
 
 
 def test_grid_is_filled_evenly_and_within_tolerance(table):
@@ -187,6 +188,7 @@ def test_generation_from_images_through_the_registry():
     assert len(set(t[["ref", "option_a", "option_b"]].to_numpy().ravel())) == 30
     assert set(t["ref"]) <= set(pool.ids)
     assert t.attrs["low"] == ("gabor", "scale0") and t.attrs["high"] == ("gabor", "scale1")
+    assert t.attrs["weights"] == {"low": "none (weight-free)", "high": "none (weight-free)"}
 
 
 def test_candidate_pool_is_seeded_and_varied():

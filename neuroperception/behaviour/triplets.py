@@ -282,6 +282,10 @@ def generate_triplets(images, low=("torchvision:vgg16", "features.4"), high=("co
         ``{"low": DataArray, "high": DataArray}`` (``("stimulus", ...)`` with ``stimulus_id``).
     low, high : (str or FeatureModel, str)
         Model spec (see :func:`~neuroperception.features.load_model`) and layer of each level.
+        A spec is loaded without weights: the defaults, VGG-16 and CORnet-S, then have seeded
+        random weights and warn (:class:`~neuroperception.errors.RandomWeightsWarning`); for
+        triplets that mean something pass models loaded with trained weights, e.g.
+        ``(load_model("torchvision:vgg16", weights="DEFAULT"), "features.4")``.
         Ignored when ``images`` holds features.
     n_triplets : int
         Number of triplets; the pool needs at least ``3 * n_triplets`` images.
@@ -312,9 +316,12 @@ def generate_triplets(images, low=("torchvision:vgg16", "features.4"), high=("co
     -------
     pandas.DataFrame
         One row per triplet with the columns :data:`TRIPLET_COLUMNS`; ``attrs`` hold ``low``
-        and ``high`` (model spec, layer), ``sigma_low``, ``sigma_high``, ``r_low_high`` (Pearson
-        r of ``delta_low`` and ``delta_high``), ``random_state``, ``n_bins``, ``step``,
-        ``tolerance``, ``pca`` and ``dims`` (dimensions used per level), ``n_pool``.
+        and ``high`` (model spec, layer), ``weights`` (``{"low": ..., "high": ...}``, where each
+        level's model weights came from, e.g. ``"random-init(seed=0)"``; for precomputed features
+        their ``weights`` attribute, else ``"unknown"``), ``sigma_low``, ``sigma_high``,
+        ``r_low_high`` (Pearson r of ``delta_low`` and ``delta_high``), ``random_state``,
+        ``n_bins``, ``step``, ``tolerance``, ``pca`` and ``dims`` (dimensions used per level),
+        ``n_pool``.
 
     Raises
     ------
@@ -349,6 +356,7 @@ def generate_triplets(images, low=("torchvision:vgg16", "features.4"), high=("co
         feats = _extract_levels(images, levels, pooling, batch_size, progress)
         feats, ids = check_feature_levels(feats)
         specs = {k: (_spec(levels[k][0]), levels[k][1]) for k in ("low", "high")}
+    weights = {k: str(feats[k].attrs.get("weights", "unknown")) for k in ("low", "high")}
     n = len(ids)
     _check_pool_size(n, n_triplets)
     rng = np.random.default_rng(random_state)
@@ -367,7 +375,7 @@ def generate_triplets(images, low=("torchvision:vgg16", "features.4"), high=("co
     rows = rng.permutation(len(found))
     ref, opt_a, opt_b = ref[rows], opt_a[rows], opt_b[rows]
     return _table(ids, ref, opt_a, opt_b, z_low, z_high, widths, int(n_bins), {
-        "low": specs["low"], "high": specs["high"], "sigma_low": s_low, "sigma_high": s_high,
+        "low": specs["low"], "high": specs["high"], "weights": weights, "sigma_low": s_low, "sigma_high": s_high,
         "random_state": random_state, "n_bins": int(n_bins), "step": float(step), "tolerance": float(tolerance),
         "pca": pca, "dims": {"low": int(k_low), "high": int(k_high)}, "n_pool": n,
     })

@@ -11,6 +11,7 @@ NaN in a training loop.
 from __future__ import annotations
 
 from abc import ABCMeta, abstractmethod
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -23,6 +24,17 @@ from ..errors import InputError, ShapeError
 __all__ = ["RewardFunction"]
 
 
+def _weights_of(part: Any, name: str) -> dict[str, str]:
+    """``{name: weights}`` of a part that records its network's weights (a ``weights`` string, or a
+    mapping of them for an ensemble); ``{}`` for a part without one (pixel metrics, heads...)."""
+    w = getattr(part, "weights", None)
+    if isinstance(w, str):
+        return {name: w}
+    if isinstance(w, Mapping) and all(isinstance(v, str) for v in w.values()):
+        return {f"{name}.{k}": v for k, v in w.items()}
+    return {}
+
+
 class RewardFunction(nn.Module, metaclass=ABCMeta):
     """Base class of rewards: ``(B, 3, H, W)`` observations → ``(B,)`` float32 rewards.
 
@@ -33,6 +45,8 @@ class RewardFunction(nn.Module, metaclass=ABCMeta):
     value_range : tuple of float
         The range of float observations: ``(0, 1)`` by default; ``(-1, 1)`` or ``(0, 255)`` must be
         declared. ``uint8`` frames are always divided by 255.
+    weights : dict of str to str
+        Where the weights of every network the reward runs came from (see :attr:`weights`).
 
     Examples
     --------
@@ -100,3 +114,28 @@ class RewardFunction(nn.Module, metaclass=ABCMeta):
     def components(self, obs: Any) -> dict[str, torch.Tensor]:
         """Raw parts of the reward for an environment's ``info`` (none by default)."""
         return {}
+
+    @property
+    def weights(self) -> dict[str, str]:
+        """Where the weights of every network behind this reward came from, ``{part: weights}``.
+
+        The provenance of every reward the object computes, to log with them: a
+        ``"random-init(seed=...)"`` entry means that part has random weights. Collected from the
+        reward's own record (a subclass sets ``_weights``) and from every sub-module that records
+        its weights (a metric's ``weights``, a wrapped reward's :attr:`weights`); ``{}`` for a
+        reward without a network.
+
+        Examples
+        --------
+        >>> from neuroperception.similarity import EmbeddingDistance, L2
+        >>> from neuroperception.rewards import GoalImageReward
+        >>> goal = torch.rand(1, 3, 32, 32)
+        >>> GoalImageReward(L2(), goal).weights
+        {}
+        >>> GoalImageReward(EmbeddingDistance("gabor", layer="scale0"), goal).weights
+        {'metric': 'none (weight-free)'}
+        """
+        found = dict(getattr(self, "_weights", {}))
+        for name, child in self.named_children():
+            found.update(_weights_of(child, name))
+        return found

@@ -20,7 +20,7 @@ from ..errors import InputError, ShapeError
 from ..features.registry import FeatureModel, load_model
 from ..similarity.base import Metric
 from ..similarity.brain import BrainDistance
-from .base import RewardFunction
+from .base import RewardFunction, _weights_of
 
 __all__ = ["GoalImageReward", "TextGoalReward", "BrainReward", "JudgeReward"]
 
@@ -89,50 +89,66 @@ def _clip_parts(clip_model: Any, seed: int) -> FeatureModel:
 class TextGoalReward(RewardFunction):
     """VLM-RM reward (Rocamonde et al., 2023): CLIP similarity to a goal, projected on the goal–baseline line.
 
-    With ``s`` the L2-normalised CLIP embedding of the observation, ``g`` and ``b`` the normalised
-    goal and baseline embeddings and ``d = g − b``::
+    As the authors' ``CLIPReward``: with ``s`` the L2-normalised CLIP embedding of the observation,
+    ``g`` the mean of the L2-normalised goal-prompt embeddings, ``b`` likewise for the baseline
+    prompts, and ``d = g − b``::
 
         P = α · dᵀd / ‖d‖² + (1 − α) · I
         R(s) = 1 − ½ ‖(s − g) P‖²
 
-    ``α = 0`` gives ``R = 1 − ½‖s − g‖² = cos(s, g)`` (the plain CLIP reward); ``α = 1`` keeps only
-    the component of ``s − g`` along the goal–baseline direction.
+    The means are not renormalised, so with several prompts ``g`` is shorter than 1. ``α = 0``
+    gives ``R = 1 − ½‖s − g‖² = s·g + ½(1 − ‖g‖²)``, which is the plain CLIP reward ``cos(s, g)``
+    for one goal prompt; ``α = 1`` keeps only the component of ``s − g`` along the goal–baseline
+    direction.
 
     Parameters
     ----------
     clip_model : str or FeatureModel
         ``"open_clip:<arch>"`` or ``load_model("open_clip:<arch>", weights=...)``; its image
-        encoder embeds observations, its text encoder the prompts.
+        encoder embeds observations, its text encoder the prompts. A spec is loaded with seeded
+        random weights (and a :class:`~neuroperception.errors.RandomWeightsWarning`).
     goal : str, list of str or images
         Goal description; a list is a prompt ensemble. Images ``(N, 3, H, W)`` are image goals.
-        Several prompts/images are normalised, averaged and the mean renormalised.
+        Several prompts/images are L2-normalised and averaged.
     baseline : str, list of str, images or None
         Baseline (e.g. "a humanoid robot" for goal "a humanoid robot kneeling"); needed for ``α > 0``.
     alpha : float in [0, 1]
         Strength of the goal–baseline projection.
     seed : int
-        Seed of the random init when ``clip_model`` is a spec without weights.
+        Seed of the random init when ``clip_model`` is a spec.
+    renormalize : bool, default False
+        Rescale the mean goal and baseline embeddings to unit length (a departure from the
+        reference; it changes the reward only with several prompts or images).
 
     Attributes
     ----------
     goal_embedding, baseline_embedding : torch.Tensor
-        ``(D,)`` unit vectors (the baseline is absent without ``baseline``).
+        ``(D,)``: ``g`` and ``b`` (the baseline is absent without ``baseline``); unit vectors for a
+        single prompt or with ``renormalize=True``.
     projection : torch.Tensor
         ``P``, ``(D, D)``.
+    weights : dict
+        ``{"clip_model": <where the CLIP weights came from>}``.
 
     Examples
     --------
     >>> import torch
     >>> from neuroperception.features import load_model
-    >>> clip = load_model("open_clip:RN50", seed=0)                  # random init: no download
-    >>> r = TextGoalReward(clip, "a red square", baseline="a square", alpha=0.5)
-    >>> r(torch.rand(2, 3, 64, 64, generator=torch.Generator().manual_seed(0))).shape
-    torch.Size([2])
+    >>> from neuroperception.features import register_clip_architecture
+    >>> clip = load_model(register_clip_architecture("DocTiny-ViT"), weights="random")   # no download
+    >>> r = TextGoalReward(clip, ["a red square", "a red box"], baseline="a square", alpha=0.5)
+    >>> r(torch.rand(2, 3, 64, 64, generator=torch.Generator().manual_seed(0))).shape, r.weights
+    (torch.Size([2]), {'clip_model': 'random-init(seed=0)'})
     """
 
-    def __init__(self, clip_model: Any, goal: Any, baseline: Any = None, alpha: float = 0.0, seed: int = 0):
+    def __init__(self, clip_model: Any, goal: Any, baseline: Any = None, alpha: float = 0.0, seed: int = 0, *,
+                 renormalize: bool = False):
         super().__init__()
+        if not isinstance(renormalize, bool):
+            raise InputError(f"renormalize: received {renormalize!r}; expected True or False")
         fm = _clip_parts(clip_model, seed)
+        self.renormalize = renormalize
+        self._weights = {"clip_model": fm.weights}
         try:
             alpha = float(alpha)
         except (TypeError, ValueError):
@@ -173,7 +189,7 @@ class TextGoalReward(RewardFunction):
         return self
 
     def _target(self, target: Any, name: str) -> torch.Tensor:
-        """Unit-length mean of the normalised embeddings of prompts or images."""
+        """Mean of the L2-normalised embeddings of prompts or images (rescaled to unit length with ``renormalize``)."""
         with torch.no_grad():
             if isinstance(target, str) or (isinstance(target, (list, tuple)) and target
                                            and all(isinstance(t, str) for t in target)):
@@ -191,7 +207,8 @@ class TextGoalReward(RewardFunction):
                 if isinstance(target, (list, tuple)) and not target:
                     raise InputError(f"{name}: received an empty list; expected text prompts or images")
                 emb = self.embed(check_images(target, value_range=self.value_range, name=name).to(self.device))
-            return F.normalize(F.normalize(emb, dim=1).mean(0), dim=0)
+            mean = F.normalize(emb, dim=1).mean(0)
+            return F.normalize(mean, dim=0) if self.renormalize else mean
 
     def embed(self, images: torch.Tensor) -> torch.Tensor:
         """CLIP image embeddings ``(B, D)`` (not normalised) of validated images."""
@@ -207,13 +224,13 @@ class TextGoalReward(RewardFunction):
         """Cosine similarity of the observation to the goal (and to the baseline when given)."""
         with torch.no_grad():
             s = F.normalize(self.embed(self.check(obs)), dim=1)
-            parts = {"cosine_goal": s @ self.goal_embedding}
+            parts = {"cosine_goal": s @ F.normalize(self.goal_embedding, dim=0)}
             if hasattr(self, "baseline_embedding"):
-                parts["cosine_baseline"] = s @ self.baseline_embedding
+                parts["cosine_baseline"] = s @ F.normalize(self.baseline_embedding, dim=0)
         return parts
 
     def extra_repr(self) -> str:
-        return f"model={self.spec!r}, alpha={self.alpha}"
+        return f"model={self.spec!r}, alpha={self.alpha}" + (", renormalize=True" if self.renormalize else "")
 
 
 class BrainReward(RewardFunction):
@@ -232,7 +249,9 @@ class BrainReward(RewardFunction):
     encoding_model : object with ``predict`` or torch.nn.Module
         Fitted features → responses model (see :class:`~neuroperception.similarity.BrainDistance`).
     feature_fn : callable or tuple
-        Images → the features the model was fitted on, or ``(model, layer[, pooling])``.
+        Images → the features the model was fitted on, or ``(model, layer[, pooling])``. The
+        model's weights are recorded in :attr:`weights` (``"unknown (...)"`` for a callable that
+        records none).
     rois : str or sequence of str, optional
         Keep only voxels with these ``roi`` labels (all voxels when None).
     target : "activity" or images
@@ -264,7 +283,12 @@ class BrainReward(RewardFunction):
     def __init__(self, encoding_model: Any, feature_fn: Callable | tuple, rois: str | Sequence[str] | None = None,
                  target: Any = "activity", metric: str = "correlation", voxel_rois: Sequence | None = None):
         super().__init__()
+        if isinstance(feature_fn, tuple) and len(feature_fn) in (2, 3) and isinstance(feature_fn[0], str):
+            feature_fn = (load_model(feature_fn[0]),) + feature_fn[1:]  # loaded here to record its weights
         self.brain = BrainDistance(encoding_model, feature_fn, rois=rois, metric=metric, voxel_rois=voxel_rois)
+        network = feature_fn[0] if isinstance(feature_fn, tuple) else feature_fn
+        self._weights = _weights_of(network, "feature_fn") or {
+            "feature_fn": f"unknown ({type(network).__name__} records no weights)"}
         self.differentiable = bool(self.brain.differentiable)
         if isinstance(target, str):
             if target != "activity":
