@@ -143,7 +143,7 @@ def _in_frame(human: Scanpaths, drop_start: bool = True) -> Scanpaths:
     """Human fixations scaled from the display into the models' frame (the initial centre fixation dropped)."""
     table = human.table[human.table["fixation"] >= int(drop_start)].copy()
     table["fixation"] -= int(drop_start)
-    return Scanpaths(table).rescale(from_size=DISPLAY, to_size=FRAME)
+    return Scanpaths(table, allow_off_display=human.allow_off_display).rescale(from_size=DISPLAY, to_size=FRAME)
 
 
 # ----------------------------------------------------------------------------------------- models

@@ -32,7 +32,7 @@ def test_simulated_observers_are_read_back_in_the_coco_search18_layout(study, ob
     photos, priority, file = observers
     assert file.name == "coco_search18_fixations_TP_validation_split1.json"
     records = json.loads(file.read_text())
-    human = load_coco_search18(file, split="valid")  # bounds checked on the 1680 x 1050 display
+    human = load_coco_search18(file, split="valid")  # the study writes its file inside the 1680 x 1050 display
     assert len(human) == len(records) == 15
     assert set(human.meta["image_id"]) == set(photos.ids) == {"astronaut.jpg", "camera.jpg", "cat.jpg"}
     for rec, xyt in zip(records, human.arrays(with_duration=True)):
