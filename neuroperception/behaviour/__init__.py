@@ -11,13 +11,14 @@ True
 """
 
 from .pool import candidate_pool
-from .things import OddOneOutResult, load_things_triplets, odd_one_out_accuracy
+from .things import OddOneOutResult, odd_one_out_accuracy
+from .things_triplets import ObjectOrderWarning, ThingsTriplets, load_things_triplets
 from .triplets import TRIPLET_COLUMNS, generate_triplets
 from .choice import fit_choice_model, simulate_observers
 from .experiment import export_experiment, load_responses
 
 __all__ = [
     "generate_triplets", "candidate_pool", "TRIPLET_COLUMNS",
-    "load_things_triplets", "odd_one_out_accuracy", "OddOneOutResult",
+    "load_things_triplets", "odd_one_out_accuracy", "OddOneOutResult", "ThingsTriplets", "ObjectOrderWarning",
     "export_experiment", "load_responses", "simulate_observers", "fit_choice_model",
 ]

@@ -1,126 +1,41 @@
-"""THINGS odd-one-out: the triplet files' reader and a model's agreement with human choices.
+"""THINGS odd-one-out: a model's agreement with human choices.
 
 In the THINGS odd-one-out task (Hebart et al. 2020, 2023) an observer sees three objects and
-picks the one least like the other two. The released triplet files (``trainset.txt``,
-``validationset.txt``; SPoSE's ``train_90.txt`` / ``test_10.txt``) hold one trial per line:
-three 0-based object indices separated by spaces or tabs, the first two the pair that stayed
-together, the last the odd one out.
+picks the one least like the other two. The released triplet files hold one trial per line: three
+object indices, the first two the pair that stayed together, the last the odd one out (the full
+csv of the 2023 release keeps the shown order and a ``choice`` column instead).
+
+Which object an index means depends on the file: the 2023 release is indexed in the THINGS concept
+order (``unique_id.txt``), the 2020 data in the order the images were uploaded to Mechanical Turk,
+which differs for 21 concepts. :func:`load_things_triplets` (in
+:mod:`~neuroperception.behaviour.things_triplets`) therefore returns :class:`ThingsTriplets`, which
+carry the order their indices follow (and the concept names when given), and
+:func:`odd_one_out_accuracy` aligns them with labelled features by name, or warns where the order
+is unknown.
 """
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import torch
 import xarray as xr
 
-from .._validation import describe
-from ..errors import InputError, ShapeError
+from .._validation import check_ids, describe
+from ..errors import AlignmentError, InputError, ShapeError
 from ..similarity import Metric
+from ..stimuli import ImageSet
+from ._things_files import check_triplets
+from .things_triplets import _HOW, ObjectOrderWarning, ThingsTriplets, load_things_triplets
 
-__all__ = ["load_things_triplets", "odd_one_out_accuracy", "OddOneOutResult", "THINGS_CEILING"]
+__all__ = ["load_things_triplets", "odd_one_out_accuracy", "OddOneOutResult", "ThingsTriplets",
+           "ObjectOrderWarning", "THINGS_CEILING"]
 
 #: Human noise ceiling of the THINGS odd-one-out data (Hebart et al. 2020): 67.3 %.
 THINGS_CEILING = 0.673
 _SIMILARITIES = ("cosine", "dot", "correlation")
-
-
-def _is_number(token: str) -> bool:
-    try:
-        float(token)
-    except ValueError:
-        return False
-    return True
-
-
-def load_things_triplets(path, *, n_objects: int | None = None, index_base: int = 0) -> np.ndarray:
-    """Read a THINGS odd-one-out triplet file into an ``(n, 3)`` int array.
-
-    Parameters
-    ----------
-    path : str or Path
-        A text file of three object indices per line (space-, tab- or comma-separated; numbers
-        written as ``12`` or ``1.2e+01`` both read), the last one the odd one out. A first line of
-        column names is skipped; blank lines and ``#`` comments are ignored.
-    n_objects : int, optional
-        Number of objects (1854 for THINGS); indices must be below it.
-    index_base : int
-        0 for the released files (0-based); 1 for files that count from 1.
-
-    Returns
-    -------
-    numpy.ndarray
-        int64 ``(n, 3)``: columns ``object_1``, ``object_2``, ``odd_one_out`` (0-based).
-
-    Raises
-    ------
-    FileNotFoundError
-        The file does not exist.
-    InputError
-        Rows without exactly three numbers, non-integer or out-of-range indices,
-        or a row naming the same object twice.
-
-    Examples
-    --------
-    >>> import tempfile, pathlib
-    >>> p = pathlib.Path(tempfile.mkdtemp()) / "trainset.txt"
-    >>> _ = p.write_text("0 1 2\\n5\\t3\\t4\\n")
-    >>> load_things_triplets(p).tolist()
-    [[0, 1, 2], [5, 3, 4]]
-    """
-    p = Path(path).expanduser()
-    if not p.is_file():
-        raise FileNotFoundError(f"path: {str(p)!r} does not exist; expected a THINGS triplet file such as trainset.txt "
-                         "(three 0-based object indices per line, the last the odd one out)")
-    head = ""
-    with open(p) as fh:
-        for line in fh:
-            if line.strip() and not line.lstrip().startswith("#"):
-                head = line
-                break
-    if not head:
-        raise InputError(f"{p}: holds no triplets; expected three object indices per line")
-    sep = "," if "," in head else r"\s+"
-    tokens = [t for t in head.replace(",", " ").split()]
-    header = 0 if tokens and not any(_is_number(t) for t in tokens) else None
-    try:
-        frame = pd.read_csv(p, sep=sep, header=header, comment="#", skip_blank_lines=True, dtype=str)
-    except (pd.errors.ParserError, ValueError) as err:
-        raise InputError(f"{p}: could not be read as rows of three numbers ({err}); expected three object "
-                         "indices per line") from err
-    if frame.shape[1] != 3:
-        raise InputError(f"{p}: received {frame.shape[1]} columns; expected 3 (object, object, odd one out)")
-    values = frame.apply(pd.to_numeric, errors="coerce").to_numpy(dtype=np.float64)
-    bad = np.flatnonzero(~np.isfinite(values).all(1) | (values != np.round(values)).any(1))
-    if bad.size:
-        row = int(bad[0])
-        raise InputError(f"{p}: data row {row + 1} is {frame.iloc[row].tolist()}; expected three integer object "
-                         f"indices ({bad.size} such rows)")
-    return check_triplets(values.astype(np.int64) - int(index_base), n_objects, str(p))
-
-
-def check_triplets(triplets, n_objects: int | None = None, name: str = "triplets") -> np.ndarray:
-    """Validate ``(n, 3)`` object indices (array or 3-column DataFrame); return them as int64."""
-    arr = triplets.to_numpy() if isinstance(triplets, pd.DataFrame) else np.asarray(triplets)
-    if arr.ndim != 2 or arr.shape[1] != 3 or arr.shape[0] == 0:
-        raise ShapeError(f"{name}: received {describe(arr)}; expected (n_triplets, 3) object indices")
-    if not np.issubdtype(arr.dtype, np.integer):
-        if not np.issubdtype(arr.dtype, np.floating) or (arr != np.round(arr)).any():
-            raise InputError(f"{name}: received {describe(arr)}; expected integer object indices")
-    arr = arr.astype(np.int64)
-    if arr.min() < 0:
-        raise InputError(f"{name}: received negative object indices (min {arr.min()}); expected 0-based indices "
-                         "(pass index_base=1 for files that count from 1)")
-    if n_objects is not None and arr.max() >= n_objects:
-        raise InputError(f"{name}: received object index {arr.max()}; expected indices below n_objects={n_objects}")
-    same = np.flatnonzero((arr[:, 0] == arr[:, 1]) | (arr[:, 0] == arr[:, 2]) | (arr[:, 1] == arr[:, 2]))
-    if same.size:
-        raise InputError(f"{name}: row {int(same[0])} is {arr[same[0]].tolist()}; expected three different objects "
-                         f"({same.size} such rows)")
-    return arr
 
 
 @dataclass
@@ -143,6 +58,9 @@ class OddOneOutResult:
         ``(n, 3)``: probability that each column's object is the odd one out.
     predicted : numpy.ndarray
         ``(n,)``: column (0, 1, 2) of the model's odd one out; the human's is column 2.
+    aligned_by : {"position", "stimulus_id"}
+        How objects were matched to feature rows (or images): row ``k`` = object ``k``, or by the
+        concept names of :class:`ThingsTriplets` and the features' ``stimulus_id``.
 
     Examples
     --------
@@ -165,6 +83,7 @@ class OddOneOutResult:
     n_triplets: int
     probabilities: np.ndarray = field(repr=False)
     predicted: np.ndarray = field(repr=False)
+    aligned_by: str = "position"
 
 
 def _feature_matrix(features) -> np.ndarray:
@@ -184,6 +103,46 @@ def _feature_matrix(features) -> np.ndarray:
     return x
 
 
+def _feature_ids(features) -> list[str] | None:
+    if isinstance(features, xr.DataArray) and "stimulus_id" in features.coords \
+            and features.coords["stimulus_id"].dims == ("stimulus",):
+        return [str(i) for i in features.coords["stimulus_id"].values]
+    return None
+
+
+def _align(ids, triplets, trip: np.ndarray, what: str, n_rows: int) -> tuple[np.ndarray, str]:
+    """Rows of ``what`` for the triplets' objects: by name when both sides carry names, else by position."""
+    if not isinstance(triplets, ThingsTriplets):
+        return trip, "position"  # plain indices: the caller's own rows
+    src = triplets.source
+    if triplets.concepts is not None and ids is not None:
+        row_of = {i: k for k, i in enumerate(check_ids(ids, len(ids), name=f"{what} stimulus_id"))}
+        used = np.unique(trip)
+        missing = [triplets.concepts[k] for k in used if triplets.concepts[k] not in row_of]
+        if missing:
+            raise AlignmentError(f"{what}: {len(missing)} of the {len(used)} concepts the triplets use have no row with "
+                                 f"that stimulus_id, e.g. {missing[:5]} (the ids look like {ids[:3]}); expected one "
+                                 "row labelled with each concept name")
+        lut = np.zeros(len(triplets.concepts), dtype=np.int64)
+        lut[used] = [row_of[triplets.concepts[k]] for k in used]
+        return lut[trip], "stimulus_id"
+    if triplets.order is None:
+        if ids is not None:
+            raise AlignmentError(f"{what} carry stimulus_id but the triplets from {src} have an unknown object order "
+                                 "and no concept names; to align them by name give load_things_triplets "
+                                 "object_order= and concepts= (" + _HOW + ")")
+        warnings.warn(f"triplets from {src}: their object order is unknown; row k of {what} is taken as object k. "
+                      "To state the order, " + _HOW, ObjectOrderWarning, stacklevel=3)
+    elif ids is not None:
+        warnings.warn(f"{what} carry stimulus_id but the triplets from {src} carry no concept names, so row k is "
+                      f"taken as object k of the {triplets.order} order, unchecked; pass concepts= (unique_id.txt) "
+                      "to load_things_triplets to align them by name", ObjectOrderWarning, stacklevel=3)
+    elif triplets.concepts is not None and n_rows != len(triplets.concepts):
+        raise ShapeError(f"{what}: received {n_rows} rows but the triplets name {len(triplets.concepts)} concepts; "
+                         "expected one row per concept in their order (or rows labelled with stimulus_id)")
+    return trip, "position"
+
+
 def _pair_similarity(x: np.ndarray, i, j, similarity: str) -> np.ndarray:
     a, b = x[i], x[j]
     if similarity == "correlation":
@@ -199,18 +158,22 @@ def _pair_similarity(x: np.ndarray, i, j, similarity: str) -> np.ndarray:
 
 
 def _metric_similarities(metric: Metric, images, trip: np.ndarray, batch_size: int) -> np.ndarray:
-    if images is None:
-        raise InputError("images: received None with a Metric; expected the object images (row k = object k)")
-    if hasattr(images, "images") and hasattr(images, "ids"):
-        images = images.images
-    x = metric.check(images, "images")
-    if trip.max() >= x.shape[0]:
-        raise InputError(f"triplets: received object index {trip.max()} but {x.shape[0]} images; expected one "
+    if isinstance(images, ImageSet):
+        n = len(images)
+        def get(idx):  # noqa: E306 - read only the images the triplets use
+            return metric.check(images[idx.tolist()].images, "images")
+    else:
+        x = metric.check(images, "images")
+        n = x.shape[0]
+        def get(idx):  # noqa: E306
+            return x[idx]
+    if trip.max() >= n:
+        raise InputError(f"triplets: received object index {trip.max()} but {n} images; expected one "
                          "image per object index")
     used, inverse = np.unique(trip, return_inverse=True)
     inverse = inverse.reshape(trip.shape)
     with torch.no_grad():
-        reps = [metric.embed(x[used[k:k + batch_size]]) for k in range(0, len(used), batch_size)]
+        reps = [metric.embed(get(used[k:k + batch_size])) for k in range(0, len(used), batch_size)]
         rep = tuple(torch.cat(p) for p in zip(*reps)) if isinstance(reps[0], tuple) else torch.cat(reps)
         take = (lambda r, idx: tuple(t[idx] for t in r)) if isinstance(rep, tuple) else (lambda r, idx: r[idx])
         sims = []
@@ -232,16 +195,22 @@ def odd_one_out_accuracy(features_or_metric, triplets, *, images=None, similarit
     out. Choice probabilities are ``softmax(similarities / temperature)`` over the pairs
     ``(i, j), (i, k), (j, k)``, i.e. of ``k``, ``j``, ``i`` being the odd one out.
 
+    Objects are matched to feature rows (or images) by name when :class:`ThingsTriplets` carry
+    concept names and the features carry ``stimulus_id`` (an ``ImageSet``: its ids); otherwise row
+    ``k`` is object ``k``. Triplets of unknown order are scored by position with an
+    :class:`ObjectOrderWarning`, and are an ``AlignmentError`` against labelled features.
+
     Parameters
     ----------
     features_or_metric : DataArray, array, tensor or Metric
-        Features ``("stimulus", "feature")`` whose row ``k`` belongs to object index ``k`` (other
-        dims are flattened), or a :class:`~neuroperception.similarity.Metric` (a distance; its
-        negative is the similarity) together with ``images``.
-    triplets : array (n, 3) or DataFrame
+        Features ``("stimulus", "feature")`` (other dims are flattened), or a
+        :class:`~neuroperception.similarity.Metric` (a distance; its negative is the similarity)
+        together with ``images``.
+    triplets : ThingsTriplets, array (n, 3) or DataFrame
         Object indices, the last column the human's odd one out (see :func:`load_things_triplets`).
+        Plain arrays index feature rows directly.
     images : ImageSet or tensor, optional
-        Object images (row ``k`` = object ``k``), needed with a Metric.
+        Object images, needed with a Metric.
     similarity : {"cosine", "dot", "correlation"}
         Pair similarity of features; ignored with a Metric.
     temperature : float
@@ -255,8 +224,15 @@ def odd_one_out_accuracy(features_or_metric, triplets, *, images=None, similarit
     -------
     OddOneOutResult
         ``accuracy``, ``probability`` (mean probability of the human choice), ``score``
-        (``(accuracy - 1/3) / (ceiling - 1/3)``) and per-triplet ``probabilities``/``predicted``.
-        Tied most-similar pairs share the credit (expected accuracy under random tie-breaking).
+        (``(accuracy - 1/3) / (ceiling - 1/3)``), per-triplet ``probabilities``/``predicted`` and
+        ``aligned_by``. Tied most-similar pairs share the credit (expected accuracy under random
+        tie-breaking).
+
+    Raises
+    ------
+    AlignmentError
+        Labelled features that lack some of the triplets' concepts, or labelled features with
+        triplets of unknown order.
 
     Examples
     --------
@@ -265,6 +241,16 @@ def odd_one_out_accuracy(features_or_metric, triplets, *, images=None, similarit
     >>> res = odd_one_out_accuracy(features, [[0, 1, 2], [0, 2, 1]])
     >>> res.accuracy, res.predicted.tolist()
     (0.5, [2, 1])
+
+    Named triplets and labelled features are matched by name, whatever the row order:
+
+    >>> import xarray as xr
+    >>> t = ThingsTriplets(np.array([[0, 1, 2]]), concepts=("cat", "lion", "car"), order="things")
+    >>> feats = xr.DataArray([[0.0, 1.0], [1.0, 0.0], [0.9, 0.1]], dims=("stimulus", "feature"),
+    ...                      coords={"stimulus_id": ("stimulus", ["car", "cat", "lion"])})
+    >>> res = odd_one_out_accuracy(feats, t)
+    >>> res.accuracy, res.aligned_by
+    (1.0, 'stimulus_id')
     """
     if similarity not in _SIMILARITIES:
         raise InputError(f"similarity: received {similarity!r}; expected one of {_SIMILARITIES}")
@@ -274,9 +260,15 @@ def odd_one_out_accuracy(features_or_metric, triplets, *, images=None, similarit
         raise InputError(f"ceiling: received {ceiling!r}; expected a value in (1/3, 1]")
     trip = check_triplets(triplets)
     if isinstance(features_or_metric, Metric):
+        if images is None:
+            raise InputError("images: received None with a Metric; expected the object images (row k = object k)")
+        ids = list(images.ids) if isinstance(images, ImageSet) else None
+        n_rows = len(images) if hasattr(images, "__len__") else 0
+        trip, aligned_by = _align(ids, triplets, trip, "images", n_rows)
         sims = _metric_similarities(features_or_metric, images, trip, batch_size)
     else:
         x = _feature_matrix(features_or_metric)
+        trip, aligned_by = _align(_feature_ids(features_or_metric), triplets, trip, "features", x.shape[0])
         if trip.max() >= x.shape[0]:
             raise InputError(f"triplets: received object index {trip.max()} but features for {x.shape[0]} objects; "
                              "expected row k of the features to be object k")
@@ -293,5 +285,5 @@ def odd_one_out_accuracy(features_or_metric, triplets, *, images=None, similarit
     return OddOneOutResult(
         accuracy=accuracy, probability=float(prob[:, 2].mean()), score=(accuracy - 1 / 3) / (ceiling - 1 / 3),
         ceiling=float(ceiling), n_triplets=int(trip.shape[0]), probabilities=prob,
-        predicted=np.argmax(by_column, axis=1),
+        predicted=np.argmax(by_column, axis=1), aligned_by=aligned_by,
     )
