@@ -159,7 +159,8 @@ def test_load_responses_joins_and_validates(tmp_path, setup):
     fit = fit_choice_model(t, r, n_bootstrap=0, l2=1.0)
     assert fit.attrs["n_responses"] == 6
     odd = _rows(t, "p2", "AB")
-    odd[0][11] = ""  # the reference picked as the odd one out: no A/B choice
+    # an odd-one-out trial where the reference was picked as the odd one out: no A/B choice
+    odd[0][1], odd[0][7], odd[0][9], odd[0][10], odd[0][11] = "odd_one_out", "ref option_a option_b", 1, "ref", ""
     assert np.isnan(load_responses(_write_csv(tmp_path / "odd.csv", odd))["chose_a"][0])
 
 
@@ -189,6 +190,38 @@ def test_load_responses_errors(tmp_path, setup):
         load_responses(_write_csv(tmp_path / "s.csv", swapped), t)
     with pytest.raises(InputError, match="expected a path or a non-empty list"):
         load_responses([])
+
+
+def test_load_responses_checks_rows_against_the_page_rules(tmp_path, setup):
+    """The page writes ``chosen = layout[position - 1]`` and derives ``choice`` from task and chosen
+    (``respond()`` in the page script); rows that break either rule, an unknown task or a response
+    read twice are errors, and a byte-order mark (a spreadsheet's re-save) is read."""
+    _, t = setup
+    good = _rows(t, "p1", "ABAB")
+    bom = tmp_path / "bom.csv"
+    bom.write_bytes(b"\xef\xbb\xbf" + pd.DataFrame(good, columns=RESPONSE_CSV_COLUMNS).to_csv(index=False).encode())
+    assert list(load_responses(bom)["chose_a"]) == [1.0, 0.0, 1.0, 0.0]
+    quoted = [row[:] for row in good]
+    quoted[0][0] = 'p "one", 2'  # the page quotes ids with commas and quotes
+    assert load_responses(_write_csv(tmp_path / "q.csv", quoted))["participant"][0] == 'p "one", 2'
+    odd = [row[:] for row in good]
+    odd[2][1], odd[2][7], odd[2][9], odd[2][10], odd[2][11] = "odd_one_out", "option_b ref option_a", 1, "option_b", "A"
+    assert load_responses(_write_csv(tmp_path / "o.csv", odd))["chose_a"][2] == 1.0  # B is odd: A stays with ref
+    wrong = [row[:] for row in good]
+    wrong[1][9] = 1  # position 1 of "option_a option_b" is option_a, but the row says option_b
+    with pytest.raises(InputError, match=r"1 rows whose 'chosen' is not the image at 'position'.*line 3 of w\.csv"):
+        load_responses(_write_csv(tmp_path / "w.csv", wrong))
+    flipped = [row[:] for row in good]
+    flipped[3][11] = "A"  # chose option_b in a 2AFC trial, recorded as A
+    with pytest.raises(InputError, match=r"'choice' does not follow.*line 5 of f\.csv.*expected 'B'"):
+        load_responses(_write_csv(tmp_path / "f.csv", flipped))
+    other = [row[:] for row in good]
+    other[0][1] = "triad"
+    with pytest.raises(InputError, match=r"'task' has values \['triad'\]"):
+        load_responses(_write_csv(tmp_path / "t.csv", other))
+    once = _write_csv(tmp_path / "once.csv", good)
+    with pytest.raises(AlignmentError, match="4 responses appear twice.*was a file passed twice"):
+        load_responses([once, once])
 
 
 def _chromium(page: Path, query: str, home: Path, dump: bool = True) -> list[str]:

@@ -254,8 +254,8 @@ def _read_one(path: Path) -> pd.DataFrame:
     if not path.is_file():
         raise InputError(f"csv: {str(path)!r} does not exist; expected a responses CSV written by the experiment "
                          "page (responses_<participant>.csv)")
-    try:
-        df = pd.read_csv(path, dtype=str, keep_default_na=False)
+    try:  # utf-8-sig: a spreadsheet that re-saves the file puts a byte-order mark before "participant"
+        df = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
         raise InputError(f"csv: {str(path)!r} could not be read as CSV ({err}); expected the responses CSV "
                          "written by the experiment page") from err
@@ -267,8 +267,53 @@ def _read_one(path: Path) -> pd.DataFrame:
     return df
 
 
+def _expected_choice(task: str, chosen: str) -> str:
+    """The page's ``choice`` for a clicked role: 2AFC names the chosen option; odd-one-out the one kept with the ref."""
+    if task == "2afc":
+        return {"option_a": "A", "option_b": "B"}.get(chosen, "?")
+    return {"option_b": "A", "option_a": "B", "ref": ""}.get(chosen, "?")
+
+
+def _check_page_rows(df: pd.DataFrame) -> None:
+    """The page's columns agree with each other: task, layout/position -> chosen -> choice; no row twice."""
+    bad_task = sorted(set(df["task"]) - set(TASKS))
+    if bad_task:
+        raise InputError(f"csv: column 'task' has values {bad_task[:5]}; expected one of {list(TASKS)}")
+    line = (df.groupby("source").cumcount() + 2).to_numpy()  # line in its file, after the header
+    if {"layout", "position", "chosen"} <= set(df.columns):
+        shown = [lay.split() for lay in df["layout"].astype(str)]
+        at = [lay[p - 1] if 1 <= p <= len(lay) else None for lay, p in zip(shown, df["position"])]
+        off = [k for k, (a, c) in enumerate(zip(at, df["chosen"])) if a != c]
+        if off:
+            k = off[0]
+            raise InputError(f"csv: {len(off)} rows whose 'chosen' is not the image at 'position' of 'layout', e.g. "
+                             f"line {line[k]} of {df['source'].iloc[k]}: layout {df['layout'].iloc[k]!r}, position "
+                             f"{df['position'].iloc[k]}, chosen {df['chosen'].iloc[k]!r}; expected the page's own rows")
+        want = [_expected_choice(t, c) for t, c in zip(df["task"], df["chosen"])]
+        got = df["choice"].astype(str).str.strip().str.upper()
+        off = [k for k, (w, g) in enumerate(zip(want, got)) if w != g]
+        if off:
+            k = off[0]
+            raise InputError(f"csv: {len(off)} rows whose 'choice' does not follow from 'task' and 'chosen', e.g. "
+                             f"line {line[k]} of {df['source'].iloc[k]}: task {df['task'].iloc[k]!r}, chosen "
+                             f"{df['chosen'].iloc[k]!r}, choice {df['choice'].iloc[k]!r} (expected {want[k]!r})")
+    key = [c for c in ("participant", "task", "trial_index", "triplet", "timestamp") if c in df.columns]
+    twice = df.duplicated(subset=key, keep="first")
+    if twice.any():
+        first = df.loc[twice, key].iloc[0].to_dict()
+        raise AlignmentError(f"csv: {int(twice.sum())} responses appear twice (same {', '.join(key)}), e.g. {first} "
+                             f"in {sorted(set(df.loc[twice, 'source']))[:3]}; expected each response once (was a file "
+                             "passed twice?)")
+
+
 def load_responses(csv, triplets: pd.DataFrame | None = None) -> pd.DataFrame:
     """Read the responses CSV(s) written by an exported experiment page.
+
+    The columns are those the page writes (:data:`RESPONSE_CSV_COLUMNS`, quoted where a value holds
+    a comma, quote or line break); a file re-saved by a spreadsheet with a byte-order mark reads
+    too. Every row is checked against the page's own rules: ``chosen`` is the image at ``position``
+    of ``layout``, and ``choice`` follows from ``task`` and ``chosen`` (2AFC: the chosen option;
+    odd-one-out: the option kept with the reference, empty when the reference was picked).
 
     Parameters
     ----------
@@ -290,9 +335,11 @@ def load_responses(csv, triplets: pd.DataFrame | None = None) -> pd.DataFrame:
     ------
     InputError
         A file that is missing, not CSV, without the page's columns, without responses, or with
-        invalid values.
+        invalid values: an unknown ``task``, a ``chosen`` that is not the image at ``position`` of
+        ``layout``, a ``choice`` that does not follow from ``task`` and ``chosen``.
     AlignmentError
-        Responses to triplets that are not in ``triplets``, or with other images than the table's.
+        Responses to triplets that are not in ``triplets``, or with other images than the table's;
+        the same response twice (same participant, task, trial, triplet and timestamp).
 
     Examples
     --------
@@ -327,6 +374,7 @@ def load_responses(csv, triplets: pd.DataFrame | None = None) -> pd.DataFrame:
                          "expected response times in milliseconds >= 0")
     df["rt_ms"] = rt.astype(float)
     df["chose_a"] = _chose_a(df)
+    _check_page_rows(df)
     for col in _STR_COLUMNS:
         if col in df.columns:
             df[col] = df[col].astype(object)
