@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 _COS36, _SIN36 = np.cos(np.pi / 5), np.sin(np.pi / 5)
-_STAR_INNER = 0.45
+_STAR_INNER = 0.5
 _RING_INNER = 0.55
 _SQUARE_HALF = 0.82
 _CROSS_HALF = 0.3
@@ -25,7 +25,7 @@ def _star(u, v):
     px, py = r * np.cos(b), r * np.sin(b)
     ex, ey = _COS36 - _STAR_INNER, _SIN36  # edge from the inner vertex (ri, 0) to the tip
     # inside when the point lies on the origin's side of the edge line
-    return ex * py - ey * (px - _STAR_INNER) <= 0.0
+    return ex * py - ey * (px - _STAR_INNER) >= 0.0
 
 
 def _heart(u, v):

@@ -88,7 +88,11 @@ def describe(obj: Mapping | Any, *, size: bool = True, article: bool = True) -> 
     >>> describe({"category": "ring", "colour": "orange", "texture": "plain", "size_name": "large"}, size=False)
     'an orange ring'
     """
-    a = _attrs(obj)
+    return _phrase(_attrs(obj), size, article)
+
+
+def _phrase(a: Mapping, size: bool = True, article: bool = True) -> str:
+    """:func:`describe` of a checked annotation."""
     words = ([a["size_name"]] if size else []) + [a["colour"]]
     words += [a["texture"]] if a["texture"] != "plain" else []
     words.append(a["category"])
@@ -118,8 +122,8 @@ def _phrases(objs: list[dict]) -> list[tuple[str | None, str | None]]:
     for o in objs:
         same = [p for p in objs if all(p[f] == o[f] for f in ("category", "colour", "texture"))]
         same_size = [p for p in same if p["size_name"] == o["size_name"]]
-        long = describe(o) if len(same_size) == 1 else None
-        short = describe(o, size=False) if len(same) == 1 else long
+        long = _phrase(o) if len(same_size) == 1 else None
+        short = _phrase(o, size=False) if len(same) == 1 else long
         out.append((short, long))
     return out
 
@@ -128,10 +132,9 @@ def _captions(objs: list[dict], rng: np.random.Generator) -> list[tuple[str, str
     """``(kind, caption)`` pairs of one scene; ``rng`` picks the related pair."""
     phrases = _phrases(objs)
     if len(objs) == 1:
-        short, long = describe(objs[0], size=False), describe(objs[0])
-        return [("object", short), ("object", long)]
+        return [("object", _phrase(objs[0], size=False)), ("object", _phrase(objs[0]))]
     out = []
-    longs = [describe(o) for o in objs]
+    longs = [_phrase(o) for o in objs]
     out.append(("list", ", ".join(longs[:-1]) + " and " + longs[-1]))
     pairs = [(i, j) for i in range(len(objs)) for j in range(len(objs))
              if i != j and phrases[i][1] is not None and phrases[j][1] is not None]
