@@ -217,23 +217,27 @@ def load_bapps_jnd(root, split: str = "val", subsets=None, size=64) -> JNDDatase
 
 # ---------------------------------------------------------------------------------- NIGHTS
 def _as_bool(values) -> np.ndarray:
-    if values.dtype == bool:
-        return values.to_numpy()
+    """1.0/0.0 per row, NaN where the flag is empty (DreamSim's ``== True`` / ``== False`` leave those rows out)."""
     text = values.astype(str).str.strip().str.lower()
-    bad = sorted(set(text) - {"true", "false", "1", "0", "1.0", "0.0"})
+    missing = values.isna().to_numpy() | text.isin(["", "nan", "none"]).to_numpy()
+    bad = sorted(set(text[~missing]) - {"true", "false", "1", "0", "1.0", "0.0"})
     if bad:
-        raise InputError(f"data.csv column is_imagenet: received values {bad[:5]}; expected True/False")
-    return text.isin(["true", "1", "1.0"]).to_numpy()
+        raise InputError(f"data.csv column is_imagenet: received values {bad[:5]}; expected True/False (or empty)")
+    out = np.full(len(values), np.nan)
+    out[~missing] = text[~missing].isin(["true", "1", "1.0"]).to_numpy()
+    return out
 
 
 def load_nights(root, split: str = "test", size=224, min_votes: int = 6) -> TwoAFCDataset:
     """Read NIGHTS (Fu et al., 2023, the DreamSim data) into the 2AFC convention.
 
     ``root/data.csv`` has one row per triplet with the columns ``id, left_vote, right_vote, votes,
-    ref_path, left_path, right_path, split`` (and ``is_imagenet``, ``prompt``, ...); paths are
-    relative to ``root`` (``ref/000/000.png``, ``distort/000/000_0.png``). ``left`` becomes ``p0``,
-    ``right`` becomes ``p1``, and ``judge = right_vote / (left_vote + right_vote)``, the fraction
-    of people who chose the right image (equal to ``right_vote`` when the votes are fractions).
+    ref_path, left_path, right_path`` (in that order: DreamSim's loader reads them by position) and
+    ``split``, ``is_imagenet``, ``prompt`` (read by name here, as every column); paths are relative to
+    ``root`` (``ref/000/000.png``, ``distort/000/000_0.png``). ``left`` becomes ``p0``, ``right``
+    becomes ``p1``, and ``judge = right_vote / (left_vote + right_vote)``, the fraction of people
+    who chose the right image (DreamSim's target ``right_vote`` when the votes are fractions, as in
+    the release; vote counts give the same fraction).
 
     Parameters
     ----------
@@ -250,7 +254,9 @@ def load_nights(root, split: str = "test", size=224, min_votes: int = 6) -> TwoA
     Returns
     -------
     TwoAFCDataset
-        Subsets ``"imagenet"``/``"no_imagenet"`` when ``is_imagenet`` is present, else ``"nights"``.
+        Subsets ``"imagenet"``/``"no_imagenet"`` from ``is_imagenet`` (``"nights"`` without the
+        column, or where it is empty; such rows are in neither ``test_imagenet`` nor
+        ``test_no_imagenet``, as in DreamSim).
 
     Raises
     ------
@@ -292,9 +298,9 @@ def load_nights(root, split: str = "test", size=224, min_votes: int = 6) -> TwoA
     keep = np.array(table["split"].astype(str) == split.split("_")[0], dtype=bool)
     keep &= pd.to_numeric(table["votes"], errors="coerce").fillna(-1).to_numpy() >= min_votes
     if split == "test_imagenet":
-        keep &= imagenet
+        keep &= imagenet == 1
     elif split == "test_no_imagenet":
-        keep &= ~imagenet
+        keep &= imagenet == 0
     if not keep.any():
         raise InputError(f"{csv}: no row has split matching {split!r} and votes >= {min_votes} "
                          f"(splits present: {sorted(table['split'].astype(str).unique())[:6]})")
@@ -313,6 +319,6 @@ def load_nights(root, split: str = "test", size=224, min_votes: int = 6) -> TwoA
             raise InputError(f"missing file {absent[0]} ({len(absent)} of the {column} images are absent); "
                              f"expected the images named in {csv} under {root}")
         sets[part] = ImageSet(None, ids, paths=paths, size=size, source="nights")
-    subsets = (np.where(imagenet[keep], "imagenet", "no_imagenet").tolist() if imagenet is not None
-               else ["nights"] * len(ids))
+    subsets = (np.where(imagenet[keep] == 1, "imagenet", np.where(imagenet[keep] == 0, "no_imagenet", "nights")).tolist()
+               if imagenet is not None else ["nights"] * len(ids))
     return TwoAFCDataset(ids=ids, subsets=subsets, name=f"nights-{split}", judge=votes[:, 1] / total, **sets)
