@@ -144,6 +144,7 @@ def test_nevaclip_goes_where_the_caption_points(toy_clip):
     first = [p[0] for p in sp.arrays()]
     assert _inside(first[0], LEFT) and _inside(first[1], RIGHT), first
     assert list(sp.meta["task"]) == ["left", "right"] and set(sp.table["subject"]) == {"NevaClip"}
+    assert sp.table.attrs == {"model": "NevaClip(toy)", "weights": "none"}  # the FeatureModel's own record
     # the named patch is seen sharp: cosine similarity above 0.5 (it is about 0.01 fully blurred)
     assert (sp.table.groupby("scanpath")["loss"].first() < 0.5).all()
 
@@ -168,6 +169,7 @@ def test_nevaclip_runs_on_a_real_open_clip_model(tmp_path):
     model = NevaClip("open_clip:TinyNeva-ViT", n_fixations=2, n_iterations=3, progress=False)
     sp = model.predict(photos, {"skimage/cat": "a cat", "skimage/rocket": "a rocket"})
     assert list(sp.meta["image_id"]) == ["skimage/cat", "skimage/rocket"]
+    assert sp.table.attrs == {"model": "NevaClip(open_clip:TinyNeva-ViT)", "weights": "random-init(seed=0)"}
     sp.check_bounds({i: (40, 40) for i in photos.ids})
     again = NevaClip("open_clip:TinyNeva-ViT", n_fixations=2, n_iterations=3, progress=False).predict(
         photos, ["a cat", "a rocket"])
@@ -178,10 +180,14 @@ def test_neva_reconstruction_and_classification_objectives():
     img = _textured(48, [RIGHT])
     sp = NeVA(n_fixations=1, n_iterations=10, restarts=3, progress=False).predict(img)
     assert _inside(sp.arrays()[0][0], RIGHT) and sp.meta["task"][0] == "reconstruction:pixels"
+    assert sp.table.attrs == {"model": "NeVA(pixels)", "weights": "none (pixels)"}
     torch.manual_seed(0)
     conv = nn.Sequential(nn.Conv2d(3, 8, 3), nn.ReLU())  # a small seeded conv net as the representation
     feat = NeVA(conv, n_fixations=1, n_iterations=10, restarts=3, progress=False).predict(img)
     assert _inside(feat.arrays()[0][0], RIGHT) and feat.meta["task"][0] == "reconstruction:Sequential"
+    assert feat.table.attrs["weights"] == "unknown (Sequential passed as a torch.nn.Module)"
+    gabor = NeVA(load_model("gabor", input_size=48), n_fixations=1, n_iterations=2, progress=False).predict(img)
+    assert gabor.table.attrs == {"model": "NeVA(gabor)", "weights": "none (weight-free)"}
 
     class Classifier(nn.Module):  # logits: how sharp each patch is
         def forward(self, x):

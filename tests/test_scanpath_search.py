@@ -112,6 +112,7 @@ def test_scanpaths_are_labelled_and_stop_on_target(popout, alexnet_search):
     assert sp.meta["image_id"].tolist() == popout.ids
     assert set(sp.table["task"]) == {"visual search"}
     assert set(sp.table["condition"]) == {"red among green"}
+    assert sp.table.attrs == {"model": "VisualSearch(torchvision:alexnet)", "weights": "random-init(seed=0)"}
     for (meta, xy), n, box in zip(sp, n_fix, popout.target_boxes):
         on = sp.table.loc[sp.table["scanpath"] == meta["scanpath"], "on_target"].to_numpy()
         assert len(xy) == n + 1 and on[-1] and not on[:-1].any()
@@ -158,6 +159,7 @@ def test_random_search_is_seeded_and_near_chance():
     b, n_b = RandomSearch(random_state=1).search(arr, start=(0, 0))
     _, n_c = RandomSearch(random_state=2).search(arr, start=(0, 0))
     assert a.table.equals(b.table) and not np.array_equal(n_a, n_c)
+    assert a.table.attrs == {"model": "RandomSearch", "weights": "none (no network)"}
     assert abs(n_a.mean() - 3.5) < 0.45  # the target's rank in a random order of 6 items
 
 
@@ -168,7 +170,8 @@ def test_weights_by_path_are_loaded(tmp_path, popout):
     torch.save(load_model("torchvision:alexnet", seed=7).module.state_dict(), path)
     from_file = VisualSearch("torchvision:alexnet", weights=path, similarity="cosine", eccentricity_pooling=False)
     seeded = VisualSearch("torchvision:alexnet", seed=7, similarity="cosine", eccentricity_pooling=False)
-    assert from_file.model.weights.startswith("file:")
+    assert from_file.model.weights.startswith("file:") and from_file.weights == from_file.model.weights
+    assert seeded.weights == "random-init(seed=7)"
     x, t = popout.images.images[:2], popout.targets.images[:2]
     torch.testing.assert_close(from_file.attention_map(x, t), seeded.attention_map(x, t))
 

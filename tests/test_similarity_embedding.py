@@ -194,8 +194,9 @@ def test_ensemble_head_errors(ensemble_members, tmp_path):
 
 
 def test_ensemble_of_specs_names_members_by_spec(images):
-    ens = EnsembleDistance(["gabor", "torchvision:resnet18"])
+    ens = EnsembleDistance(["gabor", "torchvision:resnet18"], seed=5)
     assert ens.names == ["gabor", "torchvision:resnet18"]
+    assert ens.weights == {"gabor": "none (weight-free)", "torchvision:resnet18": "random-init(seed=5)"}
     ens.load_heads({"torchvision:resnet18.weight": torch.eye(1000)[:10]})
     assert ens.headed == ["torchvision:resnet18"]
     assert ens.embed(ens.check(images)).shape[1] == ens.members[0].embed(ens.check(images)).shape[1] + 10

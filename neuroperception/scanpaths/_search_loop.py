@@ -81,6 +81,14 @@ class SearchModel(abc.ABC):
     batch_size : int
         Images searched together.
 
+    Attributes
+    ----------
+    name : str
+        The ``subject`` of the scanpaths, and ``attrs["model"]`` of their table.
+    weights : str
+        Where the weights of the model's network came from (``"random-init(seed=0)"``, a file...),
+        ``attrs["weights"]`` of every scanpath table it returns; ``"none (no network)"`` here.
+
     Examples
     --------
     >>> import torch
@@ -96,6 +104,7 @@ class SearchModel(abc.ABC):
     """
 
     name = "search"
+    weights = "none (no network)"
 
     def __init__(self, ior_radius: float | None, max_fixations: int, target_radius: float, batch_size: int):
         if ior_radius is not None and (not np.isfinite(ior_radius) or ior_radius <= 0):
@@ -149,7 +158,8 @@ class SearchModel(abc.ABC):
         Returns
         -------
         scanpaths : Scanpaths
-            One scanpath per image (``task="visual search"``), with an extra ``on_target`` column.
+            One scanpath per image (``task="visual search"``), with an extra ``on_target`` column;
+            the table's ``attrs`` hold ``model`` (:attr:`name`) and ``weights`` (:attr:`weights`).
         n_fixations : numpy.ndarray
             Fixations after the first up to the one on the target; NaN when not found.
         """
@@ -170,8 +180,9 @@ class SearchModel(abc.ABC):
                 rows.append({"scanpath": k, "fixation": j, "image_id": ids[k], "subject": self.name,
                              "task": "visual search", "condition": conditions[k], "x": x, "y": y,
                              "on_target": hit})
-        table = pd.DataFrame(rows)
-        return Scanpaths(table, {i: (h, w) for i in ids}), n_fix
+        scanpaths = Scanpaths(pd.DataFrame(rows), {i: (h, w) for i in ids})
+        scanpaths.table.attrs.update(model=self.name, weights=self.weights)
+        return scanpaths, n_fix
 
     # ------------------------------------------------------------------ input handling
     def _inputs(self, images, target_images, target_boxes, item_boxes, start, condition):

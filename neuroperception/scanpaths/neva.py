@@ -35,19 +35,22 @@ from .table import Scanpaths
 __all__ = ["NevaClip", "NeVA"]
 
 
-def _as_callable(task_model: Any, name: str, device) -> tuple[Callable[[torch.Tensor], torch.Tensor], str, Any]:
-    """A differentiable ``images -> tensor`` function, a label and the model's device (moved to ``device``)."""
+def _as_callable(task_model: Any, name: str, device) -> tuple[Callable[[torch.Tensor], torch.Tensor], str, Any, str]:
+    """A differentiable ``images -> tensor`` function, a label, the model's device (moved to ``device``)
+    and where its weights came from."""
     if isinstance(task_model, str):
         task_model = load_model(task_model)
     if isinstance(task_model, FeatureModel):
         fm = task_model.to(device) if device is not None else task_model
-        return (lambda z: first_tensor(fm.module(_model_input(fm.preprocess, z)), "output")), fm.spec, fm.device
+        return ((lambda z: first_tensor(fm.module(_model_input(fm.preprocess, z)), "output")), fm.spec, fm.device,
+                fm.weights)
     if isinstance(task_model, nn.Module):
         if device is not None:
             task_model.to(device)
         param = next(iter(task_model.parameters()), None)
         return ((lambda z: first_tensor(task_model(z), "output")), type(task_model).__name__,
-                param.device if param is not None else None)
+                param.device if param is not None else None,
+                f"unknown ({type(task_model).__name__} passed as a torch.nn.Module)")
     raise InputError(f"{name}: received {type(task_model).__name__}; expected a registry spec such as "
                      "'torchvision:resnet18', a FeatureModel or a torch.nn.Module")
 
@@ -56,6 +59,9 @@ class _NevaSearch:
     """Shared settings and the batched fixation search of NeVA and NevaClip."""
 
     _name = "NeVA"
+    #: Where the task network's weights came from; ``attrs["weights"]`` of every scanpath table.
+    weights = "none (pixels)"
+    _network = "pixels"
 
     def __init__(self, n_fixations: int = 10, n_iterations: int = 20, lr: float = 0.1, restarts: int = 1,
                  sigma: float = DEFAULT_SIGMA, blur_levels: Sequence[float] = DEFAULT_BLUR_LEVELS,
@@ -124,7 +130,9 @@ class _NevaSearch:
         rows = [{"scanpath": i, "fixation": j, "image_id": ids[i], "subject": self._name, "task": tasks[i],
                  "x": xy[i, j, 0], "y": xy[i, j, 1], "loss": losses[i, j]}
                 for i in range(len(ids)) for j in range(xy.shape[1])]
-        return Scanpaths(pd.DataFrame(rows), image_sizes={i: size for i in ids})
+        scanpaths = Scanpaths(pd.DataFrame(rows), image_sizes={i: size for i in ids})
+        scanpaths.table.attrs.update(model=f"{self._name}({self._network})", weights=self.weights)
+        return scanpaths
 
     def _get_device(self, default: torch.device) -> torch.device:
         return self.device if self.device is not None else default
@@ -137,9 +145,11 @@ class NevaClip(_NevaSearch):
     ----------
     clip_model : str or FeatureModel
         An ``open_clip:<arch>`` spec (a seeded random init, as :func:`~neuroperception.features.load_model`
-        builds it) or a :class:`~neuroperception.features.FeatureModel` whose ``extras`` hold ``"clip"``
-        (anything with ``encode_image``/``encode_text``) and ``"tokenizer"``. For real scanpaths load
-        pretrained weights: ``load_model("open_clip:RN50", weights="openai")``.
+        builds it, with a :class:`~neuroperception.errors.RandomWeightsWarning`) or a
+        :class:`~neuroperception.features.FeatureModel` whose ``extras`` hold ``"clip"`` (anything with
+        ``encode_image``/``encode_text``) and ``"tokenizer"``. For real scanpaths load pretrained
+        weights: ``load_model("open_clip:RN50", weights="openai")``. Its ``weights`` are kept in
+        :attr:`weights` and in the ``attrs`` of every scanpath table.
     n_fixations : int
         Fixations per scanpath.
     n_iterations : int
@@ -169,10 +179,12 @@ class NevaClip(_NevaSearch):
     >>> f = pathlib.Path(tempfile.mkdtemp()) / "TinyDoc-ViT.json"
     >>> _ = f.write_text(json.dumps(cfg))
     >>> open_clip.add_model_config(str(f))
-    >>> model = NevaClip("open_clip:TinyDoc-ViT", n_fixations=3, n_iterations=2, progress=False)
+    >>> from neuroperception.features import load_model
+    >>> clip = load_model("open_clip:TinyDoc-ViT", weights="random")      # random on purpose: no warning
+    >>> model = NevaClip(clip, n_fixations=3, n_iterations=2, progress=False)
     >>> sp = model.predict(torch.rand(2, 3, 48, 48), ["a cat", "a dog"])
-    >>> sp.n_fixations, list(sp.meta["task"])
-    (6, ['a cat', 'a dog'])
+    >>> sp.n_fixations, list(sp.meta["task"]), sp.table.attrs["weights"]
+    (6, ['a cat', 'a dog'], 'random-init(seed=0)')
     """
 
     _name = "NevaClip"
@@ -192,7 +204,7 @@ class NevaClip(_NevaSearch):
                 or not callable(fm.extras.get("tokenizer")):
             raise InputError(f"clip_model: received {fm.spec!r} without a CLIP text tower; expected a model whose "
                              "extras hold 'clip' (encode_image/encode_text) and 'tokenizer', e.g. 'open_clip:RN50'")
-        self.clip_model = fm
+        self.clip_model, self.weights, self._network = fm, fm.weights, fm.spec
         if self.device is not None:
             fm.to(self.device)
 
@@ -213,7 +225,8 @@ class NevaClip(_NevaSearch):
         -------
         Scanpaths
             ``subject="NevaClip"``, ``task`` the caption, pixel ``x, y``, and a ``loss`` column
-            (1 - cosine similarity at the chosen fixation).
+            (1 - cosine similarity at the chosen fixation); the table's ``attrs`` hold ``model``
+            (``"NevaClip(<spec>)"``) and ``weights``.
         """
         fm = self.clip_model
         device = self._get_device(fm.device)
@@ -258,7 +271,9 @@ class NeVA(_NevaSearch):
         For ``"reconstruction"``: None compares the foveated image with the original pixel by pixel
         (weight-free: fixations go where blur destroys most detail); a model compares its outputs on
         the foveated and the original image (e.g. ``"gabor"`` or a seeded conv net). For
-        ``"classification"``: a classifier returning logits ``(N, classes)``.
+        ``"classification"``: a classifier returning logits ``(N, classes)``. A model's weights are
+        kept in :attr:`weights` and in the ``attrs`` of every scanpath table (``"unknown (...)"``
+        for a plain ``torch.nn.Module``).
     objective : {"reconstruction", "classification"}
         Mean squared error to the original (or its representation), or cross-entropy to the labels
         (default: the classifier's own prediction on the unblurred image).
@@ -289,7 +304,8 @@ class NeVA(_NevaSearch):
         super().__init__(**kwargs)
         self.objective = objective
         self.task_model = task_model
-        self._fn, self._label, self._model_device = ((lambda z: z), "pixels", None) if task_model is None \
+        self._fn, self._network, self._model_device, self.weights = \
+            ((lambda z: z), "pixels", None, "none (pixels)") if task_model is None \
             else _as_callable(task_model, "task_model", self.device)
 
     def predict(self, images: Any, labels: Sequence[int] | None = None,
@@ -308,7 +324,9 @@ class NeVA(_NevaSearch):
         Returns
         -------
         Scanpaths
-            ``subject="NeVA"``, ``task`` the objective, pixel ``x, y`` and the ``loss`` per fixation.
+            ``subject="NeVA"``, ``task`` the objective, pixel ``x, y`` and the ``loss`` per fixation;
+            the table's ``attrs`` hold ``model`` (``"NeVA(<spec or module>)"``) and ``weights``
+            (``"none (pixels)"`` without a task model).
         """
         x, ids = _images_and_ids(images, image_ids)
         x = x.to(self._get_device(self._model_device or x.device))
@@ -334,5 +352,5 @@ class NeVA(_NevaSearch):
                 return -(target[idx] * F.log_softmax(self._fn(fov), -1)).sum(-1)
 
         xy, losses = self._search(x, loss_fn)
-        task = f"{self.objective}:{self._label}"
+        task = f"{self.objective}:{self._network}"
         return self._table(ids, xy, losses, [task] * len(ids), tuple(x.shape[-2:]))

@@ -121,8 +121,10 @@ class VisualSearch(SearchModel):
         A :func:`~neuroperception.features.load_model` spec (default ``"torchvision:vgg16"``, as
         in eccNET) or a loaded model (its module is copied, not changed).
     weights : None, path or str
-        Passed to ``load_model``: None is a seeded random init, a path a state dict (e.g. ImageNet
-        VGG-16 weights), ``"DEFAULT"`` the cached torchvision weights.
+        Passed to ``load_model``: None is a seeded random init (with a
+        :class:`~neuroperception.errors.RandomWeightsWarning`; ``"random"`` asks for it without one),
+        a path a state dict (e.g. ImageNet VGG-16 weights), ``"DEFAULT"`` the cached torchvision
+        weights. Recorded in :attr:`weights` and in the ``attrs`` of every scanpath table.
     layers : sequence of str, optional
         Layers whose maps are matched with the target's (default: the outputs of the last three
         pooling layers, for VGG-16 ``features.16``, ``features.23``, ``features.30``).
@@ -152,16 +154,16 @@ class VisualSearch(SearchModel):
     device : str
         Where the backbone runs.
     seed : int
-        Seed of the random init when ``weights`` is None.
+        Seed of the random init when ``weights`` is None or ``"random"``.
 
     Examples
     --------
     >>> from neuroperception.stimuli.search_arrays import search_array
     >>> arr = search_array("red", "green", set_size=6, size=96, n=2)
-    >>> model = VisualSearch("torchvision:alexnet", max_fixations=6)
+    >>> model = VisualSearch("torchvision:alexnet", weights="random", max_fixations=6)
     >>> scanpaths, n_fix = model.search(arr)
-    >>> len(scanpaths), n_fix.shape
-    (2, (2,))
+    >>> len(scanpaths), n_fix.shape, scanpaths.table.attrs["weights"]
+    (2, (2,), 'random-init(seed=0)')
     """
 
     def __init__(self, backbone: str | FeatureModel = "torchvision:vgg16", weights=None, layers=None,
@@ -183,6 +185,7 @@ class VisualSearch(SearchModel):
             raise InputError(f"backbone: received {type(backbone).__name__}; expected a spec such as "
                              "'torchvision:vgg16' or a FeatureModel")
         self.model, self.similarity, self.fovea_radius = model, similarity, fovea_radius
+        self.weights = model.weights
         self.eccentricity_pooling = bool(eccentricity_pooling)
         self.name = f"VisualSearch({model.spec})"
         self._context = _Context()
@@ -326,7 +329,7 @@ class VisualSearch(SearchModel):
         Examples
         --------
         >>> import torch
-        >>> model = VisualSearch("torchvision:alexnet")
+        >>> model = VisualSearch("torchvision:alexnet", weights="random")
         >>> model.attention_map(torch.rand(1, 3, 96, 96), torch.rand(1, 3, 16, 16)).shape
         torch.Size([1, 96, 96])
         """

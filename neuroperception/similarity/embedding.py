@@ -95,9 +95,17 @@ class EmbeddingDistance(Metric):
         How maps become vectors (``"avg"``: global average; see
         :func:`~neuroperception.features.get_pooling`); vectors pass through unchanged.
     weights : None, path or tag
-        Passed to ``load_model`` when ``model`` is a spec (None: seeded random init).
+        Passed to ``load_model`` when ``model`` is a spec (None: seeded random init, with a
+        :class:`~neuroperception.errors.RandomWeightsWarning`; ``"random"``: the same, on purpose).
     seed : int
         Seed of the random init when ``model`` is a spec.
+
+    Attributes
+    ----------
+    spec : str
+        The model's spec.
+    weights : str
+        Where the model's weights came from (``"random-init(seed=0)"``, ``"file:..."``, a tag).
 
     Notes
     -----
@@ -347,6 +355,18 @@ class EnsembleDistance(Metric):
     def compare_pairwise(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
         """All-pairs cosine distances by matrix products."""
         return pairwise_distance(a, b, "cosine")
+
+    @property
+    def weights(self) -> dict[str, str]:
+        """Where each member's weights came from, ``{member name: weights}``.
+
+        Examples
+        --------
+        >>> from neuroperception.features import load_model
+        >>> EnsembleDistance({"gabor": "gabor", "net": load_model("torchvision:squeezenet1_1", weights="random")}).weights
+        {'gabor': 'none (weight-free)', 'net': 'random-init(seed=0)'}
+        """
+        return {name: m.weights for name, m in zip(self.names, self.members)}
 
     def extra_repr(self) -> str:
         return f"members={self.names}, headed={self.headed}"
