@@ -2,7 +2,8 @@
 
 Scenes hold one to a few objects (eight shape categories, six colours, three textures, two sizes) on
 varied backgrounds; every scene carries its objects' categories, colours, positions, boxes and
-visible masks, and captions from a small grammar. The images are an
+visible masks, and captions from a small grammar; episodes (an object moving, appearing, being
+placed) add every frame's ground truth and the exact optical flow. The images are an
 :class:`~neuroperception.stimuli.ImageSet` and the annotations tables keyed by ``stimulus_id``, so
 every function of the package takes them.
 
@@ -16,9 +17,11 @@ Examples
 
 from . import vocabulary
 from .captions import NUMBERS, caption_for, describe, relation
+from .episodes import EPISODE_KINDS, MAX_EPISODE_OBJECTS, WorldEpisodes, render_episodes
 from .scenes import MIN_VISIBLE, OBJECT_COLUMNS, WorldScenes, render_scenes
 from .vocabulary import CATEGORIES, COLOURS, MAX_OBJECTS, MIN_SIZE, RELATIONS, SHADE, SIZE_RANGES, SIZES, TEXTURES
 
-__all__ = ["render_scenes", "WorldScenes", "describe", "caption_for", "relation", "vocabulary", "CATEGORIES",
+__all__ = ["render_scenes", "WorldScenes", "render_episodes", "WorldEpisodes", "EPISODE_KINDS", "MAX_EPISODE_OBJECTS",
+           "describe", "caption_for", "relation", "vocabulary", "CATEGORIES",
            "COLOURS", "TEXTURES", "SIZES", "RELATIONS", "SHADE", "SIZE_RANGES", "MAX_OBJECTS", "MIN_SIZE",
            "MIN_VISIBLE", "OBJECT_COLUMNS", "NUMBERS"]

@@ -26,7 +26,7 @@ Examples
 >>> objs = [dict(category="star", colour="red", texture="plain", size_name="large", x=30.0, y=10.0),
 ...         dict(category="ring", colour="blue", texture="plain", size_name="small", x=32.0, y=50.0)]
 >>> caption_for(objs)
-['a large red star and a small blue ring', 'a red star above a blue ring', 'a large red star above a small blue ring']
+['a large red star and a small blue ring', 'a blue ring below a red star', 'a small blue ring below a large red star']
 """
 
 from __future__ import annotations

@@ -138,7 +138,7 @@ class WorldScenes:
         """
         h, w = self.masks.shape[-2:]
         bg = draw_backgrounds(_background_params(self.background), h, w)
-        return ImageSet(torch.from_numpy(bg).clamp_(0, 1), self.ids,
+        return ImageSet(torch.from_numpy(bg), self.ids,
                         source="world:backgrounds")
 
 
