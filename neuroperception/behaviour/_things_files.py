@@ -55,10 +55,10 @@ def _first_line(p: Path) -> str:
 def read_triplet_file(p: Path, index_base: int | None) -> np.ndarray:
     """``(n, 3)`` 0-based indices (odd one out last) from either layout; ``index_base`` None: per layout."""
     head = _first_line(p)
-    sep = "\t" if "\t" in head else "," if "," in head else r"\s+"
+    sep = "," if "," in head else r"\s+"
     tokens = head.replace(",", " ").split()
     if all(c in tokens for c in CSV_COLUMNS):
-        return _read_choice_csv(p, sep, 1 if index_base is None else int(index_base))
+        return _read_choice_csv(p, "\t" if "\t" in head else sep, 1 if index_base is None else int(index_base))
     header = 0 if tokens and not any(_is_number(t) for t in tokens) else None
     try:
         frame = pd.read_csv(p, sep=sep, header=header, comment="#", skip_blank_lines=True, dtype=str,
@@ -140,8 +140,8 @@ def read_concepts(concepts, name: str = "concepts") -> list[str]:
             names = [ln.split("\t")[k] for ln in lines[1:] if ln.strip()]
         else:
             names = [ln.strip() for ln in lines if ln.strip()]
-    elif isinstance(concepts, Sequence) or isinstance(concepts, np.ndarray):
-        names = [str(c) for c in concepts]
+    elif isinstance(concepts, (Sequence, np.ndarray)) or hasattr(concepts, "tolist"):
+        names = [str(c) for c in (concepts.tolist() if hasattr(concepts, "tolist") else concepts)]
     else:
         raise InputError(f"{name}: received {describe(concepts)}; expected concept names (a list, or the path "
                          "of unique_id.txt / things_concepts.tsv)")

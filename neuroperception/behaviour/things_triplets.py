@@ -29,7 +29,6 @@ _HOW = ("pass object_order='things' if its indices follow the THINGS concept ord
         "(file index i -> object index object_order[i])")
 
 
-
 class ObjectOrderWarning(UserWarning):
     """Triplet indices are matched to feature rows by position although their object order is not known.
 
