@@ -253,3 +253,20 @@ def test_bad_arguments_are_clear_errors(kwargs, message):
         render_scenes(2, **kwargs)
     with pytest.raises(InputError, match="n: received 0"):
         render_scenes(0)
+
+
+def test_plot_scenes_titles_are_captions():
+    from neuroperception.plotting import plot_scenes
+
+    s = SCENES[:6]
+    fig = plot_scenes(s, n=6, ncols=3, caption="relation", boxes=True)
+    titles = [ax.get_title().replace("\n", " ") for ax in fig.axes]
+    caps = s.captions
+    for sid, title in zip(s.ids, titles):
+        own = caps[caps.stimulus_id == sid]
+        expected = own[own.kind == "relation"].caption.tolist() or own.caption.tolist()
+        assert title == expected[0]
+    n_boxes = sum(len(ax.patches) for ax in fig.axes)
+    assert n_boxes == len(s.objects)
+    with pytest.raises(InputError, match="expected a WorldScenes"):
+        plot_scenes(s.images)

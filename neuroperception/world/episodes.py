@@ -197,6 +197,7 @@ def _place_path(rng: np.random.Generator, n_frames: int, ra: float, rm: float, g
     """Anchor, wait, steps, relation, start, velocity and target of a "place" episode (rejection sampling):
     the relation first, then an anchor position that leaves room for the target on that side."""
     d = ra + rm + gap
+    min_travel = 3 * gap  # 15% of the image's shorter side
     for _ in range(_TRIES):
         wait = int(rng.integers(1, 3))
         steps = int(rng.integers(3, n_frames - wait))  # arrives at frame wait + steps <= n_frames - 1
@@ -212,8 +213,8 @@ def _place_path(rng: np.random.Generator, n_frames: int, ra: float, rm: float, g
         v = (target - rng.uniform(lo, hi)) / steps
         v = np.clip(v if subpixel else np.round(v), -_MAX_SPEED, _MAX_SPEED)
         start = target - v * steps
-        if (np.abs(v).max() >= (0.5 if subpixel else 1) and (start >= lo).all() and (start <= hi).all()
-                and _clear(start, rm, [(anchor, ra)])):
+        far = np.hypot(*(target - start)) >= min_travel
+        if (far and (start >= lo).all() and (start <= hi).all() and _clear(start, rm, [(anchor, ra)])):
             return anchor, wait, steps, rel, start, v, target
     raise InputError("render_episodes: found no room to place an object next to another in "
                      f"{_TRIES} tries; expected a larger size")  # pragma: no cover
