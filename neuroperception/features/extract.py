@@ -215,8 +215,9 @@ def extract(
     -------
     dict of str to xarray.DataArray
         Per layer ``("stimulus", "feature")`` (or ``("stimulus", "channel", "y", "x")`` without
-        pooling), coordinate ``stimulus_id``, attrs ``model``, ``weights``, ``layer``,
-        ``pooling``, ``preprocessing``. Video activations ``(N, C, T, H, W)`` are pooled over
+        pooling), coordinate ``stimulus_id``, attrs ``model``, ``weights`` (where the model's
+        weights came from: ``"random-init(seed=0)"`` marks random ones), ``layer``, ``pooling``,
+        ``preprocessing``. Video activations ``(N, C, T, H, W)`` are pooled over
         time too (``"avg"``, ``"max"``, ``"srp:D"``, ``"pca:K"``); ``"none"`` keeps them as
         ``("stimulus", "channel", "time", "y", "x")``; ``"avg:K"`` takes maps only and refuses them.
 
