@@ -182,6 +182,33 @@ def test_roi_summary_errors():
         plot_roi_summary({"a": values, "b": values[:2]}, roi=["a"] * 4)
 
 
+def test_significance_masks_and_nan_values_are_left_out(monkeypatch):
+    import neuroperception.plotting.brain as brain_plots
+
+    values = _volume([1.0, 3.0, np.nan, 2.0], XYZ, roi=["V1", "V1", "IT", "IT"])
+    mask = np.array([True, False, True, True])
+    ax = plot_roi_summary(values, significant=mask).axes[0]
+    np.testing.assert_allclose([p.get_height() for p in ax.patches], [1.0, 2.0])   # NaN and masked voxels out
+    grouped = plot_roi_summary({"a": values, "b": values * 2},
+                               significant={"a": mask, "b": xr.DataArray(~mask, dims="voxel")}).axes[0]
+    np.testing.assert_allclose([p.get_height() for p in grouped.patches], [1.0, 2.0, 6.0, np.nan])
+    seen = []
+    original = brain_plots.voxel_map_to_nifti
+    monkeypatch.setattr(brain_plots, "voxel_map_to_nifti", lambda v, fill=0.0: seen.append(v) or original(v, fill))
+    plot_voxel_map(values, significant=mask)
+    np.testing.assert_array_equal(np.isfinite(seen[-1].values), [True, False, False, True])
+    img = original(seen[-1])
+    assert float(img.get_fdata().sum()) == 3.0                 # only the significant, finite voxels land
+    with pytest.raises(InputError, match="no significant voxel"):
+        plot_voxel_map(values, significant=np.zeros(4, dtype=bool))
+    with pytest.raises(InputError, match="boolean mask"):
+        plot_voxel_map(values, significant=np.ones(4))
+    with pytest.raises(ShapeError, match=r"expected \(4,\), one per voxel"):
+        plot_roi_summary(values, significant=np.ones(3, dtype=bool))
+    with pytest.raises(InputError, match="expected one for each of"):
+        plot_roi_summary({"a": values, "b": values}, significant={"a": mask})
+
+
 def test_estimate_vs_truth_reports_mae_and_checks_lengths():
     t = np.linspace(0, 1, 11)
     fig = plot_estimate_vs_truth(t, {"ncsnr": t + 0.05, "split_half": t - 0.2})

@@ -197,3 +197,104 @@ def test_plain_arrays_and_too_few_stimuli():
         fit_encoding_model(X, make_responses(Y), progress=False)
     with pytest.raises(InputError, match="at least 6"):
         fit_encoding_model(X[:4], Y[:4], progress=False)
+
+
+@pytest.fixture(scope="module")
+def half_noise(planted):
+    """The planted brain's trials plus as many pure-noise voxels (ROI "noise") at the same places."""
+    features, brain = planted
+    trials = brain.responses
+    rng = np.random.default_rng(11)
+    noise = trials.copy(data=rng.standard_normal(trials.shape) * float(trials.std()))
+    noise = noise.assign_coords(roi=("voxel", ["noise"] * trials.sizes["voxel"]))
+    return features, xr.concat([trials, noise], dim="voxel")
+
+
+def test_pure_noise_voxels_are_left_out_and_warned_about(half_noise):
+    features, trials = half_noise
+    with pytest.warns(UserWarning, match=r"most voxels of ROI 'noise' \(\d+ of 60\)") as record:
+        result = fit_encoding_model(features, trials, model=RidgeCV(alphas=ALPHAS), progress=False)
+    assert len(record) == 1 and "'V1'" not in str(record[0].message)
+    noise = result["roi"].values == "noise"
+    nc, norm = result["noise_ceiling"].values, result["nc_normalized"].values
+    assert result.dataset.attrs["min_ceiling"] == 0.1
+    np.testing.assert_array_equal(np.isnan(norm), nc < 0.1)
+    assert not (norm[noise] == 1.0).any() and np.isnan(norm[noise]).mean() > 0.8
+    assert np.isfinite(norm[~noise]).mean() > 0.95
+    table = result.roi_summary()
+    for roi in ("V1", "V4", "IT"):
+        sel = result["roi"].values == roi
+        assert table.loc[roi, "nc_normalized"] == pytest.approx(np.nanmedian(norm[sel]))
+    assert table.loc["noise", "n_nan"] == int(np.isnan(norm[noise]).sum())
+    assert table.loc["all", "nc_normalized"] == pytest.approx(np.nanmedian(norm))
+    # without a minimum (the Algonauts recipe) pure-noise voxels score exactly 1
+    bare = fit_encoding_model(features, trials, model=RidgeCV(alphas=ALPHAS), progress=False, min_ceiling=0)
+    assert (bare["nc_normalized"].values[noise] == 1.0).sum() >= 3
+    with pytest.raises(InputError, match="min_ceiling: received"):
+        fit_encoding_model(features, trials, progress=False, min_ceiling=10)
+
+
+def test_pvalues_and_significance_in_summaries_and_maps(half_noise, monkeypatch):
+    from scipy.stats import pearsonr
+
+    from neuroperception.encoding import fdr_correct, summarize_scores
+    from neuroperception.plotting import brain as brain_plots
+
+    features, trials = half_noise
+    with pytest.warns(UserWarning):
+        result = fit_encoding_model(features, trials, model=RidgeCV(alphas=ALPHAS), progress=False)
+    ids = list(features["stimulus_id"].values)
+    test = [ids.index(i) for i in result["test_stimulus_id"].values]
+    y_test = trials.mean("repeat").values[test]
+    pred = result.model.predict(features.isel(stimulus=test))
+    expected = [pearsonr(y_test[:, j], np.asarray(pred)[:, j], alternative="greater").pvalue
+                for j in range(y_test.shape[1])]
+    np.testing.assert_allclose(result["pvalue"].values, expected, rtol=1e-8)
+    noise = result["roi"].values == "noise"
+    table = result.roi_summary(fdr=0.05)
+    assert table.loc["noise", "n_significant"] <= 3 and table.loc["V1", "n_significant"] >= 18
+    mask = fdr_correct(result["pvalue"], fdr=0.05).significant
+    assert table.equals(result.roi_summary(significant=mask))
+    assert table.equals(summarize_scores({m: result[m] for m in result.metrics}, significant=mask))
+    seen = {}
+    original = brain_plots.voxel_map_to_nifti
+
+    def capture(values, fill=0.0):
+        seen["values"] = values
+        return original(values, fill)
+
+    monkeypatch.setattr(brain_plots, "voxel_map_to_nifti", capture)
+    fig = result.plot_brain(metric="r", fdr=0.05)
+    assert isinstance(fig, matplotlib.figure.Figure)
+    drawn = np.isfinite(seen["values"].values)
+    np.testing.assert_array_equal(drawn, mask.values)
+    result.plot_brain()                                       # NaN (below the minimum ceiling) is not drawn
+    np.testing.assert_array_equal(np.isfinite(seen["values"].values), np.isfinite(result["nc_normalized"].values))
+    assert noise[~np.isfinite(seen["values"].values)].mean() > 0.9
+    assert isinstance(result.plot_rois(significant=mask.values), matplotlib.figure.Figure)
+    with pytest.raises(InputError, match="received both"):
+        result.roi_summary(significant=mask, fdr=0.05)
+    with pytest.raises(InputError, match="boolean mask"):
+        result.plot_brain(significant=np.ones(120))
+    with pytest.raises(InputError, match="holds no 'pvalue'"):
+        EncodingResult(result.dataset.drop_vars("pvalue")).roi_summary(fdr=0.05)
+
+
+def test_significance_per_layer(layered):
+    layers, brain = layered
+    result = fit_encoding_model(layers, brain.responses, model=RidgeCV(alphas=ALPHAS), per_layer=True,
+                                progress=False)
+    assert result["pvalue"].dims == ("layer", "voxel")
+    table = result.roi_summary(fdr=0.05)
+    from neuroperception.encoding import fdr_correct
+
+    for lay in ("early", "middle", "late"):
+        keep = fdr_correct(result["pvalue"].sel(layer=lay), fdr=0.05).significant.values
+        assert table.loc["all", f"n_significant {lay}"] == keep.sum()
+        sel = keep & (result["roi"].values == "V1")
+        values = result["nc_normalized"].sel(layer=lay).values[sel]
+        assert table.loc["V1", lay] == pytest.approx(np.nanmedian(values) if values.size else np.nan, nan_ok=True)
+    assert table.loc[["V1", "V4", "IT"], "best_layer"].tolist() == ["early", "middle", "late"]
+    assert isinstance(result.plot_brain(fdr=0.05), matplotlib.figure.Figure)
+    assert isinstance(result.plot_brain(layer="late", fdr=0.05), matplotlib.figure.Figure)
+    assert isinstance(result.plot_rois(fdr=0.05), matplotlib.figure.Figure)

@@ -22,7 +22,7 @@ from .._validation import check_alignment, check_responses, describe
 from ..data import average_repeats, ncsnr, noise_ceiling_from_ncsnr
 from ..errors import AlignmentError, InputError, ShapeError
 from ..plotting import brain as brain_plots
-from . import scoring
+from . import scoring, significance
 from ._dask import fit_on_client, fresh_copy
 from ._inputs import check_features, held_out_positions
 from .banded import BandedRidgeCV
@@ -38,10 +38,16 @@ class EncodingResult:
     """Per-voxel held-out scores of a fitted encoding model (an ``xarray.Dataset``) and the model.
 
     Variables, each ``("voxel",)`` or ``("layer", "voxel")`` (one model per layer) with the responses'
-    voxel coordinates (``roi``, ``x/y/z``...): ``r`` (Pearson), ``r2``, and, when a noise ceiling is
-    known, ``noise_ceiling`` and ``nc_normalized`` (Algonauts 2023: ``max(r, 0)^2 / nc``, capped at
-    1); ``alpha`` when the model has ``best_alphas_`` (``("band", "voxel")`` for banded ridge, with
-    ``split_r2``, each band's share of R^2); ``best_layer`` for one model per layer.
+    voxel coordinates (``roi``, ``x/y/z``...): ``r`` (Pearson), ``r2``, ``pvalue`` (analytic one-sided
+    test of r, :func:`~neuroperception.encoding.score_pvalues`), and, when a noise ceiling is known,
+    ``noise_ceiling`` and ``nc_normalized`` (Algonauts 2023: ``max(r, 0)^2 / nc``, capped at 1; NaN
+    where the ceiling is below ``attrs["min_ceiling"]``); ``alpha`` when the model has ``best_alphas_``
+    (``("band", "voxel")`` for banded ridge, with ``split_r2``, each band's share of R^2);
+    ``best_layer`` for one model per layer.
+
+    Summaries and plots take ``significant=`` (a boolean mask per voxel, or ``("layer", "voxel")``) or
+    ``fdr=`` (a false-discovery rate: voxels whose ``pvalue`` survives Benjamini–Hochberg across voxels,
+    per layer) and leave the other voxels out.
 
     Parameters
     ----------
@@ -53,6 +59,8 @@ class EncodingResult:
     >>> ds = xr.Dataset({"r": ("voxel", [0.2, 0.6])}, coords={"roi": ("voxel", ["V1", "IT"])})
     >>> EncodingResult(ds).roi_summary()["r"].to_dict()
     {'all': 0.4, 'IT': 0.6, 'V1': 0.2}
+    >>> EncodingResult(ds).roi_summary(significant=np.array([False, True]))["r"].to_dict()
+    {'all': 0.6, 'IT': 0.6, 'V1': nan}
     """
 
     def __init__(self, dataset: xr.Dataset, model: Any = None):
@@ -67,7 +75,7 @@ class EncodingResult:
 
     @property
     def metrics(self) -> list[str]:
-        """Score variables present, among ``r``, ``r2``, ``nc_normalized``."""
+        """Score variables present, among ``r``, ``r2``, ``nc_normalized`` (not ``pvalue``)."""
         return [m for m in _METRICS if m in self.dataset]
 
     @property
@@ -81,19 +89,56 @@ class EncodingResult:
             raise InputError(f"metric: received {metric!r}; expected one of {sorted(self.dataset.data_vars)}")
         return metric
 
-    def roi_summary(self, metric: str | None = None, statistic: str = "median") -> pd.DataFrame:
+    def _significance(self, significant: Any, fdr: float | None) -> xr.DataArray | None:
+        """The voxels to keep: a boolean DataArray ``(voxel,)`` or ``(layer, voxel)``, or None for all."""
+        if significant is not None and fdr is not None:
+            raise InputError("significant, fdr: received both; expected one (a mask, or an FDR level applied to "
+                             "the stored p-values)")
+        if fdr is not None:
+            if "pvalue" not in self.dataset:
+                raise InputError(f"fdr: received {fdr!r} but the result holds no 'pvalue'; expected a result of "
+                                 "fit_encoding_model (or pass significant=a mask)")
+            p = self.dataset["pvalue"]
+            if "layer" in p.dims:
+                return xr.concat([significance.fdr_correct(p.sel(layer=lay), fdr=fdr).significant
+                                  for lay in p["layer"].values], dim="layer")
+            return significance.fdr_correct(p, fdr=fdr).significant
+        if significant is None:
+            return None
+        n = self.dataset.sizes["voxel"]
+        if isinstance(significant, xr.DataArray) and significant.ndim == 2 and "layer" in significant.dims:
+            scoring._significance_mask(significant.isel(layer=0), n)
+            return significant.transpose("layer", "voxel")
+        return xr.DataArray(scoring._significance_mask(significant, n), dims="voxel")
+
+    @staticmethod
+    def _mask_at(mask: xr.DataArray | None, dim: str | None, key: Any) -> np.ndarray | None:
+        if mask is None:
+            return None
+        if dim is not None and dim in mask.dims:
+            return np.asarray(mask.sel({dim: key}).values)
+        return np.asarray(mask.values)
+
+    def roi_summary(self, metric: str | None = None, statistic: str = "median", *, significant: Any = None,
+                    fdr: float | None = None) -> pd.DataFrame:
         """Median (or mean) score over all voxels and per ROI.
 
         One column per metric; with one model per layer, one column per layer for ``metric``
         (default: ``nc_normalized`` if present, else ``r``) and ``best_layer``, the layer with the
-        highest value in each row.
+        highest value in each row. Voxels with NaN scores (below the minimum noise ceiling) are left
+        out and counted in ``n_nan``. ``significant`` (boolean mask per voxel, or per layer and voxel)
+        or ``fdr`` (e.g. 0.05: Benjamini–Hochberg on ``pvalue``, per layer) keeps only the significant
+        voxels and adds their count, ``n_significant`` (one column per layer for one model per layer).
         """
+        mask = self._significance(significant, fdr)
         if self.layers is None:
             names = [metric] if metric else self.metrics
-            return scoring.summarize_scores({m: self.dataset[self._metric(m)] for m in names}, statistic=statistic)
+            return scoring.summarize_scores({m: self.dataset[self._metric(m)] for m in names}, statistic=statistic,
+                                            significant=self._mask_at(mask, None, None))
         m = self._metric(metric)
+        masks = None if mask is None else {lay: self._mask_at(mask, "layer", lay) for lay in self.layers}
         table = scoring.summarize_scores({lay: self.dataset[m].sel(layer=lay) for lay in self.layers},
-                                         statistic=statistic)
+                                         statistic=statistic, significant=masks)
         scores = table[self.layers].astype(float)
         table.insert(len(self.layers), "best_layer", [str(scores.columns[np.nanargmax(row)])
                                                      if np.isfinite(row).any() else "" for row in scores.values])
@@ -104,42 +149,60 @@ class EncodingResult:
         """:meth:`roi_summary` with its defaults."""
         return self.roi_summary()
 
-    def _values(self, metric: str | None, layer: str | None) -> tuple[xr.DataArray, str]:
+    def _values(self, metric: str | None, layer: str | None,
+                mask: xr.DataArray | None = None) -> tuple[xr.DataArray, str, np.ndarray | None]:
         m = self._metric(metric)
         values = self.dataset[m]
         extra = [d for d in values.dims if d != "voxel"]
         if not extra:
-            return values, m
+            return values, m, self._mask_at(mask, None, None)
         dim = extra[0]
         if layer is None:
             if dim != "layer":
                 raise InputError(f"layer: received None for {m!r}, which varies over {dim!r}; expected one of "
                                  f"{[str(v) for v in values[dim].values]}")
-            return values.max("layer"), f"{m} (best layer)"
+            best = values.fillna(-np.inf).argmax("layer")
+            chosen = None if mask is None else (mask.isel(layer=best) if "layer" in mask.dims else mask)
+            return values.max("layer"), f"{m} (best layer)", None if chosen is None else np.asarray(chosen.values)
         names = [str(v) for v in values[dim].values]
         if str(layer) not in names:
             raise InputError(f"layer: received {layer!r}; expected one of {names}")
-        return values.isel({dim: names.index(str(layer))}, drop=True), f"{m} ({layer})"
+        key = values[dim].values[names.index(str(layer))]
+        return (values.isel({dim: names.index(str(layer))}, drop=True), f"{m} ({layer})",
+                self._mask_at(mask, dim, key))
 
-    def plot_brain(self, metric: str | None = None, layer: str | None = None, **kwargs):
+    def plot_brain(self, metric: str | None = None, layer: str | None = None, *, significant: Any = None,
+                   fdr: float | None = None, **kwargs):
         """Draw a per-voxel score on the brain (:func:`~neuroperception.plotting.brain.plot_voxel_map`).
 
         ``layer`` picks a layer (or band, for ``alpha``/``split_r2``); with one model per layer and no
-        ``layer`` the best layer's score is drawn. Extra keywords go to ``plot_voxel_map``.
+        ``layer`` the best layer's score is drawn. ``significant`` or ``fdr`` (as in
+        :meth:`roi_summary`) hides the other voxels, as NaN scores are. Extra keywords go to
+        ``plot_voxel_map``.
         """
-        values, title = self._values(metric, layer)
-        kwargs.setdefault("title", title)
-        return brain_plots.plot_voxel_map(values, **kwargs)
+        values, title, keep = self._values(metric, layer, self._significance(significant, fdr))
+        kwargs.setdefault("title", title if keep is None else f"{title}, significant voxels")
+        return brain_plots.plot_voxel_map(values, significant=keep, **kwargs)
 
-    def plot_rois(self, metric: str | None = None, **kwargs):
-        """Bar chart per ROI (:func:`~neuroperception.plotting.brain.plot_roi_summary`), one bar per layer or band."""
+    def plot_rois(self, metric: str | None = None, *, significant: Any = None, fdr: float | None = None,
+                  **kwargs):
+        """Bar chart per ROI (:func:`~neuroperception.plotting.brain.plot_roi_summary`), one bar per layer or band.
+
+        ``significant`` or ``fdr`` (as in :meth:`roi_summary`) leaves the other voxels out.
+        """
         m = self._metric(metric)
+        mask = self._significance(significant, fdr)
         values = self.dataset[m]
         extra = [d for d in values.dims if d != "voxel"]
+        keep: Any = self._mask_at(mask, None, None) if mask is not None and not extra else None
         if extra:
-            values = {str(k): values.isel({extra[0]: i}, drop=True) for i, k in enumerate(values[extra[0]].values)}
+            dim = extra[0]
+            keys = values[dim].values
+            values = {str(k): values.isel({dim: i}, drop=True) for i, k in enumerate(keys)}
+            if mask is not None:
+                keep = {str(k): self._mask_at(mask, dim, k) for k in keys}
         kwargs.setdefault("ylabel", m)
-        return brain_plots.plot_roi_summary(values, **kwargs)
+        return brain_plots.plot_roi_summary(values, significant=keep, **kwargs)
 
     def to_netcdf(self, path: str | Path) -> Path:
         """Write the scores (not the model) to NetCDF; :meth:`from_netcdf` reads them back."""
@@ -196,16 +259,15 @@ def _voxel_da(values: np.ndarray, coords: dict, name: str, extra: tuple[str, lis
     return xr.DataArray(np.asarray(values, dtype=np.float64), dims=dims, coords=c, name=name)
 
 
-def _scores(model: Any, X_test: Any, y_test: np.ndarray, nc: np.ndarray | None) -> dict[str, np.ndarray]:
+def _scores(model: Any, X_test: Any, y_test: np.ndarray, nc: np.ndarray | None,
+            min_ceiling: float) -> dict[str, np.ndarray]:
     pred = np.asarray(model.predict(X_test), dtype=np.float64)
     if pred.shape != y_test.shape:
         raise ShapeError(f"model.predict: returned {describe(pred)}; expected {y_test.shape} (stimulus, voxel)")
     out = {"r": np.asarray(scoring.pearson_r(y_test, pred)), "r2": np.asarray(scoring.r2_score(y_test, pred))}
+    out["pvalue"] = significance._analytic(out["r"], y_test.shape[0], "greater")
     if nc is not None:
-        ok = np.isfinite(nc)
-        norm = np.full(nc.shape, np.nan)
-        norm[ok] = scoring.noise_ceiling_normalized(out["r"][ok], nc[ok])
-        out["nc_normalized"] = norm
+        out["nc_normalized"] = scoring._normalize(out["r"], nc, min_ceiling)
     alphas = getattr(model, "best_alphas_", None)
     if alphas is not None and np.shape(alphas)[-1:] == y_test.shape[1:]:
         out["alpha"] = np.asarray(alphas, dtype=np.float64)
@@ -215,7 +277,7 @@ def _scores(model: Any, X_test: Any, y_test: np.ndarray, nc: np.ndarray | None) 
 # ---------------------------------------------------------------------------------------- entry point
 def fit_encoding_model(features: Any, responses: Any, model: Any = None, test: Any = None, noise_ceiling: Any = None,
                        client: Any = None, progress: bool = True, per_layer: bool = False,
-                       random_state: int = 0) -> EncodingResult:
+                       random_state: int = 0, *, min_ceiling: float = scoring.DEFAULT_MIN_CEILING) -> EncodingResult:
     """Fit an encoding model from features to voxel responses and score it on held-out stimuli.
 
     Parameters
@@ -238,8 +300,8 @@ def fit_encoding_model(features: Any, responses: Any, model: Any = None, test: A
         Held-out stimuli for the reported scores: a fraction drawn with ``random_state`` (default
         0.2) or their ``stimulus_id`` values.
     noise_ceiling : array-like, optional
-        ``(voxel,)`` fractions in [0, 1]. By default, with repeats, ``ncsnr`` of all the repeats
-        turned into the ceiling of the test stimuli's averages (their repeat counts).
+        ``(voxel,)`` fractions in [0, 1] (NaN for unknown). By default, with repeats, ``ncsnr`` of all
+        the repeats turned into the ceiling of the test stimuli's averages (their repeat counts).
     client : dask.distributed.Client or "local", optional
         Fit voxel blocks on a dask cluster (``"local"``: a LocalCluster made and closed for the
         call); :class:`RidgeCV` and :class:`BandedRidgeCV` fits equal the single-process ones.
@@ -250,6 +312,10 @@ def fit_encoding_model(features: Any, responses: Any, model: Any = None, test: A
         ``best_layer`` per voxel).
     random_state : int
         Seed of the test split.
+    min_ceiling : float
+        Voxels whose noise ceiling is below it get a NaN ``nc_normalized`` (left out of summaries and
+        maps; see :func:`~neuroperception.encoding.noise_ceiling_normalized`, default 0.1); a warning
+        names the ROIs where most voxels fall below it. ``0`` reproduces the Algonauts 2023 numbers.
 
     Returns
     -------
@@ -273,6 +339,8 @@ def fit_encoding_model(features: Any, responses: Any, model: Any = None, test: A
     >>> result = fit_encoding_model(X, Y, progress=False)
     >>> result.metrics, bool((result["r"] > 0.95).all()), list(result.roi_summary().index)
     (['r', 'r2'], True, ['all', 'IT', 'V1'])
+    >>> result.roi_summary(fdr=0.05)["n_significant"].tolist()     # every voxel's held-out r is significant
+    [4, 2, 2]
     """
     single = not isinstance(features, Mapping)
     maps = bool(getattr(model, "accepts_maps", False))
@@ -300,16 +368,20 @@ def fit_encoding_model(features: Any, responses: Any, model: Any = None, test: A
         raise InputError(f"test: leaves {train_idx.size} training and {test_idx.size} test stimuli; expected at least "
                          "2 of each")
 
+    min_ceiling = scoring._check_min_ceiling(min_ceiling)
     nc, nc_source = None, "none"
     if noise_ceiling is not None:
         nc = np.asarray(noise_ceiling.values if isinstance(noise_ceiling, xr.DataArray) else noise_ceiling, float)
         if nc.shape != (n_vox,):
             raise ShapeError(f"noise_ceiling: received {describe(nc)}; expected ({n_vox},), one per voxel")
+        scoring._check_ceiling(nc)
         nc_source = "given"
     elif trials is not None:
         counts = (~np.isnan(np.asarray(trials.values)[..., 0])).sum(0)[test_idx]
         nc = np.asarray(noise_ceiling_from_ncsnr(ncsnr(trials), counts), dtype=np.float64)
         nc_source = "ncsnr of the repeats, test-set repeat counts"
+    if nc is not None:
+        scoring._warn_low_ceilings(nc, avg["roi"].values if "roi" in avg.coords else None, min_ceiling)
 
     y_train, y_test = avg.isel(stimulus=train_idx), np.asarray(avg.isel(stimulus=test_idx).values, np.float64)
     train = {k: v.isel(stimulus=train_idx) for k, v in layers.items()}
@@ -332,7 +404,7 @@ def fit_encoding_model(features: Any, responses: Any, model: Any = None, test: A
             items = tqdm(names, desc="encoding model per layer", unit="layer")
         for k in items:
             fitted[k] = fit(make(RidgeCV), train[k])
-            per[k] = _scores(fitted[k], test_x[k], y_test, nc)
+            per[k] = _scores(fitted[k], test_x[k], y_test, nc, min_ceiling)
         if single:
             fitted_model = fitted[names[0]]
             variables = {m: _voxel_da(v, voxel_coords, m) for m, v in per[names[0]].items() if np.ndim(v) == 1}
@@ -349,7 +421,7 @@ def fit_encoding_model(features: Any, responses: Any, model: Any = None, test: A
         joint = model is None or isinstance(model, BandedRidgeCV) or maps
         as_x = (lambda d: d) if joint else (lambda d: xr.concat(list(d.values()), dim="feature"))
         fitted_model = fit(make(BandedRidgeCV), as_x(train))
-        got = _scores(fitted_model, as_x(test_x), y_test, nc)
+        got = _scores(fitted_model, as_x(test_x), y_test, nc, min_ceiling)
         for m, v in got.items():
             band = ("band", names) if np.ndim(v) == 2 else None
             variables[m] = _voxel_da(v, voxel_coords, m, band)
@@ -361,7 +433,7 @@ def fit_encoding_model(features: Any, responses: Any, model: Any = None, test: A
     test_ids = [ids[i] for i in test_idx] if ids is not None else [str(i) for i in test_idx]
     attrs = {"model": repr(fitted_model if not isinstance(fitted_model, dict) else next(iter(fitted_model.values()))),
              "n_train": int(train_idx.size), "n_test": int(test_idx.size), "per_layer": int(bool(per_layer and not single)),
-             "noise_ceiling_source": nc_source, "random_state": int(random_state),
+             "noise_ceiling_source": nc_source, "min_ceiling": min_ceiling, "random_state": int(random_state),
              "test": "stimulus ids" if test is not None and not isinstance(test, numbers.Real) else
              f"fraction {0.2 if test is None else float(test)}"}
     ds = xr.Dataset(variables, attrs=attrs)

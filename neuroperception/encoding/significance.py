@@ -202,7 +202,8 @@ def fdr_correct(pvalues: Any, *, fdr: float = 0.05) -> FDRResult:
         raise InputError(f"fdr: received {fdr!r}; expected a false-discovery rate in (0, 1), e.g. 0.05")
     values = np.asarray(pvalues.values if isinstance(pvalues, xr.DataArray) else pvalues, dtype=np.float64)
     if values.ndim != 1:
-        raise ShapeError(f"pvalues: received {describe(values)}; expected one dimension (voxel,) (select a layer first)")
+        raise ShapeError(f"pvalues: received {describe(values)}; expected one dimension (voxel,) "
+                         "(select a layer first)")
     finite = ~np.isnan(values)
     if (values[finite] < 0).any() or (values[finite] > 1).any() or np.isinf(values).any():
         raise InputError(f"pvalues: received {describe(values)}; expected p-values in [0, 1] (NaN allowed)")

@@ -2,6 +2,9 @@
 
 Values are ``("voxel",)`` DataArrays whose coordinates say where each voxel is: ``x``/``y``/``z`` in
 MNI mm (a volume) or ``hemi``/``vertex`` on fsaverage5 (a surface), and ``roi`` for ROI summaries.
+NaN values (e.g. scores of voxels below the minimum noise ceiling) are not drawn and left out of
+ROI bars; ``significant=`` (a boolean mask per voxel, e.g. from
+:func:`~neuroperception.encoding.fdr_correct`) leaves out the other voxels the same way.
 Everything nilearn draws on is bundled with nilearn (the MNI152 2 mm template, fsaverage5 meshes
 and sulcal depth); nothing is downloaded.
 """
@@ -184,10 +187,24 @@ def _surface_figure(values, title, cmap, vmin, vmax, threshold, views, mesh_type
     return fig
 
 
+def _keep_significant(values: xr.DataArray, significant: Any, name: str = "significant") -> xr.DataArray:
+    """``values`` with NaN where the boolean ``significant`` mask is False (unchanged for None)."""
+    if significant is None:
+        return values
+    mask = np.asarray(significant.values if isinstance(significant, xr.DataArray) else significant)
+    if mask.dtype != bool:
+        raise InputError(f"{name}: received {describe(mask)}; expected a boolean mask per voxel, e.g. "
+                         "fdr_correct(pvalues).significant")
+    if mask.shape != (values.sizes["voxel"],):
+        raise ShapeError(f"{name}: received {describe(mask)}; expected ({values.sizes['voxel']},), one per voxel")
+    return values.where(xr.DataArray(mask, dims="voxel"))
+
+
 def _range(data: np.ndarray, vmin, vmax, cmap):
     finite = data[np.isfinite(data)]
     if finite.size == 0:
-        raise InputError("values: received no finite value; expected at least one")
+        raise InputError("values: received no finite value (all NaN, or no significant voxel); expected at least "
+                         "one")
     signed = finite.min() < 0 < finite.max()
     if vmin is None and vmax is None and signed:
         lim = float(np.abs(finite).max()) or 1.0
@@ -210,8 +227,11 @@ def plot_voxel_map(
     views: Sequence[str] = ("medial", "ventral"),
     mesh: str = "inflated",
     colorbar: bool = True,
+    significant: Any = None,
 ):
     """Draw per-voxel values on the MNI152 template (glass brain or slices) or on fsaverage5.
+
+    NaN values are not drawn (their cells and vertices stay empty).
 
     Parameters
     ----------
@@ -235,6 +255,8 @@ def plot_voxel_map(
         Surface only: fsaverage5 mesh (``"inflated"``, ``"pial"``, ``"white_matter"``).
     colorbar : bool
         Draw a colour bar.
+    significant : boolean array-like or DataArray, optional
+        ``(voxel,)`` mask (e.g. ``fdr_correct(pvalues).significant``): only these voxels are drawn.
 
     Returns
     -------
@@ -243,7 +265,8 @@ def plot_voxel_map(
     Raises
     ------
     InputError
-        Not a ``("voxel",)`` DataArray, or missing coordinates for the requested space.
+        Not a ``("voxel",)`` DataArray, missing coordinates for the requested space, a mask that is
+        not boolean or not one per voxel, or nothing finite left to draw.
 
     Examples
     --------
@@ -251,8 +274,9 @@ def plot_voxel_map(
     >>> v = xr.DataArray([0.2, 0.8], dims="voxel", coords={"x": ("voxel", [10.0, -20.0]),
     ...                  "y": ("voxel", [-90.0, -50.0]), "z": ("voxel", [0.0, -20.0])})
     >>> fig = plot_voxel_map(v, title="toy")
+    >>> fig = plot_voxel_map(v, significant=np.array([False, True]))   # only the second voxel
     """
-    values = _voxel_values(values, "values")
+    values = _keep_significant(_voxel_values(values, "values"), significant)
     space = _space(values, space, "values")
     lo, hi, cmap = _range(np.asarray(values.values, dtype=float), vmin, vmax, cmap)
     if space == "surface":
@@ -360,8 +384,10 @@ def _groups(values: Any, name: str) -> dict[str, xr.DataArray]:
 
 
 def plot_roi_summary(values: Any, roi: Sequence[str] | None = None, *, title: str | None = None,
-                     ylabel: str | None = None):
+                     ylabel: str | None = None, significant: Any = None):
     """Bar chart of the mean ± s.e.m. over voxels in each ROI (grouped bars for a dict of maps).
+
+    NaN values (e.g. scores of voxels below the minimum noise ceiling) are left out.
 
     Parameters
     ----------
@@ -370,6 +396,9 @@ def plot_roi_summary(values: Any, roi: Sequence[str] | None = None, *, title: st
     roi : sequence of str, optional
         ROI label per voxel; default: the ``roi`` coordinate.
     title, ylabel : str, optional
+    significant : boolean array-like or DataArray, or dict of them, optional
+        ``(voxel,)`` mask: only these voxels enter the bars; a dict with the keys of ``values`` gives
+        each its own mask (e.g. one per layer).
 
     Returns
     -------
@@ -382,8 +411,19 @@ def plot_roi_summary(values: Any, roi: Sequence[str] | None = None, *, title: st
     >>> ax = plot_roi_summary(v).axes[0]
     >>> [round(float(p.get_height()), 2) for p in ax.patches]
     [0.2, 0.6]
+    >>> ax = plot_roi_summary(v, significant=np.array([True, False, True, True])).axes[0]
+    >>> [round(float(p.get_height()), 2) for p in ax.patches]
+    [0.1, 0.6]
     """
     groups = _groups(values, "values")
+    if isinstance(significant, Mapping):
+        if set(map(str, significant)) != set(groups):
+            raise InputError(f"significant: received masks for {sorted(map(str, significant))}; expected one for "
+                             f"each of {sorted(groups)}")
+        masks = {str(k): m for k, m in significant.items()}
+        groups = {k: _keep_significant(v, masks[k], f"significant[{k!r}]") for k, v in groups.items()}
+    else:
+        groups = {k: _keep_significant(v, significant) for k, v in groups.items()}
     n = {v.sizes["voxel"] for v in groups.values()}
     if len(n) > 1:
         raise ShapeError(f"values: received arrays of {sorted(n)} voxels; expected the same voxels in each")
