@@ -151,3 +151,17 @@ def test_errors():
         noise_ceiling(np.zeros((2, 4, 2)), method="kknc")
     with pytest.raises(InputError, match="n_splits: received 0"):
         noise_ceiling(np.zeros((2, 4, 2)), method="split_half", n_splits=0)
+
+
+@pytest.mark.parametrize("n_stimuli, above", [(200, 0.25), (1000, 0.05)])
+def test_pure_noise_ceilings_fall_below_the_default_minimum(n_stimuli, above):
+    """The estimate of a pure-noise voxel: exactly 0 about half the time (sigma_s^2 clipped), and mostly below
+    the minimum ceiling that normalisation uses; rarely above it only with few stimuli (hence the FDR mask)."""
+    from neuroperception.encoding import DEFAULT_MIN_CEILING
+
+    trials = np.random.default_rng(5).normal(size=(3, n_stimuli, 1000))
+    nc = noise_ceiling(trials).values
+    assert 0.4 < (nc == 0).mean() < 0.6
+    assert (nc >= DEFAULT_MIN_CEILING).mean() < above
+    # a reliable voxel at the NSD selection threshold (ncsnr 0.2) sits just above the minimum
+    assert noise_ceiling_from_ncsnr(0.2, 3) > DEFAULT_MIN_CEILING
