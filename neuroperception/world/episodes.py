@@ -197,7 +197,7 @@ def _place_path(rng: np.random.Generator, n_frames: int, ra: float, rm: float, g
     """Anchor, wait, steps, relation, start, velocity and target of a "place" episode (rejection sampling):
     the relation first, then an anchor position that leaves room for the target on that side."""
     d = ra + rm + gap
-    min_travel = 3 * gap  # 15% of the image's shorter side
+    min_travel = 6 * gap  # 30% of the image's shorter side
     for _ in range(_TRIES):
         wait = int(rng.integers(1, 3))
         steps = int(rng.integers(3, n_frames - wait))  # arrives at frame wait + steps <= n_frames - 1
