@@ -103,19 +103,23 @@ def _sequence_alignment(seq_a: list[np.ndarray], seq_b: list[np.ndarray], ia: np
     return out
 
 
-def _backtrack(table: np.ndarray, n1: np.ndarray, n2: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _backtrack(table: np.ndarray, n1: np.ndarray, n2: np.ndarray
+               ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Cheapest monotone path from cell (0, 0) to ``(n1 - 1, n2 - 1)`` of each pair, read off ``table``.
 
-    Returns padded row and column indices (end first) and the path lengths. Among equally cheap
-    predecessors the cell above is preferred, then the cell to the left, then the diagonal: on
-    heavily tied inputs (coordinates on a 50-pixel lattice) this reproduces multimatch-gaze's graph
-    search in all but about 0.2% of pairs.
+    Returns padded row and column indices (end first), the path lengths and, per pair, whether the
+    path met a tie: a cell where two or more predecessors hold exactly the smallest value. Without a
+    tie the path is the only cheapest one that a shortest-path search over the same costs can return
+    (each cell's predecessor is the strict minimum); with one, the path taken (above, then left, then
+    diagonal among equals) is one of several, and a caller that must agree with a particular search
+    reruns that search for those pairs.
     """
     p = len(n1)
     i, j = n1 - 1, n2 - 1
     longest = int((n1 + n2).max())
     pi, pj = np.zeros((p, longest), dtype=int), np.zeros((p, longest), dtype=int)
     counts = np.zeros(p, dtype=int)
+    tied = np.zeros(p, dtype=bool)
     rows = np.arange(p)
     active = np.ones(p, dtype=bool)
     for step in range(longest):
@@ -127,9 +131,11 @@ def _backtrack(table: np.ndarray, n1: np.ndarray, n2: np.ndarray) -> tuple[np.nd
         # candidates in order of preference among ties: above, left, diagonal
         cand = np.stack([table[rows, i, j + 1], table[rows, i + 1, j], table[rows, i, j]], axis=1)
         move = np.argmin(cand, axis=1)
+        tied |= active & ((cand == cand[rows, move][:, None]).sum(axis=1) > 1)
         i = np.where(active, i - (move != 1), i)
         j = np.where(active, j - (move != 0), j)
-    return pi, pj, counts
+    return pi, pj, counts, tied
+
 
 def _dtw_pairs(pa: list[np.ndarray], pb: list[np.ndarray], ia: np.ndarray, ib: np.ndarray) -> np.ndarray:
     xa, xb = _pad([p[:, :2] for p in pa]), _pad([p[:, :2] for p in pb])

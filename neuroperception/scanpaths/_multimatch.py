@@ -1,7 +1,8 @@
 """MultiMatch (Jarodzka et al. 2010; Dewhurst et al. 2012): saccade-vector alignment on five dimensions.
 
 Scanpaths are simplified as multimatch-gaze does, their saccades aligned by the cheapest monotone
-path, and five median differences along it turned into similarities. :func:`multimatch` and
+path (a batched dynamic programme; where equally cheap paths tie, multimatch-gaze's own graph search
+picks one), and five median differences along it turned into similarities. :func:`multimatch` and
 :data:`MULTIMATCH_DIMENSIONS` are re-exported by :mod:`neuroperception.scanpaths.scanpath_metrics`.
 """
 
@@ -10,6 +11,8 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+from scipy.sparse import csr_matrix
+from scipy.sparse.csgraph import dijkstra
 
 from ..errors import InputError
 from ._alignment import _align, _backtrack, _chunks, _pad
@@ -98,6 +101,76 @@ def _masked_median(values: np.ndarray, counts: np.ndarray) -> np.ndarray:
     return (v[rows, (counts - 1) // 2] + v[rows, counts // 2]) / 2.0
 
 
+_SEARCH_CELLS = 50_000          # sources x nodes of one stacked search (its distance and predecessor rows)
+
+
+def _search_graph(m: np.ndarray, n1: np.ndarray, n2: np.ndarray) -> tuple[np.ndarray, ...]:
+    """multimatch-gaze's alignment graphs of the pairs ``m[k, :n1[k], :n2[k]]``, stacked block-diagonally.
+
+    Node ``i * n2 + j`` (plus the pair's offset) is cell (i, j). Edges as ``createdirectedgraph`` makes
+    them: right, down and down-right, only right in the last row, only down in the last column and a
+    zero-weight loop on the last cell, each weighted by the difference at its target cell; each row's
+    edges in the same (ascending) order as the compressed matrix multimatch-gaze hands to the search.
+    Returns the compressed sparse rows (data, indices, indptr) and each pair's first node.
+    """
+    size = n1 * n2
+    offset = np.concatenate([[0], np.cumsum(size)[:-1]])
+    pair = np.repeat(np.arange(len(size)), size)
+    q = np.arange(int(size.sum())) - offset[pair]
+    w, last_i = n2[pair], n1[pair] - 1
+    i, j = q // w, q % w
+    node = offset[pair] + q
+    inner_i, inner_j = i < last_i, j < w - 1
+    end = ~inner_i & ~inner_j
+    ii, jj = np.minimum(i + 1, last_i), np.minimum(j + 1, w - 1)
+    cols = np.stack([np.where(end, node, node + 1), node + w, node + w + 1], axis=1)
+    weights = np.stack([np.where(end, 0.0, m[pair, i, jj]), m[pair, ii, j], m[pair, ii, jj]], axis=1)
+    keep = np.stack([inner_j | end, inner_i, inner_i & inner_j], axis=1)
+    indptr = np.concatenate([[0], np.cumsum(keep.sum(axis=1))])
+    return weights[keep], cols[keep].astype(np.int32), indptr.astype(np.int32), offset
+
+
+def _searched_paths(m: np.ndarray, n1: np.ndarray, n2: np.ndarray, width: int
+                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The alignment paths multimatch-gaze's search returns, laid out as :func:`._alignment._backtrack`'s.
+
+    multimatch-gaze runs ``scipy.sparse.csgraph.dijkstra`` from cell (0, 0) and follows the
+    predecessors back from the last cell. Among equally cheap predecessors that search keeps the one
+    its Fibonacci heap settles first (a later one must be strictly cheaper to replace it), an order
+    set by the heap's layout, not by the costs alone; so the same search runs here, on the same
+    graphs with the same weights, for the pairs whose backtrack met a tie. Pairs are searched
+    together, their graphs stacked block-diagonally (a few at a time: each source's search touches
+    every node of the stack once): each search starts afresh and never leaves its own block, so the
+    heap sees the same operations as on the pair's graph alone.
+    """
+    data, indices, indptr, offset = _search_graph(m, n1, n2)
+    size = n1 * n2
+    bounds = np.concatenate([offset, [int(size.sum())]])
+    pred = np.zeros(bounds[-1], dtype=int)
+    start = 0
+    while start < len(size):
+        stop = start + 1
+        while stop < len(size) and (stop + 1 - start) * (bounds[stop + 1] - bounds[start]) <= _SEARCH_CELLS:
+            stop += 1
+        lo, hi = bounds[start], bounds[stop]
+        a, b = indptr[lo], indptr[hi]
+        block = csr_matrix((data[a:b], indices[a:b] - lo, indptr[lo:hi + 1] - a), shape=(hi - lo, hi - lo))
+        _, found = dijkstra(block, directed=True, indices=offset[start:stop] - lo, return_predecessors=True)
+        pred[lo:hi] = found[np.repeat(np.arange(stop - start), size[start:stop]), np.arange(hi - lo)] + lo
+        start = stop
+    pi, pj = np.zeros((len(size), width), dtype=int), np.zeros((len(size), width), dtype=int)
+    counts = np.zeros(len(size), dtype=int)
+    node, active = offset + size - 1, np.ones(len(size), dtype=bool)
+    for step in range(width):
+        pi[active, step], pj[active, step] = np.divmod(node[active] - offset[active], n2[active])
+        counts += active
+        active &= node != offset
+        if not active.any():
+            break
+        node = np.where(active, pred[node], node)
+    return pi, pj, counts
+
+
 def _multimatch_pairs(sa: list[dict], sb: list[dict], ia: np.ndarray, ib: np.ndarray,
                       screen_size: tuple[float, float]) -> np.ndarray:
     """MultiMatch for pairs ``(sa[ia[k]], sb[ib[k]])`` of simplified scanpaths: ``(P, 5)``."""
@@ -119,7 +192,10 @@ def _multimatch_pairs(sa: list[dict], sb: list[dict], ia: np.ndarray, ib: np.nda
         cost = m.copy()
         cost[:, 0, 0] = 0.0                       # the path's start costs nothing, as in the graph search
         table = _align(np.nan_to_num(cost, nan=np.inf), "path")
-        pi, pj, counts = _backtrack(table, na[idx], nb[idx])
+        pi, pj, counts, tied = _backtrack(table, na[idx], nb[idx])
+        if tied.any():                            # equally cheap paths: the one multimatch-gaze's search takes
+            k = np.flatnonzero(tied)
+            pi[k], pj[k], counts[k] = _searched_paths(m[k], na[idx][k], nb[idx][k], pi.shape[1])
         rows = np.arange(len(idx))[:, None]
         valid = np.arange(pi.shape[1])[None, :] < counts[:, None]
         pi, pj = np.where(valid, pi, 0), np.where(valid, pj, 0)
@@ -174,10 +250,13 @@ def multimatch(a: Any, b: Any, screen_size: tuple[float, float], *, amplitude_th
 
     Notes
     -----
-    Where several alignment paths cost exactly the same, the one chosen can differ
-    from multimatch-gaze's, whose choice depends on its graph search's heap order. Nearly collinear
-    saccades whose cosine rounds past 1 are merged as parallel (multimatch-gaze raises there), and a
-    scanpath reduced to a single saccade is left as is (multimatch-gaze raises an IndexError).
+    Where several alignment paths cost exactly the same (after floating-point summation: on real
+    recordings a difference of 1e-14 px vanishes in a path cost of hundreds of pixels), the path is
+    the one multimatch-gaze's Dijkstra search returns: pairs whose table backtrack meets such a tie
+    are searched again on multimatch-gaze's graph with ``scipy.sparse.csgraph.dijkstra``, all such
+    pairs of a call together. Nearly collinear saccades whose cosine rounds past 1 are merged as
+    parallel (multimatch-gaze raises there), and a scanpath reduced to a single saccade is left as is
+    (multimatch-gaze raises an IndexError).
 
     Examples
     --------
