@@ -40,7 +40,8 @@ def test_contract_shapes_and_tables():
         assert (ep.objects.groupby("stimulus_id").size() == n_objects * t).all()
         assert (ep.objects.groupby("stimulus_id").role.agg(lambda r: (r == "actor").sum()) == t).all()
         # attributes stay the same from frame to frame
-        assert (ep.objects.groupby(["stimulus_id", "object"])[["category", "colour", "size_px"]].nunique() == 1).all().all()
+        fixed = ep.objects.groupby(["stimulus_id", "object"])[["category", "colour", "size_px"]].nunique()
+        assert (fixed == 1).all().all()
         assert (ep.masks.sum(axis=2) <= 1).all()
 
 
@@ -117,7 +118,7 @@ def test_appear_pops_or_fades_in_over_an_unchanged_scene():
         actor = _actor(APPEAR, e)
         k = int(actor.object[0])
         onset = int(info.onset)
-        assert k == actor.object.max() and k == APPEAR.objects[APPEAR.objects.stimulus_id == info.stimulus_id].object.max()
+        assert k == APPEAR.objects[APPEAR.objects.stimulus_id == info.stimulus_id].object.max()  # drawn on top
         assert (actor.opacity[:onset] == 0).all() and (actor.phase[:onset] == "absent").all()
         assert not APPEAR.masks[e, :onset, k].any()
         for t in range(1, onset):
@@ -179,7 +180,8 @@ def test_captions_name_the_actor():
             actor = _actor(ep, e).iloc[0]
             caps = ep.captions[ep.captions.stimulus_id == sid]
             events = caps[caps.kind == "event"].caption.tolist()
-            assert events[0].startswith(describe(actor, size=False) + " ") and events[1].startswith(describe(actor) + " ")
+            assert events[0].startswith(describe(actor, size=False) + " ")
+            assert events[1].startswith(describe(actor) + " ")
             if ep is MOVE:
                 info = ep.episodes.iloc[e]
                 word = (("right" if info.vx > 0 else "left") if abs(info.vx) >= abs(info.vy)

@@ -160,7 +160,8 @@ def test_captions_parse_back_to_the_annotations():
         assert ("list" in own) == (len(scenes[sid]) > 1) and own.count("object") == 2 * (len(scenes[sid]) == 1)
     assert kinds == {"object", "list", "relation", "count"}
     # a relation needs two objects that phrases can tell apart: a scene of identical twins has none
-    twins = [dict(category="star", colour="red", texture="plain", size_name="small", x=float(x), y=9.0) for x in (5, 30)]
+    twins = [dict(category="star", colour="red", texture="plain", size_name="small", x=float(x), y=9.0)
+             for x in (5, 30)]
     assert caption_for(twins) == ["a small red star and a small red star", "two red stars"]
 
 

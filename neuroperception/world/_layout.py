@@ -8,7 +8,7 @@ import numpy as np
 
 from ..errors import InputError
 from ._render import Objects
-from .vocabulary import CATEGORIES, COLOURS, MAX_OBJECTS, MIN_SIZE, SIZE_RANGES, SIZES, TEXTURES
+from .vocabulary import MAX_OBJECTS, MIN_SIZE, SIZE_RANGES, SIZES
 
 #: Two objects' centres stay at least ``max(r_a, r_b) + GAP * min(r_a, r_b)`` apart (radii of the
 #: objects' boxes), so no object's centre is under another and most of every object stays visible.

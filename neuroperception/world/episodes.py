@@ -44,11 +44,11 @@ import torch
 from ..errors import InputError
 from ..stimuli import ImageSet, VideoSet
 from ..stimuli._indexing import resolve_positions
-from . import _layout
+from . import _layout, _paths
 from ._render import Objects, draw_background_params, draw_backgrounds, masks_and_boxes, render
-from .captions import _phrases, describe, relation
+from .captions import _phrases, relation
 from .scenes import _background_params, _background_table, _object_table, _rows
-from .vocabulary import CATEGORIES, COLOURS, RELATIONS, SIZES, TEXTURES
+from .vocabulary import CATEGORIES, COLOURS, SIZES, TEXTURES
 
 __all__ = ["WorldEpisodes", "render_episodes", "EPISODE_KINDS", "MAX_EPISODE_OBJECTS"]
 
@@ -57,9 +57,6 @@ EPISODE_KINDS = ("move", "appear", "place")
 #: Objects per episode at most (the actor and up to two others): the size of the masks' object axis.
 MAX_EPISODE_OBJECTS = 3
 _FADE_FRAMES = 4
-_MAX_SPEED = 3.0  # pixels per frame
-_QUANTUM = 1 / 16  # positions on a 1/16-pixel grid: whole-pixel steps stay exact in floating point
-_TRIES = 200
 
 
 @dataclass(frozen=True)
@@ -153,85 +150,6 @@ class WorldEpisodes:
                         source="world:episode-frames")
 
 
-# ---------------------------------------------------------------------------------------- trajectories
-def _whole_velocity(rng: np.random.Generator, limit: np.ndarray) -> np.ndarray:
-    whole = np.floor(limit).astype(int)
-    while True:  # at least one component can be +-1 (checked by _check_frames)
-        v = np.array([rng.integers(-whole[0], whole[0] + 1), rng.integers(-whole[1], whole[1] + 1)], float)
-        if np.abs(v).max() >= 1:
-            return v
-
-
-def _move_path(rng: np.random.Generator, steps: int, lo: np.ndarray, hi: np.ndarray,
-               subpixel: bool) -> tuple[np.ndarray, np.ndarray]:
-    """A constant velocity and a start whose ``steps`` steps stay within ``[lo, hi]``."""
-    limit = np.minimum((hi - lo) / steps, _MAX_SPEED)
-    if subpixel:
-        angle = rng.uniform(0, 2 * np.pi)
-        v = np.clip(np.array([np.cos(angle), np.sin(angle)]) * rng.uniform(0.5, _MAX_SPEED), -limit, limit)
-    else:
-        v = _whole_velocity(rng, limit)
-    low, high = lo + np.maximum(0, -v * steps), hi - np.maximum(0, v * steps)
-    start = rng.uniform(low, np.maximum(low, high))
-    return v, (start if subpixel else np.clip(_grid(start), _grid_up(low), _grid_down(high)))
-
-
-def _grid(x):
-    return np.round(np.asarray(x) / _QUANTUM) * _QUANTUM
-
-
-def _grid_up(x):
-    return np.ceil(np.asarray(x) / _QUANTUM) * _QUANTUM
-
-
-def _grid_down(x):
-    return np.floor(np.asarray(x) / _QUANTUM) * _QUANTUM
-
-
-def _clear(p: np.ndarray, r: float, others: list[tuple[np.ndarray, float]]) -> bool:
-    return all(np.hypot(*(p - q)) >= max(r, s) + _layout.GAP * min(r, s) for q, s in others)
-
-
-def _place_path(rng: np.random.Generator, n_frames: int, ra: float, rm: float, gap: float, lo: np.ndarray,
-                hi: np.ndarray, subpixel: bool):
-    """Anchor, wait, steps, relation, start, velocity and target of a "place" episode (rejection sampling):
-    the relation first, then an anchor position that leaves room for the target on that side."""
-    d = ra + rm + gap
-    min_travel = 6 * gap  # 30% of the image's shorter side
-    for _ in range(_TRIES):
-        wait = int(rng.integers(1, 3))
-        steps = int(rng.integers(3, n_frames - wait))  # arrives at frame wait + steps <= n_frames - 1
-        rel = RELATIONS[int(rng.integers(len(RELATIONS)))]
-        offset = np.array({"left of": (-d, 0), "right of": (d, 0), "above": (0, -d), "below": (0, d)}[rel])
-        a_lo, a_hi = np.maximum(lo, lo - offset), np.minimum(hi, hi - offset)
-        if (a_lo > a_hi).any():
-            continue
-        anchor = _grid_up(rng.uniform(a_lo, a_hi))
-        target = _grid(anchor + offset)
-        if not ((target >= lo).all() and (target <= hi).all() and (anchor <= hi).all()):
-            continue
-        v = (target - rng.uniform(lo, hi)) / steps
-        v = np.clip(v if subpixel else np.round(v), -_MAX_SPEED, _MAX_SPEED)
-        start = target - v * steps
-        far = np.hypot(*(target - start)) >= min_travel
-        if (far and (start >= lo).all() and (start <= hi).all() and _clear(start, rm, [(anchor, ra)])):
-            return anchor, wait, steps, rel, start, v, target
-    raise InputError("render_episodes: found no room to place an object next to another in "
-                     f"{_TRIES} tries; expected a larger size")  # pragma: no cover
-
-
-def _check_frames(n_frames, kind: str, lo: np.ndarray, hi: np.ndarray, subpixel: bool) -> int:
-    least = 8 if kind == "place" else 2
-    if not isinstance(n_frames, (int, np.integer)) or isinstance(n_frames, bool) or n_frames < least:
-        raise InputError(f"n_frames: received {n_frames!r}; expected an int >= {least} for kind={kind!r}")
-    span = float((hi - lo).min())
-    if kind == "move" and not subpixel and span < n_frames - 1:
-        raise InputError(f"n_frames: received {n_frames}: a whole-pixel motion of {n_frames - 1} steps does not fit "
-                         f"in the {span:.1f} pixels an object can travel at this size; expected fewer frames, a larger "
-                         "size, or subpixel=True")
-    return int(n_frames)
-
-
 # ---------------------------------------------------------------------------------------- rendering
 def _distinct_colours(obj: Objects, allowed: np.ndarray, rng: np.random.Generator) -> None:
     """Redraw colours so that no two objects of an episode share category, colour and texture (the
@@ -314,8 +232,8 @@ def render_episodes(n: int, *, kind: str = "move", n_frames: int = 16, size: int
         raise InputError(f"fps: received {fps!r}; expected a positive frame rate")
     sizes = np.arange(len(SIZES))
     b = _layout.centre_range(sizes, height, width)
-    lo, hi = _grid_up(np.array([b[0], b[2]])), _grid_down(np.array([b[1], b[3]]))
-    n_frames = _check_frames(n_frames, kind, lo, hi, bool(subpixel))
+    lo, hi = _paths.grid_up(np.array([b[0], b[2]])), _paths.grid_down(np.array([b[1], b[3]]))
+    n_frames = _paths.check_frames(n_frames, kind, lo, hi, bool(subpixel))
     if isinstance(random_state, (int, np.integer)) and not isinstance(random_state, bool):
         random_state = [int(random_state), EPISODE_KINDS.index(kind)]  # each kind its own stream
     rng = np.random.default_rng(random_state)
@@ -336,7 +254,7 @@ def render_episodes(n: int, *, kind: str = "move", n_frames: int = 16, size: int
                   mode="", relation="") for e in range(n)]
     if kind == "move":  # the actor's path first, then the static objects clear of its start
         for e in range(n):
-            v, start = _move_path(rng, steps, lo, hi, bool(subpixel))
+            v, start = _paths.move_path(rng, steps, lo, hi, bool(subpixel))
             obj.x[actor[e]], obj.y[actor[e]] = start
             infos[e].update(vx=float(v[0]), vy=float(v[1]))
         _layout.place(obj, n, bounds, rng, only=np.setdiff1d(np.arange(len(obj.x)), actor))
@@ -344,11 +262,11 @@ def render_episodes(n: int, *, kind: str = "move", n_frames: int = 16, size: int
         _layout.place(obj, n, bounds, rng)
     else:  # the anchor and the actor's path next to it, then a distractor clear of both (below)
         for e in range(n):
-            infos[e]["path"] = _place_path(rng, n_frames, obj.diameter[first[e]] / 2, obj.diameter[actor[e]] / 2,
-                                           gap, lo, hi, bool(subpixel))
+            infos[e]["path"] = _paths.place_path(rng, n_frames, obj.diameter[first[e]] / 2,
+                                                 obj.diameter[actor[e]] / 2, gap, lo, hi, bool(subpixel))
             obj.x[first[e]], obj.y[first[e]] = infos[e]["path"][0]
     xy = np.stack([obj.x, obj.y], axis=1)
-    xy = np.where(np.isfinite(xy), np.clip(_grid(xy), lo, hi), np.nan)
+    xy = np.where(np.isfinite(xy), np.clip(_paths.grid(xy), lo, hi), np.nan)
     pos = np.repeat(xy[:, None], n_frames, axis=1)  # (M, T, 2)
     alpha = np.ones((len(obj.x), n_frames))
     vel = np.zeros((len(obj.x), n_frames, 2))
@@ -379,9 +297,9 @@ def render_episodes(n: int, *, kind: str = "move", n_frames: int = 16, size: int
             phases.append(np.where(t < wait, "wait", np.where(moving, "move", "placed")).tolist())
             for i in range(first[e] + 1, last[e]):  # the distractor (between anchor and actor in depth)
                 r = obj.diameter[i] / 2
-                for _ in range(_TRIES):
-                    p = _grid(rng.uniform(lo, hi))
-                    if _clear(p, r, [(xy[first[e]], ra), (start, rm), (target, rm)]):
+                for _ in range(_paths.TRIES):
+                    p = _paths.grid(rng.uniform(lo, hi))
+                    if _paths.clear(p, r, [(xy[first[e]], ra), (start, rm), (target, rm)]):
                         break
                 pos[i] = p
     return _assemble(ids, obj, size_class, pos, alpha, vel, phases, infos, actor, n_frames, (height, width),
