@@ -155,6 +155,12 @@ class FDRResult(NamedTuple):
     """Benjamini–Hochberg result: which tests are significant and the adjusted p-values.
 
     Unpacks like statsmodels' ``fdrcorrection``: ``significant, p_adjusted = fdr_correct(p)``.
+
+    Examples
+    --------
+    >>> result = fdr_correct(np.array([0.01, 0.04, 0.5]), fdr=0.05)
+    >>> result.significant.tolist(), result.p_adjusted.round(2).tolist()
+    ([True, False, False], [0.03, 0.06, 0.5])
     """
 
     significant: Any
