@@ -198,6 +198,11 @@ def render(obj: Objects, params: dict[str, np.ndarray], height: int, width: int,
     return Drawn(images, owner, full)
 
 
+def visible_pixels(owner: np.ndarray, n_objects: int) -> np.ndarray:
+    """Visible pixel counts ``(N, K)`` from the owner map (without building the masks)."""
+    return np.stack([(owner == k).sum(axis=(1, 2)) for k in range(n_objects)], axis=1)
+
+
 def masks_and_boxes(owner: np.ndarray, n_objects: int, chunk: int = 256) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Visible masks ``(N, K, H, W)``, tight boxes ``(N, K, 4)`` (x0, y0, x1, y1; zeros when empty) and
     visible pixel counts ``(N, K)`` from the owner map, ``chunk`` images at a time."""

@@ -36,7 +36,8 @@ from ..errors import InputError
 from ..stimuli import ImageSet
 from ..stimuli._indexing import resolve_positions
 from . import _layout
-from ._render import Drawn, Objects, draw_background_params, draw_backgrounds, masks_and_boxes, render
+from ._render import (Drawn, Objects, draw_background_params, draw_backgrounds, masks_and_boxes, render,
+                      visible_pixels)
 from .captions import _captions
 from .vocabulary import CATEGORIES, COLOURS, SIZES, TEXTURES
 
@@ -204,7 +205,7 @@ def _render_visible(obj: Objects, params: dict, n_images: int, size: tuple[int, 
     check = np.arange(n_images)
     for _ in range(_REDRAWS):
         sub_obj = np.flatnonzero(np.isin(obj.image, check))
-        _, _, visible = masks_and_boxes(drawn.owner[check], k)
+        visible = visible_pixels(drawn.owner[check], k)
         local = np.searchsorted(check, obj.image[sub_obj])
         frac = visible[local, obj.depth[sub_obj]] / np.maximum(drawn.full_pixels[sub_obj], 1)
         check = np.unique(obj.image[sub_obj[frac < MIN_VISIBLE]])
