@@ -111,7 +111,7 @@ def test_vlmrm_reward_equals_the_reference_formula_on_an_open_clip_model(tiny_cl
         b_vecs = model.encode_text(tokenizer(baselines)).double().numpy()
         s = model.encode_image(clip.preprocess(images)).double().numpy()
     np.testing.assert_allclose(r(images).numpy(), _vlmrm(s, g_vecs, b_vecs, 0.7), rtol=1e-5, atol=1e-5)
-    assert r.weights == {"clip_model": "random-init(seed=3)"}
+    assert r.model_weights == {"clip_model": "random-init(seed=3)"}
 
 
 def test_alpha_zero_is_the_cosine_reward(known_clip, images):
@@ -324,17 +324,28 @@ def test_uint8_gym_frames_equal_float_images(known_clip, images):
 
 def test_every_reward_records_the_weights_of_its_networks(known_clip, images):
     net = load_model("torchvision:squeezenet1_1", weights="random", seed=4)
-    assert TextGoalReward(known_clip, "goal").weights == {"clip_model": "none"}
-    assert GoalImageReward(EmbeddingDistance(net, layer="features.3"), images[:1]).weights == {
+    assert TextGoalReward(known_clip, "goal").model_weights == {"clip_model": "none"}
+    assert GoalImageReward(EmbeddingDistance(net, layer="features.3"), images[:1]).model_weights == {
         "metric": "random-init(seed=4)"}
-    assert GoalImageReward(L2(), images[:1]).weights == {}                      # no network, nothing to record
+    assert GoalImageReward(L2(), images[:1]).model_weights == {}   # no network, nothing to record
     judge = JudgeReward(EmbeddingDistance("gabor", layer="scale0"), images[:1], anchor=images[1:2])
-    assert judge.weights == {"judge": "none (weight-free)"}
+    assert judge.model_weights == {"judge": "none (weight-free)"}
     X = np.random.default_rng(0).random((20, 128))
     ridge = Ridge(alpha=1.0).fit(X, X[:, :3])
-    assert BrainReward(ridge, (net, "features.3")).weights == {"feature_fn": "random-init(seed=4)"}
+    assert BrainReward(ridge, (net, "features.3")).model_weights == {"feature_fn": "random-init(seed=4)"}
     with pytest.warns(RandomWeightsWarning, match="torchvision:squeezenet1_1"):   # a spec is loaded (and warns) once
         from_spec = BrainReward(ridge, ("torchvision:squeezenet1_1", "features.3"))
-    assert from_spec.weights == {"feature_fn": "random-init(seed=0)"}
+    assert from_spec.model_weights == {"feature_fn": "random-init(seed=0)"}
     colour = BrainReward(Ridge().fit(X[:, :3], X[:, :2]), lambda x: x.mean(dim=(2, 3)))
-    assert colour.weights == {"feature_fn": "unknown (function records no weights)"}
+    assert colour.model_weights == {"feature_fn": "unknown (function records no weights)"}
+
+    class Scaled(RewardFunction):  # a subclass keeps the name `weights` for its own use
+        def __init__(self, inner):
+            super().__init__()
+            self.inner, self.weights = inner, nn.Parameter(torch.full((1,), 2.0))
+
+        def reward(self, x):
+            return self.inner.reward(x) * self.weights
+
+    wrapped = Scaled(GoalImageReward(EmbeddingDistance(net, layer="features.3"), images[:1]))
+    assert wrapped.model_weights == {"inner.metric": "random-init(seed=4)"}   # a wrapped reward's record

@@ -25,9 +25,10 @@ __all__ = ["RewardFunction"]
 
 
 def _weights_of(part: Any, name: str) -> dict[str, str]:
-    """``{name: weights}`` of a part that records its network's weights (a ``weights`` string, or a
-    mapping of them for an ensemble); ``{}`` for a part without one (pixel metrics, heads...)."""
-    w = getattr(part, "weights", None)
+    """``{name: weights}`` of a part that records its network's weights (a ``weights`` string, a
+    mapping of them for an ensemble, a wrapped reward's ``model_weights``); ``{}`` for a part without
+    one (pixel metrics, heads...)."""
+    w = part.model_weights if isinstance(part, RewardFunction) else getattr(part, "weights", None)
     if isinstance(w, str):
         return {name: w}
     if isinstance(w, Mapping) and all(isinstance(v, str) for v in w.values()):
@@ -45,8 +46,8 @@ class RewardFunction(nn.Module, metaclass=ABCMeta):
     value_range : tuple of float
         The range of float observations: ``(0, 1)`` by default; ``(-1, 1)`` or ``(0, 255)`` must be
         declared. ``uint8`` frames are always divided by 255.
-    weights : dict of str to str
-        Where the weights of every network the reward runs came from (see :attr:`weights`).
+    model_weights : dict of str to str
+        Where the weights of every network the reward runs came from (see :attr:`model_weights`).
 
     Examples
     --------
@@ -116,13 +117,13 @@ class RewardFunction(nn.Module, metaclass=ABCMeta):
         return {}
 
     @property
-    def weights(self) -> dict[str, str]:
+    def model_weights(self) -> dict[str, str]:
         """Where the weights of every network behind this reward came from, ``{part: weights}``.
 
         The provenance of every reward the object computes, to log with them: a
         ``"random-init(seed=...)"`` entry means that part has random weights. Collected from the
         reward's own record (a subclass sets ``_weights``) and from every sub-module that records
-        its weights (a metric's ``weights``, a wrapped reward's :attr:`weights`); ``{}`` for a
+        its weights (a metric's ``weights``, a wrapped reward's :attr:`model_weights`); ``{}`` for a
         reward without a network.
 
         Examples
@@ -130,9 +131,9 @@ class RewardFunction(nn.Module, metaclass=ABCMeta):
         >>> from neuroperception.similarity import EmbeddingDistance, L2
         >>> from neuroperception.rewards import GoalImageReward
         >>> goal = torch.rand(1, 3, 32, 32)
-        >>> GoalImageReward(L2(), goal).weights
+        >>> GoalImageReward(L2(), goal).model_weights
         {}
-        >>> GoalImageReward(EmbeddingDistance("gabor", layer="scale0"), goal).weights
+        >>> GoalImageReward(EmbeddingDistance("gabor", layer="scale0"), goal).model_weights
         {'metric': 'none (weight-free)'}
         """
         found = dict(getattr(self, "_weights", {}))

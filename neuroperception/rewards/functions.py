@@ -127,7 +127,7 @@ class TextGoalReward(RewardFunction):
         single prompt or with ``renormalize=True``.
     projection : torch.Tensor
         ``P``, ``(D, D)``.
-    weights : dict
+    model_weights : dict
         ``{"clip_model": <where the CLIP weights came from>}``.
 
     Examples
@@ -137,7 +137,7 @@ class TextGoalReward(RewardFunction):
     >>> from neuroperception.features import register_clip_architecture
     >>> clip = load_model(register_clip_architecture("DocTiny-ViT"), weights="random")   # no download
     >>> r = TextGoalReward(clip, ["a red square", "a red box"], baseline="a square", alpha=0.5)
-    >>> r(torch.rand(2, 3, 64, 64, generator=torch.Generator().manual_seed(0))).shape, r.weights
+    >>> r(torch.rand(2, 3, 64, 64, generator=torch.Generator().manual_seed(0))).shape, r.model_weights
     (torch.Size([2]), {'clip_model': 'random-init(seed=0)'})
     """
 
@@ -250,7 +250,7 @@ class BrainReward(RewardFunction):
         Fitted features → responses model (see :class:`~neuroperception.similarity.BrainDistance`).
     feature_fn : callable or tuple
         Images → the features the model was fitted on, or ``(model, layer[, pooling])``. The
-        model's weights are recorded in :attr:`weights` (``"unknown (...)"`` for a callable that
+        model's weights are recorded in :attr:`model_weights` (``"unknown (...)"`` for a callable that
         records none).
     rois : str or sequence of str, optional
         Keep only voxels with these ``roi`` labels (all voxels when None).

@@ -363,7 +363,8 @@ class EnsembleDistance(Metric):
         Examples
         --------
         >>> from neuroperception.features import load_model
-        >>> EnsembleDistance({"gabor": "gabor", "net": load_model("torchvision:squeezenet1_1", weights="random")}).weights
+        >>> net = load_model("torchvision:squeezenet1_1", weights="random")
+        >>> EnsembleDistance({"gabor": "gabor", "net": net}).weights
         {'gabor': 'none (weight-free)', 'net': 'random-init(seed=0)'}
         """
         return {name: m.weights for name, m in zip(self.names, self.members)}
