@@ -271,3 +271,12 @@ def test_plot_scenes_titles_are_captions():
     assert n_boxes == len(s.objects)
     with pytest.raises(InputError, match="expected a WorldScenes"):
         plot_scenes(s.images)
+
+
+def test_an_object_that_stays_hidden_is_an_error_not_a_silent_scene(monkeypatch):
+    from neuroperception.world import scenes as module
+
+    monkeypatch.setattr(module, "MIN_VISIBLE", 1.01)  # no object can keep more than all its pixels
+    monkeypatch.setattr(module, "_REDRAWS", 2)
+    with pytest.raises(InputError, match="after 2 redraws"):
+        render_scenes(3, random_state=0)

@@ -203,14 +203,17 @@ def _render_visible(obj: Objects, params: dict, n_images: int, size: tuple[int, 
     drawn = render(obj, params, *size)
     k = int(obj.depth.max()) + 1
     check = np.arange(n_images)
-    for _ in range(_REDRAWS):
+    for attempt in range(_REDRAWS + 1):
         sub_obj = np.flatnonzero(np.isin(obj.image, check))
         visible = visible_pixels(drawn.owner[check], k)
         local = np.searchsorted(check, obj.image[sub_obj])
         frac = visible[local, obj.depth[sub_obj]] / np.maximum(drawn.full_pixels[sub_obj], 1)
         check = np.unique(obj.image[sub_obj[frac < MIN_VISIBLE]])
         if not len(check):
-            break
+            return drawn
+        if attempt == _REDRAWS:
+            raise InputError(f"render_scenes: {len(check)} scenes still hid an object behind others after {_REDRAWS} "
+                             f"redraws of their positions; expected fewer objects per scene or a larger size")
         redo = np.flatnonzero(np.isin(obj.image, check))
         _layout.place(obj, n_images, bounds, rng, only=redo)
         sub = obj.take(redo)
@@ -219,7 +222,7 @@ def _render_visible(obj: Objects, params: dict, n_images: int, size: tuple[int, 
         drawn.images[check] = again.images
         drawn.owner[check] = again.owner
         drawn.full_pixels[redo] = again.full_pixels
-    return drawn
+    raise AssertionError("unreachable")  # pragma: no cover
 
 
 def render_scenes(n: int, *, size: int | tuple[int, int] = 64, n_objects: int | tuple[int, int] = (1, 3),
