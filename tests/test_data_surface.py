@@ -1,4 +1,5 @@
-"""load_surface_responses on GIFTI/.npy files written in tmp_path, against planted values and nilearn."""
+"""load_surface_responses on GIFTI, FreeSurfer (.mgh/.mgz/.annot) and .npy files written in tmp_path,
+against planted values and nilearn."""
 
 import nibabel as nib
 import numpy as np
@@ -107,7 +108,43 @@ def test_errors(tmp_path, hemis):
     with pytest.raises(FileNotFoundError, match="missing.func.gii"):
         load_surface_responses(tmp_path / "missing.func.gii", rh, list("abcd"))
     (tmp_path / "lh.mgh.txt").write_text("x")
-    with pytest.raises(InputError, match=r"expected a .gii/.func.gii or .npy file"):
+    with pytest.raises(InputError, match=r"expected a .gii/.func.gii, .mgh/.mgz or .npy file"):
         load_surface_responses(tmp_path / "lh.mgh.txt", rh, list("abcd"))
     with pytest.raises(InputError, match="None for both hemispheres"):
         load_surface_responses(None, None, list("abcd"))
+
+
+def _mgh(path, frames, dtype=np.float32):
+    """FreeSurfer's surface layout: an MGH volume (n_vertices, 1, 1, n_frames), big-endian on disk."""
+    data = np.asarray(frames, dtype).T.reshape(-1, 1, 1, len(frames))
+    data = data[..., 0] if len(frames) == 1 else data  # one frame is stored as (n_vertices, 1, 1)
+    nib.save(nib.MGHImage(data, np.eye(4)), path)
+    return path
+
+
+def test_freesurfer_mgh_mgz_annot_and_colour_table(tmp_path, hemis):
+    from nibabel.freesurfer import write_annot
+    from nilearn.surface import load_surf_data
+
+    lh, rh = hemis
+    left = _mgh(tmp_path / "lh.betas.mgh", lh)
+    right = _mgh(tmp_path / "rh.betas.mgz", rh)
+    assert nib.load(left).get_data_dtype().byteorder == ">"  # MGH is big-endian: values must still match
+    lab_l = np.random.default_rng(3).integers(0, 3, N5)
+    lab_r = np.random.default_rng(4).integers(-1, 2, N5)
+    _mgh(tmp_path / "lh.rois.mgz", lab_l[None], np.int32)
+    ctab = np.array([[25, 5, 25, 0, 0], [255, 0, 0, 0, 0], [0, 255, 0, 0, 0]], np.int32)  # ids filled in on writing
+    write_annot(tmp_path / "rh.rois.annot", lab_r, ctab, [b"medial", b"V1", b"V2"], fill_ctab=True)
+    (tmp_path / "rois.mgz.ctab").write_text("0 Unknown\n1 V1\t\n2 V2\n")  # NSD's 'index name' lines
+    r = load_surface_responses(left, right, list("abcd"), mesh="fsaverage5", roi_left=tmp_path / "lh.rois.mgz",
+                               roi_right=tmp_path / "rh.rois.annot")
+    np.testing.assert_array_equal(r.values, np.hstack([lh, rh]))
+    np.testing.assert_array_equal(r.values[:, N5:], load_surf_data(str(right)).T)  # nilearn reads .mgz
+    names_r = {-1: "unknown", 0: "medial", 1: "V1", 2: "V2"}
+    assert r["roi"].values.tolist() == [str(v) for v in lab_l] + [names_r[v] for v in lab_r]
+    r = load_surface_responses(left, None, list("abcd"), roi_left=tmp_path / "lh.rois.mgz",
+                               roi_labels=tmp_path / "rois.mgz.ctab")
+    assert r["roi"].values.tolist() == [["Unknown", "V1", "V2"][v] for v in lab_l]
+    nib.save(nib.MGHImage(np.zeros((4, 5, 6), np.float32), np.eye(4)), tmp_path / "vol.mgz")
+    with pytest.raises(ShapeError, match=r"vol.mgz\): MGH volume of shape \(4, 5, 6\); expected surface data"):
+        load_surface_responses(tmp_path / "vol.mgz", None, list("abcd"))

@@ -1,7 +1,12 @@
-"""Cortical-surface fMRI responses: one array per hemisphere, from GIFTI, ``.npy`` or memory.
+"""Cortical-surface fMRI responses: one array per hemisphere, from GIFTI, FreeSurfer ``.mgh``/``.mgz``,
+``.npy`` or memory.
 
 The two hemispheres are concatenated on the ``voxel`` dim (left first); every vertex carries its
 ``hemi`` (``"left"``/``"right"``) and its ``vertex`` index within that hemisphere's mesh.
+
+FreeSurfer's MGH format stores surface data as a volume ``(n_vertices, 1, 1, n_frames)`` (FreeSurfer's
+``mri_surf2surf`` output, NSD's surface betas); label maps come as such an ``.mgz`` with integer values
+(named by a colour table) or as an ``.annot`` file that carries its own names.
 """
 
 from __future__ import annotations
@@ -43,8 +48,59 @@ def _read_gifti(path: Path):
 def _as_path(src: Any, what: str) -> Path:
     path = Path(src)
     if not path.exists():
-        raise FileNotFoundError(f"{what}: no file at {str(path)!r}; expected a GIFTI (.gii) or .npy file")
+        raise FileNotFoundError(
+            f"{what}: no file at {str(path)!r}; expected a GIFTI (.gii), FreeSurfer (.mgh/.mgz) or .npy file"
+        )
     return path
+
+
+def _is_mgh(path: Path) -> bool:
+    return path.name.lower().endswith((".mgh", ".mgz"))
+
+
+def _mgh_header(path: Path, what: str) -> tuple[Any, int, int]:
+    """The MGH image, its vertex count and its number of frames; checks the ``(V, 1, 1[, T])`` layout."""
+    import nibabel as nib
+
+    try:
+        img = nib.load(os.fspath(path))
+    except Exception as err:  # nibabel raises several unrelated types for unreadable files
+        raise InputError(f"{what}: {str(path)!r} could not be read as a FreeSurfer MGH file ({err})") from err
+    shape = tuple(int(n) for n in img.shape)
+    if len(shape) not in (3, 4) or shape[1:3] != (1, 1):
+        raise ShapeError(
+            f"{what} ({path}): MGH volume of shape {shape}; expected surface data (n_vertices, 1, 1, n_frames)"
+        )
+    return img, shape[0], shape[3] if len(shape) == 4 else 1
+
+
+def _mgh_frames(path: Path, what: str, keep: np.ndarray | None = None) -> np.ndarray:
+    """``(frames, vertices)`` of an MGH/MGZ surface file in its stored dtype (native byte order).
+
+    ``keep`` (sorted vertex indices) reads only the range they span: the file stores each frame's
+    vertices contiguously, so an uncompressed ``.mgh`` is read frame by frame over that range only.
+    """
+    img, n_vertices, n_frames = _mgh_header(path, what)
+    lo, hi = (0, n_vertices) if keep is None or keep.size == 0 else (int(keep[0]), int(keep[-1]) + 1)
+    block = np.asarray(img.dataobj[lo:hi]).reshape(hi - lo, n_frames)
+    if keep is not None:
+        block = block[keep - lo]
+    return block.T.astype(block.dtype.newbyteorder("="), copy=False)
+
+
+def _read_ctab(path: Path) -> dict[int, str]:
+    """``{index: name}`` from a colour table: FreeSurfer LUT lines ``index name R G B A`` or NSD's ``index name``.
+
+    Blank lines, ``#`` comments and trailing whitespace (tabs included) are ignored.
+    """
+    table = {}
+    for line in Path(path).read_text().splitlines():
+        parts = line.split()
+        if len(parts) >= 2 and parts[0].lstrip("-").isdigit():
+            table[int(parts[0])] = parts[1]
+    if not table:
+        raise InputError(f"{path}: no 'index name' lines found; expected a colour table such as '1 V1v'")
+    return table
 
 
 def _gifti_matrix(path: Path, n_ids: int, what: str) -> np.ndarray:
@@ -81,8 +137,10 @@ def _read_hemi(src: Any, n_ids: int, what: str) -> tuple[np.ndarray, str]:
             mat, source = np.load(path, allow_pickle=False), str(path)
         elif name.endswith(".gii"):
             mat, source = _gifti_matrix(path, n_ids, what), str(path)
+        elif _is_mgh(path):
+            mat, source = _mgh_frames(path, what), str(path)
         else:
-            raise InputError(f"{what}: received {str(path)!r}; expected a .gii/.func.gii or .npy file")
+            raise InputError(f"{what}: received {str(path)!r}; expected a .gii/.func.gii, .mgh/.mgz or .npy file")
     elif isinstance(src, np.ndarray):
         mat, source = src, f"in-memory {what} array"
     else:
@@ -115,11 +173,16 @@ def _label_names(values: np.ndarray, table: Mapping[int, str] | None) -> np.ndar
 def _label_table(roi_labels: Any) -> dict[int, str] | None:
     if roi_labels is None:
         return None
+    if isinstance(roi_labels, (str, os.PathLike)):
+        return _read_ctab(_as_path(roi_labels, "roi_labels"))
     if isinstance(roi_labels, Mapping):
         return {int(k): str(v) for k, v in roi_labels.items()}
     if isinstance(roi_labels, Sequence) and not isinstance(roi_labels, str):
         return {k: str(v) for k, v in enumerate(roi_labels)}
-    raise InputError(f"roi_labels: received {type(roi_labels).__name__}; expected a dict {{int: name}} or a list")
+    raise InputError(
+        f"roi_labels: received {type(roi_labels).__name__}; expected a dict {{int: name}}, a list or a "
+        "colour-table path"
+    )
 
 
 def _read_roi(src: Any, n_vertices: int, roi_labels: Any, what: str) -> np.ndarray:
@@ -135,8 +198,20 @@ def _read_roi(src: Any, n_vertices: int, roi_labels: Any, what: str) -> np.ndarr
             values = np.asarray(gii.darrays[0].data).reshape(-1)
             if table is None and gii.labeltable is not None and gii.labeltable.labels:
                 table = {int(k): str(v) for k, v in gii.labeltable.get_labels_as_dict().items()}
+        elif _is_mgh(path):
+            values = _mgh_frames(path, what)
+            if values.shape[0] != 1:
+                raise ShapeError(f"{what} ({path}): holds {values.shape[0]} frames; expected one label per vertex")
+            values = values[0]
+        elif path.name.lower().endswith(".annot"):
+            from nibabel.freesurfer import read_annot
+
+            values, _, names = read_annot(os.fspath(path))
+            if table is None:
+                table = {k: (n.decode() if isinstance(n, bytes) else str(n)) for k, n in enumerate(names)}
+                table.setdefault(-1, "unknown")  # vertices outside every label of the annotation
         else:
-            raise InputError(f"{what}: received {str(path)!r}; expected a .label.gii/.gii or .npy file")
+            raise InputError(f"{what}: received {str(path)!r}; expected a .label.gii/.gii, .mgz, .annot or .npy file")
     else:
         values = np.asarray(src)
     if values.shape != (n_vertices,):
@@ -163,17 +238,21 @@ def load_surface_responses(
     ----------
     left, right : str, path, numpy.ndarray or None
         Each hemisphere as a GIFTI file (``.func.gii``/``.gii``: one data array per trial, or one
-        2-D array in either orientation), a ``.npy`` file, or an array ``(n_stimuli, n_vertices)``.
+        2-D array in either orientation), a FreeSurfer ``.mgh``/``.mgz`` file (``(n_vertices, 1, 1,
+        n_trials)``, one frame per trial), a ``.npy`` file, or an array ``(n_stimuli, n_vertices)``.
         One of them may be None to read a single hemisphere.
     stimulus_ids : sequence of str
         The stimulus of each row, shared by both hemispheres. Repeated ids are stacked on a
         ``repeat`` dim with :func:`~neuroperception.data.stack_repeats`.
     roi_left, roi_right : str, path or array-like, optional
-        One label per vertex: integer or string arrays, ``.npy`` files, or GIFTI label files
-        (``.label.gii``) whose label table names the integers.
-    roi_labels : dict or list, optional
-        Names of integer labels (``{int: name}``, or a list with the name of label ``i`` at position
-        ``i``); overrides a GIFTI label table. Without any table, integers are used as strings.
+        One label per vertex: integer or string arrays, ``.npy`` files, GIFTI label files
+        (``.label.gii``) whose label table names the integers, FreeSurfer ``.mgz`` label maps, or
+        FreeSurfer ``.annot`` files (named by their own colour table; ``-1`` is ``"unknown"``).
+    roi_labels : dict, list, str or path, optional
+        Names of integer labels: ``{int: name}``, a list with the name of label ``i`` at position
+        ``i``, or a colour-table file (``index name [R G B A]`` lines: a FreeSurfer LUT or NSD's
+        ``<roi>.mgz.ctab``); overrides a GIFTI/annot table. Without any table, integers are used as
+        strings.
     mesh : str, optional
         ``"fsaverage5"`` etc. (see :data:`MESH_VERTICES`): checks each hemisphere's vertex count.
     drop_nonfinite : bool
