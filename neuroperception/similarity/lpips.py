@@ -162,7 +162,7 @@ class LPIPS(Metric):
     Examples
     --------
     >>> import torch
-    >>> metric = LPIPS("alex", heads="lpips")          # random-init backbone: RandomWeightsWarning
+    >>> metric = LPIPS("alex", backbone_weights="random")   # "DEFAULT" for the published metric
     >>> x, y = torch.rand(2, 3, 64, 64), torch.rand(2, 3, 64, 64)
     >>> metric(x, y).shape, metric.pairwise(x, y).shape
     (torch.Size([2]), torch.Size([2, 2]))
@@ -224,7 +224,7 @@ class LPIPS(Metric):
 
         Examples
         --------
-        >>> m = LPIPS(heads=None)
+        >>> m = LPIPS(heads=None, backbone_weights="random")
         >>> m.set_heads([2 * h for h in m.heads]).heads[0][:2]
         tensor([2., 2.])
         """
@@ -249,7 +249,7 @@ class LPIPS(Metric):
         Examples
         --------
         >>> import torch
-        >>> f = LPIPS(heads=None).normalized_features(torch.rand(1, 3, 64, 64))
+        >>> f = LPIPS(heads=None, backbone_weights="random").normalized_features(torch.rand(1, 3, 64, 64))
         >>> len(f), round(float(f[0].pow(2).sum(1).mean()), 3)
         (5, 1.0)
         """
@@ -364,7 +364,7 @@ class LPIPS(Metric):
         Examples
         --------
         >>> import torch
-        >>> m = LPIPS(heads=None)
+        >>> m = LPIPS(heads=None, backbone_weights="random")
         >>> maps = m.layer_maps(torch.rand(2, 3, 64, 64), torch.rand(2, 3, 64, 64))
         >>> len(maps), tuple(maps[0].shape)
         (5, (2, 1, 64, 64))
