@@ -6,7 +6,9 @@ feature map and a sparse channel tuning, and adds Gaussian noise whose level is 
 a signal-to-noise ratio. Everything that was planted (weights, receptive fields, noise levels, the
 noise ceiling) is returned next to responses that look exactly like real ones
 (:func:`~neuroperception.data.make_responses`), so encoding models and noise-ceiling estimators can
-be checked against the truth.
+be checked against the truth. Given scenes of the miniature world instead of features, the truth is
+made from the scenes' pixels and annotations (:mod:`neuroperception.data._world_brain`): early ROIs
+see local contrast energy, object-selective ROIs the objects of their preferred category.
 """
 
 from __future__ import annotations
@@ -21,13 +23,15 @@ import xarray as xr
 
 from .._validation import check_alignment, check_ids, describe
 from ..errors import InputError, ShapeError
-from ._placement import ROI_PLACEMENT, _gaussians, _place, _retinotopic_rfs, _rf_sizes
+from ..world.scenes import WorldScenes
+from ._placement import ROI_PLACEMENT, _gaussians, _place, _rf_sizes
+from ._signal import _feature_signal, _smooth_field
+from ._world_brain import WORLD_ROIS, world_signal
 from .responses import make_responses
 
 __all__ = ["simulate_brain", "SimulatedBrain", "ROI_PLACEMENT"]
 
 _SNR_SPREAD = 0.5  # sd of log per-voxel SNR around the median
-_BUDGET = 2_000_000  # elements per temporary block when projecting features
 
 
 @dataclass
@@ -50,12 +54,17 @@ class SimulatedBrain:
         One row per voxel: ``roi``, ``layer``, ``center_y``, ``center_x`` (feature-grid cells),
         ``size`` (Gaussian σ in cells), ``relative_size`` (σ / the grid's longer side), ``grid_h``,
         ``grid_w`` (NaN for flat layers), and ``n_tuned`` (features or channels with a weight).
+        A brain simulated from world scenes adds ``preferred_category`` (None outside the
+        object-selective voxels, whose ``center_*``/``size`` are their position gain in pixels).
     true_noise_ceiling : xarray.DataArray
         ``("voxel",)`` ``var(signal) / (var(signal) + σ² · mean(1/n))`` for the repeat-averaged data.
     noise_sd : xarray.DataArray
         ``("voxel",)`` single-trial noise standard deviation σ.
     rois : dict of str to tuple of str
         ROI name → the layers its voxels draw on.
+    settings : dict
+        The arguments that made it (and, for world scenes, ``content``, ``energy_grid`` and
+        ``position_gain``); also the ``attrs`` of ``responses``.
 
     Examples
     --------
@@ -168,51 +177,18 @@ def _as_layers(features: Any) -> dict[str, xr.DataArray]:
     return out
 
 
-def _unit_std(values: np.ndarray, axes: tuple[int, ...]) -> np.ndarray:
-    """Standard deviation over stimuli (and ``axes``) per unit, in stimulus chunks (float64 sums)."""
-    step = max(1, _BUDGET // max(1, values[0].size))
-    s = s2 = 0.0
-    for a in range(0, len(values), step):
-        block = np.asarray(values[a:a + step])
-        s = s + block.sum(axis=(0, *axes), dtype=np.float64)
-        flat = block.reshape(block.shape[0], block.shape[1], -1)
-        s2 = s2 + np.einsum("sup,sup->u", flat, flat, dtype=np.float64)
-    count = len(values) * int(np.prod([values.shape[i] for i in axes]))
-    mean = s / count
-    return np.sqrt(np.maximum(s2 / count - mean**2, 0.0))
-
-
-def _project(values: np.ndarray, weights_fn, n_vox: int, n_units: int) -> np.ndarray:
-    """``values (S, U) @ W.T`` for ``W (n_vox, U)`` built block-wise by ``weights_fn(slice)``."""
-    out = np.empty((len(values), n_vox))
-    vstep = max(1, _BUDGET // n_units)
-    sstep = max(1, _BUDGET // n_units)
-    for v in range(0, n_vox, vstep):
-        block = weights_fn(slice(v, v + vstep))
-        for a in range(0, len(values), sstep):
-            x = np.asarray(values[a:a + sstep], dtype=np.float64).reshape(-1, n_units)
-            out[a:a + sstep, v:v + vstep] = x @ block.T
-    return out
-
-
-def _smooth_field(xyz: np.ndarray, rng: np.random.Generator, n_waves: int = 24, wavelength: float = 40.0):
-    """A smooth random field over positions (unit variance), as a sum of random plane waves."""
-    k = rng.standard_normal((n_waves, 3)) * (2 * np.pi / wavelength)
-    phase = rng.uniform(0, 2 * np.pi, n_waves)
-    f = np.cos(xyz @ k.T + phase).sum(1)
-    return (f - f.mean()) / max(f.std(), 1e-12)
-
-
 def simulate_brain(
     features: Any,
     n_voxels: int = 600,
     snr: float = 0.5,
     n_repeats: int = 3,
-    rois: Sequence[str] = ("V1", "V4", "IT"),
+    rois: Sequence[str] | None = None,
     space: str = "volume",
     sparsity: float = 0.1,
     rf_size: Any = None,
     random_state: int = 0,
+    *,
+    content: bool = True,
 ) -> SimulatedBrain:
     """Simulate voxel responses to stimuli from their features, with a planted ground truth.
 
@@ -228,30 +204,48 @@ def simulate_brain(
     single-trial SNR (signal sd / noise sd) varies log-normally and smoothly over cortex around its
     median ``snr``.
 
+    Given scenes of the miniature world (:class:`~neuroperception.world.WorldScenes`), the truth is
+    made from the scenes themselves, not from any model's features: early ROIs (V1, V4) see the
+    images' :func:`~neuroperception.data.contrast_energy` (layer ``"energy"``) through retinotopic
+    receptive fields with a sparse positive channel tuning; the object-selective ROIs (LO, IT) hold
+    category-selective patches (layer ``"categories"``): each voxel responds to the objects of its
+    preferred category (column ``preferred_category`` of ``receptive_fields``) wherever they are,
+    in proportion to their size times visible fraction, with a mild gain for their position
+    (``1 - 0.3 + 0.3 · exp(-d² / 2σ²)`` around the voxel's receptive-field centre, in pixels). With
+    ``content=False`` LO and IT see contrast energy through their own large receptive fields instead,
+    with the same placement, noise and voxel count, so an effect that depends on content vanishes.
+
     Parameters
     ----------
-    features : xarray.DataArray, numpy.ndarray or dict of str to DataArray
+    features : xarray.DataArray, numpy.ndarray, dict of str to DataArray, or WorldScenes
         ``("stimulus", "feature")`` or ``("stimulus", "channel", "y", "x")`` per layer (as returned by
-        :func:`~neuroperception.features.extract`); layers must share their ``stimulus_id``.
+        :func:`~neuroperception.features.extract`); layers must share their ``stimulus_id``. Or
+        scenes from :func:`~neuroperception.world.render_scenes` (their ids become ``stimulus_id``).
     n_voxels : int
         Total voxels, split evenly over ROIs.
     snr : float
         Median single-trial signal-to-noise ratio (signal sd / noise sd) over voxels.
     n_repeats : int
         Presentations of each stimulus.
-    rois : sequence of str
+    rois : sequence of str, optional
         ROI names from :data:`ROI_PLACEMENT` (``"V1"``, ``"V4"``, ``"LO"``, ``"IT"``, and the motion area
-        ``"MT"`` for video features), early to late.
+        ``"MT"`` for video features), early to late. Default ``("V1", "V4", "IT")`` for features and
+        ``("V1", "V4", "LO", "IT")`` for scenes.
     space : {"volume", "surface"}
         MNI152 voxels with ``x/y/z`` (mm) coordinates, or fsaverage5 vertices with ``hemi``/``vertex``
         (and their pial ``x/y/z``).
     sparsity : float
-        Fraction of the (varying) features or channels each voxel is tuned to (at least one).
+        Fraction of the (varying) features or channels each voxel is tuned to (at least one); for
+        object-selective voxels, of the categories the scenes hold (beyond the preferred one, the
+        others get weights between 0.2 and 0.6 of it).
     rf_size : float, sequence or dict, optional
         Median receptive-field σ as a fraction of the grid side, per ROI; default from
         :data:`ROI_PLACEMENT` (V1 0.05 < V4 0.12 < LO 0.2 < IT 0.3).
     random_state : int
         Seed; the same seed gives identical output.
+    content : bool
+        Scenes only: whether LO and IT respond to the objects' categories (True) or to contrast
+        energy like early areas (False).
 
     Returns
     -------
@@ -261,7 +255,7 @@ def simulate_brain(
     ------
     InputError
         Unknown ROI or space, out-of-range parameters, too many voxels for the ROIs, features
-        without variance.
+        without variance, ``content=False`` for features.
     ShapeError, AlignmentError
         Features with wrong dims or different stimulus ids across layers.
 
@@ -274,8 +268,20 @@ def simulate_brain(
     (('repeat', 'stimulus', 'voxel'), (3, 50, 60))
     >>> sorted(set(brain.responses["roi"].values.tolist()))
     ['IT', 'V1', 'V4']
+
+    A brain that sees scenes of the miniature world:
+
+    >>> from neuroperception.world import render_scenes
+    >>> brain = simulate_brain(render_scenes(40, random_state=0), n_voxels=80, random_state=0)
+    >>> brain.rois
+    {'V1': ('energy',), 'V4': ('energy',), 'LO': ('categories',), 'IT': ('categories',)}
+    >>> brain.receptive_fields.groupby("roi", sort=False)["preferred_category"].count().tolist()
+    [0, 0, 20, 20]
     """
-    layers = _as_layers(features)
+    world = isinstance(features, WorldScenes)
+    layers = None if world else _as_layers(features)
+    if rois is None:
+        rois = WORLD_ROIS if world else ("V1", "V4", "IT")
     rois = [str(r) for r in ([rois] if isinstance(rois, str) else rois)]
     unknown = [r for r in rois if r not in ROI_PLACEMENT]
     if not rois or unknown or len(set(rois)) != len(rois):
@@ -290,61 +296,28 @@ def simulate_brain(
         raise InputError(f"snr: received {snr!r}; expected a positive number (median signal sd / noise sd)")
     if not isinstance(sparsity, (int, float, np.number)) or not 0 < sparsity <= 1:
         raise InputError(f"sparsity: received {sparsity!r}; expected a fraction in (0, 1]")
+    if not isinstance(content, (bool, np.bool_)):
+        raise InputError(f"content: received {content!r}; expected True or False")
+    if not world and not content:
+        raise InputError("content: received False with features; expected WorldScenes (the switch turns the "
+                         "object ROIs' dependence on the scenes' content off; features have no content to remove)")
+    if world and len(features) < 3:
+        raise ShapeError(f"features: received {len(features)} scenes; expected at least 3 to standardise the signal")
     sizes = _rf_sizes(rf_size, rois)
-    place_rng, tune_rng, noise_rng, snr_rng = (np.random.default_rng(s) for s in
-                                               np.random.SeedSequence(int(random_state)).spawn(4))
+    seeds = np.random.SeedSequence(int(random_state)).spawn(5)
+    place_rng, tune_rng, noise_rng, snr_rng = (np.random.default_rng(s) for s in seeds[:4])
 
     xyz, hemi, vertex, roi_labels, offs = _place(rois, int(n_voxels), space, place_rng)
-    names = list(layers)
-    if len(names) >= len(rois):
-        groups = [tuple(names[i] for i in g) for g in np.array_split(np.arange(len(names)), len(rois))]
+    if world:
+        ids = list(features.ids)
+        sig = world_signal(features, roi_labels, xyz, offs, hemi, sizes, float(sparsity), bool(content), seeds[4])
     else:
-        groups = [(names[k * len(names) // len(rois)],) for k in range(len(rois))]
-    roi_layers = dict(zip(rois, groups))
-
-    first = next(iter(layers.values()))
-    ids = check_ids(first["stimulus_id"].values if "stimulus_id" in first.coords else None,
-                    first.sizes["stimulus"], name="features.stimulus_id", prefix="stim")
+        first = next(iter(layers.values()))
+        ids = check_ids(first["stimulus_id"].values if "stimulus_id" in first.coords else None,
+                        first.sizes["stimulus"], name="features.stimulus_id", prefix="stim")
+        sig = _feature_signal(layers, rois, roi_labels, offs, hemi, sizes, sparsity, tune_rng)
     n_stim, n_vox = len(ids), len(roi_labels)
-    voxel_layer = np.array([roi_layers[r][tune_rng.integers(len(roi_layers[r]))] for r in roi_labels])
-    raw = np.zeros((n_stim, n_vox))
-    weights: dict[str, np.ndarray] = {}
-    rf_rows = {k: np.full(n_vox, np.nan) for k in ("center_y", "center_x", "size", "relative_size", "grid_h",
-                                                   "grid_w")}
-    n_tuned = np.zeros(n_vox, dtype=int)
-    for layer, da in layers.items():
-        values = np.asarray(da.values)
-        is_map = da.ndim == 4
-        std = _unit_std(values, (2, 3) if is_map else ())
-        varying = np.flatnonzero(std > 1e-12 * max(float(std.max()), 1e-300))
-        if varying.size == 0:
-            raise InputError(f"features[{layer!r}]: received constant values over stimuli; expected varying features")
-        n_units = values.shape[1]
-        w = np.zeros((n_vox, n_units))
-        idx = np.flatnonzero(voxel_layer == layer)
-        k = max(1, int(round(sparsity * varying.size)))
-        for v in idx:
-            w[v, tune_rng.choice(varying, size=k, replace=False)] = tune_rng.standard_normal(k)
-        n_tuned[idx] = k
-        if idx.size == 0:
-            weights[layer] = w
-            continue
-        if is_map:
-            h, wd = values.shape[2:]
-            side = max(h, wd)
-            cy, cx, sigma = _retinotopic_rfs(offs[idx], hemi[idx], roi_labels[idx], sizes, h, wd, tune_rng)
-            for key, val in (("center_y", cy), ("center_x", cx), ("size", sigma), ("relative_size", sigma / side),
-                             ("grid_h", h), ("grid_w", wd)):
-                rf_rows[key][idx] = val
-            g = _gaussians(cy, cx, sigma, h, wd)
-
-            def block(sl, g=g, w=w, idx=idx):
-                return (w[idx[sl], :, None] * g[sl, None, :]).reshape(len(g[sl]), -1)
-
-            raw[:, idx] = _project(values, block, idx.size, int(np.prod(values.shape[1:])))
-        else:
-            raw[:, idx] = _project(values, lambda sl, w=w, idx=idx: w[idx[sl]], idx.size, n_units)
-        weights[layer] = w
+    raw = sig.raw
     sd = raw.std(0)
     flat = sd <= 1e-12 * max(float(np.abs(raw).max()), 1e-300)
     if flat.any():
@@ -363,11 +336,12 @@ def simulate_brain(
     nc = 1.0 / (1.0 + noise_sd**2 / int(n_repeats))
 
     settings = {"n_voxels": int(n_voxels), "snr": float(snr), "n_repeats": int(n_repeats), "rois": ",".join(rois),
-                "space": space, "sparsity": float(sparsity), "random_state": int(random_state)}
+                "space": space, "sparsity": float(sparsity), "random_state": int(random_state), **sig.settings}
     coords: dict[str, Any] = {"roi": roi_labels, "xyz": xyz}
     if space == "surface":
         coords.update(hemi=hemi, vertex=vertex)
-    attrs = {"source": "neuroperception.data.simulate_brain", **settings}
+    attrs = {"source": "neuroperception.data.simulate_brain",
+             **{k: int(v) if isinstance(v, bool) else v for k, v in settings.items()}}  # netCDF has no booleans
     responses = make_responses(noise, ids, attrs=attrs, name="responses", **coords)
     signal_da = make_responses(signal, ids, attrs=attrs, name="signal", **coords)
     voxel_coords = {k: signal_da[k] for k in signal_da.coords if signal_da[k].dims == ("voxel",)}
@@ -376,15 +350,16 @@ def simulate_brain(
         return xr.DataArray(values, dims="voxel", coords=voxel_coords, name=name)
 
     true_weights = {}
-    for layer, w in weights.items():
-        dim = layers[layer].dims[1]
+    for layer, w in sig.weights.items():
+        dim, labels = sig.units[layer]
         wcoords = dict(voxel_coords)
-        if dim in layers[layer].coords:
-            wcoords[dim] = layers[layer][dim].values
+        if labels is not None:
+            wcoords[dim] = labels
         true_weights[layer] = xr.DataArray((w / sd[:, None]).astype(np.float32), dims=("voxel", dim),
                                            coords=wcoords, name=f"true weights {layer}")
-    rf = pd.DataFrame({"roi": roi_labels, "layer": voxel_layer, **rf_rows, "n_tuned": n_tuned})
+    rf = pd.DataFrame({"roi": roi_labels, "layer": sig.voxel_layer, **sig.rf, "n_tuned": sig.n_tuned,
+                       **sig.columns})
     rf.index.name = "voxel"
     return SimulatedBrain(responses=responses, signal=signal_da, true_weights=true_weights, receptive_fields=rf,
                           true_noise_ceiling=per_voxel(nc, "true noise ceiling"),
-                          noise_sd=per_voxel(noise_sd, "noise sd"), rois=roi_layers, settings=settings)
+                          noise_sd=per_voxel(noise_sd, "noise sd"), rois=sig.roi_layers, settings=settings)
