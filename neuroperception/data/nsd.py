@@ -1,14 +1,23 @@
 """Single-trial betas of the Natural Scenes Dataset (NSD, Allen et al. 2022) in its release layout.
 
-Reads ``nsddata_betas/ppdata/subjNN/<space>/<preparation>/betas_sessionSS.{hdf5,nii.gz}`` and the
-experimental design ``nsddata/experiments/nsd/nsd_expdesign.mat``, and labels every trial with the
-NSD image it showed: ``stimulus_id = f"nsd-{id73k:05d}"`` with the **1-based** 73k image id (the
-numbering of ``subjectim`` in the design file; ``nsd-00001`` is the first of the 73,000 images).
+Reads ``nsddata_betas/ppdata/subjNN/<space>/<preparation>/`` session files and the experimental design
+``nsddata/experiments/nsd/nsd_expdesign.mat``, and labels every trial with the NSD image it showed:
+``stimulus_id = f"nsd-{id73k:05d}"`` with the **1-based** 73k image id (the numbering of
+``subjectim`` in the design file; ``nsd-00001`` is the first of the 73,000 images).
 
-Axis order: the HDF5 files were written from MATLAB (column-major), so h5py reads the dataset
-``betas`` as ``(trial, z, y, x)``, the reverse of the NIfTI files' ``(x, y, z, trial)``. This module
-transposes the HDF5 blocks to ``(trial, x, y, z)`` before masking, so both formats give the same
-voxels in the same order (C order of the NIfTI indices ``i, j, k``).
+Spaces and files:
+
+* volumes ``func1pt8mm`` / ``func1mm``: ``betas_sessionSS.hdf5`` (int16 x 300; written from MATLAB,
+  so h5py reads the dataset ``betas`` as ``(trial, z, y, x)`` with chunks ``(750, 1, 1, 1)``) or
+  ``betas_sessionSS.nii.gz`` (int16 x 300, ``(x, y, z, trial)``). Both give the same voxels in the
+  same order (C order of the NIfTI indices ``i, j, k``); HDF5 files are read along their chunks,
+  only where the mask selects voxels;
+* surfaces ``fsaverage`` (``{lh,rh}.betas_sessionSS.mgh``, float32 percent signal change,
+  ``(163842, 1, 1, 750)``) and ``nativesurface`` (``{lh,rh}.betas_sessionSS.hdf5``, int16 x 300,
+  h5py ``(trial, vertex)``).
+
+Integer files are divided by 300; floating-point files are percent signal change already and are
+never rescaled.
 """
 
 from __future__ import annotations
@@ -23,6 +32,8 @@ import xarray as xr
 
 from .._validation import describe
 from ..errors import InputError, ShapeError
+from . import _nsd_files as files_
+from . import _nsd_rois as rois_
 from .responses import stack_repeats
 
 __all__ = ["load_nsd_betas", "nsd_subject", "NSD_TRIALS_PER_SESSION"]
@@ -30,9 +41,12 @@ __all__ = ["load_nsd_betas", "nsd_subject", "NSD_TRIALS_PER_SESSION"]
 #: Trials in one NSD scan session (12 runs of 62 or 63 trials).
 NSD_TRIALS_PER_SESSION = 750
 _N_SESSIONS = 40
-_SPACES = ("func1pt8mm", "func1mm")
-_PREPARATIONS = ("betas_assumehrf", "betas_fithrf", "betas_fithrf_GLMdenoise_RR")
-_SCALE = 300.0  # betas are stored as int16 percent signal change x 300
+_VOLUMES = ("func1pt8mm", "func1mm")
+_SURFACES = ("fsaverage", "nativesurface")
+_PREPARATIONS = ("betas_fithrf_GLMdenoise_RR", "betas_fithrf", "betas_assumehrf")
+_FORMATS = {"func1pt8mm": ("hdf5", "nifti"), "func1mm": ("hdf5", "nifti"), "fsaverage": ("hdf5", "mgh"),
+            "nativesurface": ("hdf5", "mgh")}
+_SUFFIX = {"hdf5": ".hdf5", "nifti": ".nii.gz", "mgh": ".mgh"}
 
 
 def nsd_subject(subject: Any) -> int:
@@ -94,97 +108,94 @@ def _load_design(root: Path, subj: int) -> tuple[np.ndarray, np.ndarray]:
     return order, subjectim[subj - 1]
 
 
-def _read_ctab(path: Path) -> dict[int, str]:
-    table = {}
-    for line in path.read_text().splitlines():
-        parts = line.split()
-        if len(parts) >= 2 and parts[0].lstrip("-").isdigit():
-            table[int(parts[0])] = parts[1]
-    if not table:
-        raise InputError(f"{path}: no 'index name' lines found; expected a colour table such as '1 V1v'")
-    return table
-
-
-def _volume(spec: Any, subj_dir: Path, space: str, what: str) -> tuple[np.ndarray, np.ndarray | None, str]:
-    """Resolve a mask/ROI given as an array, a path, or the name of an NSD ROI file."""
-    if isinstance(spec, np.ndarray):
-        return spec, None, f"in-memory {what} array"
-    if not isinstance(spec, (str, os.PathLike)):
-        raise InputError(f"{what}: received {describe(spec)}; expected a path, an NSD ROI name or a 3-D array")
-    path = Path(spec)
-    candidates = [path] if path.suffix or os.sep in str(spec) else [
-        subj_dir / space / "roi" / f"{spec}.nii.gz",
-        subj_dir / space / f"{spec}.nii.gz",
-    ]
-    found = next((p for p in candidates if p.is_file()), None)
-    if found is None:
-        raise FileNotFoundError(
-            f"{what}: received {str(spec)!r}; looked for {', '.join(str(p) for p in candidates)} and found no file"
-        )
-    import nibabel as nib
-
-    img = nib.load(os.fspath(found))
-    data = np.asarray(img.dataobj)
-    if data.ndim == 4 and data.shape[3] == 1:
-        data = data[..., 0]
-    return data, img.affine, str(found)
-
-
-def _session_file(betas_dir: Path, session: int, fmt: str) -> tuple[Path, str]:
-    h5 = betas_dir / f"betas_session{session:02d}.hdf5"
-    nii = betas_dir / f"betas_session{session:02d}.nii.gz"
-    options = {"hdf5": [h5], "nifti": [nii], "auto": [h5, nii]}[fmt]
-    for path in options:
-        if path.is_file():
-            return path, "hdf5" if path.suffix == ".hdf5" else "nifti"
+def _session_files(betas_dir: Path, session: int, space: str, fmt: str) -> tuple[list[Path], str]:
+    """The session's file (volumes) or its two hemisphere files (surfaces), and their format."""
+    kinds = _FORMATS[space] if fmt == "auto" else (fmt,)
+    prefixes = [""] if space in _VOLUMES else [f"{h}." for h, _ in rois_.HEMIS]
+    for kind in kinds:
+        paths = [betas_dir / f"{pre}betas_session{session:02d}{_SUFFIX[kind]}" for pre in prefixes]
+        if all(p.is_file() for p in paths):
+            return paths, kind
+    looked = [str(betas_dir / f"{pre}betas_session{session:02d}{_SUFFIX[k]}") for k in kinds for pre in prefixes]
     raise FileNotFoundError(
-        f"session {session}: looked for {' and '.join(str(p) for p in options)} and found no file; expected the "
-        f"NSD betas of that session (format={fmt!r})"
+        f"session {session}: looked for {' and '.join(looked)} and found no complete set; expected the NSD "
+        f"betas of that session (space={space!r}, format={fmt!r})"
     )
 
 
-def _read_session(path: Path, kind: str, mask: np.ndarray | None, block: int):
-    """Return ``(trials x voxels float32, volume shape, affine or None)`` of one session file."""
-    if kind == "hdf5":
-        import h5py
-
-        with h5py.File(path, "r") as f:
-            if "betas" not in f:
-                raise InputError(f"{path}: holds {list(f.keys())}; expected a dataset 'betas'")
-            ds = f["betas"]
-            if ds.ndim != 4:
-                raise ShapeError(f"{path}: dataset 'betas' has shape {ds.shape}; expected (trial, z, y, x)")
-            n_trials, shape = ds.shape[0], tuple(ds.shape[1:][::-1])
-            _check_trials(path, n_trials)
-            sel = _mask_for(mask, shape, path)
-            out = np.empty((n_trials, int(sel.sum())), np.float32)
-            for t0 in range(0, n_trials, block):
-                chunk = ds[t0:t0 + block].transpose(0, 3, 2, 1)  # (trial, z, y, x) -> (trial, x, y, z)
-                out[t0:t0 + chunk.shape[0]] = chunk[:, sel].astype(np.float32) / np.float32(_SCALE)
-        return out, shape, None
-    import nibabel as nib
-
-    img = nib.load(os.fspath(path))
-    if len(img.shape) != 4:
-        raise ShapeError(f"{path}: image of shape {img.shape}; expected (x, y, z, trial)")
-    shape = tuple(img.shape[:3])
-    _check_trials(path, img.shape[3])
-    sel = _mask_for(mask, shape, path)
-    data = np.asanyarray(img.dataobj)
-    return (data[sel].T.astype(np.float32) / np.float32(_SCALE)), shape, img.affine
+def _keep_and_roi(mask, roi, load, what_shape):
+    """Resolve mask/roi with ``load(spec, what)`` into (selection, roi values, sources, roi spec)."""
+    sel, srcs, roi_values = None, {}, None
+    if mask is not None:
+        mdata, srcs["mask"] = load(mask, "mask")
+        sel = np.nan_to_num(mdata.astype(float)) > 0
+    if roi is not None:
+        rdata, srcs["roi"] = load(roi, "roi")
+        if sel is not None and rdata.shape != sel.shape:
+            raise ShapeError(f"roi ({srcs['roi']}): shape {rdata.shape} differs from mask ({srcs['mask']}) {sel.shape}")
+        roi_values = np.round(np.nan_to_num(rdata.astype(float), nan=-1)).astype(np.int64)
+        if sel is None:
+            sel = roi_values > 0
+    if sel is not None and not sel.any():
+        source = srcs.get("mask") or srcs.get("roi")
+        raise InputError(f"mask/roi: no {what_shape} > 0 in {source}; expected at least one {what_shape} to keep")
+    return sel, roi_values, srcs
 
 
-def _check_trials(path: Path, n: int) -> None:
-    if n != NSD_TRIALS_PER_SESSION:
-        raise ShapeError(f"{path}: holds {n} trials; expected {NSD_TRIALS_PER_SESSION} per NSD session")
+def _read_volumes(paths, kind, subj_dir, space, mask, roi, block_size, progress_bar):
+    affines = []
+
+    def load(spec, what):
+        data, affine, src = rois_.volume(spec, subj_dir, space, what)
+        affines.append(affine)
+        return data, src
+
+    sel, roi_values, srcs = _keep_and_roi(mask, roi, load, "voxel")
+    blocks, shape = [], None
+    for (path,) in progress_bar(paths):
+        raw, vol_shape, affine = files_.read_volume(path, kind, sel, block_size, NSD_TRIALS_PER_SESSION)
+        if shape is not None and vol_shape != shape:
+            raise ShapeError(f"{path}: volume of shape {vol_shape}; expected {shape} like the first session")
+        shape = vol_shape
+        if not blocks:
+            affines.insert(0, affine)  # a NIfTI session's own affine comes first
+        blocks.append(raw)
+    sel = np.ones(shape, bool) if sel is None else sel
+    ijk = np.argwhere(sel)
+    coords: dict[str, Any] = {}
+    affine = next((a for a in affines if a is not None), None)
+    brainmask = subj_dir / space / "brainmask.nii.gz"
+    if affine is None and brainmask.is_file():
+        import nibabel as nib
+
+        affine = nib.load(os.fspath(brainmask)).affine
+    if affine is not None:
+        coords["xyz"] = ijk @ np.asarray(affine)[:3, :3].T + np.asarray(affine)[:3, 3]
+    index = {"i": ijk[:, 0], "j": ijk[:, 1], "k": ijk[:, 2]}
+    return blocks, coords, index, None if roi_values is None else roi_values[sel], srcs
 
 
-def _mask_for(mask: np.ndarray | None, shape: tuple[int, ...], path: Path) -> np.ndarray:
-    if mask is None:
-        return np.ones(shape, bool)
-    if mask.shape != shape:
-        raise ShapeError(f"mask/roi: received a volume of shape {mask.shape}; expected {shape}, the grid of {path}")
-    return mask
+def _read_surfaces(paths, kind, label_dir, mask, roi, block_size, progress_bar):
+    sizes = {h: files_.surface_size(p, kind, NSD_TRIALS_PER_SESSION) for (h, _), p in zip(rois_.HEMIS, paths[0])}
+    sel, roi_values, srcs = _keep_and_roi(mask, roi, lambda spec, what: rois_.surface(spec, label_dir, sizes, what),
+                                          "vertex")
+    bounds = np.cumsum([0, sizes["lh"], sizes["rh"]])
+    keep = {h: (np.arange(sizes[h]) if sel is None else np.flatnonzero(sel[bounds[n]:bounds[n + 1]]))
+            for n, (h, _) in enumerate(rois_.HEMIS)}
+    blocks = []
+    for pair in progress_bar(paths):
+        parts = []
+        for (h, _), path in zip(rois_.HEMIS, pair):
+            n = files_.surface_size(path, kind, NSD_TRIALS_PER_SESSION)
+            if n != sizes[h]:
+                raise ShapeError(f"{path}: holds {n} vertices; expected {sizes[h]} like the first session")
+            if keep[h].size:  # a hemisphere without selected vertices is not read
+                parts.append(files_.read_surface(path, kind, keep[h], block_size))
+        blocks.append(np.concatenate(parts, axis=1) if len(parts) > 1 else parts[0])
+    index = {"hemi": np.concatenate([np.full(keep[h].size, name) for h, name in rois_.HEMIS]),
+             "vertex": np.concatenate([keep[h] for h, _ in rois_.HEMIS])}
+    flat = np.concatenate([keep["lh"], keep["rh"] + sizes["lh"]])
+    return blocks, {}, index, None if roi_values is None else roi_values[flat], srcs
 
 
 def load_nsd_betas(
@@ -199,6 +210,7 @@ def load_nsd_betas(
     *,
     progress: bool = True,
     block_size: int = 50,
+    drop_nonfinite: bool = False,
 ) -> xr.DataArray:
     """Read NSD single-trial betas of some sessions as ``("repeat", "stimulus", "voxel")``.
 
@@ -211,48 +223,58 @@ def load_nsd_betas(
     sessions : int or sequence of int
         1-based NSD session numbers (1..40); session ``s`` holds global trials
         ``(s - 1) * 750 .. s * 750 - 1``.
-    space : {"func1pt8mm", "func1mm"}
-        Volume preparation.
+    space : {"func1pt8mm", "func1mm", "fsaverage", "nativesurface"}
+        Volume or surface preparation.
     preparation : {"betas_fithrf_GLMdenoise_RR", "betas_fithrf", "betas_assumehrf"}
         GLM version.
     mask : str, path or array, optional
-        Voxels to keep (values > 0): a NIfTI path, a 3-D array on the betas' grid, or the name of a
-        file of the subject's ROI folder ``nsddata/ppdata/subjNN/<space>/roi/<name>.nii.gz`` (e.g.
-        ``"nsdgeneral"``; ``"brainmask"`` is found one folder up). Default: every voxel of the volume
-        (about 700,000 at 1.8 mm) unless ``roi`` is given.
+        Voxels/vertices to keep (values > 0). Volumes: a NIfTI path, a 3-D array on the betas' grid,
+        or the name of a file of ``nsddata/ppdata/subjNN/<space>/roi/`` (``"nsdgeneral"``,
+        ``"lh.nsdgeneral"``; ``"brainmask"`` is found one folder up). Surfaces: a name read from
+        ``nsddata/freesurfer/<subjNN or fsaverage>/label/{lh,rh}.<name>.mgz`` (``"lh.<name>"``: that
+        hemisphere only), a path to such a ``lh.``/``rh.`` file, or a 1-D array over the left then
+        right vertices. Default: every voxel (about 700,000 at 1.8 mm) unless ``roi`` is given.
     roi : str, path or array, optional
-        An integer ROI volume (same forms as ``mask``, e.g. ``"prf-visualrois"``) giving the ``roi``
-        coordinate; its names come from ``nsddata/freesurfer/subjNN/label/<name>.mgz.ctab`` (or
-        ``.mat.ctab``) when present, else the integers as strings. Values <= 0 are ``"unlabelled"``.
-        Without ``mask``, only voxels with ``roi > 0`` are kept.
-    format : {"auto", "hdf5", "nifti"}
-        File to read: ``betas_sessionSS.hdf5`` or ``.nii.gz`` (``auto`` prefers HDF5).
+        An integer ROI map (same forms as ``mask``, e.g. ``"prf-visualrois"`` or
+        ``"lh.prf-visualrois"``) giving the ``roi`` coordinate; its names come from
+        ``nsddata/freesurfer/subjNN/label/<name>.mgz.ctab`` (else ``freesurfer/fsaverage/label``; the
+        table of ``lh.<name>`` is that of ``<name>``), else the integers as strings. Values <= 0 are
+        ``"unlabelled"``. Without ``mask``, only voxels with ``roi > 0`` are kept.
+    format : {"auto", "hdf5", "nifti", "mgh"}
+        File to read: ``.hdf5`` or ``.nii.gz`` for volumes, ``.hdf5`` or ``.mgh`` for surfaces;
+        ``auto`` takes the first present in that order.
     progress : bool
         Show a progress bar over sessions (tqdm).
     block_size : int
-        Trials read at once from HDF5 files (bounds memory).
+        Trials read at once from HDF5 files whose chunks do not hold all trials of a voxel (or that
+        are not chunked); NSD's own files are read along their chunks, every trial at once.
+    drop_nonfinite : bool
+        Drop voxels/vertices holding NaN/Inf in any loaded trial (floating-point files only) instead
+        of raising an error.
 
     Returns
     -------
     xarray.DataArray
-        ``("repeat", "stimulus", "voxel")`` in percent signal change (stored value / 300), float;
-        the k-th showing of an image in the loaded sessions is ``repeat=k`` (NaN where an image was
-        shown fewer times). Stimuli in order of first showing; ``stimulus_id = "nsd-%05d" % id73k``
-        (1-based 73k id). Voxel coordinates ``i``, ``j``, ``k`` (NIfTI indices), ``x``, ``y``, ``z``
-        (mm, when an affine is known from a NIfTI file), ``subject`` and optionally ``roi``.
+        ``("repeat", "stimulus", "voxel")`` in percent signal change (integer files divided by 300,
+        float files as stored; ``attrs["stored"]`` says which); the k-th showing of an image in the
+        loaded sessions is ``repeat=k`` (NaN where an image was shown fewer times). Stimuli in order
+        of first showing; ``stimulus_id = "nsd-%05d" % id73k`` (1-based 73k id). Volumes: voxel
+        coordinates ``i``, ``j``, ``k`` (NIfTI indices) and ``x``, ``y``, ``z`` (mm, when an affine
+        is known from a NIfTI file). Surfaces: ``hemi`` and ``vertex``. Both: ``subject`` and
+        optionally ``roi``.
 
     Raises
     ------
     FileNotFoundError
         A missing session, design or ROI file (the message gives the paths looked for).
     ShapeError
-        A session file that does not hold 750 trials, a mask/ROI on another grid.
+        A session file that does not hold 750 trials, a mask/ROI on another grid or mesh.
     InputError
-        A bad subject, session, space, preparation or format.
+        A bad subject, session, space, preparation or format; NaN/Inf betas without ``drop_nonfinite``.
 
     Examples
     --------
-    >>> r = load_nsd_betas("/data/nsd", "subj01", [1, 2], mask="nsdgeneral")  # doctest: +SKIP
+    >>> r = load_nsd_betas("/data/nsd", "subj01", [1, 2], mask="nsdgeneral", roi="lh.prf-visualrois")  # doctest: +SKIP
     >>> r.dims  # doctest: +SKIP
     ('repeat', 'stimulus', 'voxel')
     >>> from neuroperception.errors import InputError
@@ -264,17 +286,18 @@ def load_nsd_betas(
     """
     subj = nsd_subject(subject)
     sess = _sessions(sessions)
-    if space not in _SPACES:
-        raise InputError(f"space: received {space!r}; expected one of {_SPACES}")
+    if space not in _FORMATS:
+        raise InputError(f"space: received {space!r}; expected one of {_VOLUMES + _SURFACES}")
     if preparation not in _PREPARATIONS:
         raise InputError(f"preparation: received {preparation!r}; expected one of {_PREPARATIONS}")
-    if format not in ("auto", "hdf5", "nifti"):
-        raise InputError(f"format: received {format!r}; expected 'auto', 'hdf5' or 'nifti'")
+    if format != "auto" and format not in _FORMATS[space]:
+        raise InputError(
+            f"format: received {format!r}; expected 'auto' or one of {_FORMATS[space]} for space={space!r}"
+        )
     if not isinstance(block_size, (int, np.integer)) or block_size < 1:
         raise InputError(f"block_size: received {block_size!r}; expected a positive int")
     root = Path(root)
     name = f"subj{subj:02d}"
-    subj_dir = root / "nsddata" / "ppdata" / name
     betas_dir = root / "nsddata_betas" / "ppdata" / name / space / preparation
     order, images = _load_design(root, subj)
     if max(sess) * NSD_TRIALS_PER_SESSION > order.size:
@@ -282,64 +305,53 @@ def load_nsd_betas(
             f"sessions: received {max(sess)}, but the design's masterordering holds {order.size} trials "
             f"({order.size // NSD_TRIALS_PER_SESSION} sessions)"
         )
-    files = [_session_file(betas_dir, s, format) for s in sess]  # fail early on a missing session
-
-    affines = []
-    sel = None
-    mask_src = None
-    if mask is not None:
-        mdata, maff, mask_src = _volume(mask, subj_dir, space, "mask")
-        sel = np.nan_to_num(mdata.astype(float)) > 0
-        affines.append(maff)
-    roi_values, roi_src, table, ctab = None, None, None, None
-    if roi is not None:
-        rdata, raff, roi_src = _volume(roi, subj_dir, space, "roi")
-        if sel is not None and rdata.shape != sel.shape:
-            raise ShapeError(f"roi ({roi_src}): shape {rdata.shape} differs from mask ({mask_src}) {sel.shape}")
-        roi_values = np.round(np.nan_to_num(rdata.astype(float), nan=-1)).astype(np.int64)
-        if sel is None:
-            sel = roi_values > 0
-        affines.append(raff)
-        stem = Path(roi_src).name.split(".")[0] if not isinstance(roi, np.ndarray) else None
-        ctabs = [root / "nsddata" / "freesurfer" / name / "label" / f"{stem}.{ext}.ctab" for ext in ("mgz", "mat")]
-        ctab = next((p for p in ctabs if stem and p.is_file()), None)
-        table = _read_ctab(ctab) if ctab is not None else None
-    if sel is not None and not sel.any():
-        raise InputError(f"mask/roi: no voxel > 0 in {mask_src or roi_src}; expected at least one voxel to keep")
+    found = [_session_files(betas_dir, s, space, format) for s in sess]  # fail early on a missing session
+    kinds = {kind for _, kind in found}
+    if len(kinds) > 1:
+        raise InputError(f"format='auto' found {sorted(kinds)} files across sessions {sess}; pass format= to pick one")
+    kind = kinds.pop()
 
     from tqdm.auto import tqdm
 
-    blocks, trial_ids, shape = [], [], None
-    for s, (path, kind) in zip(tqdm(sess, desc=f"NSD {name} sessions", disable=not progress), files):
-        values, vol_shape, affine = _read_session(path, kind, sel, block_size)
-        if shape is not None and vol_shape != shape:
-            raise ShapeError(f"{path}: volume of shape {vol_shape}; expected {shape} like the first session")
-        shape = vol_shape
-        if not blocks:
-            affines.insert(0, affine)  # a NIfTI session's own affine comes first
-        blocks.append(values)
-        glob = (s - 1) * NSD_TRIALS_PER_SESSION + np.arange(NSD_TRIALS_PER_SESSION)
-        trial_ids.extend(f"nsd-{int(i):05d}" for i in images[order[glob] - 1])
-    if sel is None:
-        sel = np.ones(shape, bool)
-    ijk = np.argwhere(sel)
-    coords: dict[str, Any] = {"subject": name}
-    affine = next((a for a in affines if a is not None), None)
-    if affine is None:
-        brainmask = subj_dir / space / "brainmask.nii.gz"
-        if brainmask.is_file():
-            import nibabel as nib
+    def progress_bar(items):
+        return tqdm(items, desc=f"NSD {name} sessions", disable=not progress)
 
-            affine = nib.load(os.fspath(brainmask)).affine
-    if affine is not None:
-        coords["xyz"] = ijk @ np.asarray(affine)[:3, :3].T + np.asarray(affine)[:3, 3]
+    freesurfer = root / "nsddata" / "freesurfer"
+    paths = [p for p, _ in found]
+    if space in _VOLUMES:
+        blocks, coords, index, roi_values, srcs = _read_volumes(
+            paths, kind, root / "nsddata" / "ppdata" / name, space, mask, roi, block_size, progress_bar)
+    else:
+        label_dir = freesurfer / (name if space == "nativesurface" else "fsaverage") / "label"
+        blocks, coords, index, roi_values, srcs = _read_surfaces(
+            paths, kind, label_dir, mask, roi, block_size, progress_bar)
+    trials, stored = files_.to_percent(np.concatenate(blocks, axis=0), paths[0][0])
+    del blocks
+    bad = ~np.isfinite(trials).all(axis=0)
+    if bad.any():
+        if not drop_nonfinite:
+            first = ", ".join(f"{k}={v[np.argmax(bad)]}" for k, v in index.items())
+            raise InputError(
+                f"{betas_dir}: {int(bad.sum())} of {bad.size} voxels hold NaN/Inf in some trials (first at "
+                f"{first}); expected finite betas: pass drop_nonfinite=True to drop them, or a mask that "
+                "excludes them"
+            )
+        good = ~bad
+        trials, index = trials[:, good], {k: v[good] for k, v in index.items()}
+        coords = {k: v[good] for k, v in coords.items()}
+        roi_values = None if roi_values is None else roi_values[good]
     if roi_values is not None:
-        labels = roi_values[sel]
-        missing = sorted({int(v) for v in np.unique(labels) if v > 0} - set(table or {})) if table else []
+        table, ctab = rois_.colour_table(roi, [freesurfer / name / "label", freesurfer / "fsaverage" / "label"])
+        missing = sorted({int(v) for v in np.unique(roi_values) if v > 0} - set(table)) if table else []
         if missing:
             raise InputError(f"roi: labels {missing[:10]} have no name in {ctab}; expected every label in the table")
-        names = {int(v): ((table or {}).get(int(v), str(int(v))) if v > 0 else "unlabelled") for v in np.unique(labels)}
-        coords["roi"] = np.array([names[int(v)] for v in labels], dtype=str)
+        names = {int(v): (table or {}).get(int(v), str(int(v))) if v > 0 else "unlabelled"
+                 for v in np.unique(roi_values)}
+        coords["roi"] = np.array([names[int(v)] for v in roi_values], dtype=str)
+    trial_ids = []
+    for s in sess:
+        glob = (s - 1) * NSD_TRIALS_PER_SESSION + np.arange(NSD_TRIALS_PER_SESSION)
+        trial_ids.extend(f"nsd-{int(i):05d}" for i in images[order[glob] - 1])
     attrs = {
         "source": str(betas_dir),
         "dataset": "NSD",
@@ -348,8 +360,9 @@ def load_nsd_betas(
         "space": space,
         "preparation": preparation,
         "units": "percent signal change",
+        "stored": stored,
         "stimulus_id_convention": "nsd-%05d of the 1-based 73k NSD image id",
+        **{f"{k}_source": v for k, v in srcs.items()},
     }
-    trials = np.concatenate(blocks, axis=0)
-    out = stack_repeats(trials, trial_ids, attrs=attrs, **coords)
-    return out.assign_coords(i=("voxel", ijk[:, 0]), j=("voxel", ijk[:, 1]), k=("voxel", ijk[:, 2]))
+    out = stack_repeats(trials, trial_ids, attrs=attrs, subject=name, **coords)
+    return out.assign_coords({k: ("voxel", v) for k, v in index.items()})
