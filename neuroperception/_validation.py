@@ -17,7 +17,8 @@ import xarray as xr
 
 from .errors import AlignmentError, InputError, ShapeError
 
-__all__ = ["check_images", "check_videos", "check_responses", "check_alignment", "check_ids", "describe"]
+__all__ = ["check_images", "check_videos", "check_responses", "check_alignment", "check_ids", "describe",
+           "check_random_state", "seed_from", "check_device"]
 
 _RANGES = {(0.0, 1.0), (-1.0, 1.0), (0.0, 255.0)}
 
@@ -43,6 +44,142 @@ def describe(x: Any) -> str:
                 text += f" non-finite={n_bad}"
         return text
     return f"{type(x).__name__}"
+
+
+# ------------------------------------------------------------------------------- seeds and devices
+#: Upper bound (exclusive) of the seeds :func:`seed_from` draws: any of them seeds numpy and torch.
+_SEED_BOUND = 2**63
+
+
+def check_random_state(random_state: Any, name: str = "random_state") -> np.random.Generator:
+    """The one resolver of seed arguments: an int, a Generator or None → a ``numpy.random.Generator``.
+
+    Parameters
+    ----------
+    random_state : int, numpy.random.Generator or None
+        An int ``>= 0`` gives ``numpy.random.default_rng(random_state)`` (the same numbers on every
+        call); a Generator is returned as is (drawing from it advances the caller's stream);
+        None gives a Generator seeded from fresh OS entropy: results are not reproducible.
+    name : str
+        Name used in error messages.
+
+    Returns
+    -------
+    numpy.random.Generator
+
+    Raises
+    ------
+    InputError
+        Anything else: a float, a bool, a negative int, a string, a legacy ``numpy.random.RandomState``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> check_random_state(0).integers(100) == np.random.default_rng(0).integers(100)   # the same numbers
+    np.True_
+    >>> rng = np.random.default_rng(1)
+    >>> check_random_state(rng) is rng
+    True
+    >>> try:
+    ...     check_random_state(1.5)
+    ... except InputError as err:
+    ...     print(err)
+    random_state: received float 1.5; expected an int >= 0, a numpy.random.Generator or None (fresh OS entropy, not reproducible)
+    """
+    if isinstance(random_state, np.random.Generator):
+        return random_state
+    if random_state is None:
+        return np.random.default_rng()
+    return np.random.default_rng(_check_seed_int(random_state, name))
+
+
+def _check_seed_int(random_state: Any, name: str) -> int:
+    if isinstance(random_state, (int, np.integer)) and not isinstance(random_state, (bool, np.bool_)):
+        if random_state >= 0:
+            return int(random_state)
+    hint = (" (use numpy.random.default_rng(seed) instead of the legacy RandomState)"
+            if isinstance(random_state, np.random.RandomState) else "")
+    shown = repr(random_state) if isinstance(random_state, (int, float, str, np.number, bool)) else ""
+    raise InputError(f"{name}: received {type(random_state).__name__}{' ' + shown if shown else ''}; expected an "
+                     f"int >= 0, a numpy.random.Generator or None (fresh OS entropy, not reproducible){hint}")
+
+
+def seed_from(random_state: Any, name: str = "random_state") -> int:
+    """An int seed from a seed argument, for code that seeds torch or derives several streams.
+
+    An int is returned unchanged (so ``default_rng([seed, k])`` streams and ``torch.manual_seed``
+    keep their numbers); a Generator gives one deterministic draw from it (advancing it); None a
+    draw from fresh OS entropy. Validated as :func:`check_random_state`.
+
+    Parameters
+    ----------
+    random_state : int, numpy.random.Generator or None
+        The seed argument.
+    name : str
+        Name used in error messages.
+
+    Returns
+    -------
+    int
+        In ``[0, 2**63)``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> seed_from(7)
+    7
+    >>> seed_from(np.random.default_rng(0)) == seed_from(np.random.default_rng(0))
+    True
+    """
+    if isinstance(random_state, np.random.Generator):
+        return int(random_state.integers(_SEED_BOUND))
+    if random_state is None:
+        return int(np.random.default_rng().integers(_SEED_BOUND))
+    return _check_seed_int(random_state, name)
+
+
+def check_device(device: Any = None, name: str = "device") -> torch.device:
+    """The one resolver of ``device`` arguments: None → CUDA when available, else the CPU.
+
+    Parameters
+    ----------
+    device : str, torch.device or None
+        None takes ``cuda`` when torch sees a GPU, else ``cpu``. ``"cpu"``, ``"cuda"``,
+        ``"cuda:N"`` or a ``torch.device`` choose one; it must exist on this machine.
+    name : str
+        Name used in error messages.
+
+    Returns
+    -------
+    torch.device
+
+    Raises
+    ------
+    InputError
+        Not a device (``"auto"``, ``"gpu"``, a number...), or a CUDA device this machine lacks.
+
+    Examples
+    --------
+    >>> check_device("cpu")
+    device(type='cpu')
+    >>> check_device(None).type in ("cpu", "cuda")
+    True
+    """
+    if device is None:
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    expected = "expected None (CUDA when available, else the CPU), 'cpu', 'cuda', 'cuda:N' or a torch.device"
+    if not isinstance(device, (str, torch.device)):
+        raise InputError(f"{name}: received {type(device).__name__} {device!r}; {expected}")
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError) as err:
+        raise InputError(f"{name}: received {device!r}; {expected}") from err
+    if dev.type == "cuda":
+        n = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if n == 0 or (dev.index is not None and dev.index >= n):
+            raise InputError(f"{name}: received {device!r} but this machine has {n} CUDA device(s); expected None "
+                             "or 'cpu'" + (f" or 'cuda:0'..'cuda:{n - 1}'" if n else ""))
+    return dev
 
 
 def _to_tensor(images: Any, name: str) -> torch.Tensor:
