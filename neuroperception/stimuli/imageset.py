@@ -9,7 +9,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from .._validation import check_ids, check_images
+from .._docs import fill_doc
+from .._validation import check_ids, check_images, seed_from
 from ..errors import InputError, ShapeError
 from ._indexing import _LabelledSet
 from ._transforms import resize_center_crop
@@ -206,11 +207,23 @@ class ImageSet(_LabelledSet):
         """
         return self._batches(batch_size, start)
 
-    def random_crops(self, n: int, size: int, *, random_state: int = 0, prefix: str = "crop/") -> "ImageSet":
+    @fill_doc
+    def random_crops(self, n: int, size: int, *, random_state: int | np.random.Generator | None = 0,
+                     prefix: str = "crop/") -> "ImageSet":
         """``n`` random square crops of the images (35-80 % of the side, random left-right flips), resized.
 
         A cheap way to turn a handful of photographs into hundreds of distinct stimuli for simulated
         experiments. Crop ``k`` gets the id ``f"{prefix}{k:04d}"``; the same seed gives the same crops.
+
+        Parameters
+        ----------
+        n : int
+            Number of crops.
+        size : int
+            Side of the square crops after resizing, in pixels.
+        %(random_state)s
+        prefix : str
+            Prefix of the crops' ids.
 
         Examples
         --------
@@ -220,8 +233,8 @@ class ImageSet(_LabelledSet):
         """
         if not (isinstance(n, (int, np.integer)) and n > 0 and isinstance(size, (int, np.integer)) and size > 0):
             raise InputError(f"random_crops: received n={n!r}, size={size!r}; expected positive ints")
+        gen = torch.Generator().manual_seed(seed_from(random_state))
         images = self.images
-        gen = torch.Generator().manual_seed(int(random_state))
         side = images.shape[-1]
         out = []
         for _ in range(int(n)):

@@ -29,7 +29,8 @@ import numpy as np
 import pandas as pd
 import torch
 
-from .._validation import check_ids
+from .._docs import fill_doc
+from .._validation import check_ids, check_random_state, seed_from
 from ..errors import InputError
 from .flow_fields import warp
 from .procedural import bandpass_noise, grating
@@ -214,10 +215,11 @@ def _render_dots(pos: np.ndarray, size: int, dot_size: float) -> np.ndarray:
     return np.clip(dot_size / 2.0 + 0.5 - d, 0.0, 1.0).max(axis=0)
 
 
+@fill_doc
 def moving_dots(directions: Sequence[float] | None = None, speeds: Sequence[float] = (1.0, 2.0),
                 coherence: float = 1.0, density: float = 0.01, dot_size: float = 2.0, flow: str = "translation",
                 size: int = 64, n_frames: int = 16, repeats: int = 1, fps: float = 8.0,
-                random_state: int = 0) -> MovingStimuli:
+                random_state: int | np.random.Generator | None = 0) -> MovingStimuli:
     """Random-dot kinematograms: white dots on black sampling a dense velocity field.
 
     A fraction ``coherence`` of the dots moves with the field (each step a dot at ``p`` moves to
@@ -246,8 +248,7 @@ def moving_dots(directions: Sequence[float] | None = None, speeds: Sequence[floa
         Frame size and number of frames.
     repeats : int
         Videos per condition, with different dots (ids end in ``-r0``, ``-r1``...).
-    random_state : int
-        Seed; the same seed gives the same videos.
+    %(random_state)s
 
     Examples
     --------
@@ -273,7 +274,7 @@ def moving_dots(directions: Sequence[float] | None = None, speeds: Sequence[floa
                          "per pixel and a positive dot diameter")
     if not isinstance(repeats, (int, np.integer)) or repeats < 1:
         raise InputError(f"repeats: received {repeats!r}; expected a positive int")
-    rng = np.random.default_rng(random_state)
+    rng = check_random_state(random_state)
     n_dots = max(1, int(round(density * size * size)))
     frames, flows, masks, rows = [], [], [], []
     for d, s, r in itertools.product(directions, speeds, range(repeats)):
@@ -312,10 +313,11 @@ def moving_dots(directions: Sequence[float] | None = None, speeds: Sequence[floa
 _COMPONENTS = ("translation", "rotation", "expansion", "shear")
 
 
+@fill_doc
 def flowing_textures(n: int = 8, size: int = 64, n_frames: int = 8,
                      components: Sequence[str] = _COMPONENTS, max_speed: float = 2.0,
                      spatial_frequency: float = 6.0, contrast: float = 0.2, fps: float = 8.0,
-                     random_state: int = 0) -> MovingStimuli:
+                     random_state: int | np.random.Generator | None = 0) -> MovingStimuli:
     """Smooth random textures moved by stationary random affine flows.
 
     Each video starts from band-pass noise (:func:`~neuroperception.stimuli.procedural.bandpass_noise`)
@@ -346,8 +348,8 @@ def flowing_textures(n: int = 8, size: int = 64, n_frames: int = 8,
         Peak of the texture's pass band, cycles per frame width.
     contrast : float
         RMS contrast of the texture.
-    random_state : int
-        Seed; the same seed gives the same videos.
+    %(random_state)s
+        The ids record the seed (for a Generator or None, the seed drawn from it).
 
     Examples
     --------
@@ -364,7 +366,8 @@ def flowing_textures(n: int = 8, size: int = 64, n_frames: int = 8,
         raise InputError(f"components: received {components!r}; expected a non-empty subset of {_COMPONENTS}")
     if not (np.isfinite(max_speed) and max_speed > 0):
         raise InputError(f"max_speed: received {max_speed!r}; expected a positive number of pixels per frame")
-    rng = np.random.default_rng(random_state)
+    base_seed = seed_from(random_state)
+    rng = np.random.default_rng(base_seed)
     c = (size - 1) / 2.0
     # border values of the canvas spread inwards by at most the canvas's top speed per step, which
     # grows with the canvas for rotations/expansions: pad >= (T-1) * max_speed * (c + pad) / c
@@ -386,7 +389,7 @@ def flowing_textures(n: int = 8, size: int = 64, n_frames: int = 8,
         scale = rng.uniform(0.5, 1.0) * max_speed / max(peak, 1e-12)
         fields.append(field * scale)
         A, b = A * scale, b * scale
-        rows.append(dict(id=f"texture-r{random_state}-{i:03d}", tx=b[0], ty=b[1], rotation=(A[0, 1] - A[1, 0]) / 2,
+        rows.append(dict(id=f"texture-r{base_seed}-{i:03d}", tx=b[0], ty=b[1], rotation=(A[0, 1] - A[1, 0]) / 2,
                          expansion=(A[0, 0] + A[1, 1]) / 2, shear1=(A[0, 0] - A[1, 1]) / 2,
                          shear2=(A[0, 1] + A[1, 0]) / 2, dx=float(fields[-1][0][crop].mean()),
                          dy=float(fields[-1][1][crop].mean()),

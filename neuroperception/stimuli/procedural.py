@@ -27,6 +27,8 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
+from .._docs import fill_doc
+from .._validation import seed_from
 from ..errors import InputError
 from .imageset import ImageSet
 
@@ -148,8 +150,9 @@ def plaids(orientations: Sequence[float] = (0, 45, 90, 135), angle: float = 90.0
     return _to_set(arrays, ids, "procedural:plaids")
 
 
+@fill_doc
 def bandpass_noise(n: int = 8, center_frequency: float = 8.0, bandwidth: float = 1.0, size: int = 224,
-                   contrast: float = 0.2, random_state: int = 0) -> ImageSet:
+                   contrast: float = 0.2, random_state: int | np.random.Generator | None = 0) -> ImageSet:
     """Band-pass filtered white noise (log-Gaussian radial filter) with a set RMS contrast.
 
     Parameters
@@ -162,8 +165,8 @@ def bandpass_noise(n: int = 8, center_frequency: float = 8.0, bandwidth: float =
         Full width at half maximum of the pass band, in octaves.
     contrast : float
         RMS contrast (standard deviation of luminance around 0.5) before clipping to [0, 1].
-    random_state : int
-        Seed; the same seed gives the same images.
+    %(random_state)s
+        The ids record the seed (for a Generator or None, the seed drawn from it).
 
     Examples
     --------
@@ -175,7 +178,8 @@ def bandpass_noise(n: int = 8, center_frequency: float = 8.0, bandwidth: float =
         raise InputError(f"n: received {n!r}; expected a positive int")
     _check_positive("center_frequency", [center_frequency])
     _check_positive("bandwidth", [bandwidth])
-    rng = np.random.default_rng(random_state)
+    seed = seed_from(random_state)
+    rng = np.random.default_rng(seed)
     fy = np.fft.fftfreq(size)[:, None] * size
     fx = np.fft.fftfreq(size)[None, :] * size
     f = np.hypot(fx, fy)
@@ -188,7 +192,7 @@ def bandpass_noise(n: int = 8, center_frequency: float = 8.0, bandwidth: float =
         noise = np.real(np.fft.ifft2(np.fft.fft2(rng.standard_normal((size, size))) * filt))
         noise *= contrast / max(noise.std(), 1e-12)
         arrays.append(0.5 + noise)
-        ids.append(f"noise/sf={_fmt(center_frequency)}/bw={_fmt(bandwidth)}/contrast={_fmt(contrast)}/seed={random_state}/{i}")
+        ids.append(f"noise/sf={_fmt(center_frequency)}/bw={_fmt(bandwidth)}/contrast={_fmt(contrast)}/seed={seed}/{i}")
     return _to_set(arrays, ids, "procedural:bandpass_noise")
 
 

@@ -40,6 +40,8 @@ import numpy as np
 import pandas as pd
 import torch
 
+from .._docs import fill_doc
+from .._validation import seed_from
 from ..errors import InputError, ShapeError
 from .imageset import ImageSet
 
@@ -245,9 +247,10 @@ def _make(target: str, distractor: str, set_size: int, n: int, size: int, item_s
                        pd.DataFrame(trials), pd.DataFrame(items))
 
 
+@fill_doc
 def search_array(target: str, distractor: str, set_size: int, size: int = 160, n: int = 1,
                  item_size: int | None = None, spacing: float = 1.5, jitter: bool = True,
-                 thickness: float | None = None, random_state: int = 0) -> SearchArray:
+                 thickness: float | None = None, random_state: int | np.random.Generator | None = 0) -> SearchArray:
     """Displays with one ``target`` among ``set_size - 1`` copies of ``distractor``.
 
     Items sit in randomly chosen cells of a square grid (cell side ``spacing * item_size``) centred
@@ -271,8 +274,8 @@ def search_array(target: str, distractor: str, set_size: int, size: int = 160, n
         Place each item at a random position within its cell (else at the cell's centre).
     thickness : float, optional
         Stroke width in pixels (default ``max(1.5, item_size / 10)``).
-    random_state : int
-        Seed; the same seed gives the same displays.
+    %(random_state)s
+        The ids record the seed (for a Generator or None, the seed drawn from it).
 
     Returns
     -------
@@ -299,15 +302,18 @@ def search_array(target: str, distractor: str, set_size: int, size: int = 160, n
     item_size = size // 8 if item_size is None else _check_int("item_size", item_size, 4)
     if not np.isfinite(spacing) or spacing < 1:
         raise InputError(f"spacing: received {spacing!r}; expected a number >= 1")
-    rng = np.random.default_rng(random_state)
-    prefix = f"search/{target}-among-{distractor}/n={set_size}/seed={random_state}"
+    seed = seed_from(random_state)
+    rng = np.random.default_rng(seed)
+    prefix = f"search/{target}-among-{distractor}/n={set_size}/seed={seed}"
     return _make(target, distractor, set_size, n, size, item_size, float(spacing), bool(jitter), thickness,
                  rng, prefix)
 
 
+@fill_doc
 def search_arrays(pairs: Sequence[tuple[str, str]] = (("Q", "O"), ("O", "Q")), set_sizes: Sequence[int] = (4, 8, 16),
                   n_per: int = 10, size: int = 160, item_size: int | None = None, spacing: float = 1.5,
-                  jitter: bool = True, thickness: float | None = None, random_state: int = 0) -> SearchArray:
+                  jitter: bool = True, thickness: float | None = None,
+                  random_state: int | np.random.Generator | None = 0) -> SearchArray:
     """The full design: ``n_per`` displays for every ``(target, distractor)`` pair and set size.
 
     Parameters
@@ -320,8 +326,8 @@ def search_arrays(pairs: Sequence[tuple[str, str]] = (("Q", "O"), ("O", "Q")), s
         Displays per pair and set size.
     size, item_size, spacing, jitter, thickness
         As in :func:`search_array`.
-    random_state : int
-        Seed of the whole design; each cell of the design gets its own stream derived from it.
+    %(random_state)s
+        It seeds the whole design; each cell of the design gets its own stream derived from it.
 
     Returns
     -------
@@ -347,11 +353,12 @@ def search_arrays(pairs: Sequence[tuple[str, str]] = (("Q", "O"), ("O", "Q")), s
     item_size = size // 8 if item_size is None else _check_int("item_size", item_size, 4)
     if not np.isfinite(spacing) or spacing < 1:
         raise InputError(f"spacing: received {spacing!r}; expected a number >= 1")
-    streams = np.random.SeedSequence(random_state).spawn(len(pairs) * len(set_sizes))
+    seed = seed_from(random_state)
+    streams = np.random.SeedSequence(seed).spawn(len(pairs) * len(set_sizes))
     out = None
     for c, ((target, distractor), k) in enumerate((p, k) for p in pairs for k in set_sizes):
         k = _check_int("set_sizes", k, 1)
-        prefix = f"search/{target}-among-{distractor}/n={k}/seed={random_state}.{c}"
+        prefix = f"search/{target}-among-{distractor}/n={k}/seed={seed}.{c}"
         part = _make(target, distractor, k, n_per, size, item_size, float(spacing), bool(jitter), thickness,
                      np.random.default_rng(streams[c]), prefix)
         out = part if out is None else out + part
