@@ -358,3 +358,45 @@ def test_random_crops_are_seeded_sized_and_drawn_from_the_images():
     assert not torch.equal(a.images, photos.random_crops(6, 24, random_state=2).images)
     flat = ImageSet.from_array(torch.full((1, 3, 32, 32), 0.25))
     assert torch.allclose(flat.random_crops(2, 8).images, torch.tensor(0.25))  # crops of a flat image stay flat
+
+
+# ---------------------------------------------------------------------------- the constructor checks
+def test_constructor_checks_ids_against_the_images():
+    x = torch.rand(4, 3, 8, 8)
+    with pytest.raises(ShapeError, match="received 2 ids; expected one per item \\(4\\)"):
+        ImageSet(x, ["a", "b"])
+    with pytest.raises(AlignmentError, match="duplicated"):
+        ImageSet(x, ["a", "b", "a", "c"])
+    assert ImageSet(x, None).ids == ["img0000", "img0001", "img0002", "img0003"]
+
+
+def test_constructor_checks_pixels_like_from_array():
+    with pytest.raises(InputError, match="NaN"):
+        ImageSet(torch.full((1, 3, 4, 4), float("nan")), ["a"])
+    with pytest.raises(InputError, match="value_range=\\(0, 255\\)"):
+        ImageSet(torch.full((1, 3, 4, 4), 200.0), ["a"])
+    with pytest.raises(ShapeError, match="4 dimensions"):
+        ImageSet(torch.rand(3, 4, 4), ["a", "b", "c"])
+    s = ImageSet(np.full((2, 4, 4, 3), 255, np.uint8), ["a", "b"])  # uint8 NHWC converted as from_array does
+    assert s.images.dtype == torch.float32 and float(s.images.min()) == 1.0
+
+
+def test_constructor_checks_sources_size_and_source(tmp_path):
+    with pytest.raises(InputError, match="neither"):
+        ImageSet(None, ["a"])
+    with pytest.raises(InputError, match="both"):
+        ImageSet(torch.rand(1, 3, 4, 4), ["a"], paths=[tmp_path / "a.png"])
+    with pytest.raises(ShapeError, match="received 1 ids; expected one per item \\(2\\)"):
+        ImageSet(None, ["a"], paths=[tmp_path / "a.png", tmp_path / "b.png"])
+    with pytest.raises(InputError, match="size"):
+        ImageSet(torch.rand(1, 3, 4, 4), ["a"], size=0)
+    with pytest.raises(ShapeError, match="size=8"):
+        ImageSet(torch.rand(1, 3, 4, 4), ["a"], size=8)
+    with pytest.raises(InputError, match="source"):
+        ImageSet(torch.rand(1, 3, 4, 4), ["a"], source=3)
+
+
+def test_empty_selection_is_an_empty_set(small):
+    s, _ = small
+    empty = s[[False] * len(s)]
+    assert len(empty) == 0 and empty.ids == []

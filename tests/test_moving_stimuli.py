@@ -7,7 +7,7 @@ import pytest
 import torch
 from scipy import ndimage
 
-from neuroperception.errors import InputError
+from neuroperception.errors import AlignmentError, InputError, ShapeError
 from neuroperception.stimuli.flow_fields import endpoint_error, warp
 from neuroperception.stimuli.moving import MovingStimuli, drifting_gratings, flowing_textures, moving_dots
 from neuroperception.stimuli.video import VideoSet
@@ -189,3 +189,22 @@ def test_textures_errors():
         flowing_textures(max_speed=0)
     with pytest.raises(InputError, match="n: received 0"):
         flowing_textures(n=0)
+
+
+# ---------------------------------------------------------------------------- the constructor checks
+def test_moving_stimuli_parts_must_describe_the_same_videos():
+    m = drifting_gratings(directions=(0, 90), speeds=(1.0,), size=8, n_frames=3)
+    with pytest.raises(ShapeError, match="flow"):
+        MovingStimuli(m.videos, m.flow[:1], m.params, m.mask)
+    with pytest.raises(ShapeError, match="flow"):
+        MovingStimuli(m.videos, m.flow[..., :4], m.params, m.mask)
+    with pytest.raises(InputError, match="finite"):
+        MovingStimuli(m.videos, m.flow * float("nan"), m.params, m.mask)
+    with pytest.raises(ShapeError, match="mask"):
+        MovingStimuli(m.videos, m.flow, m.params, m.mask.float())
+    with pytest.raises(AlignmentError, match="ids"):
+        MovingStimuli(m.videos, m.flow, m.params.iloc[::-1], m.mask)
+    with pytest.raises(InputError, match="VideoSet"):
+        MovingStimuli(m.videos.videos, m.flow, m.params, m.mask)
+    again = MovingStimuli(m.videos, m.flow.numpy(), m.params, m.mask.numpy())  # arrays become tensors
+    assert torch.equal(again.flow, m.flow) and torch.equal(again.mask, m.mask)

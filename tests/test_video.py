@@ -10,7 +10,7 @@ import pytest
 import torch
 from PIL import Image
 
-from neuroperception.errors import InputError, ShapeError
+from neuroperception.errors import AlignmentError, InputError, ShapeError
 from neuroperception.stimuli.imageset import ImageSet
 from neuroperception.stimuli.video import VideoSet, write_video
 
@@ -225,3 +225,28 @@ def test_missing_av_names_the_extra(tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "av", None)  # makes `import av` raise ImportError
     with pytest.raises(InputError, match=r"pip install 'neuroperception\[video\]'"):
         VideoSet.from_files(tmp_path / "a.avi")
+
+
+# ---------------------------------------------------------------------------- the constructor checks
+def test_constructor_checks_ids_pixels_and_lengths(tmp_path):
+    x = torch.rand(3, 4, 3, 8, 8)
+    with pytest.raises(ShapeError, match="received 2 ids; expected one per item \\(3\\)"):
+        VideoSet(x, ["a", "b"])
+    with pytest.raises(AlignmentError, match="duplicated"):
+        VideoSet(x, ["a", "b", "a"])
+    with pytest.raises(InputError, match="NaN"):
+        VideoSet(torch.full((1, 2, 3, 4, 4), float("nan")), ["a"])
+    with pytest.raises(ShapeError, match="5 dimensions"):
+        VideoSet(torch.rand(2, 3, 8, 8), ["a", "b"])
+    with pytest.raises(ShapeError, match="n_frames=5"):
+        VideoSet(x, None, n_frames=5)
+    with pytest.raises(InputError, match="fps"):
+        VideoSet(x, None, fps=0)
+    with pytest.raises(InputError, match="neither"):
+        VideoSet(None, ["a"])
+    with pytest.raises(InputError, match="without n_frames"):
+        VideoSet(None, ["a"], paths=[tmp_path / "a.mp4"])
+    with pytest.raises(ShapeError, match="shorter than n_frames=3"):
+        VideoSet(None, ["a"], paths=[[tmp_path / "0.png", tmp_path / "1.png"]], n_frames=3)
+    v = VideoSet(x, None, fps=10)
+    assert v.ids == ["vid0000", "vid0001", "vid0002"] and v.n_frames == 4 and v.fps == 10.0

@@ -76,3 +76,51 @@ class _LabelledSet:
         for lo in range(start, len(self), batch_size):
             pos = list(range(lo, min(lo + batch_size, len(self))))
             yield [self._ids[p] for p in pos], self._load(pos)
+
+
+def check_set_size(size: Any, owner: str) -> int | tuple[int, int] | None:
+    """Validate a stimulus set's ``size``: None, a positive int or a ``(height, width)`` pair of them.
+
+    Examples
+    --------
+    >>> check_set_size(32, "ImageSet"), check_set_size((16, 24), "ImageSet"), check_set_size(None, "ImageSet")
+    (32, (16, 24), None)
+    """
+    def positive(v):
+        return isinstance(v, (int, np.integer)) and not isinstance(v, bool) and v > 0
+
+    if size is None:
+        return None
+    if positive(size):
+        return int(size)
+    if isinstance(size, (tuple, list)) and len(size) == 2 and all(positive(v) for v in size):
+        return int(size[0]), int(size[1])
+    raise InputError(f"{owner}: received size={size!r}; expected None, a positive int or a (height, width) pair "
+                     "of positive ints")
+
+
+def check_set_sources(images: Any, paths: Any, owner: str, noun: str) -> list | None:
+    """Exactly one of ``images`` (in memory) and ``paths`` (read lazily) is given; returns the paths as a list.
+
+    Examples
+    --------
+    >>> check_set_sources(None, ["a.png"], "ImageSet", "images")
+    ['a.png']
+    """
+    if (images is None) == (paths is None):
+        got = "both" if images is not None else "neither"
+        raise InputError(f"{owner}: received {got} of {noun} and paths; expected exactly one: the {noun} in "
+                         f"memory, or paths=... to read them lazily")
+    if paths is None:
+        return None
+    if isinstance(paths, (str, bytes)) or not hasattr(paths, "__iter__"):
+        raise InputError(f"{owner}: received paths of type {type(paths).__name__}; expected a sequence with one "
+                         f"path per item")
+    return list(paths)
+
+
+def check_source(source: Any, owner: str) -> str:
+    """A set's ``source`` label is a string."""
+    if not isinstance(source, str):
+        raise InputError(f"{owner}: received source={source!r}; expected a string saying where the set came from")
+    return source

@@ -12,8 +12,8 @@ import torch
 from .._docs import fill_doc
 from .._validation import check_ids, check_images, seed_from
 from ..errors import InputError, ShapeError
-from ._indexing import _LabelledSet
-from ._transforms import resize_center_crop
+from ._indexing import _LabelledSet, check_set_size, check_set_sources, check_source
+from ._transforms import _as_hw, resize_center_crop
 
 __all__ = ["ImageSet", "IMAGE_EXTENSIONS"]
 
@@ -29,6 +29,13 @@ def _read_image(path: Path) -> torch.Tensor:
     except OSError as err:
         raise InputError(f"{path}: could not be read as an image ({err}); expected a readable png/jpg/webp file") from err
     return torch.from_numpy(arr.copy()).permute(2, 0, 1)[None].float().div_(255.0)
+
+
+def _check_held_images(images: Any) -> torch.Tensor:
+    """The pixels an :class:`ImageSet` holds: what :func:`check_images` accepts, or an empty ``(0, 3, H, W)``."""
+    if isinstance(images, torch.Tensor) and images.ndim == 4 and images.shape[0] == 0 and images.shape[1] == 3:
+        return images.to(torch.float32)  # an empty selection of a set
+    return check_images(images, name="images")
 
 
 class ImageSet(_LabelledSet):
@@ -52,14 +59,48 @@ class ImageSet(_LabelledSet):
 
     _noun, _article = "images", "an"
 
-    def __init__(self, images: torch.Tensor | None, ids: Sequence[str], *, paths=None, size=None,
+    def __init__(self, images: torch.Tensor | None, ids: Sequence[str] | None, *, paths=None, size=None,
                  source: str = "array"):
+        """Hold ``images`` (float32 ``(N, 3, H, W)`` in [0, 1] or uint8 ``NHWC``) or ``paths`` to read lazily.
+
+        Exactly one of ``images`` and ``paths`` is given, with one unique id per image (None gives
+        ``img0000, ...``). The inputs are checked as :meth:`from_array` checks them (shape, dtype,
+        range, NaN, id count and uniqueness); a valid float32 tensor is kept as is, without a copy.
+        ``size`` (None, an int or ``(height, width)``) records the size lazy images are resized and
+        centre-cropped to when read; in-memory images must already have it.
+
+        Raises
+        ------
+        InputError
+            Both or neither of ``images`` and ``paths``, invalid pixels, ``size`` or ``source``.
+        ShapeError
+            Wrong image shape, a number of ids other than one per image, or in-memory images whose
+            size is not ``size``.
+        AlignmentError
+            Duplicated ids.
+
+        Examples
+        --------
+        >>> import torch
+        >>> ImageSet(torch.zeros(4, 3, 8, 8), ids=["a", "b"])
+        Traceback (most recent call last):
+        ...
+        neuroperception.errors.ShapeError: ids: received 2 ids; expected one per item (4)
+        """
+        paths = check_set_sources(images, paths, "ImageSet", "images")
+        size = check_set_size(size, "ImageSet")
+        if images is not None:
+            images = _check_held_images(images)
+            if size is not None and tuple(images.shape[-2:]) != _as_hw(size):
+                raise ShapeError(f"ImageSet: received images of size {tuple(images.shape[-2:])} with size={size!r}; "
+                                 "expected images of that size (resize them, e.g. ImageSet.from_array(x, size=...))")
+        n = len(images) if images is not None else len(paths)
         self._tensor = images
-        self._paths = list(paths) if paths is not None else None
-        self._ids = list(ids)
+        self._paths = [Path(p) for p in paths] if paths is not None else None
+        self._ids = check_ids(ids, n, name="ids", prefix="img")
         self._index = {i: k for k, i in enumerate(self._ids)}
         self.size = size
-        self.source = source
+        self.source = check_source(source, "ImageSet")
 
     # ------------------------------------------------------------------ constructors
     @classmethod

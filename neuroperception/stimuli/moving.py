@@ -30,8 +30,8 @@ import pandas as pd
 import torch
 
 from .._docs import fill_doc
-from .._validation import check_ids, check_random_state, seed_from
-from ..errors import InputError
+from .._validation import check_ids, check_random_state, describe, seed_from
+from ..errors import AlignmentError, InputError, ShapeError
 from .flow_fields import warp
 from .procedural import bandpass_noise, grating
 from .video import VideoSet
@@ -66,6 +66,38 @@ class MovingStimuli:
     flow: torch.Tensor
     params: pd.DataFrame
     mask: torch.Tensor
+
+    def __post_init__(self):
+        """Check that the four parts describe the same videos (count, ids, frame size) with valid values."""
+        owner = "MovingStimuli"
+        if not isinstance(self.videos, VideoSet):
+            raise InputError(f"{owner}: received videos of type {type(self.videos).__name__}; expected a VideoSet "
+                             "(e.g. VideoSet.from_array(x, ids=...))")
+        n = len(self.videos)
+        hw = tuple(self.videos[:1].videos.shape[-2:]) if n else None
+        flow = self.flow
+        if not isinstance(flow, torch.Tensor):
+            flow = torch.as_tensor(np.asarray(flow, dtype=np.float32))
+        if flow.ndim != 4 or flow.shape[0] != n or flow.shape[1] != 2 or (hw and tuple(flow.shape[-2:]) != hw):
+            raise ShapeError(f"{owner}: received flow {describe(flow)}; expected ({n}, 2, H, W), one (dx, dy) field "
+                             f"per video at the frame size {hw}")
+        if not torch.is_floating_point(flow) or not bool(torch.isfinite(flow).all()):
+            raise InputError(f"{owner}: received flow {describe(flow)}; expected finite float pixels per frame")
+        self.flow = flow.to(torch.float32)
+        mask = self.mask
+        if not isinstance(mask, torch.Tensor):
+            mask = torch.as_tensor(np.asarray(mask))
+        if mask.dtype != torch.bool or tuple(mask.shape) != (n, *(hw or mask.shape[-2:])):
+            raise ShapeError(f"{owner}: received mask {describe(mask)}; expected bool ({n}, H, W) at the frame "
+                             f"size {hw}")
+        self.mask = mask
+        if not isinstance(self.params, pd.DataFrame) or "id" not in self.params.columns:
+            raise InputError(f"{owner}: received params of type {type(self.params).__name__}; expected a "
+                             "pandas DataFrame with an 'id' column, one row per video")
+        if list(self.params["id"].astype(str)) != self.videos.ids:
+            raise AlignmentError(f"{owner}: params ids {list(self.params['id'])[:3]}... (n={len(self.params)}) are "
+                                 f"not the videos' ids {self.videos.ids[:3]}... (n={n}); expected one row per "
+                                 "video, in the videos' order")
 
     @property
     def mean_flow(self) -> torch.Tensor:

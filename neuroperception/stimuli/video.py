@@ -17,12 +17,19 @@ import torch
 
 from .._validation import check_ids, check_videos
 from ..errors import InputError, ShapeError
-from ._indexing import _LabelledSet
-from ._transforms import resize_center_crop
+from ._indexing import _LabelledSet, check_set_size, check_set_sources, check_source
+from ._transforms import _as_hw, resize_center_crop
 from ._video_io import VIDEO_EXTENSIONS, _decode, _frame_size, _probe, write_video
 from .imageset import IMAGE_EXTENSIONS, ImageSet, _read_image
 
 __all__ = ["VideoSet", "VIDEO_EXTENSIONS", "write_video"]
+
+
+def _check_held_videos(videos: Any) -> torch.Tensor:
+    """The frames a :class:`VideoSet` holds: what :func:`check_videos` accepts, or an empty ``(0, T, 3, H, W)``."""
+    if isinstance(videos, torch.Tensor) and videos.ndim == 5 and videos.shape[0] == 0 and videos.shape[2] == 3:
+        return videos.to(torch.float32)  # an empty selection of a set
+    return check_videos(videos, name="videos")
 
 
 class VideoSet(_LabelledSet):
@@ -48,16 +55,71 @@ class VideoSet(_LabelledSet):
 
     _noun, _article = "videos", "a"
 
-    def __init__(self, videos: torch.Tensor | None, ids: Sequence[str], *, fps: float | None = None, paths=None,
-                 size=None, n_frames: int | None = None, source: str = "array"):
+    def __init__(self, videos: torch.Tensor | None, ids: Sequence[str] | None, *, fps: float | None = None,
+                 paths=None, size=None, n_frames: int | None = None, source: str = "array"):
+        """Hold ``videos`` (float32 ``(N, T, 3, H, W)`` in [0, 1] or uint8 ``(N, T, H, W, 3)``) or ``paths``.
+
+        Exactly one of ``videos`` and ``paths`` (one video file, or one list of frame files, per
+        video) is given, with one unique id per video (None gives ``vid0000, ...``). The inputs are
+        checked as :meth:`from_array` checks them; a valid float32 tensor is kept without a copy.
+        Lazy sets need ``n_frames``, the number of frames read from each video; for in-memory
+        videos it is their ``T`` (a different ``n_frames`` is an error). ``fps`` is recorded, a
+        positive number or None.
+
+        Raises
+        ------
+        InputError
+            Both or neither of ``videos`` and ``paths``; invalid pixels, ``fps``, ``size``,
+            ``n_frames`` or ``source``.
+        ShapeError
+            Wrong video shape, a number of ids other than one per video, in-memory frames whose
+            size is not ``size``, or an ``n_frames`` that is not the videos' length.
+        AlignmentError
+            Duplicated ids.
+
+        Examples
+        --------
+        >>> import torch
+        >>> VideoSet(torch.zeros(2, 3, 3, 8, 8), ids=["a", "a"])
+        Traceback (most recent call last):
+        ...
+        neuroperception.errors.AlignmentError: ids: received 1 duplicated stimulus ids, e.g. ['a']; expected unique ids
+        """
+        paths = check_set_sources(videos, paths, "VideoSet", "videos")
+        size = check_set_size(size, "VideoSet")
+        if fps is not None and not (isinstance(fps, (int, float, np.integer, np.floating)) and not isinstance(fps, bool)
+                                    and np.isfinite(fps) and fps > 0):
+            raise InputError(f"VideoSet: received fps={fps!r}; expected None or a positive number of frames per second")
+        if n_frames is not None and not (isinstance(n_frames, (int, np.integer)) and not isinstance(n_frames, bool)
+                                         and n_frames >= 1):
+            raise InputError(f"VideoSet: received n_frames={n_frames!r}; expected a positive int")
+        if videos is not None:
+            videos = _check_held_videos(videos)
+            if n_frames is not None and int(n_frames) != videos.shape[1]:
+                raise ShapeError(f"VideoSet: received videos of {videos.shape[1]} frames with n_frames={n_frames}; "
+                                 "expected n_frames equal to the videos' length (or None)")
+            if size is not None and tuple(videos.shape[-2:]) != _as_hw(size):
+                raise ShapeError(f"VideoSet: received frames of size {tuple(videos.shape[-2:])} with size={size!r}; "
+                                 "expected frames of that size (resize them, e.g. VideoSet.from_array(x, size=...))")
+            n_frames = videos.shape[1]
+        elif n_frames is None:
+            raise InputError("VideoSet: received paths without n_frames; expected n_frames=..., the number of "
+                             "frames read from every video (from_files and from_frame_folders find it)")
+        else:
+            paths = [[Path(f) for f in p] if isinstance(p, (list, tuple)) else Path(p) for p in paths]
+            short = [k for k, p in enumerate(paths) if isinstance(p, list) and len(p) < n_frames]
+            if short:
+                raise ShapeError(f"VideoSet: received {len(short)} frame lists shorter than n_frames={n_frames} "
+                                 f"(positions {short[:5]}); expected at least n_frames frame files per video")
+        n = len(videos) if videos is not None else len(paths)
         self._tensor = videos
-        self._paths = list(paths) if paths is not None else None
-        self._ids = list(ids)
+        self._paths = paths
+        self._ids = check_ids(ids, n, name="ids", prefix="vid")
         self._index = {i: k for k, i in enumerate(self._ids)}
         self.fps = None if fps is None else float(fps)
         self.size = size
-        self.source = source
-        self._n_frames = int(videos.shape[1]) if videos is not None else n_frames
+        self.source = check_source(source, "VideoSet")
+        self._n_frames = int(n_frames)
 
     # ------------------------------------------------------------------ constructors
     @classmethod
