@@ -36,6 +36,8 @@ from typing import Any
 
 import numpy as np
 
+from .._docs import fill_doc
+from .._validation import check_random_state
 from ..errors import InputError
 from .vocabulary import CATEGORIES, COLOURS, SIZES, TEXTURES
 
@@ -155,6 +157,7 @@ def _captions(objs: list[dict], rng: np.random.Generator) -> list[tuple[str, str
     return out
 
 
+@fill_doc
 def caption_for(objects: Sequence[Mapping] | Any, *, random_state: int | np.random.Generator | None = 0) -> list[str]:
     """The captions of one scene from its object annotations (see the module's grammar).
 
@@ -164,8 +167,8 @@ def caption_for(objects: Sequence[Mapping] | Any, *, random_state: int | np.rand
         The scene's objects, in drawing order, with ``category``, ``colour``, ``texture``,
         ``size_name``, ``x`` and ``y`` (the rows of one scene in
         :attr:`WorldScenes.objects <neuroperception.world.WorldScenes.objects>`).
-    random_state : int, numpy.random.Generator or None
-        Picks which two objects the relation caption relates.
+    %(random_state)s
+        It picks which two objects the relation caption relates.
 
     Returns
     -------
@@ -187,4 +190,4 @@ def caption_for(objects: Sequence[Mapping] | Any, *, random_state: int | np.rand
         _attrs(o)
         if o.get("x") is None or o.get("y") is None:
             raise InputError("objects: an object has no x/y centre; expected the columns of WorldScenes.objects")
-    return [text for _, text in _captions(objs, np.random.default_rng(random_state))]
+    return [text for _, text in _captions(objs, check_random_state(random_state))]

@@ -41,6 +41,8 @@ import numpy as np
 import pandas as pd
 import torch
 
+from .._docs import fill_doc
+from .._validation import seed_from
 from ..errors import InputError
 from ..stimuli import ImageSet, VideoSet
 from ..stimuli._indexing import resolve_positions
@@ -184,6 +186,7 @@ def _episode_captions(kind: str, objs: list[dict], actor: int, info: dict, rng: 
     return out
 
 
+@fill_doc
 def render_episodes(n: int, *, kind: str = "move", n_frames: int = 16, size: int | tuple[int, int] = 64,
                     background: str = "varied", subpixel: bool = False, fps: float = 8.0,
                     random_state: int | np.random.Generator | None = 0, id_prefix: str = "episode") -> WorldEpisodes:
@@ -206,8 +209,8 @@ def render_episodes(n: int, *, kind: str = "move", n_frames: int = 16, size: int
         Continuous velocities instead of whole pixels per frame.
     fps : float
         Frame rate recorded in the ``VideoSet``.
-    random_state : int, numpy.random.Generator or None
-        Seed; the same seed gives the same episodes.
+    %(random_state)s
+        An int seeds each ``kind`` its own stream.
     id_prefix : str
         Episode ``i`` gets the id ``f"{id_prefix}{i:05d}"``.
 
@@ -234,9 +237,8 @@ def render_episodes(n: int, *, kind: str = "move", n_frames: int = 16, size: int
     b = _layout.centre_range(sizes, height, width)
     lo, hi = _paths.grid_up(np.array([b[0], b[2]])), _paths.grid_down(np.array([b[1], b[3]]))
     n_frames = _paths.check_frames(n_frames, kind, lo, hi, bool(subpixel))
-    if isinstance(random_state, (int, np.integer)) and not isinstance(random_state, bool):
-        random_state = [int(random_state), EPISODE_KINDS.index(kind)]  # each kind its own stream
-    rng = np.random.default_rng(random_state)
+    rng = (random_state if isinstance(random_state, np.random.Generator)  # an int: each kind its own stream
+           else np.random.default_rng([seed_from(random_state), EPISODE_KINDS.index(kind)]))
     ids = [f"{id_prefix}{i:05d}" for i in range(n)]
     counts = rng.integers(2 if kind == "place" else 1, MAX_EPISODE_OBJECTS + 1, size=n)
     choices = {"categories": np.arange(len(CATEGORIES)), "colours": np.arange(len(COLOURS)),

@@ -32,6 +32,8 @@ import numpy as np
 import pandas as pd
 import torch
 
+from .._docs import fill_doc
+from .._validation import check_random_state
 from ..errors import InputError
 from ..stimuli import ImageSet
 from ..stimuli._indexing import resolve_positions
@@ -225,6 +227,7 @@ def _render_visible(obj: Objects, params: dict, n_images: int, size: tuple[int, 
     raise AssertionError("unreachable")  # pragma: no cover
 
 
+@fill_doc
 def render_scenes(n: int, *, size: int | tuple[int, int] = 64, n_objects: int | tuple[int, int] = (1, 3),
                   categories=None, colours=None, textures=None, sizes=None, background: str = "varied",
                   random_state: int | np.random.Generator | None = 0, id_prefix: str = "world") -> WorldScenes:
@@ -246,8 +249,7 @@ def render_scenes(n: int, *, size: int | tuple[int, int] = 64, n_objects: int | 
     background : {"varied", "plain"}
         Smooth random muted gradients with faint waves, or plain mid grey. Backgrounds are greys of
         low saturation and never take an object's colour.
-    random_state : int, numpy.random.Generator or None
-        Seed; the same seed gives the same scenes.
+    %(random_state)s
     id_prefix : str
         Scene ``i`` gets the id ``f"{id_prefix}{i:05d}"``.
 
@@ -278,7 +280,7 @@ def render_scenes(n: int, *, size: int | tuple[int, int] = 64, n_objects: int | 
                "sizes": _layout.check_names(sizes, SIZES, "sizes")}
     if not isinstance(id_prefix, str):
         raise InputError(f"id_prefix: received {type(id_prefix).__name__}; expected a string")
-    rng = np.random.default_rng(random_state)
+    rng = check_random_state(random_state)
     ids = [f"{id_prefix}{i:05d}" for i in range(n)]
     counts = rng.integers(lo, hi + 1, size=n)
     obj, size_class = _layout.draw_attributes(counts, choices, height, width, rng)
