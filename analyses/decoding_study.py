@@ -60,9 +60,10 @@ def features(images: ImageSet) -> dict[str, xr.DataArray]:
 def _scores(pred, target, n_way: int) -> dict[str, float]:
     full = retrieval_accuracy(pred, target, k=(1, 5))
     sub = retrieval_accuracy(pred, target, k=(1,), n_way=n_way, random_state=0)
-    return {"top-1 brain→image": full.loc["brain→image", "top-1"], "top-1 image→brain": full.loc["image→brain", "top-1"],
-            "top-5 brain→image": full.loc["brain→image", "top-5"],
-            f"top-1 {n_way}-way": sub.loc["brain→image", "top-1"],
+    return {"top-1 brain_to_image": full.loc["brain_to_image", "top-1"],
+            "top-1 image_to_brain": full.loc["image_to_brain", "top-1"],
+            "top-5 brain_to_image": full.loc["brain_to_image", "top-5"],
+            f"top-1 {n_way}-way": sub.loc["brain_to_image", "top-1"],
             "2-way identification": two_way_identification(pred, target), "chance top-1": 1 / len(target)}
 
 
@@ -111,7 +112,7 @@ def run(out_dir: Path, quick: bool = False, random_state: int = 0) -> dict[str, 
 
     fig, ax = plt.subplots(figsize=(5, 3.5))
     summary = curve.groupby("median single-trial SNR").mean(numeric_only=True)
-    for col in ("top-1 brain→image", f"top-1 {n_way}-way", "2-way identification"):
+    for col in ("top-1 brain_to_image", f"top-1 {n_way}-way", "2-way identification"):
         ax.plot(summary.index, summary[col], marker="o", label=col)
     ax.axhline(1 / len(test), color="grey", linestyle=":", label=f"chance top-1 ({len(test)} candidates)")
     ax.axhline(1 / n_way, color="grey", linestyle="--", label=f"chance {n_way}-way")

@@ -85,7 +85,7 @@ def test_planted_decoding_far_above_chance_and_rising_with_snr():
 def test_score_is_top1_brain_to_image_retrieval():
     X, Y = _planted(noise=4.0, seed=3)
     dec = RidgeDecoder(alphas=ALPHAS).fit(X[:80], Y[:80])
-    table = retrieval_accuracy(dec.predict(X[80:]), Y[80:], k=1, direction="brain→image")
+    table = retrieval_accuracy(dec.predict(X[80:]), Y[80:], k=1, direction="brain_to_image")
     assert dec.score(X[80:], Y[80:]) == table.iloc[0]["top-1"]
     np.testing.assert_array_equal(dec.transform(X[80:]), dec.predict(X[80:]))
 

@@ -32,10 +32,10 @@ def test_hand_computed_both_directions():
     # columns: t0 -> p0; t1 -> p1 (0.196 > 0.0995 > 0); t2 -> p2 (1 > 0.98).
     pred = np.array([[1.0, 0.1, 0.0], [0.0, 0.2, 1.0], [0.0, 0.0, 1.0]])
     table = retrieval_accuracy(pred, target, k=(1, 2, 3))
-    assert list(table.index) == ["brain→image", "image→brain"]
-    assert table.loc["brain→image", "top-1"] == pytest.approx(2 / 3)
-    assert table.loc["image→brain", "top-1"] == pytest.approx(1.0)
-    assert table.loc["brain→image", "top-2"] == pytest.approx(1.0)
+    assert list(table.index) == ["brain_to_image", "image_to_brain"]
+    assert table.loc["brain_to_image", "top-1"] == pytest.approx(2 / 3)
+    assert table.loc["image_to_brain", "top-1"] == pytest.approx(1.0)
+    assert table.loc["brain_to_image", "top-2"] == pytest.approx(1.0)
     assert (table["top-3"] == 1.0).all()
     assert table["chance-1"].tolist() == pytest.approx([1 / 3, 1 / 3])
     assert table["chance-2"].tolist() == pytest.approx([2 / 3, 2 / 3])
@@ -48,23 +48,23 @@ def test_four_vectors_euclidean_and_single_direction():
     # brain→image: p0->t0 hit, p1->t0 miss (|p1-t1|=0.906 vs 0.141), p2->t2 hit, p3->t3 hit -> 3/4
     # image→brain: t0 nearest p0 (0.1) hit; t1 nearest p3 (0.806 < p0 0.9 < p1 0.906) miss; t2, t3 hit
     table = retrieval_accuracy(pred, target, k=1, metric="euclidean")
-    assert table.loc["brain→image", "top-1"] == pytest.approx(0.75)
-    assert table.loc["image→brain", "top-1"] == pytest.approx(0.75)
-    one = retrieval_accuracy(pred, target, k=1, metric="euclidean", direction="image->brain")
-    assert list(one.index) == ["image→brain"]
-    assert one.iloc[0]["top-1"] == table.loc["image→brain", "top-1"]
+    assert table.loc["brain_to_image", "top-1"] == pytest.approx(0.75)
+    assert table.loc["image_to_brain", "top-1"] == pytest.approx(0.75)
+    one = retrieval_accuracy(pred, target, k=1, metric="euclidean", direction="image_to_brain")
+    assert list(one.index) == ["image_to_brain"]
+    assert one.iloc[0]["top-1"] == table.loc["image_to_brain", "top-1"]
 
 
 def test_ties_count_as_misses():
     target = np.ones((4, 3))  # identical candidates: every brain→image comparison is a tie
     pred = np.random.default_rng(0).normal(size=(4, 3))
     table = retrieval_accuracy(pred, target, k=(1, 3, 4))
-    assert table.loc["brain→image", "top-1"] == 0 and table.loc["brain→image", "top-3"] == 0
+    assert table.loc["brain_to_image", "top-1"] == 0 and table.loc["brain_to_image", "top-3"] == 0
     assert (table["top-4"] == 1).all()  # every candidate returned: always a hit
     # one prediction for every stimulus: image→brain is all ties (0); brain→image hits exactly k of n
     flat = retrieval_accuracy(2 * np.ones((4, 3)), np.random.default_rng(1).normal(size=(4, 3)), k=(1, 2))
-    assert flat.loc["image→brain", "top-1"] == 0 and flat.loc["image→brain", "top-2"] == 0
-    assert flat.loc["brain→image", "top-1"] == 0.25 and flat.loc["brain→image", "top-2"] == 0.5
+    assert flat.loc["image_to_brain", "top-1"] == 0 and flat.loc["image_to_brain", "top-2"] == 0
+    assert flat.loc["brain_to_image", "top-1"] == 0.25 and flat.loc["brain_to_image", "top-2"] == 0.5
     assert two_way_identification(pred, target, metric="cosine") == 0.0
     assert two_way_identification(pred, target, metric="euclidean") == 0.0
 
@@ -78,8 +78,8 @@ def test_matches_loop_reference_on_random_data():
         table = retrieval_accuracy(pred, target, k=(1, 3), metric=metric)
         for k in (1, 3):
             b2i, i2b = _ref_hits(sim, k)
-            assert table.loc["brain→image", f"top-{k}"] == pytest.approx(b2i)
-            assert table.loc["image→brain", f"top-{k}"] == pytest.approx(i2b)
+            assert table.loc["brain_to_image", f"top-{k}"] == pytest.approx(b2i)
+            assert table.loc["image_to_brain", f"top-{k}"] == pytest.approx(i2b)
 
 
 def test_n_way_equals_exhaustive_subset_mean():
@@ -107,7 +107,7 @@ def test_n_way_random_subsets_are_seeded():
     # many random subsets approach the exhaustive mean over all 4-subsets
     sim = np.asarray(similarity_matrix(pred, target))
     exact = np.mean([_ref_hits(sim[np.ix_(s, s)], 1)[0] for s in combinations(range(30), 4)])
-    many = retrieval_accuracy(pred, target, k=1, n_way=4, n_repeats=4000, direction="brain→image")
+    many = retrieval_accuracy(pred, target, k=1, n_way=4, n_repeats=4000, direction="brain_to_image")
     assert many.iloc[0]["top-1"] == pytest.approx(exact, abs=0.03)
 
 
@@ -178,6 +178,8 @@ def test_errors():
         similarity_matrix(x, x, "dot")
     with pytest.raises(InputError, match="direction: received 'up'"):
         retrieval_accuracy(x, x, k=1, direction="up")
+    with pytest.raises(InputError, match="expected 'both', 'brain_to_image' or 'image_to_brain'"):
+        retrieval_accuracy(x, x, k=1, direction="brain→image")
     with pytest.raises(ShapeError, match="received 2 features while pred has 3"):
         similarity_matrix(x, x[:, :2])
     with pytest.raises(AlignmentError, match="stimulus ids differ"):

@@ -34,7 +34,7 @@ def _evaluate(decoder: Any, resp: xr.DataArray, feats: xr.DataArray, train: np.n
     if np.shape(pred) != target.shape:
         raise ShapeError(f"decoder.predict: returned shape {np.shape(pred)}; expected {target.shape} "
                          "(stimulus, feature)")
-    table = retrieval_accuracy(pred, target, k=ks, n_way=n_way, direction="brain→image", random_state=random_state)
+    table = retrieval_accuracy(pred, target, k=ks, n_way=n_way, direction="brain_to_image", random_state=random_state)
     out = {f"top-{k}": float(table[f"top-{k}"].iloc[0]) for k in ks}
     out["identification"] = two_way_identification(pred, target, metric="correlation")
     out["chance"] = float(table[f"chance-{ks[0]}"].iloc[0])

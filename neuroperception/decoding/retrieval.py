@@ -2,8 +2,8 @@
 
 ``similarity_matrix(pred, target)`` holds ``sim(pred_i, target_j)``. Retrieval counts, for each
 decoded embedding, whether its own stimulus is among the ``k`` most similar candidates
-(brain→image), and for each stimulus embedding whether its own decoded embedding is among the ``k``
-most similar decoded ones (image→brain); with ``n_way=m`` the candidates are random subsets of
+(``"brain_to_image"``), and for each stimulus embedding whether its own decoded embedding is among
+the ``k`` most similar decoded ones (``"image_to_brain"``); with ``n_way=m`` the candidates are random subsets of
 ``m`` stimuli, as the fMRI decoding papers (e.g. MindEye's 300-way retrieval) report it. 2-way
 identification is the fraction of other stimuli a decoded embedding is closer to its own
 stimulus than to. Ties always count against the decoder.
@@ -27,9 +27,8 @@ from ._inputs import align_pair, as_matrix
 __all__ = ["similarity_matrix", "retrieval_accuracy", "two_way_identification", "DIRECTIONS", "METRICS"]
 
 METRICS = ("cosine", "correlation", "euclidean")
-DIRECTIONS = ("brain→image", "image→brain")
-_ALIASES = {"brain→image": "brain→image", "brain->image": "brain→image", "image→brain": "image→brain",
-            "image->brain": "image→brain"}
+#: Retrieval directions, the index labels of :func:`retrieval_accuracy`'s table.
+DIRECTIONS = ("brain_to_image", "image_to_brain")
 
 
 def _unit_rows(values: np.ndarray, name: str, centre: bool) -> np.ndarray:
@@ -148,8 +147,8 @@ def retrieval_accuracy(pred: Any, target: Any, k: Any = (1, 5), n_way: int | Non
                        metric: str = "cosine", n_repeats: int = 30, random_state: int = 0) -> pd.DataFrame:
     """Top-k retrieval accuracy of decoded embeddings among candidate stimuli, in both directions.
 
-    brain→image: for each decoded embedding ``pred_i``, is ``target_i`` among the ``k`` targets
-    most similar to it? image→brain: for each ``target_j``, is ``pred_j`` among the ``k`` decoded
+    ``brain_to_image``: for each decoded embedding ``pred_i``, is ``target_i`` among the ``k`` targets
+    most similar to it? ``image_to_brain``: for each ``target_j``, is ``pred_j`` among the ``k`` decoded
     embeddings most similar to it? A candidate that scores exactly as high as the true one counts
     as ranked above it (ties are misses: the same prediction for every stimulus scores 0
     image→brain, not chance).
@@ -166,8 +165,8 @@ def retrieval_accuracy(pred: Any, target: Any, k: Any = (1, 5), n_way: int | Non
         ``m`` stimuli are drawn (all subsets when there are at most ``n_repeats`` of them), every
         stimulus of a subset is retrieved among that subset only, and the accuracies are averaged
         (as in MindEye's "300-way" retrieval). ``2 <= m <= n``.
-    direction : {"both", "brain→image", "image→brain"}
-        ``"brain->image"``/``"image->brain"`` are accepted too.
+    direction : {"both", "brain_to_image", "image_to_brain"}
+        Which direction(s) to score.
     metric : {"cosine", "correlation", "euclidean"}
         See :func:`similarity_matrix`.
     n_repeats : int
@@ -178,7 +177,7 @@ def retrieval_accuracy(pred: Any, target: Any, k: Any = (1, 5), n_way: int | Non
     Returns
     -------
     pandas.DataFrame
-        One row per direction (index ``direction``), columns ``top-k`` (accuracy in [0, 1]) and
+        One row per direction (index ``direction``: ``"brain_to_image"``, ``"image_to_brain"``), columns ``top-k`` (accuracy in [0, 1]) and
         ``chance-k`` (``k / m``, with ``m`` candidates) for each ``k``. ``attrs`` hold
         ``n_candidates``, ``n_stimuli``, ``metric`` and ``n_subsets``.
 
@@ -195,16 +194,16 @@ def retrieval_accuracy(pred: Any, target: Any, k: Any = (1, 5), n_way: int | Non
     >>> pred = np.array([[1.0, 0.1, 0.0], [0.0, 0.2, 1.0], [0.0, 0.0, 1.0]])
     >>> table = retrieval_accuracy(pred, target, k=(1, 2))
     >>> table["top-1"].round(3).to_dict()  # pred 1 is nearer target 2, but target 1's nearest is pred 1
-    {'brain→image': 0.667, 'image→brain': 1.0}
-    >>> table.loc["brain→image", ["top-2", "chance-1", "chance-2"]].round(3).tolist()
+    {'brain_to_image': 0.667, 'image_to_brain': 1.0}
+    >>> table.loc["brain_to_image", ["top-2", "chance-1", "chance-2"]].round(3).tolist()
     [1.0, 0.333, 0.667]
     """
     a, b = _aligned(pred, target)
     n = a.shape[0]
-    directions = list(DIRECTIONS) if direction == "both" else [_ALIASES.get(direction)] \
-        if isinstance(direction, str) and direction in _ALIASES else None
+    directions = list(DIRECTIONS) if direction == "both" else [direction] \
+        if isinstance(direction, str) and direction in DIRECTIONS else None
     if directions is None:
-        raise InputError(f"direction: received {direction!r}; expected 'both', 'brain→image' or 'image→brain'")
+        raise InputError(f"direction: received {direction!r}; expected 'both', 'brain_to_image' or 'image_to_brain'")
     if n < 2:
         raise InputError(f"pred: received {n} stimulus; expected at least 2 for retrieval")
     if n_way is None:
@@ -222,7 +221,7 @@ def retrieval_accuracy(pred: Any, target: Any, k: Any = (1, 5), n_way: int | Non
     for idx in subsets:
         row, col = _ranks_above(sim[np.ix_(idx, idx)])
         for d in directions:
-            ranks = row if d == "brain→image" else col
+            ranks = row if d == "brain_to_image" else col
             hits[d] += [(ranks < kk).mean() for kk in ks]
     table = pd.DataFrame({f"top-{kk}": [hits[d][i] / len(subsets) for d in directions] for i, kk in enumerate(ks)},
                          index=pd.Index(directions, name="direction"))

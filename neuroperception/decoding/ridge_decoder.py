@@ -214,5 +214,5 @@ class RidgeDecoder(BaseEstimator):
         if sample_weight is not None:
             raise InputError("sample_weight: received weights; expected None (weighted scores are not supported)")
         pred = self.predict(responses)
-        table = retrieval_accuracy(pred, features, k=1, direction="brain→image", metric="cosine")
+        table = retrieval_accuracy(pred, features, k=1, direction="brain_to_image", metric="cosine")
         return float(table["top-1"].iloc[0])

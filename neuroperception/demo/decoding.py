@@ -44,9 +44,9 @@ def _static(ctx: DemoContext, report: Report) -> None:
     def scores(snr: float, decoder: str, pred) -> tuple[dict, pd.DataFrame]:
         table = retrieval_accuracy(pred, y_test, k=(1, 5))
         return {"median single-trial SNR": snr, "decoder": decoder,
-                "top-1 brain→image": table.loc["brain→image", "top-1"],
-                "top-1 image→brain": table.loc["image→brain", "top-1"],
-                "top-5 brain→image": table.loc["brain→image", "top-5"],
+                "top-1 brain_to_image": table.loc["brain_to_image", "top-1"],
+                "top-1 image_to_brain": table.loc["image_to_brain", "top-1"],
+                "top-5 brain_to_image": table.loc["brain_to_image", "top-5"],
                 "2-way identification": two_way_identification(pred, y_test)}, table
 
     rows = []
@@ -59,7 +59,7 @@ def _static(ctx: DemoContext, report: Report) -> None:
     contrastive = ContrastiveDecoder(hidden=(), max_epochs=60 if ctx.quick else 150, patience=15, batch_size=64,
                                      random_state=0, device="cpu").fit(x_train, y_train)
     rows.append(scores(snrs[-1], "contrastive (linear, InfoNCE)", contrastive.transform(x_test))[0])
-    ridge_top1, contrastive_top1 = rows[-2]["top-1 brain→image"], rows[-1]["top-1 brain→image"]
+    ridge_top1, contrastive_top1 = rows[-2]["top-1 brain_to_image"], rows[-1]["top-1 brain_to_image"]
     verdict = (f"{'trails' if contrastive_top1 < ridge_top1 else 'matches or beats'} ridge with these {len(train)} "
                "training pairs")
     ablation = roi_ablation(RidgeDecoder(), resp, target, test=test, progress=False)

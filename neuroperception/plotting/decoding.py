@@ -55,7 +55,7 @@ def plot_retrieval(table, ax=None, *, title: str | None = None):
 
     Examples
     --------
-    >>> t = pd.DataFrame({"top-1": [0.5, 0.4], "chance-1": [0.1, 0.1]}, index=["brain→image", "image→brain"])
+    >>> t = pd.DataFrame({"top-1": [0.5, 0.4], "chance-1": [0.1, 0.1]}, index=["brain_to_image", "image_to_brain"])
     >>> ax = plot_retrieval(t).axes[0]
     >>> [round(float(p.get_height()), 2) for p in ax.patches]
     [0.5, 0.4]
