@@ -504,63 +504,113 @@ def check_responses(
     return da
 
 
-def check_alignment(*arrays: xr.DataArray, names: Sequence[str] | None = None, how: str = "exact"):
-    """Align labelled arrays on their ``stimulus_id`` coordinate.
+def _n_stimuli(x: Any, name: str) -> int:
+    """Number of stimuli of an aligned input: its ``stimulus`` dim, or the first axis of a plain array."""
+    if isinstance(x, xr.DataArray):
+        if "stimulus" not in x.dims:
+            raise InputError(f"{name}: received an xarray.DataArray with dims {x.dims}; expected a 'stimulus' dim")
+        return int(x.sizes["stimulus"])
+    shape = getattr(x, "shape", None)
+    if shape is not None and len(shape) >= 1:
+        return int(shape[0])
+    if isinstance(x, (list, tuple)):
+        return len(x)
+    raise InputError(f"{name}: received {describe(x)}; expected an array with stimuli on the first axis or an "
+                     "xarray.DataArray with a 'stimulus' dim")
 
-    With ``how="exact"`` every array must hold the same set of ids (each once); the arrays are
-    returned in the order of the first one. With ``how="inner"`` the common ids are kept, in the
-    first array's order, and an error is raised only when there are none. Arrays without
-    ``stimulus_id`` are aligned by position and must have the same length.
+
+def _labelling_hint(name: str, x: Any) -> str:
+    if isinstance(x, xr.DataArray):
+        return f'{name}.assign_coords(stimulus_id=("stimulus", ids))'
+    return f'xr.DataArray({name}, dims=("stimulus", ...), coords={{"stimulus_id": ("stimulus", ids)}})'
+
+
+def check_alignment(*arrays: Any, names: Sequence[str] | None = None, how: str = "exact",
+                    return_ids: bool = False):
+    """Match inputs stimulus by stimulus: the one alignment rule of the package.
+
+    Every public function that pairs inputs of the same stimuli (features and responses,
+    predictions and targets, two RDMs, several feature spaces) matches them here, by one rule:
+
+    1. **Every input carries** ``stimulus_id`` → matched by id. Each id must occur once per input,
+       and every input must hold the same set of ids (``how="exact"``); the inputs are returned in
+       the first one's order. Different sets or duplicated ids are an :class:`AlignmentError` that
+       names a few of the offending ids. ``how="inner"`` keeps the ids common to all, in the
+       first input's order (an error only when there are none).
+    2. **Some but not all carry** ``stimulus_id`` → :class:`AlignmentError` naming the inputs that
+       lack ids and how to give them ids, or to pass all inputs without ids. Inputs are never
+       matched by position when ids exist.
+    3. **No input carries** ``stimulus_id`` → matched by position; the numbers of stimuli must
+       be equal.
 
     Parameters
     ----------
-    *arrays : xarray.DataArray
-        Arrays with a ``stimulus`` dimension.
+    *arrays : xarray.DataArray, numpy.ndarray or torch.Tensor
+        DataArrays need a ``stimulus`` dim and are labelled when they have a ``stimulus_id``
+        coordinate. Other arrays (numpy, torch, lists) carry no ids; their stimuli are on the
+        first axis.
     names : sequence of str, optional
-        Names used in error messages.
+        Names of the inputs in error messages (default ``"array 0"``, ``"array 1"``...).
     how : {"exact", "inner"}
-        Whether the id sets must match exactly or are intersected.
+        Whether the id sets must be equal or are intersected (labelled inputs only).
+    return_ids : bool
+        Also return the ids the inputs were matched on (None when matched by position).
 
     Returns
     -------
-    tuple of xarray.DataArray
+    tuple
+        The inputs in the same order: labelled DataArrays put in the first input's order (and, with
+        ``how="inner"``, restricted to the common ids); inputs matched by position unchanged.
+        With ``return_ids=True``: ``(inputs, ids)``.
 
     Raises
     ------
     AlignmentError
-        Duplicated ids, different id sets (``how="exact"``), no common ids, or different lengths
-        when ids are absent.
+        Duplicated ids, different id sets (``how="exact"``), no common ids, ids on some inputs
+        only, or different numbers of stimuli when no input has ids.
+    InputError
+        A DataArray without a ``stimulus`` dim, or an unknown ``how``.
 
     Examples
     --------
     >>> import numpy as np, xarray as xr
     >>> a = xr.DataArray(np.arange(3), dims="stimulus", coords={"stimulus_id": ("stimulus", ["a", "b", "c"])})
     >>> b = xr.DataArray(np.arange(3), dims="stimulus", coords={"stimulus_id": ("stimulus", ["c", "a", "b"])})
-    >>> [str(v) for v in check_alignment(a, b)[1]["stimulus_id"].values]
-    ['a', 'b', 'c']
+    >>> (a2, b2), ids = check_alignment(a, b, return_ids=True)
+    >>> ids, b2.values.tolist()
+    (['a', 'b', 'c'], [1, 2, 0])
+    >>> check_alignment(np.zeros((3, 2)), np.ones((3, 5)), return_ids=True)[1] is None   # by position
+    True
+    >>> try:                                                          # ids on one input only
+    ...     check_alignment(a, np.zeros(3), names=["features", "responses"])
+    ... except AlignmentError as err:
+    ...     print(str(err).split(";")[0])
+    responses: received ndarray shape=(3,) dtype=float64 range=[0, 0] without stimulus_id while features carries stimulus_id
     """
     if how not in ("exact", "inner"):
         raise InputError(f"how: received {how!r}; expected 'exact' or 'inner'")
     names = list(names) if names is not None else [f"array {i}" for i in range(len(arrays))]
+    sizes = [_n_stimuli(a, nm) for a, nm in zip(arrays, names)]
     if len(arrays) < 2:
-        return tuple(arrays)
-    for arr, nm in zip(arrays, names):
-        if not isinstance(arr, xr.DataArray) or "stimulus" not in arr.dims:
-            raise InputError(f"{nm}: received {describe(arr)}; expected an xarray.DataArray with a 'stimulus' dim")
-    has_ids = ["stimulus_id" in a.coords for a in arrays]
-    if not all(has_ids):
-        if any(has_ids):
-            missing = [nm for nm, h in zip(names, has_ids) if not h]
-            raise AlignmentError(
-                f"{', '.join(missing)}: received no stimulus_id coordinate while "
-                f"{', '.join(nm for nm, h in zip(names, has_ids) if h)} have one; expected ids on all or none"
-            )
-        sizes = [a.sizes["stimulus"] for a in arrays]
+        ids = ([str(v) for v in arrays[0]["stimulus_id"].values] if arrays and isinstance(arrays[0], xr.DataArray)
+               and "stimulus_id" in arrays[0].coords else None)
+        return (tuple(arrays), ids) if return_ids else tuple(arrays)
+    has_ids = [isinstance(a, xr.DataArray) and "stimulus_id" in a.coords for a in arrays]
+    if not any(has_ids):
         if len(set(sizes)) > 1:
-            raise AlignmentError(
-                f"received {dict(zip(names, sizes))} stimuli without stimulus_id; expected equal lengths"
-            )
-        return tuple(arrays)
+            raise AlignmentError(f"received {dict(zip(names, sizes))} stimuli without stimulus_id; expected equal "
+                                 "numbers of stimuli (inputs without ids are matched by position)")
+        return (tuple(arrays), None) if return_ids else tuple(arrays)
+    if not all(has_ids):
+        labelled = [nm for nm, h in zip(names, has_ids) if h]
+        missing = [(nm, a) for nm, a, h in zip(names, arrays, has_ids) if not h]
+        nm, x = missing[0]
+        raise AlignmentError(
+            f"{', '.join(m for m, _ in missing)}: received {describe(x)} without stimulus_id while "
+            f"{', '.join(labelled)} {'carries' if len(labelled) == 1 else 'carry'} stimulus_id; expected ids on all "
+            f"inputs (inputs are matched by stimulus_id, never by position when ids exist): label it as "
+            f"{_labelling_hint(nm, x)}, or pass {', '.join(labelled)} without ids (e.g. its .values) to match "
+            "by position")
     id_lists = [[str(v) for v in a["stimulus_id"].values] for a in arrays]
     for ids, nm in zip(id_lists, names):
         _check_unique(ids, f"{nm}.stimulus_id")
@@ -568,13 +618,15 @@ def check_alignment(*arrays: xr.DataArray, names: Sequence[str] | None = None, h
     if how == "exact":
         ref = set(first)
         for ids, nm in zip(id_lists[1:], names[1:]):
+            if ids == first:
+                continue
             other = set(ids)
             if other != ref:
-                missing, extra = sorted(ref - other), sorted(other - ref)
+                missing_ids, extra = sorted(ref - other), sorted(other - ref)
                 raise AlignmentError(
-                    f"{nm}: stimulus ids differ from {names[0]}: {len(missing)} missing (e.g. {missing[:5]}), "
-                    f"{len(extra)} extra (e.g. {extra[:5]}); expected the same ids, or pass how='inner'"
-                )
+                    f"{nm}: stimulus ids differ from {names[0]}: {len(missing_ids)} missing (e.g. {missing_ids[:5]}), "
+                    f"{len(extra)} extra (e.g. {extra[:5]}); expected the same stimuli in both (select the shared "
+                    "stimuli first)")
         keep = first
     else:
         common = set(first).intersection(*map(set, id_lists[1:]))
@@ -583,6 +635,9 @@ def check_alignment(*arrays: xr.DataArray, names: Sequence[str] | None = None, h
         keep = [i for i in first if i in common]
     out = []
     for arr, ids in zip(arrays, id_lists):
+        if ids == keep:
+            out.append(arr)
+            continue
         pos = {v: k for k, v in enumerate(ids)}
         out.append(arr.isel(stimulus=[pos[i] for i in keep]))
-    return tuple(out)
+    return (tuple(out), list(keep)) if return_ids else tuple(out)

@@ -129,7 +129,7 @@ def test_bad_inputs():
         BandedRidgeCV(alphas=[-1.0, 1.0]).fit(Xs, Y)
     with pytest.raises(InputError, match="NaN"):
         BandedRidgeCV().fit([Xs[0], np.full_like(Xs[1], np.nan)], Y)
-    with pytest.raises(ShapeError, match="same stimuli"):
+    with pytest.raises(AlignmentError, match="equal numbers of stimuli"):
         BandedRidgeCV().fit([Xs[0], Xs[1][:30]], Y)
     with pytest.raises(AlignmentError):
         BandedRidgeCV().fit(Xs, Y[:30])

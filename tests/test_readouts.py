@@ -114,8 +114,8 @@ def test_labels_shapes_history_and_layers(sim):
     assert 1 <= hist.attrs["best_epoch"] <= 5 and hist.attrs["stimuli_per_second"] > 0
     assert model.plot_history().get_xlabel() == "epoch"
     # plain arrays in -> plain arrays out
-    plain = FactorizedReadout(max_epochs=2)
-    out = plain.fit(maps.values[:100], y.values[:100], validation=None).predict(maps.values[:10])
+    plain = FactorizedReadout(max_epochs=2, validation=None)
+    out = plain.fit(maps.values[:100], y.values[:100]).predict(maps.values[:10])
     assert isinstance(out, np.ndarray) and out.shape == (10, 60)
     assert plain.history_["val_loss"].isna().all()
 
@@ -137,7 +137,7 @@ def test_bad_input_is_a_clear_error(sim):
         AttentionReadout().fit(np.zeros((100, 8)), y.values)
     with pytest.raises(AlignmentError, match="stimulus ids differ"):
         FactorizedReadout().fit(maps[100:200], y)
-    with pytest.raises(AlignmentError, match="equal lengths"):
+    with pytest.raises(AlignmentError, match="equal numbers of stimuli"):
         FactorizedReadout().fit(maps.values[:90], y.values)
     with pytest.raises(InputError, match="before fit"):
         FactorizedReadout().predict(maps[:10])
@@ -146,7 +146,7 @@ def test_bad_input_is_a_clear_error(sim):
     with pytest.raises(InputError, match="multiple of n_heads"):
         AttentionReadout(dim=10, n_heads=4).fit(maps[:100], y)
     with pytest.raises(InputError, match="validation: received 1.5"):
-        FactorizedReadout().fit(maps[:100], y, validation=1.5)
+        FactorizedReadout(validation=1.5).fit(maps[:100], y)
     fitted = FactorizedReadout(max_epochs=1).fit(maps[:100], y)
     with pytest.raises(ShapeError, match="expected the fitted"):
         fitted.predict(maps[:10, :, :4, :4])

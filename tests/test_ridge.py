@@ -228,8 +228,8 @@ def test_lazily_loaded_targets_are_read_in_chunks(tmp_path, suffix):
 @pytest.mark.parametrize("make_bad,error,match", [
     (lambda X, Y: (np.where(np.arange(X.size).reshape(X.shape) == 3, np.nan, X), Y), InputError, "NaN/Inf"),
     (lambda X, Y: (X, np.where(np.arange(Y.size).reshape(Y.shape) == 5, np.inf, Y)), InputError, "NaN/Inf"),
-    (lambda X, Y: (X[:-1], Y), AlignmentError, "received 30 stimuli while X has 29"),
-    (lambda X, Y: (X, Y[:, 0]), ShapeError, r"for one target use Y\[:, None\]"),
+    (lambda X, Y: (X[:-1], Y), AlignmentError, "'X': 29, 'y': 30"),
+    (lambda X, Y: (X, Y[:, 0]), ShapeError, r"for one target use y\[:, None\]"),
     (lambda X, Y: (X[:, 0], Y), ShapeError, r"expected 2 dimensions \(stimulus, feature\)"),
 ])
 def test_bad_data_raise_clear_errors(make_bad, error, match):

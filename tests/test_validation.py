@@ -420,7 +420,7 @@ def test_alignment_different_sets():
     assert msg.startswith("model:")
     assert "1 missing (e.g. ['a'])" in msg
     assert "2 extra (e.g. ['x', 'y'])" in msg
-    assert "how='inner'" in msg
+    assert "how=" not in msg  # callers of the public functions have no such option
 
 
 def test_alignment_inner_keeps_first_order():
@@ -444,8 +444,41 @@ def test_alignment_one_without_ids():
     with pytest.raises(AlignmentError) as err:
         check_alignment(a, b, names=["brain", "model"])
     msg = str(err.value)
-    assert msg.startswith("model: received no stimulus_id")
-    assert "brain have one" in msg
+    assert msg.startswith("model: received DataArray shape=(2, 2)")
+    assert "without stimulus_id while brain carries stimulus_id" in msg
+    assert 'model.assign_coords(stimulus_id=("stimulus", ids))' in msg and "brain without ids" in msg
+
+
+@pytest.mark.parametrize("plain", [np.zeros((2, 3)), torch.zeros(2, 3), [[0.0], [1.0]]])
+def test_alignment_labelled_and_plain_is_an_error_in_either_order(plain):
+    a = _labelled(["a", "b"])
+    for args, names, missing in (((a, plain), ["features", "responses"], "responses"),
+                                 ((plain, a), ["responses", "features"], "responses")):
+        with pytest.raises(AlignmentError) as err:
+            check_alignment(*args, names=names)
+        msg = str(err.value)
+        assert msg.startswith(f"{missing}: received") and "never by position" in msg
+        assert f'xr.DataArray({missing}, dims=("stimulus", ...), coords={{"stimulus_id": ("stimulus", ids)}})' in msg
+
+
+def test_alignment_plain_arrays_by_position_and_ids_returned():
+    x, y = np.zeros((3, 2)), torch.ones(3, 4)
+    (x2, y2), ids = check_alignment(x, y, return_ids=True)
+    assert x2 is x and y2 is y and ids is None
+    with pytest.raises(AlignmentError, match="'X': 3, 'y': 2"):
+        check_alignment(x, y[:2], names=["X", "y"])
+    a, b = _labelled(["c", "a", "b"], [3, 1, 2]), _labelled(["a", "b", "c"], [1, 2, 3])
+    (a2, b2), ids = check_alignment(a, b, return_ids=True)
+    assert ids == ["c", "a", "b"] and a2 is a
+    np.testing.assert_array_equal(b2.values, a.values)
+    (one,), ids = check_alignment(a, return_ids=True)
+    assert one is a and ids == ["c", "a", "b"]
+
+
+def test_alignment_duplicated_ids_name_them():
+    a = _labelled(["a", "b", "b"])
+    with pytest.raises(AlignmentError, match=r"model.stimulus_id: received 1 duplicated stimulus ids, e.g. \['b'\]"):
+        check_alignment(_labelled(["a", "b", "c"]), a, names=["brain", "model"])
 
 
 def test_alignment_without_ids():
@@ -457,7 +490,7 @@ def test_alignment_without_ids():
     with pytest.raises(AlignmentError) as err:
         check_alignment(a, c)
     msg = str(err.value)
-    assert "'array 0': 3" in msg and "'array 1': 4" in msg and "equal lengths" in msg
+    assert "'array 0': 3" in msg and "'array 1': 4" in msg and "equal numbers of stimuli" in msg
 
 
 def test_alignment_bad_how_and_bad_input():
@@ -465,7 +498,9 @@ def test_alignment_bad_how_and_bad_input():
     with pytest.raises(InputError, match="'outer'"):
         check_alignment(a, a, how="outer")
     with pytest.raises(InputError, match="'stimulus' dim"):
-        check_alignment(a, np.zeros((1, 2)))
+        check_alignment(a, xr.DataArray(np.zeros((1, 2)), dims=("image", "voxel")))
+    with pytest.raises(InputError, match="stimuli on the first axis"):
+        check_alignment(np.zeros(2), 3.0)
 
 
 def test_alignment_duplicate_ids():

@@ -13,7 +13,7 @@ import xarray as xr
 from .._validation import check_alignment, check_responses, describe
 from ..errors import AlignmentError, InputError, ShapeError
 
-__all__ = ["check_features", "TargetReader", "as_targets", "align", "held_out_positions"]
+__all__ = ["check_features", "TargetReader", "as_targets", "align", "score_pair", "held_out_positions"]
 
 
 def _plain(x: Any) -> Any:
@@ -97,7 +97,7 @@ class TargetReader:
     ((3, 2), [1.0, 3.0, 5.0])
     """
 
-    def __init__(self, data: Any, name: str = "Y"):
+    def __init__(self, data: Any, name: str = "y"):
         self.data = data
         self.name = name
         self.shape = tuple(data.shape)
@@ -112,7 +112,7 @@ class TargetReader:
         return np.asarray(check_responses(block, name=label).values)
 
 
-def as_targets(Y: Any, *, name: str = "Y") -> xr.DataArray | np.ndarray:
+def as_targets(Y: Any, *, name: str = "y") -> xr.DataArray | np.ndarray:
     """Check the structure of targets (dims, dtype) without reading a lazily loaded array.
 
     Returns a DataArray ``(stimulus, voxel)`` or a 2-D numpy array; values are checked chunk by
@@ -144,7 +144,7 @@ def as_targets(Y: Any, *, name: str = "Y") -> xr.DataArray | np.ndarray:
             raise InputError(f"{name}: received non-numeric dtype {Y.dtype} (Unknown label type for a regression); "
                              "expected real numbers (stimulus, voxel)") from err
     if Y.ndim != 2:
-        hint = " (for one target use Y[:, None])" if Y.ndim == 1 else ""
+        hint = f" (for one target use {name}[:, None])" if Y.ndim == 1 else ""
         raise ShapeError(f"{name}: received {describe(Y)}; expected 2 dimensions (stimulus, voxel){hint}")
     if Y.shape[1] < 1:
         raise ShapeError(f"{name}: received {describe(Y)}; expected at least one target")
@@ -152,11 +152,12 @@ def as_targets(Y: Any, *, name: str = "Y") -> xr.DataArray | np.ndarray:
     return Y
 
 
-def align(X_values: np.ndarray, X_labelled: xr.DataArray | None, Y: Any, *, names=("X", "Y")):
-    """Align targets to features by ``stimulus_id`` when both carry ids, else check equal lengths.
+def align(X_values: np.ndarray, X_labelled: xr.DataArray | None, Y: Any, *, names=("X", "y")):
+    """Match targets to features by the package's rule (:func:`~neuroperception._validation.check_alignment`).
 
-    Returns the (possibly reordered) feature values and targets; reordering a lazy DataArray keeps
-    it lazy.
+    Both labelled: ``Y`` is put in ``X``'s ``stimulus_id`` order; ids on one side only: an
+    :class:`~neuroperception.errors.AlignmentError`; neither: equal numbers of stimuli. Returns
+    the feature values and targets; reordering a lazy DataArray keeps it lazy.
 
     Examples
     --------
@@ -165,15 +166,30 @@ def align(X_values: np.ndarray, X_labelled: xr.DataArray | None, Y: Any, *, name
     >>> align(X.values, X, Y)[1].values.ravel().tolist()
     [2.0, 1.0]
     """
-    if X_labelled is not None and isinstance(Y, xr.DataArray) and (
-            "stimulus_id" in X_labelled.coords or "stimulus_id" in Y.coords):
-        X_labelled, Y = check_alignment(X_labelled, Y, names=list(names))
-        return np.asarray(X_labelled.values, dtype=X_values.dtype), Y
-    n_x, n_y = X_values.shape[0], Y.shape[0]
-    if n_x != n_y:
-        raise AlignmentError(f"{names[1]}: received {n_y} stimuli while {names[0]} has {n_x}; expected the same "
-                             "stimuli (pass DataArrays with stimulus_id to align by id)")
+    x = X_labelled if X_labelled is not None else X_values
+    x_aligned, Y = check_alignment(x, Y, names=list(names))
+    if x_aligned is not x:
+        X_values = np.asarray(x_aligned.values, dtype=X_values.dtype)
     return X_values, Y
+
+
+def score_pair(pred: Any, y: Any, *, names=("X", "y")) -> tuple[Any, Any]:
+    """Predictions and targets matched for scoring: ``(targets, predictions)``.
+
+    The predictions of labelled input carry its ``stimulus_id``; they are matched to ``y`` by the
+    package's rule, and given as plain values when ``y`` is unlabelled.
+
+    Examples
+    --------
+    >>> pred = xr.DataArray([[1.0], [2.0]], dims=("stimulus", "voxel"), coords={"stimulus_id": ("stimulus", ["a", "b"])})
+    >>> score_pair(pred, pred.isel(stimulus=[1, 0]))[0].values.ravel().tolist()
+    [1.0, 2.0]
+    """
+    targets = as_targets(y, name=names[1])
+    pred, targets = check_alignment(pred, targets, names=list(names))
+    if isinstance(pred, xr.DataArray) and not isinstance(targets, xr.DataArray):
+        pred = pred.values
+    return targets, pred
 
 
 def held_out_positions(test: Any, ids: list[str] | None, n: int, random_state: int) -> np.ndarray:

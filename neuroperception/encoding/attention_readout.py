@@ -48,7 +48,7 @@ class AttentionReadout(_Readout):
         Token and query width.
     positional : {"learned", "sine", None}
         Learned per-position encodings, fixed 2-D sinusoids, or none.
-    lr, weight_decay, max_epochs, patience, batch_size, map_shape, random_state, device, progress
+    lr, weight_decay, max_epochs, patience, batch_size, validation, map_shape, random_state, device, progress
         As for :class:`FactorizedReadout`.
 
     Attributes
@@ -69,8 +69,8 @@ class AttentionReadout(_Readout):
     """
 
     def __init__(self, n_heads=4, query="roi", n_groups=8, dim=32, positional="learned", lr=0.005,
-                 weight_decay=0.01, max_epochs=100, patience=10, batch_size=64, map_shape=None, random_state=0,
-                 device="cpu", progress=False):
+                 weight_decay=0.01, max_epochs=100, patience=10, batch_size=64, validation=0.1, map_shape=None,
+                 random_state=0, device="cpu", progress=False):
         self.n_heads = n_heads
         self.query = query
         self.n_groups = n_groups
@@ -81,6 +81,7 @@ class AttentionReadout(_Readout):
         self.max_epochs = max_epochs
         self.patience = patience
         self.batch_size = batch_size
+        self.validation = validation
         self.map_shape = map_shape
         self.random_state = random_state
         self.device = device
@@ -107,9 +108,9 @@ class AttentionReadout(_Readout):
         core = _Attention(shapes, len(self.queries_), voxel_query, int(self.dim), int(self.n_heads), self.positional)
         return _AttentionModel(core, len(rois), int(self.dim), len(self.queries_), self.query == "roi")
 
-    def fit(self, feature_maps: Any, responses: Any, validation: Any = 0.1) -> AttentionReadout:
-        """Train on feature maps and responses; see the class docstring."""
-        return super().fit(feature_maps, responses, validation)
+    def fit(self, X: Any, y: Any) -> AttentionReadout:
+        """Train on feature maps ``X`` and responses ``y`` (as :meth:`FactorizedReadout.fit`)."""
+        return super().fit(X, y)
 
     def attention_maps(self, feature_maps: Any, by: str = "roi") -> xr.DataArray | dict[str, xr.DataArray]:
         """Attention over the feature grid, averaged over heads, per stimulus and ROI (or query).
@@ -124,7 +125,7 @@ class AttentionReadout(_Readout):
         """
         if by not in ("roi", "query"):
             raise InputError(f"by: received {by!r}; expected 'roi' or 'query'")
-        layers, inputs = self._inputs(feature_maps)
+        layers, inputs = self._inputs(feature_maps, name="feature_maps")
         chunks = []
         self.module_.eval()
         with torch.no_grad():

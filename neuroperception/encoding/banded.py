@@ -22,18 +22,18 @@ from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.utils.validation import check_is_fitted
 
 from .._validation import check_alignment, describe
-from ..errors import AlignmentError, InputError, ShapeError
+from ..errors import InputError, ShapeError
 from . import scoring
 from ._backend import get_backend
 from ._banded_search import dirichlet_candidates, solve_banded_ridge_cv
-from ._inputs import TargetReader, align, as_targets, check_features
+from ._inputs import TargetReader, align, as_targets, check_features, score_pair
 from .ridge import RidgeCV
 
 __all__ = ["BandedRidgeCV", "dirichlet_candidates"]  # solve_banded_ridge_cv: re-exported from _banded_search
 
 
 # ---------------------------------------------------------------------------------------- inputs
-def _bands(Xs: Any, name: str = "Xs") -> tuple[list[str], list[np.ndarray], list[xr.DataArray | None]]:
+def _bands(Xs: Any, name: str = "X") -> tuple[list[str], list[np.ndarray], list[xr.DataArray | None]]:
     """Names, values and labelled arrays of the feature spaces, aligned by ``stimulus_id``."""
     if isinstance(Xs, Mapping):
         names, items = [str(k) for k in Xs], list(Xs.values())
@@ -45,14 +45,10 @@ def _bands(Xs: Any, name: str = "Xs") -> tuple[list[str], list[np.ndarray], list
     if not items:
         raise InputError(f"{name}: received no feature space; expected at least one")
     checked = [check_features(x, name=f"{name}[{n!r}]") for n, x in zip(names, items)]
-    values, labelled = [c[0] for c in checked], [c[1] for c in checked]
-    if all(lab is not None for lab in labelled) and any("stimulus_id" in lab.coords for lab in labelled):
-        labelled = list(check_alignment(*labelled, names=[f"{name}[{n!r}]" for n in names]))
-        values = [np.asarray(lab.values, dtype=v.dtype) for lab, v in zip(labelled, values)]
-    sizes = {v.shape[0] for v in values}
-    if len(sizes) > 1:
-        raise ShapeError(f"{name}: received bands with {[v.shape[0] for v in values]} stimuli; expected the same "
-                         "stimuli in every band")
+    given = [lab if lab is not None else v for v, lab in checked]
+    aligned = check_alignment(*given, names=[f"{name}[{n!r}]" for n in names])
+    values = [v if a is g else np.asarray(a.values, dtype=v.dtype) for (v, _), a, g in zip(checked, aligned, given)]
+    labelled = [a if lab is not None else None for (_, lab), a in zip(checked, aligned)]
     return names, values, labelled
 
 
@@ -166,16 +162,17 @@ class BandedRidgeCV(RegressorMixin, BaseEstimator):
         if not isinstance(self.refine_scale, numbers.Real) or not self.refine_scale > 0:
             raise InputError(f"refine_scale: received {self.refine_scale!r}; expected a positive number")
 
-    def fit(self, Xs: Any, Y: Any) -> BandedRidgeCV:
+    def fit(self, X: Any, y: Any) -> BandedRidgeCV:
         """Search the band weights and alpha per voxel by cross-validation, then refit.
 
         Parameters
         ----------
-        Xs : list or dict of array-like / xarray.DataArray
-            Feature spaces ``(stimulus, feature)`` on the same stimuli (aligned by ``stimulus_id``
-            when labelled); dict keys name the bands.
-        Y : array-like or xarray.DataArray
-            ``(stimulus, voxel)``, aligned to the bands by ``stimulus_id``.
+        X : list or dict of array-like / xarray.DataArray
+            Feature spaces ``(stimulus, feature)``, one per band, on the same stimuli; dict keys
+            name the bands.
+        y : array-like or xarray.DataArray
+            ``(stimulus, voxel)`` responses. Bands and responses are matched by ``stimulus_id``
+            when all carry ids, by position when none does (ids on some only are an error).
 
         Returns
         -------
@@ -188,22 +185,18 @@ class BandedRidgeCV(RegressorMixin, BaseEstimator):
         """
         self._check_params()
         alphas = RidgeCV._checked_alphas(self)
-        names, values, labelled = _bands(Xs)
-        X = _stacked(values)
-        first = labelled[0] if all(lab is not None for lab in labelled) else None
-        targets = as_targets(Y)
-        _, targets = align(values[0], first, targets, names=("Xs", "Y"))  # Y to the bands' stimulus order
-        if targets.shape[0] != X.shape[0]:
-            raise AlignmentError(f"Y: received {targets.shape[0]} stimuli while Xs has {X.shape[0]}; expected the "
-                                 "same stimuli")
-        n, p = X.shape
+        names, values, labelled = _bands(X)
+        stacked = _stacked(values)
+        targets = as_targets(y)
+        _, targets = align(values[0], labelled[0], targets, names=("X", "y"))  # y to the bands' stimulus order
+        n, p = stacked.shape
         splits = RidgeCV._splits(self, n)
         backend = get_backend(self.backend, self.device, self.dtype)
         form = self.solver if self.solver != "auto" else ("primal" if p <= n else "kernel")
         edges = np.cumsum([0] + [v.shape[1] for v in values])
         slices = [slice(int(a), int(b)) for a, b in zip(edges[:-1], edges[1:])]
         candidates = self._candidates(len(values))
-        out = solve_banded_ridge_cv(X, TargetReader(targets), slices, candidates, alphas, splits, backend,
+        out = solve_banded_ridge_cv(stacked, TargetReader(targets), slices, candidates, alphas, splits, backend,
                                     n_refine=int(self.n_refine), refine_scale=float(self.refine_scale),
                                     random_state=int(self.random_state), fit_intercept=bool(self.fit_intercept),
                                     form=form, score=self.score_func, exhaustive=self.search == "exhaustive",
@@ -224,19 +217,18 @@ class BandedRidgeCV(RegressorMixin, BaseEstimator):
         return self
 
     # ------------------------------------------------------------------ predict / score
-    def _test_bands(self, Xs: Any) -> tuple[list[np.ndarray], xr.DataArray | None]:
+    def _test_bands(self, X: Any) -> tuple[list[np.ndarray], xr.DataArray | None]:
         check_is_fitted(self, "coef_")
-        names, values, labelled = _bands(Xs)
+        names, values, labelled = _bands(X)
         if len(values) != len(self.band_slices_):
-            raise ShapeError(f"Xs: received {len(values)} bands; expected {len(self.band_slices_)} "
+            raise ShapeError(f"X: received {len(values)} bands; expected {len(self.band_slices_)} "
                              f"({self.band_names_}) as in fit")
-        if isinstance(Xs, Mapping) and names != self.band_names_:
-            raise InputError(f"Xs: received bands {names}; expected {self.band_names_} in that order, as in fit")
+        if isinstance(X, Mapping) and names != self.band_names_:
+            raise InputError(f"X: received bands {names}; expected {self.band_names_} in that order, as in fit")
         for v, s, nm in zip(values, self.band_slices_, self.band_names_):
             if v.shape[1] != s.stop - s.start:
-                raise ShapeError(f"Xs[{nm!r}]: received {describe(v)}; expected {s.stop - s.start} features as in fit")
-        first = labelled[0] if all(lab is not None for lab in labelled) else None
-        return values, first
+                raise ShapeError(f"X[{nm!r}]: received {describe(v)}; expected {s.stop - s.start} features as in fit")
+        return values, labelled[0]
 
     def _label(self, values: np.ndarray, first: xr.DataArray | None, name: str) -> np.ndarray | xr.DataArray:
         if first is None:
@@ -248,7 +240,7 @@ class BandedRidgeCV(RegressorMixin, BaseEstimator):
             coords["band"] = list(self.band_names_)
         return xr.DataArray(values, dims=dims, coords=coords, name=name)
 
-    def predict(self, Xs: Any, split: bool = False) -> np.ndarray | xr.DataArray:
+    def predict(self, X: Any, split: bool = False) -> np.ndarray | xr.DataArray:
         """Predicted responses ``(stimulus, voxel)``; ``split=True``: per band ``(band, stimulus, voxel)``.
 
         The split predictions are ``X_b W_b'`` without the intercept (they sum to the prediction
@@ -262,29 +254,28 @@ class BandedRidgeCV(RegressorMixin, BaseEstimator):
         >>> m.predict(Xs).shape, m.predict(Xs, split=True).shape
         ((40, 1), (2, 40, 1))
         """
-        values, first = self._test_bands(Xs)
+        values, first = self._test_bands(X)
         if split:
             parts = np.stack([v @ self.coef_[:, s].T for v, s in zip(values, self.band_slices_)])
             return self._label(parts, first, "predicted (split)")
         return self._label(_stacked(values) @ self.coef_.T + self.intercept_, first, "predicted")
 
-    def voxel_scores(self, Xs: Any, Y: Any, metric: str = "r") -> np.ndarray | xr.DataArray:
+    def voxel_scores(self, X: Any, y: Any, metric: str = "r") -> np.ndarray | xr.DataArray:
         """Per-voxel ``"r"`` or ``"r2"`` of the joint prediction (see :meth:`RidgeCV.voxel_scores`)."""
-        return scoring.voxel_scores(as_targets(Y), self.predict(Xs), metric)
+        targets, pred = score_pair(self.predict(X), y)
+        return scoring.voxel_scores(targets, pred, metric)
 
-    def score(self, Xs: Any, y: Any, sample_weight: Any = None) -> float:
+    def score(self, X: Any, y: Any, sample_weight: Any = None) -> float:
         """Mean over voxels of R^2 of the joint prediction (scikit-learn convention)."""
         if sample_weight is not None:
             raise InputError("sample_weight: received weights; expected None (weighted scores are not supported)")
-        pred, targets = self.predict(Xs), as_targets(y)
-        if isinstance(pred, xr.DataArray) and not isinstance(targets, xr.DataArray):
-            pred = pred.values
+        targets, pred = score_pair(self.predict(X), y)
         return float(np.mean(np.asarray(scoring.r2_score(targets, pred))))
 
-    def split_scores(self, Xs: Any, Y: Any) -> xr.DataArray:
+    def split_scores(self, X: Any, y: Any) -> xr.DataArray:
         """Each band's share of each voxel's R^2 (product measure, as himalaya's ``r2_score_split``).
 
-        With ``y`` and the band predictions ``d_b`` centred over the stimuli of ``Xs``, band ``b``
+        With ``y`` and the band predictions ``d_b`` centred over the stimuli of ``X``, band ``b``
         gets ``sum_s (2 y d_b - d_b sum_c d_c) / sum_s y^2``. The shares sum to the R^2 of the
         prediction once its mean is matched to the data's (the voxel's R^2 when the prediction
         is unbiased); a band that adds nothing gets about 0, and a share can be negative.
@@ -294,12 +285,8 @@ class BandedRidgeCV(RegressorMixin, BaseEstimator):
         xarray.DataArray
             ``("band", "voxel")`` with band names and, for labelled ``Y``, its voxel coordinates.
         """
-        values, first = self._test_bands(Xs)
-        targets = as_targets(Y)
-        if first is not None and isinstance(targets, xr.DataArray):
-            _, targets = align(values[0], first, targets, names=("Xs", "Y"))
-        elif targets.shape[0] != values[0].shape[0]:
-            raise ShapeError(f"Y: received {describe(targets)}; expected {values[0].shape[0]} stimuli as in Xs")
+        values, first = self._test_bands(X)
+        _, targets = align(values[0], first, as_targets(y), names=("X", "y"))
         y = np.asarray(TargetReader(targets)[:, 0:targets.shape[1]], dtype=np.float64)
         y = y - y.mean(0)
         parts = np.stack([v.astype(np.float64) @ self.coef_[:, s].T.astype(np.float64)

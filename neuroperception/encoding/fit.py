@@ -426,7 +426,7 @@ def fit_encoding_model(features: Any, responses: Any, model: Any = None, test: A
             band = ("band", names) if np.ndim(v) == 2 else None
             variables[m] = _voxel_da(v, voxel_coords, m, band)
         if hasattr(fitted_model, "split_scores"):
-            split = fitted_model.split_scores(test_x, y_test)
+            split = fitted_model.split_scores(test_x, avg.isel(stimulus=test_idx))
             variables["split_r2"] = _voxel_da(split.values, voxel_coords, "split_r2", ("band", names))
     if nc is not None:
         variables["noise_ceiling"] = _voxel_da(nc, voxel_coords, "noise_ceiling")

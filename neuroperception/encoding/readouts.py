@@ -4,9 +4,10 @@ This module holds the base class ``_Readout`` of the deep readouts and :class:`F
 which gives every voxel a spatial mask (a Gaussian, a free mask, or a low-rank one) times a weight per
 channel (Klindt et al. 2017). The attention readout built on the same base is
 :class:`~neuroperception.encoding.attention_readout.AttentionReadout`. Readouts are torch modules
-inside and scikit-learn estimators outside: ``fit``, ``predict``, ``voxel_scores``,
-``get_params``/``clone``, a ``random_state`` that makes a CPU fit reproducible, and a ``history_`` of
-the training (AdamW, mini-batches, early stopping).
+inside and scikit-learn estimators outside: ``fit(X, y)``, ``predict(X)``, ``score(X, y)``,
+``voxel_scores``, ``get_params``/``clone`` (every setting, the validation split included, is a
+parameter of ``__init__``), a ``random_state`` that makes a CPU fit reproducible, and a ``history_``
+of the training (AdamW, mini-batches, early stopping).
 
 Feature maps are ``("stimulus", "channel", "y", "x")`` DataArrays (``extract(..., pooling="none")``),
 or a dict of them (several layers, each its own grid), aligned to the responses by ``stimulus_id``.
@@ -30,6 +31,7 @@ from sklearn.base import BaseEstimator
 from .._validation import check_alignment, check_responses
 from ..errors import InputError, ShapeError
 from . import scoring
+from ._inputs import score_pair
 from ._readout_inputs import _as_maps
 from ._readout_modules import _Factorized
 from ._training import _predict, plot_history, resolve_device, train
@@ -56,15 +58,15 @@ class _Readout(BaseEstimator, metaclass=abc.ABCMeta):
             out.append(torch.from_numpy(((np.asarray(da.values, np.float32) - mean) / sd).astype(np.float32)))
         return out
 
-    def fit(self, feature_maps: Any, responses: Any, validation: Any = 0.1):
-        """Train the readout; ``validation`` (a fraction, positions, or None) drives early stopping."""
-        layers = _as_maps(feature_maps, self.map_shape)
-        Y = check_responses(responses, name="responses")
+    def fit(self, X: Any, y: Any):
+        """Train the readout on feature maps ``X`` and responses ``y`` (``validation`` drives early stopping)."""
+        layers = _as_maps(X, self.map_shape, name="X")
+        Y = check_responses(y, name="y")
         names = list(layers)
-        aligned = check_alignment(*layers.values(), Y, names=[f"feature_maps[{k!r}]" for k in names] + ["responses"])
+        aligned = check_alignment(*layers.values(), Y, names=[f"X[{k!r}]" for k in names] + ["y"])
         layers, Y = dict(zip(names, aligned[:-1])), aligned[-1]
         if Y.sizes["stimulus"] < 4:
-            raise InputError(f"responses: received {Y.sizes['stimulus']} stimuli; expected at least 4 to train")
+            raise InputError(f"y: received {Y.sizes['stimulus']} stimuli; expected at least 4 to train")
         self.layer_names_ = names
         self.map_shapes_ = [tuple(int(v) for v in da.shape[1:]) for da in layers.values()]
         self._feature_stats = []
@@ -84,7 +86,7 @@ class _Readout(BaseEstimator, metaclass=abc.ABCMeta):
             torch.manual_seed(int(self.random_state))
             module = self._build(self.map_shapes_, rois).to(self.device_)
         targets = torch.from_numpy(((y - self._y_mean) / self._y_sd).astype(np.float32))
-        self.history_ = train(module, self._tensors(layers), targets, validation=validation, lr=self.lr,
+        self.history_ = train(module, self._tensors(layers), targets, validation=self.validation, lr=self.lr,
                               weight_decay=self.weight_decay, max_epochs=self.max_epochs, patience=self.patience,
                               batch_size=self.batch_size, penalty=self._penalty(module),
                               random_state=int(self.random_state), device=self.device_, progress=self.progress,
@@ -94,23 +96,22 @@ class _Readout(BaseEstimator, metaclass=abc.ABCMeta):
 
     def _check_fitted(self):
         if not hasattr(self, "module_"):
-            raise InputError(f"{type(self).__name__}: received a call before fit; expected fit(feature_maps, "
-                             "responses) first")
+            raise InputError(f"{type(self).__name__}: received a call before fit; expected fit(X, y) first")
 
-    def _inputs(self, feature_maps: Any) -> tuple[dict[str, xr.DataArray], list[torch.Tensor]]:
+    def _inputs(self, X: Any, name: str = "X") -> tuple[dict[str, xr.DataArray], list[torch.Tensor]]:
         self._check_fitted()
         shape = self.map_shape if self.map_shape is not None else (
-            self.map_shapes_ if np.ndim(feature_maps) == 2 and not isinstance(feature_maps, Mapping) else None)
-        layers = _as_maps(feature_maps, shape)
+            self.map_shapes_ if np.ndim(X) == 2 and not isinstance(X, Mapping) else None)
+        layers = _as_maps(X, shape, name=name)
         got = [tuple(int(v) for v in da.shape[1:]) for da in layers.values()]
-        if got != self.map_shapes_ or (isinstance(feature_maps, Mapping) and list(layers) != self.layer_names_):
-            raise ShapeError(f"feature_maps: received layers {dict(zip(layers, got))}; expected the fitted "
+        if got != self.map_shapes_ or (isinstance(X, Mapping) and list(layers) != self.layer_names_):
+            raise ShapeError(f"{name}: received layers {dict(zip(layers, got))}; expected the fitted "
                              f"{dict(zip(self.layer_names_, self.map_shapes_))}")
         return layers, self._tensors(layers)
 
-    def predict(self, feature_maps: Any) -> np.ndarray | xr.DataArray:
+    def predict(self, X: Any) -> np.ndarray | xr.DataArray:
         """Predicted responses ``(stimulus, voxel)``; labelled (``stimulus_id``, voxel coords) for labelled maps."""
-        layers, inputs = self._inputs(feature_maps)
+        layers, inputs = self._inputs(X)
         pred = _predict(self.module_, inputs, int(self.batch_size), self.device_).double().numpy()
         pred = pred * self._y_sd + self._y_mean
         first = next(iter(layers.values()))
@@ -119,13 +120,18 @@ class _Readout(BaseEstimator, metaclass=abc.ABCMeta):
         coords = {"stimulus_id": ("stimulus", np.asarray(first["stimulus_id"].values)), **self._voxel_coords}
         return xr.DataArray(pred, dims=("stimulus", "voxel"), coords=coords, name="predicted responses")
 
-    def voxel_scores(self, feature_maps: Any, responses: Any, metric: str = "r") -> np.ndarray | xr.DataArray:
-        """Per-voxel ``"r"`` or ``"r2"`` of the predictions against ``responses`` (aligned by ``stimulus_id``)."""
-        return scoring.voxel_scores(responses, self.predict(feature_maps), metric)
+    def voxel_scores(self, X: Any, y: Any, metric: str = "r") -> np.ndarray | xr.DataArray:
+        """Per-voxel ``"r"`` or ``"r2"`` of the predictions for maps ``X`` against responses ``y``.
 
-    def score(self, feature_maps: Any, responses: Any) -> float:
-        """Mean R^2 over voxels."""
-        return float(np.nanmean(np.asarray(self.voxel_scores(feature_maps, responses, "r2"))))
+        ``X`` and ``y`` are matched by ``stimulus_id`` when both carry ids, by position when
+        neither does.
+        """
+        targets, pred = score_pair(self.predict(X), y)
+        return scoring.voxel_scores(targets, pred, metric)
+
+    def score(self, X: Any, y: Any) -> float:
+        """Mean R^2 over voxels of the predictions for maps ``X`` against responses ``y``."""
+        return float(np.nanmean(np.asarray(self.voxel_scores(X, y, "r2"))))
 
     def plot_history(self, ax=None):
         """Training and validation loss per epoch (see ``history_``)."""
@@ -156,6 +162,9 @@ class FactorizedReadout(_Readout):
         AdamW settings.
     max_epochs, patience, batch_size : int
         Training budget, early-stopping patience (epochs) and mini-batch size.
+    validation : float, sequence of int or None, default 0.1
+        Held-out fraction (or positions) of the training stimuli for early stopping; None trains
+        on everything for ``max_epochs``.
     map_shape : tuple or list of tuples, optional
         ``(channel, y, x)`` per layer, to accept maps flattened to ``("stimulus", "feature")``.
     random_state : int
@@ -187,8 +196,8 @@ class FactorizedReadout(_Readout):
     """
 
     def __init__(self, spatial="gaussian", rank=None, smoothness=0.0, sparsity=0.0, lr=0.01, weight_decay=0.0,
-                 max_epochs=100, patience=10, batch_size=64, map_shape=None, random_state=0, device="cpu",
-                 progress=False):
+                 max_epochs=100, patience=10, batch_size=64, validation=0.1, map_shape=None, random_state=0,
+                 device="cpu", progress=False):
         self.spatial = spatial
         self.rank = rank
         self.smoothness = smoothness
@@ -198,6 +207,7 @@ class FactorizedReadout(_Readout):
         self.max_epochs = max_epochs
         self.patience = patience
         self.batch_size = batch_size
+        self.validation = validation
         self.map_shape = map_shape
         self.random_state = random_state
         self.device = device
@@ -229,9 +239,23 @@ class FactorizedReadout(_Readout):
             return total
         return penalty
 
-    def fit(self, feature_maps: Any, responses: Any, validation: Any = 0.1) -> FactorizedReadout:
-        """Train on feature maps and responses; see the class docstring."""
-        super().fit(feature_maps, responses, validation)
+    def fit(self, X: Any, y: Any) -> FactorizedReadout:
+        """Train on feature maps ``X`` and responses ``y``.
+
+        Parameters
+        ----------
+        X : xarray.DataArray, numpy.ndarray, torch.Tensor or dict of them
+            Feature maps ``("stimulus", "channel", "y", "x")``, a dict of them (one per layer), or
+            maps flattened to ``("stimulus", "feature")`` with ``map_shape``.
+        y : xarray.DataArray, numpy.ndarray or torch.Tensor
+            Responses ``("stimulus", "voxel")``, matched to ``X`` by ``stimulus_id`` when both
+            carry ids, by position when neither does.
+
+        Returns
+        -------
+        FactorizedReadout
+        """
+        super().fit(X, y)
         _, h, w = self.map_shapes_[0]
         with torch.no_grad():
             if self.spatial == "gaussian":

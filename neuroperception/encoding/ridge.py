@@ -19,7 +19,7 @@ from .._validation import describe
 from ..errors import InputError, ShapeError
 from . import scoring
 from ._backend import get_backend
-from ._inputs import TargetReader, align, as_targets, check_features
+from ._inputs import TargetReader, align, as_targets, check_features, score_pair
 from ._solvers import CV_SCORES, solve_ridge_cv
 
 __all__ = ["RidgeCV", "DEFAULT_ALPHAS"]
@@ -157,17 +157,17 @@ class RidgeCV(RegressorMixin, BaseEstimator):
             raise InputError(f"voxel_chunk: received {self.voxel_chunk!r}; expected a positive int")
 
     # ------------------------------------------------------------------ fit
-    def fit(self, X: Any, Y: Any) -> RidgeCV:
+    def fit(self, X: Any, y: Any) -> RidgeCV:
         """Choose alpha per target by cross-validation, then refit on all samples.
 
         Parameters
         ----------
         X : array-like or xarray.DataArray
             ``(stimulus, feature)``.
-        Y : array-like or xarray.DataArray
-            ``(stimulus, voxel)``; a DataArray may be lazily loaded (zarr/NetCDF/dask): it is read
-            ``voxel_chunk`` voxels at a time. DataArrays with ``stimulus_id`` on both sides are
-            aligned by id.
+        y : array-like or xarray.DataArray
+            ``(stimulus, voxel)`` responses; a DataArray may be lazily loaded (zarr/NetCDF/dask): it
+            is read ``voxel_chunk`` voxels at a time. Matched to ``X`` by ``stimulus_id`` when both
+            carry ids, by position when neither does (ids on one side only are an error).
 
         Returns
         -------
@@ -179,14 +179,15 @@ class RidgeCV(RegressorMixin, BaseEstimator):
         InputError
             NaN/Inf values, non-positive alphas, bad parameters, more folds than samples.
         ShapeError
-            X or Y not 2-D (a single target must be ``Y[:, None]``).
+            X or y not 2-D (a single target must be ``y[:, None]``).
         AlignmentError
-            Different numbers of samples, or stimulus ids that differ between X and Y.
+            Different numbers of samples, stimulus ids that differ between X and y, or ids on one
+            of them only.
         """
         self._check_params()
         alphas = self._checked_alphas()
         X_values, X_labelled = check_features(X)
-        targets = as_targets(Y)
+        targets = as_targets(y)
         X_values, targets = align(X_values, X_labelled, targets)
         n, p = X_values.shape
         splits = self._splits(n)
@@ -245,10 +246,11 @@ class RidgeCV(RegressorMixin, BaseEstimator):
             coords.update(self._voxel_coords)
         return xr.DataArray(pred, dims=("stimulus", "voxel"), coords=coords, name="predicted")
 
-    def voxel_scores(self, X: Any, Y: Any, metric: str = "r") -> np.ndarray | xr.DataArray:
-        """Per-voxel score of the predictions for ``X`` against ``Y``: ``"r"`` or ``"r2"``.
+    def voxel_scores(self, X: Any, y: Any, metric: str = "r") -> np.ndarray | xr.DataArray:
+        """Per-voxel score of the predictions for ``X`` against ``y``: ``"r"`` or ``"r2"``.
 
-        Labelled ``Y`` gives a DataArray ``(voxel,)`` with ``Y``'s voxel coordinates.
+        Labelled ``y`` gives a DataArray ``(voxel,)`` with ``y``'s voxel coordinates; ``X`` and
+        ``y`` are matched as in :meth:`fit`.
 
         Examples
         --------
@@ -257,13 +259,13 @@ class RidgeCV(RegressorMixin, BaseEstimator):
         >>> RidgeCV(alphas=[1e-3], dtype="float64").fit(X, Y).voxel_scores(X, Y).round(4).tolist()
         [1.0, 1.0]
         """
-        targets = as_targets(Y)
-        return scoring.voxel_scores(targets, self.predict(X), metric)
+        targets, pred = score_pair(self.predict(X), y)
+        return scoring.voxel_scores(targets, pred, metric)
 
     def score(self, X: Any, y: Any, sample_weight: Any = None) -> float:
         """Mean over targets of R^2 (scikit-learn's ``r2_score`` with uniform averaging).
 
-        ``y`` are the responses ``(stimulus, voxel)`` (named ``y`` as scikit-learn calls it).
+        ``y`` are the responses ``(stimulus, voxel)``, matched to ``X`` as in :meth:`fit`.
 
         Examples
         --------
@@ -273,10 +275,7 @@ class RidgeCV(RegressorMixin, BaseEstimator):
         """
         if sample_weight is not None:
             raise InputError("sample_weight: received weights; expected None (weighted scores are not supported)")
-        pred = self.predict(X)
-        targets = as_targets(y)
-        if isinstance(pred, xr.DataArray) and not isinstance(targets, xr.DataArray):
-            pred = pred.values
+        targets, pred = score_pair(self.predict(X), y)
         return float(np.mean(np.asarray(scoring.r2_score(targets, pred))))
 
     def __sklearn_tags__(self):
