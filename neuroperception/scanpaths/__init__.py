@@ -21,6 +21,7 @@ from .scanpath_metrics import (MULTIMATCH_DIMENSIONS, dtw, multimatch, pairwise_
                                scanmatch_substitution_matrix, sequence_score, string_edit_distance)
 from ._search_loop import SearchModel
 from .search import ECCNET_SLOPES, RandomSearch, VisualSearch
+from .observers import named_objects, simulate_scanpaths
 from .asymmetry import (DEFAULT_PAIRS, ECCNET_ASYMMETRY_INDEX, HUMAN_ASYMMETRY_INDEX, AsymmetryResult, asymmetry_index,
                         search_asymmetry_experiment)
 
@@ -35,3 +36,4 @@ __all__ += ["nss", "cc", "kl_div", "sim", "auc_judd", "shuffled_auc", "informati
             "pairwise_scanpath_scores", "scanmatch_substitution_matrix", "MULTIMATCH_DIMENSIONS"]
 __all__ += ["VisualSearch", "RandomSearch", "SearchModel", "ECCNET_SLOPES", "search_asymmetry_experiment",
             "asymmetry_index", "AsymmetryResult", "DEFAULT_PAIRS", "HUMAN_ASYMMETRY_INDEX", "ECCNET_ASYMMETRY_INDEX"]
+__all__ += ["simulate_scanpaths", "named_objects"]
