@@ -201,7 +201,7 @@ def test_neva_reconstruction_and_classification_objectives():
 
 
 def test_neva_errors(toy_clip):
-    with pytest.raises(InputError, match="task_model: received None for objective='classification'"):
+    with pytest.raises(InputError, match="model: received None for objective='classification'"):
         NeVA(objective="classification")
     with pytest.raises(InputError, match="objective: received 'memorise'"):
         NeVA(objective="memorise")

@@ -137,7 +137,7 @@ def test_inhibition_of_return_prevents_refixation():
 def test_eccentricity_pooling_changes_the_periphery_only():
     arr = search_array("tilted", "vertical", set_size=10, size=128, n=1, random_state=4)
     x, t = arr.images.images, arr.targets.images
-    kw = dict(backbone="torchvision:alexnet", layers=["features.5"], fovea_radius=20.0)
+    kw = dict(model="torchvision:alexnet", layers=["features.5"], fovea_radius=20.0)
     flat = VisualSearch(eccentricity_pooling=False, **kw).attention_map(x, t, fixations=[10, 10])
     zero = VisualSearch(ecc_slopes=(0, 0, 0), **kw).attention_map(x, t, fixations=[10, 10])
     ecc = VisualSearch(ecc_slopes=(0, 1.0, 1.0), **kw).attention_map(x, t, fixations=[10, 10])
@@ -167,9 +167,9 @@ def test_weights_by_path_are_loaded(tmp_path, popout):
     from neuroperception.features import load_model
 
     path = tmp_path / "alexnet.pth"
-    torch.save(load_model("torchvision:alexnet", seed=7).module.state_dict(), path)
+    torch.save(load_model("torchvision:alexnet", random_state=7).module.state_dict(), path)
     from_file = VisualSearch("torchvision:alexnet", weights=path, similarity="cosine", eccentricity_pooling=False)
-    seeded = VisualSearch("torchvision:alexnet", seed=7, similarity="cosine", eccentricity_pooling=False)
+    seeded = VisualSearch("torchvision:alexnet", random_state=7, similarity="cosine", eccentricity_pooling=False)
     assert from_file.model.weights.startswith("file:") and from_file.weights == from_file.model.weights
     assert seeded.weights == "random-init(seed=7)"
     x, t = popout.images.images[:2], popout.targets.images[:2]
@@ -188,7 +188,7 @@ def test_search_errors(popout):
         VisualSearch("torchvision:alexnet", layers=["features.99"])
     with pytest.raises(InputError, match="ecc_slopes"):
         VisualSearch("torchvision:alexnet", ecc_slopes=(0.1,))
-    with pytest.raises(InputError, match="backbone"):
+    with pytest.raises(InputError, match="model: received int"):
         VisualSearch(3)
     with pytest.raises(InputError, match="max_fixations"):
         RandomSearch(max_fixations=0)

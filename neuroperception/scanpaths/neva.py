@@ -35,23 +35,23 @@ from .table import Scanpaths
 __all__ = ["NevaClip", "NeVA"]
 
 
-def _as_callable(task_model: Any, name: str, device) -> tuple[Callable[[torch.Tensor], torch.Tensor], str, Any, str]:
+def _as_callable(model: Any, name: str, device) -> tuple[Callable[[torch.Tensor], torch.Tensor], str, Any, str]:
     """A differentiable ``images -> tensor`` function, a label, the model's device (moved to ``device``)
     and where its weights came from."""
-    if isinstance(task_model, str):
-        task_model = load_model(task_model)
-    if isinstance(task_model, FeatureModel):
-        fm = task_model.to(device) if device is not None else task_model
+    if isinstance(model, str):
+        model = load_model(model)
+    if isinstance(model, FeatureModel):
+        fm = model.to(device) if device is not None else model
         return ((lambda z: first_tensor(fm.module(_model_input(fm.preprocess, z)), "output")), fm.spec, fm.device,
                 fm.weights)
-    if isinstance(task_model, nn.Module):
+    if isinstance(model, nn.Module):
         if device is not None:
-            task_model.to(device)
-        param = next(iter(task_model.parameters()), None)
-        return ((lambda z: first_tensor(task_model(z), "output")), type(task_model).__name__,
+            model.to(device)
+        param = next(iter(model.parameters()), None)
+        return ((lambda z: first_tensor(model(z), "output")), type(model).__name__,
                 param.device if param is not None else None,
-                f"unknown ({type(task_model).__name__} passed as a torch.nn.Module)")
-    raise InputError(f"{name}: received {type(task_model).__name__}; expected a registry spec such as "
+                f"unknown ({type(model).__name__} passed as a torch.nn.Module)")
+    raise InputError(f"{name}: received {type(model).__name__}; expected a registry spec such as "
                      "'torchvision:resnet18', a FeatureModel or a torch.nn.Module")
 
 
@@ -143,8 +143,8 @@ class NevaClip(_NevaSearch):
 
     Parameters
     ----------
-    clip_model : str or FeatureModel
-        An ``open_clip:<arch>`` spec (a seeded random init, as :func:`~neuroperception.features.load_model`
+    model : str or FeatureModel
+        The CLIP model: an ``open_clip:<arch>`` spec (a seeded random init, as :func:`~neuroperception.features.load_model`
         builds it, with a :class:`~neuroperception.errors.RandomWeightsWarning`) or a
         :class:`~neuroperception.features.FeatureModel` whose ``extras`` hold ``"clip"`` (anything with
         ``encode_image``/``encode_text``) and ``"tokenizer"``. For real scanpaths load pretrained
@@ -189,22 +189,22 @@ class NevaClip(_NevaSearch):
 
     _name = "NevaClip"
 
-    def __init__(self, clip_model: str | FeatureModel, n_fixations: int = 10, n_iterations: int = 20,
+    def __init__(self, model: str | FeatureModel, n_fixations: int = 10, n_iterations: int = 20,
                  lr: float = 0.1, restarts: int = 1, random_state: int = 0, device=None, progress: bool = True,
                  sigma: float = DEFAULT_SIGMA, blur_levels: Sequence[float] = DEFAULT_BLUR_LEVELS,
                  memory: float = 1.0, aggregate: str = "sum"):
         super().__init__(n_fixations, n_iterations, lr, restarts, sigma, blur_levels, memory, aggregate,
                          random_state, device, progress)
-        fm = load_model(clip_model) if isinstance(clip_model, str) else clip_model
+        fm = load_model(model) if isinstance(model, str) else model
         if not isinstance(fm, FeatureModel):
-            raise InputError(f"clip_model: received {type(clip_model).__name__}; expected an 'open_clip:<arch>' "
+            raise InputError(f"model: received {type(model).__name__}; expected an 'open_clip:<arch>' "
                              "spec or a FeatureModel from load_model('open_clip:...')")
         clip = fm.extras.get("clip")
         if clip is None or not hasattr(clip, "encode_image") or not hasattr(clip, "encode_text") \
                 or not callable(fm.extras.get("tokenizer")):
-            raise InputError(f"clip_model: received {fm.spec!r} without a CLIP text tower; expected a model whose "
+            raise InputError(f"model: received {fm.spec!r} without a CLIP text tower; expected a model whose "
                              "extras hold 'clip' (encode_image/encode_text) and 'tokenizer', e.g. 'open_clip:RN50'")
-        self.clip_model, self.weights, self._network = fm, fm.weights, fm.spec
+        self.model, self.weights, self._network = fm, fm.weights, fm.spec
         if self.device is not None:
             fm.to(self.device)
 
@@ -228,7 +228,7 @@ class NevaClip(_NevaSearch):
             (1 - cosine similarity at the chosen fixation); the table's ``attrs`` hold ``model``
             (``"NevaClip(<spec>)"``) and ``weights``.
         """
-        fm = self.clip_model
+        fm = self.model
         device = self._get_device(fm.device)
         x, ids = _images_and_ids(images, image_ids)
         texts = _captions(captions, ids)
@@ -267,8 +267,8 @@ class NeVA(_NevaSearch):
 
     Parameters
     ----------
-    task_model : None, str, FeatureModel or torch.nn.Module
-        For ``"reconstruction"``: None compares the foveated image with the original pixel by pixel
+    model : None, str, FeatureModel or torch.nn.Module
+        The task network. For ``"reconstruction"``: None compares the foveated image with the original pixel by pixel
         (weight-free: fixations go where blur destroys most detail); a model compares its outputs on
         the foveated and the original image (e.g. ``"gabor"`` or a seeded conv net). For
         ``"classification"``: a classifier returning logits ``(N, classes)``. A model's weights are
@@ -295,18 +295,18 @@ class NeVA(_NevaSearch):
 
     _name = "NeVA"
 
-    def __init__(self, task_model: Any = None, objective: str = "reconstruction", **kwargs):
+    def __init__(self, model: Any = None, objective: str = "reconstruction", **kwargs):
         if objective not in ("reconstruction", "classification"):
             raise InputError(f"objective: received {objective!r}; expected 'reconstruction' or 'classification'")
-        if objective == "classification" and task_model is None:
-            raise InputError("task_model: received None for objective='classification'; expected a classifier "
+        if objective == "classification" and model is None:
+            raise InputError("model: received None for objective='classification'; expected a classifier "
                              "spec such as 'torchvision:resnet18', a FeatureModel or an nn.Module")
         super().__init__(**kwargs)
         self.objective = objective
-        self.task_model = task_model
+        self.model = model
         self._fn, self._network, self._model_device, self.weights = \
-            ((lambda z: z), "pixels", None, "none (pixels)") if task_model is None \
-            else _as_callable(task_model, "task_model", self.device)
+            ((lambda z: z), "pixels", None, "none (pixels)") if model is None \
+            else _as_callable(model, "model", self.device)
 
     def predict(self, images: Any, labels: Sequence[int] | None = None,
                 image_ids: Sequence[str] | None = None) -> Scanpaths:
@@ -337,7 +337,7 @@ class NeVA(_NevaSearch):
                 return (self._fn(fov) - reference[idx]).pow(2).flatten(1).mean(1)
         else:
             if reference.ndim != 2:
-                raise ShapeError(f"task_model: returned {describe(reference)}; expected logits (N, classes)")
+                raise ShapeError(f"model: returned {describe(reference)}; expected logits (N, classes)")
             if labels is None:
                 target = reference.softmax(-1)
             else:

@@ -117,8 +117,8 @@ class VisualSearch(SearchModel):
 
     Parameters
     ----------
-    backbone : str or FeatureModel
-        A :func:`~neuroperception.features.load_model` spec (default ``"torchvision:vgg16"``, as
+    model : str or FeatureModel
+        The feature backbone: a :func:`~neuroperception.features.load_model` spec (default ``"torchvision:vgg16"``, as
         in eccNET) or a loaded model (its module is copied, not changed).
     weights : None, path or str
         Passed to ``load_model``: None is a seeded random init (with a
@@ -166,7 +166,7 @@ class VisualSearch(SearchModel):
     (2, (2,), 'random-init(seed=0)')
     """
 
-    def __init__(self, backbone: str | FeatureModel = "torchvision:vgg16", weights=None, layers=None,
+    def __init__(self, model: str | FeatureModel = "torchvision:vgg16", weights=None, layers=None,
                  eccentricity_pooling: bool = True, ecc_slopes=None, fovea_radius: float | None = None,
                  ior_radius: float | None = None, max_fixations: int = 30, similarity: str = "dot",
                  layer_weights=None, target_radius: float = 0.0, batch_size: int = 16, device: str = "cpu",
@@ -176,13 +176,13 @@ class VisualSearch(SearchModel):
             raise InputError(f"similarity: received {similarity!r}; expected 'dot', 'cosine' or 'centered'")
         if fovea_radius is not None and (not np.isfinite(fovea_radius) or fovea_radius < 0):
             raise InputError(f"fovea_radius: received {fovea_radius!r}; expected a radius >= 0 pixels or None")
-        if isinstance(backbone, FeatureModel):
-            model = FeatureModel(copy.deepcopy(backbone.module), backbone.preprocess, backbone.spec,
-                                 backbone.weights, extras={}).to(device)
-        elif isinstance(backbone, str):
-            model = load_model(backbone, weights=weights, device=device, seed=seed)
+        if isinstance(model, FeatureModel):
+            model = FeatureModel(copy.deepcopy(model.module), model.preprocess, model.spec,
+                                 model.weights, extras={}).to(device)
+        elif isinstance(model, str):
+            model = load_model(model, weights=weights, device=device, seed=seed)
         else:
-            raise InputError(f"backbone: received {type(backbone).__name__}; expected a spec such as "
+            raise InputError(f"model: received {type(model).__name__}; expected a spec such as "
                              "'torchvision:vgg16' or a FeatureModel")
         self.model, self.similarity, self.fovea_radius = model, similarity, fovea_radius
         self.weights = model.weights
