@@ -248,7 +248,7 @@ def test_itti_koch_peaks_on_an_orientation_singleton():
                 img[0, :, yc - 10:yc + 10, xc - 2:xc + 2] = 1
             else:
                 img[0, :, yc - 2:yc + 2, xc - 10:xc + 10] = 1
-    s = IttiKoch(weights=(0.0, 0.0, 1.0)).predict(img)[0].values
+    s = IttiKoch(channel_weights=(0.0, 0.0, 1.0)).predict(img)[0].values
     y, x = np.unravel_index(s.argmax(), s.shape)
     assert (y // cell, x // cell) == (4, 1)
     with pytest.raises(ShapeError, match="pyramid"):

@@ -147,18 +147,18 @@ def test_msssim_equals_scipy_reference_and_standard_weights():
     x, y = _pairs(90, 100)
     y[0] = np.clip(x[0] * 0.7 + 0.1, 0, 1)
     weights = (0.3, 0.3, 0.4)
-    got = MSSSIM(weights=weights).similarity(torch.tensor(x).float(), torch.tensor(y).float())
+    got = MSSSIM(scale_weights=weights).similarity(torch.tensor(x).float(), torch.tensor(y).float())
     np.testing.assert_allclose(got.numpy(), _msssim_reference(x, y, weights), atol=1e-5)
-    assert MSSSIM().weights.tolist() == pytest.approx([0.0448, 0.2856, 0.3001, 0.2363, 0.1333])
+    assert MSSSIM().scale_weights.tolist() == pytest.approx([0.0448, 0.2856, 0.3001, 0.2363, 0.1333])
 
 
 def test_msssim_one_scale_is_ssim_and_scale_two_sees_downsampled_images():
     x, y = _pairs(64, 64)
     xt, yt = torch.tensor(x).float(), torch.tensor(y).float()
     ssim = SSIM(gaussian=True, sample_covariance=False)
-    np.testing.assert_allclose(MSSSIM(weights=(1.0,)).similarity(xt, yt).numpy(),
+    np.testing.assert_allclose(MSSSIM(scale_weights=(1.0,)).similarity(xt, yt).numpy(),
                                ssim.similarity(xt, yt).numpy(), atol=1e-6)
-    coarse = MSSSIM(weights=(0.0, 1.0)).similarity(xt, yt)
+    coarse = MSSSIM(scale_weights=(0.0, 1.0)).similarity(xt, yt)
     # per channel: SSIM of the 2x2-pooled images, negative values counted as 0
     per_channel = torch.stack([ssim.similarity(F.avg_pool2d(xt[:, c:c + 1], 2), F.avg_pool2d(yt[:, c:c + 1], 2))
                                for c in range(3)], 1)
@@ -177,8 +177,8 @@ def test_msssim_identity_monotone_in_noise_and_size_check():
     assert all(a > b for a, b in zip(values, values[1:])), values
     with pytest.raises(ShapeError, match="expected at least 176 pixels a side for 5 scales"):
         ms(x[..., :170, :170], x[..., :170, :170])
-    with pytest.raises(InputError, match="weights: received"):
-        MSSSIM(weights=())
+    with pytest.raises(InputError, match="scale_weights: received"):
+        MSSSIM(scale_weights=())
 
 
 def test_msssim_against_pytorch_msssim_when_installed():
@@ -193,7 +193,7 @@ def test_msssim_against_pytorch_msssim_when_installed():
 def test_msssim_gradient_is_finite_for_anticorrelated_images():
     x = torch.rand(1, 3, 48, 48, generator=torch.Generator().manual_seed(0))
     y = (1 - x).clone().requires_grad_(True)
-    d = MSSSIM(weights=(0.5, 0.5))(x, y)
+    d = MSSSIM(scale_weights=(0.5, 0.5))(x, y)
     d.sum().backward()
     assert torch.isfinite(y.grad).all()
 
@@ -220,7 +220,7 @@ def test_psnr_and_l2_equal_skimage_and_pairwise_equals_paired():
 def test_cuda_matches_cpu():
     x, y = _pairs(64, 64)
     xt, yt = torch.tensor(x).float(), torch.tensor(y).float()
-    for metric in (SSIM(gaussian=True), MSSSIM(weights=(0.5, 0.5)), PSNR(), L2()):
+    for metric in (SSIM(gaussian=True), MSSSIM(scale_weights=(0.5, 0.5)), PSNR(), L2()):
         cpu = metric(xt, yt)
         gpu = metric.to("cuda")(xt.cuda(), yt.cuda())
         assert gpu.device.type == "cuda"

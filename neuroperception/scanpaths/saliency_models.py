@@ -193,7 +193,7 @@ class IttiKoch(SaliencyModel):
         Surround offsets; pairs whose surround level is beyond the pyramid are skipped.
     n_orientations : int
         Gabor orientations for the orientation channel.
-    weights : (float, float, float)
+    channel_weights : (float, float, float)
         Weights of the intensity, colour and orientation conspicuity maps.
     smooth : float
         Final Gaussian smoothing, as a fraction of the image's longer side.
@@ -212,17 +212,19 @@ class IttiKoch(SaliencyModel):
     _min_size = 16
 
     def __init__(self, centers: Sequence[int] = (2, 3, 4), deltas: Sequence[int] = (3, 4), n_orientations: int = 4,
-                 weights: Sequence[float] = (1.0, 1.0, 1.0), smooth: float = 0.02):
+                 channel_weights: Sequence[float] = (1.0, 1.0, 1.0), smooth: float = 0.02):
         if not centers or not deltas or any(int(c) < 0 for c in centers) or any(int(d) < 1 for d in deltas):
             raise InputError(f"centers/deltas: received {centers!r}/{deltas!r}; expected levels >= 0 and offsets >= 1")
         if not isinstance(n_orientations, int) or n_orientations < 1:
             raise InputError(f"n_orientations: received {n_orientations!r}; expected a positive int")
-        if len(weights) != 3 or any(w < 0 for w in weights) or sum(weights) <= 0:
-            raise InputError(f"weights: received {weights!r}; expected three non-negative weights, not all zero")
+        if len(channel_weights) != 3 or any(w < 0 for w in channel_weights) or sum(channel_weights) <= 0:
+            raise InputError(f"channel_weights: received {channel_weights!r}; expected three non-negative weights, "
+                             "not all zero")
         if not (isinstance(smooth, (int, float)) and smooth >= 0):
             raise InputError(f"smooth: received {smooth!r}; expected a non-negative fraction of the longer side")
         self.centers, self.deltas = tuple(int(c) for c in centers), tuple(int(d) for d in deltas)
-        self.n_orientations, self.weights, self.smooth = n_orientations, tuple(float(w) for w in weights), float(smooth)
+        self.n_orientations, self.smooth = n_orientations, float(smooth)
+        self.channel_weights = tuple(float(w) for w in channel_weights)
 
     @staticmethod
     def _pyramid(x: torch.Tensor, n_levels: int) -> list[torch.Tensor]:
@@ -278,8 +280,8 @@ class IttiKoch(SaliencyModel):
                 fm = maps(c, s)
                 total = total + _normalize_map(fm.flatten(0, 1)).view_as(fm).sum(1)
             cons.append(_normalize_map(total))
-        wsum = sum(self.weights)
-        sal = sum(wt * cm for wt, cm in zip(self.weights, cons)) / wsum
+        wsum = sum(self.channel_weights)
+        sal = sum(wt * cm for wt, cm in zip(self.channel_weights, cons)) / wsum
         sal = F.interpolate(sal[:, None], size=(h, w), mode="bilinear", align_corners=False)
         return _gaussian_blur(sal, self.smooth * max(h, w))[:, 0]
 

@@ -199,12 +199,13 @@ class MSSSIM(_SSIMBase):
     where the full SSIM (luminance × contrast-structure) is used:
     ``MS-SSIM = SSIM_M ** w_M * prod_{j<M} cs_j ** w_j``, per colour channel, then averaged over
     channels. Negative terms are set to 0 before the powers (as ``pytorch_msssim`` does). With a
-    single scale (``weights=(1,)``) MS-SSIM is SSIM.
+    single scale (``scale_weights=(1,)``) MS-SSIM is SSIM.
 
     Parameters
     ----------
-    weights : sequence of float
-        One exponent per scale, finest first; default the five of Wang et al.
+    scale_weights : sequence of float
+        One exponent per scale, finest first; default the five of Wang et al. (``weights`` is kept
+        for a model's weights across the package).
     window, gaussian, data_range, sigma, sample_covariance, k1, k2, value_range
         As for :class:`SSIM`; the defaults here are Wang et al.'s: an 11-tap Gaussian window
         (sigma 1.5) and population (co)variances. The coarsest scale must still hold the window:
@@ -214,32 +215,32 @@ class MSSSIM(_SSIMBase):
     --------
     >>> import torch
     >>> x = torch.rand(1, 3, 48, 48, generator=torch.Generator().manual_seed(0))
-    >>> ms = MSSSIM(weights=(0.5, 0.5))
+    >>> ms = MSSSIM(scale_weights=(0.5, 0.5))
     >>> ms(x, x).tolist(), ms(x, 1 - x).item() > 0.5
     ([0.0], True)
     """
 
-    def __init__(self, weights: Sequence[float] = MSSSIM_WEIGHTS, window: int | None = None, gaussian: bool = True,
-                 data_range: float = 1.0, sigma: float = 1.5, sample_covariance: bool = False, k1: float = 0.01,
+    def __init__(self, scale_weights: Sequence[float] = MSSSIM_WEIGHTS, window: int | None = None,
+                 gaussian: bool = True, data_range: float = 1.0, sigma: float = 1.5, sample_covariance: bool = False, k1: float = 0.01,
                  k2: float = 0.03, value_range: tuple[float, float] = (0.0, 1.0)):
         super().__init__(window, gaussian, data_range, sigma, sample_covariance, k1, k2, value_range)
         try:
-            w = [float(v) for v in weights]
+            w = [float(v) for v in scale_weights]
         except (TypeError, ValueError):
             w = []
         if not w or not all(math.isfinite(v) and v >= 0 for v in w):
-            raise InputError(f"weights: received {weights!r}; expected one non-negative exponent per scale, "
-                             f"e.g. {MSSSIM_WEIGHTS}")
-        self.register_buffer("weights", torch.tensor(w, dtype=torch.float32), persistent=False)
+            raise InputError(f"scale_weights: received {scale_weights!r}; expected one non-negative exponent per "
+                             f"scale, e.g. {MSSSIM_WEIGHTS}")
+        self.register_buffer("scale_weights", torch.tensor(w, dtype=torch.float32), persistent=False)
 
     def msssim(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
         """MS-SSIM ``(N,)`` of validated, paired ``(N, 3, H, W)`` images."""
-        n_scales = self.weights.numel()
+        n_scales = self.scale_weights.numel()
         smallest = [s // 2 ** (n_scales - 1) for s in a.shape[-2:]]
         if min(smallest) < self.window:
             raise ShapeError(f"images: received size {tuple(a.shape[-2:])}; expected at least "
                              f"{self.window * 2 ** (n_scales - 1)} pixels a side for {n_scales} scales and "
-                             f"window={self.window} (pass fewer weights for smaller images)")
+                             f"window={self.window} (pass fewer scale_weights for smaller images)")
         terms = []
         for j in range(n_scales):
             if j:
@@ -247,7 +248,7 @@ class MSSSIM(_SSIMBase):
             ssim_map, cs_map = self._maps(a, b)
             terms.append((ssim_map if j == n_scales - 1 else cs_map).mean((2, 3)))  # (N, C)
         values = torch.stack(terms, -1)  # (N, C, scales)
-        w = self.weights.to(values.dtype)
+        w = self.scale_weights.to(values.dtype)
         positive = values > 0
         # a negative term counts as 0 (and as 0 ** 0 = 1 for a scale of weight 0, which is ignored)
         floor = (w == 0).to(values.dtype).expand_as(values)
@@ -263,7 +264,7 @@ class MSSSIM(_SSIMBase):
         return 1.0 - self(x, y)
 
     def extra_repr(self) -> str:
-        return f"weights={[round(v, 4) for v in self.weights.tolist()]}, {super().extra_repr()}"
+        return f"scale_weights={[round(v, 4) for v in self.scale_weights.tolist()]}, {super().extra_repr()}"
 
 
 class _PixelMetric(Metric):
