@@ -222,7 +222,8 @@ class MSSSIM(_SSIMBase):
 
     def __init__(self, scale_weights: Sequence[float] = MSSSIM_WEIGHTS, window: int | None = None,
                  gaussian: bool = True, data_range: float = 1.0, sigma: float = 1.5,
-                 sample_covariance: bool = False, k1: float = 0.01, k2: float = 0.03, value_range: tuple[float, float] = (0.0, 1.0)):
+                 sample_covariance: bool = False, k1: float = 0.01, k2: float = 0.03,
+                 value_range: tuple[float, float] = (0.0, 1.0)):
         super().__init__(window, gaussian, data_range, sigma, sample_covariance, k1, k2, value_range)
         try:
             w = [float(v) for v in scale_weights]
