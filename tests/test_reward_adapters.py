@@ -1,5 +1,7 @@
 """RL adapters and the Reach-v0 task: gymnasium conformance, SB3 VecEnv API, batching, modes, torchrl, PPO."""
 
+import pickle
+import re
 import runpy
 import warnings
 from pathlib import Path
@@ -40,6 +42,14 @@ def _goal_reward():
     return GoalImageReward(L2(), ReachEnv().goal_image())
 
 
+def _docs_block(containing: str) -> str:
+    """The ```python block of docs/rewards.md that contains ``containing``, as written."""
+    blocks = re.findall(r"```python\n(.*?)```", (ROOT / "docs" / "rewards.md").read_text(encoding="utf-8"), re.S)
+    found = [b for b in blocks if containing in b]
+    assert len(found) == 1, f"{len(found)} blocks of docs/rewards.md contain {containing!r}"
+    return found[0]
+
+
 def test_check_env_unwrapped_and_wrapped():
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -65,6 +75,102 @@ def test_reach_dynamics_sparse_reward_and_goal_image():
         env.step(7)
     with pytest.raises(InputError, match="render_mode"):
         ReachEnv(render_mode="human")
+
+
+def test_bare_env_truncates_at_its_own_limit_and_make_keeps_the_registered_one():
+    env = ReachEnv(goal=(0, 0))
+    env.reset(seed=0)
+    env.agent = np.array([10, 10])
+    flags = [env.step(1)[2:4] for _ in range(50)]  # down, against the border: never reaches the goal
+    assert flags[:49] == [(False, False)] * 49 and flags[49] == (False, True)
+    env.reset(seed=0)  # a new episode counts from 0 again
+    assert env.step(1)[3] is False
+    assert ReachEnv(**REACH_FAR_KWARGS).max_episode_steps == 100
+    assert ReachEnv(max_episode_steps=None).max_episode_steps is None
+    with pytest.raises(InputError, match="max_episode_steps"):
+        ReachEnv(max_episode_steps=0)
+    made = gym.make(REACH_ID, max_episode_steps=7)  # TimeLimit holds the limit; the env itself does not cut
+    assert made.spec.max_episode_steps == 7 and made.unwrapped.max_episode_steps is None
+    made.reset(seed=0)
+    made.unwrapped.goal = np.array([0, 0])
+    made.unwrapped.agent = np.array([10, 10])
+    assert [made.step(1)[3] for _ in range(7)] == [False] * 6 + [True]
+    assert gym.make(REACH_ID).spec.max_episode_steps == 50
+
+
+def test_docs_sb3_example_as_written_ends_its_episodes():
+    namespace: dict = {}
+    exec(_docs_block("DummyVecEnv([ReachEnv] * 4)"), namespace)
+    venv = namespace["venv"]
+    venv.seed(0)
+    venv.reset()
+    finished = np.zeros(4, dtype=bool)
+    rng = np.random.default_rng(0)
+    for _ in range(50):
+        _, rewards, dones, infos = venv.step(rng.integers(0, 4, size=4))
+        assert np.isfinite(rewards).all()
+        finished |= dones
+    assert finished.all()  # every bare ReachEnv ended an episode within its 50-step limit
+    env = namespace["env"]
+    env.reset(seed=0)
+    assert env.step(0)[4]["perceptual_reward"] <= 0
+
+
+@pytest.mark.slow
+def test_docs_training_and_subprocess_examples_as_written():
+    namespace: dict = {"__name__": "__main__"}
+    exec(_docs_block("DummyVecEnv([ReachEnv] * 4)"), namespace)
+    exec(_docs_block("evaluate_policy(model"), namespace)
+    assert np.isfinite(namespace["mean_return"])
+    exec(_docs_block("SubprocVecEnv([make_env] * 4)"), namespace)
+    venv = namespace["venv"]
+    try:
+        venv.seed(0)
+        venv.reset()
+        _, rewards, _, infos = venv.step(np.array([0, 1, 2, 3]))
+        assert [i["env_reward"] + i["perceptual_reward"] for i in infos] == pytest.approx(rewards.tolist(), abs=1e-5)
+    finally:
+        venv.close()
+
+
+def _wrapped(i: int):
+    """A Reach-v0 environment wrapped with a goal-image reward (module level: the workers import it)."""
+    return PerceptualRewardWrapper(ReachEnv(), _goal_reward(), mode="shape", gamma=0.9)
+
+
+def test_wrapped_envs_pickle_and_step_on_as_the_originals():
+    from neuroperception.rewards.adapters import PerceptualRewardTransform
+
+    env = PerceptualRewardWrapper(gym.make(REACH_ID), Redness(), mode="shape", gamma=0.9)
+    env.reset(seed=2)
+    env.step(1)
+    copy = pickle.loads(pickle.dumps(env))
+    assert type(copy) is PerceptualRewardWrapper
+    for action in (0, 3, 3, 1):
+        (obs_a, *rest_a), (obs_b, *rest_b) = copy.step(action)[:4], env.step(action)[:4]
+        assert np.array_equal(obs_a, obs_b) and rest_a == rest_b  # same state, same potential, same rewards
+    vec = PerceptualRewardVectorWrapper(gym.vector.SyncVectorEnv([ReachEnv, ReachEnv]), Redness(), mode="add")
+    assert type(pickle.loads(pickle.dumps(vec))) is PerceptualRewardVectorWrapper
+    transform = pickle.loads(pickle.dumps(PerceptualRewardTransform(Redness(), mode="add", scale=2.0)))
+    assert type(transform) is PerceptualRewardTransform and transform._core.scale == 2.0
+    # the pickles name the public module, whatever file defines the classes
+    assert b"neuroperception.rewards.adapters" in pickle.dumps(env)
+
+
+def test_async_vector_env_steps_wrapped_envs_rebuilt_from_pickles():
+    blobs = [pickle.dumps(_wrapped(i)) for i in range(2)]
+    venv = gym.vector.AsyncVectorEnv([lambda b=b: pickle.loads(b) for b in blobs], context="fork")
+    try:
+        venv.reset(seed=[0, 1])
+        local = [pickle.loads(b) for b in blobs]
+        for k, env in enumerate(local):
+            env.reset(seed=k)
+        for action in ([0, 1], [3, 3], [2, 0]):
+            _, rewards, *_ = venv.step(np.array(action))
+            expected = [env.step(a)[1] for env, a in zip(local, action)]
+            np.testing.assert_allclose(rewards, expected, atol=1e-6)
+    finally:
+        venv.close()
 
 
 def test_goal_image_reward_landscape_is_monotone_toward_goal():
@@ -290,7 +396,7 @@ def test_ppo_with_goal_image_reward_beats_a_random_policy(tmp_path):
 @pytest.mark.parametrize("name", ["PerceptualRewardWrapper", "PerceptualRewardVectorWrapper", "SB3PerceptualReward",
                                   "PerceptualRewardTransform"])
 def test_lazily_built_adapter_examples_run(name):
-    """The adapters are built on first access, so pytest's doctest collection never sees their examples."""
+    """The adapters carry the public module's name, so pytest's doctest collection of their own modules skips them."""
     import doctest
 
     from neuroperception.rewards import adapters

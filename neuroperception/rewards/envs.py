@@ -4,9 +4,12 @@ The agent lives on a ``grid × grid`` lattice of positions; each step moves it o
 left or right (clipped at the borders). Observations are 64×64 RGB ``uint8`` renders: the agent is a
 white dot with a red glow (a Gaussian of width ``glow`` × the image size, so that images of nearby
 positions look alike), the goal a green ring (hidden with ``goal_visible=False``). The environment's
-own reward is sparse: 1 on reaching the goal (which ends the episode), 0 otherwise; episodes are cut
-at 50 steps by gymnasium's ``TimeLimit``. :meth:`ReachEnv.goal_image` renders the agent on the goal,
-the goal image a :class:`~neuroperception.rewards.GoalImageReward` compares observations with.
+own reward is sparse: 1 on reaching the goal (which ends the episode), 0 otherwise. Episodes are cut
+(``truncated``) after ``max_episode_steps`` steps, 50 by default, by the environment itself, so a bare
+``ReachEnv()`` (in a ``DummyVecEnv``, say) ends its episodes too; ``gymnasium.make`` gives the
+registered limit to gymnasium's ``TimeLimit`` instead, so that ``gym.make(REACH_ID,
+max_episode_steps=...)`` changes it. :meth:`ReachEnv.goal_image` renders the agent on the goal, the
+goal image a :class:`~neuroperception.rewards.GoalImageReward` compares observations with.
 
 ``neuroperception/ReachFar-v0`` is the harder configuration of the same environment: a 21×21 plane,
 the goal fixed off-centre at cell ``(4, 16)``, a wider glow (0.6, so that the pixel distance to the goal
@@ -41,14 +44,16 @@ except ImportError as exc:  # pragma: no cover - exercised only without the extr
 
 from ..errors import InputError
 
-__all__ = ["ReachEnv", "REACH_ID", "REACH_FAR_ID", "REACH_FAR_KWARGS", "register_envs"]
+__all__ = ["ReachEnv", "REACH_ID", "REACH_FAR_ID", "REACH_FAR_KWARGS", "REACH_MAX_STEPS", "register_envs"]
 
 #: The gymnasium id of the task.
 REACH_ID = "neuroperception/Reach-v0"
 #: The gymnasium id of the harder configuration (larger plane, off-centre goal, longer episodes).
 REACH_FAR_ID = "neuroperception/ReachFar-v0"
-#: :class:`ReachEnv` arguments of ``ReachFar-v0`` (its episodes are cut at 100 steps).
-REACH_FAR_KWARGS = {"grid": 21, "goal": (4, 16), "glow": 0.6}
+#: :class:`ReachEnv` arguments of ``ReachFar-v0``, its 100-step episode limit included.
+REACH_FAR_KWARGS = {"grid": 21, "goal": (4, 16), "glow": 0.6, "max_episode_steps": 100}
+#: The episode limit of ``Reach-v0`` (and the default of :class:`ReachEnv`).
+REACH_MAX_STEPS = 50
 _MOVES = np.array([[-1, 0], [1, 0], [0, -1], [0, 1]])  # up, down, left, right as (row, col) steps
 
 
@@ -69,6 +74,10 @@ class ReachEnv(gym.Env):
         Width of the agent's red glow as a fraction of the image size.
     size : int, default 64
         Image height and width.
+    max_episode_steps : int or None, default 50
+        Steps after which an episode is cut (``truncated=True``); None never cuts (then wrap the
+        environment in a ``TimeLimit``). ``gymnasium.make`` builds the environment with None and
+        its ``TimeLimit`` with the registered limit.
 
     Examples
     --------
@@ -77,12 +86,20 @@ class ReachEnv(gym.Env):
     >>> obs, reward, terminated, truncated, info = env.step(0)
     >>> reward in (0.0, 1.0), env.render().shape
     (True, (64, 64, 3))
+
+    A bare environment ends its episodes by itself:
+
+    >>> env = ReachEnv(max_episode_steps=3)
+    >>> _ = env.reset(seed=0)
+    >>> [env.step(0)[3] for _ in range(3)]
+    [False, False, True]
     """
 
     metadata = {"render_modes": ["rgb_array"], "render_fps": 10}
 
     def __init__(self, render_mode: str | None = None, grid: int = 11, goal: tuple[int, int] | None = (5, 5),
-                 goal_visible: bool = True, glow: float = 0.25, size: int = 64):
+                 goal_visible: bool = True, glow: float = 0.25, size: int = 64, *,
+                 max_episode_steps: int | None = REACH_MAX_STEPS):
         if render_mode not in (None, "rgb_array"):
             raise InputError(f"ReachEnv: received render_mode={render_mode!r}; expected None or 'rgb_array'")
         if int(grid) < 2:
@@ -91,6 +108,12 @@ class ReachEnv(gym.Env):
             raise InputError(f"ReachEnv: received goal={goal!r}; expected None or (row, col) in [0, {grid - 1}]")
         if not (0 < glow) or int(size) < 16:
             raise InputError(f"ReachEnv: received glow={glow!r}, size={size!r}; expected glow > 0 and size >= 16")
+        limit = max_episode_steps
+        if limit is not None and (not isinstance(limit, (int, np.integer)) or isinstance(limit, bool) or limit < 1):
+            raise InputError(f"ReachEnv: received max_episode_steps={max_episode_steps!r}; expected a positive int or "
+                             "None (no limit)")
+        self.max_episode_steps = None if max_episode_steps is None else int(max_episode_steps)
+        self._elapsed = 0
         self.render_mode = render_mode
         self.grid, self.size, self.glow = int(grid), int(size), float(glow)
         self.goal_visible = bool(goal_visible)
@@ -149,15 +172,19 @@ class ReachEnv(gym.Env):
             self.agent = self.np_random.integers(0, self.grid, size=2)
             if not np.array_equal(self.agent, self.goal):
                 break
+        self._elapsed = 0
         return self._obs(), self._info()
 
     def step(self, action):
-        """Move one cell; reward 1 and ``terminated`` on reaching the goal."""
+        """Move one cell; reward 1 and ``terminated`` on reaching the goal, ``truncated`` at the step limit."""
         if not self.action_space.contains(action):
             raise InputError(f"ReachEnv.step: received action {action!r}; expected an int in [0, 3]")
         self.agent = np.clip(self.agent + _MOVES[int(action)], 0, self.grid - 1)
+        self._elapsed += 1
         terminated = bool(np.array_equal(self.agent, self.goal))
-        return self._obs(), float(terminated), terminated, False, self._info()
+        truncated = (not terminated and self.max_episode_steps is not None
+                     and self._elapsed >= self.max_episode_steps)
+        return self._obs(), float(terminated), terminated, truncated, self._info()
 
 
 def register_envs() -> None:
@@ -171,11 +198,15 @@ def register_envs() -> None:
     >>> gym.make(REACH_FAR_ID).unwrapped.grid
     21
     """
+    # the registered limit goes to gymnasium's TimeLimit (so make(..., max_episode_steps=...) changes it)
     if REACH_ID not in gym.registry:
-        gym.register(id=REACH_ID, entry_point=f"{__name__}:ReachEnv", max_episode_steps=50)
+        gym.register(id=REACH_ID, entry_point=f"{__name__}:ReachEnv", max_episode_steps=REACH_MAX_STEPS,
+                     kwargs={"max_episode_steps": None})
     if REACH_FAR_ID not in gym.registry:
-        gym.register(id=REACH_FAR_ID, entry_point=f"{__name__}:ReachEnv", max_episode_steps=100,
-                     kwargs=dict(REACH_FAR_KWARGS))
+        far = dict(REACH_FAR_KWARGS)
+        limit = far.pop("max_episode_steps")
+        gym.register(id=REACH_FAR_ID, entry_point=f"{__name__}:ReachEnv", max_episode_steps=limit,
+                     kwargs=dict(far, max_episode_steps=None))
 
 
 register_envs()
