@@ -605,12 +605,12 @@ def check_alignment(*arrays: Any, names: Sequence[str] | None = None, how: str =
         labelled = [nm for nm, h in zip(names, has_ids) if h]
         missing = [(nm, a) for nm, a, h in zip(names, arrays, has_ids) if not h]
         nm, x = missing[0]
+        drops = " and ".join(f'{m}.drop_vars("stimulus_id")' for m in labelled)
         raise AlignmentError(
             f"{', '.join(m for m, _ in missing)}: received {describe(x)} without stimulus_id while "
             f"{', '.join(labelled)} {'carries' if len(labelled) == 1 else 'carry'} stimulus_id; expected ids on all "
             f"inputs (inputs are matched by stimulus_id, never by position when ids exist): label it as "
-            f"{_labelling_hint(nm, x)}, or pass {', '.join(labelled)} without ids (e.g. its .values) to match "
-            "by position")
+            f"{_labelling_hint(nm, x)}, or drop the ids to match by position ({drops})")
     id_lists = [[str(v) for v in a["stimulus_id"].values] for a in arrays]
     for ids, nm in zip(id_lists, names):
         _check_unique(ids, f"{nm}.stimulus_id")

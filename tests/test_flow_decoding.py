@@ -180,7 +180,7 @@ def test_decoder_errors():
     other = fl.assign_coords(stimulus_id=("stimulus", [f"x{i}" for i in range(40)]))
     with pytest.raises(AlignmentError, match="stimulus ids differ"):
         FlowDecoder(n_components=3).fit(resp, other)
-    with pytest.raises(AlignmentError, match="39 stimuli for 40"):
+    with pytest.raises(AlignmentError, match="'X': 40, 'y': 39"):
         FlowDecoder(n_components=3).fit(responses, flows[:39])
     bad = flows.copy()
     bad[0, 0, 0, 0] = np.nan

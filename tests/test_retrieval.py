@@ -156,7 +156,7 @@ def test_labelled_inputs_are_aligned_by_id_and_torch_accepted():
 def test_errors():
     rng = np.random.default_rng(0)
     x = rng.normal(size=(4, 3))
-    with pytest.raises(AlignmentError, match="received 3 stimuli while pred has 4"):
+    with pytest.raises(AlignmentError, match="'pred': 4, 'target': 3"):
         retrieval_accuracy(x, x[:3], k=1)
     with pytest.raises(InputError, match="n_way: received 5"):
         retrieval_accuracy(x, x, n_way=5)

@@ -89,7 +89,9 @@ def test_any_decoder_with_fit_predict():
     rng = np.random.default_rng(2)
     f = rng.normal(size=(40, 3))
     r = make_responses(rng.normal(size=(40, 8)), roi=["A"] * 4 + ["B"] * 4)
-    table = roi_ablation(_MeanPredictor(), r, f, progress=False)
+    with pytest.raises(AlignmentError, match="features: received .* without stimulus_id while responses carries"):
+        roi_ablation(_MeanPredictor(), r, f, progress=False)  # ids on one side only are never matched by position
+    table = roi_ablation(_MeanPredictor(), r.drop_vars("stimulus_id"), f, progress=False)
     assert table["n_voxels"].tolist() == [8, 4, 4, 4, 4]
     assert np.isfinite(table["identification"]).all()
 
@@ -120,6 +122,7 @@ def test_plot_roi_ablation_draws_drop_and_alone():
     rng = np.random.default_rng(3)
     f = rng.normal(size=(40, 3))
     r = make_responses(np.hstack([f @ rng.normal(size=(3, 6)), rng.normal(size=(40, 6))]), roi=["IT"] * 6 + ["V1"] * 6)
+    f = xr.DataArray(f, dims=("stimulus", "feature"), coords={"stimulus_id": r["stimulus_id"]})
     table = roi_ablation(_decoder(), r, f, progress=False)
     ax = plot_roi_ablation(table).axes[0]
     heights = [float(p.get_height()) for p in ax.patches]

@@ -2,8 +2,9 @@
 
 Responses are ``("stimulus", "voxel")`` or ``("repeat", "stimulus", "voxel")`` (averaged over
 repeats, ignoring NaN-padded ones); features are ``("stimulus", "feature")`` or maps
-``("stimulus", ...)`` flattened to features. Labelled inputs are aligned by ``stimulus_id``; a plain
-array is aligned by position (its length must match) and takes the other side's ids.
+``("stimulus", ...)`` flattened to features. Responses and features are matched by the package's
+rule (:func:`~neuroperception._validation.check_alignment`): by ``stimulus_id`` when both carry
+ids, by position when neither does; ids on one side only are an error.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import xarray as xr
 from .._validation import check_alignment, check_responses, describe
 from ..data.responses import average_repeats
 from ..encoding._inputs import _plain
-from ..errors import AlignmentError, InputError, ShapeError
+from ..errors import InputError, ShapeError
 
 __all__ = ["as_responses", "as_matrix", "align_pair", "DecodingData", "decoding_data"]
 
@@ -108,10 +109,12 @@ def as_matrix(x: Any, *, name: str = "features", dim: str = "feature") -> tuple[
 def align_pair(a: tuple[np.ndarray, xr.DataArray | None], b: tuple[np.ndarray, xr.DataArray | None],
                names: tuple[str, str]) -> tuple[np.ndarray, np.ndarray, list[str] | None, xr.DataArray | None,
                                                 xr.DataArray | None]:
-    """Align two ``(values, labelled)`` pairs by ``stimulus_id`` (or position); keep ``a``'s order.
+    """Match two ``(values, labelled)`` pairs by the package's rule; keep ``a``'s order.
 
-    Returns the two value arrays, the shared ids (None when neither side has any) and the aligned
-    DataArrays (None for plain input).
+    The rule is :func:`~neuroperception._validation.check_alignment`'s: by ``stimulus_id`` when
+    both carry ids, an :class:`~neuroperception.errors.AlignmentError` when one does, by position
+    when neither does. Returns the two value arrays, the shared ids (None when matched by
+    position) and the matched DataArrays (None for plain input).
 
     Examples
     --------
@@ -122,15 +125,12 @@ def align_pair(a: tuple[np.ndarray, xr.DataArray | None], b: tuple[np.ndarray, x
     (['x', 'y'], True)
     """
     (va, la), (vb, lb) = a, b
-    if la is not None and lb is not None:
-        la, lb = check_alignment(la, lb, names=list(names))
-        va, vb = np.asarray(la.values), np.asarray(lb.values)
-    elif va.shape[0] != vb.shape[0]:
-        raise AlignmentError(f"{names[1]}: received {vb.shape[0]} stimuli while {names[0]} has {va.shape[0]}; "
-                             "expected the same stimuli in the same order (or DataArrays with stimulus_id)")
-    labelled = la if la is not None else lb
-    ids = ([str(v) for v in labelled["stimulus_id"].values]
-           if labelled is not None and "stimulus_id" in labelled.coords else None)
+    given = (la if la is not None else va, lb if lb is not None else vb)
+    (xa, xb), ids = check_alignment(*given, names=list(names), return_ids=True)
+    if xa is not given[0]:
+        va, la = np.asarray(xa.values), xa
+    if xb is not given[1]:
+        vb, lb = np.asarray(xb.values), xb
     return va, vb, ids, la, lb
 
 
@@ -176,8 +176,9 @@ def _coords(da: xr.DataArray | None, dim: str) -> dict:
     return {k: np.asarray(c.values) for k, c in da.coords.items() if c.dims == (dim,)}
 
 
-def decoding_data(responses: Any, features: Any = None) -> DecodingData:
-    """Validate and align responses and (optionally) features by ``stimulus_id``.
+def decoding_data(responses: Any, features: Any = None, *, names: tuple[str, str] = ("responses", "features")
+                  ) -> DecodingData:
+    """Validate responses and (optionally) features and match them (:func:`align_pair`).
 
     Parameters
     ----------
@@ -185,6 +186,8 @@ def decoding_data(responses: Any, features: Any = None) -> DecodingData:
         ``("stimulus", "voxel")`` or ``("repeat", "stimulus", "voxel")`` (NaN-aware mean over repeats).
     features : xarray.DataArray, numpy.ndarray or torch.Tensor, optional
         ``("stimulus", "feature")`` or maps ``("stimulus", ...)`` (flattened).
+    names : (str, str)
+        Names of the two inputs in error messages (an estimator's ``("X", "y")``).
 
     Returns
     -------
@@ -194,7 +197,7 @@ def decoding_data(responses: Any, features: Any = None) -> DecodingData:
     Raises
     ------
     AlignmentError
-        Different stimulus ids or numbers of stimuli.
+        Different stimulus ids or numbers of stimuli, or ids on one input only.
     InputError, ShapeError
         NaN/Inf, wrong dims or dtypes.
 
@@ -208,22 +211,17 @@ def decoding_data(responses: Any, features: Any = None) -> DecodingData:
     ([1, 2, 0], ['V1', 'IT'])
     """
     raw = _plain(responses)
-    resp = as_responses(raw)
+    resp = as_responses(raw, name=names[0])
     labelled = isinstance(raw, xr.DataArray)
     X = np.asarray(resp.values)
     if not np.issubdtype(X.dtype, np.floating):
         X = X.astype(np.float64)
     feats = None
     Y = None
+    ids = [str(v) for v in resp["stimulus_id"].values] if "stimulus_id" in resp.coords else None
     if features is not None:
-        Y, feats = as_matrix(features, name="features")
-        resp_pair = (X, resp if labelled else None)
-        X, Y, ids, resp_aligned, feats = align_pair(resp_pair, (Y, feats), ("responses", "features"))
-        if resp_aligned is not None:
-            resp = resp_aligned
-    ids = [str(v) for v in resp["stimulus_id"].values] if "stimulus_id" in resp.coords else (
-        [str(v) for v in feats["stimulus_id"].values] if feats is not None and "stimulus_id" in feats.coords
-        else None)
+        Y, feats = as_matrix(features, name=names[1])
+        X, Y, ids, resp, feats = align_pair((X, resp), (Y, feats), names)
     return DecodingData(X=X, Y=Y, stimulus_ids=ids, voxel_coords=_coords(resp, "voxel"),
                         feature_coords=_coords(feats, "feature"), stimulus_coords=_coords(resp, "stimulus"),
                         responses=resp, features=feats, labelled=labelled)

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from ..errors import AlignmentError, InputError, ShapeError
+from ..errors import InputError, ShapeError
 from ..encoding._dask import fresh_copy
 from ..encoding._inputs import held_out_positions
 from ._inputs import decoding_data
@@ -48,13 +48,14 @@ def roi_ablation(decoder: Any, responses: Any, features: Any, rois: Sequence[str
     Parameters
     ----------
     decoder : estimator
-        Anything with ``fit(responses, features)`` and ``predict(responses)`` (e.g.
+        Anything with ``fit(X, y)`` (responses, features) and ``predict(X)`` (e.g.
         :class:`~neuroperception.decoding.ridge_decoder.RidgeDecoder`); copied with
         ``sklearn.base.clone`` for every condition, so it is never modified.
     responses : xarray.DataArray
         ``("stimulus", "voxel")`` or ``("repeat", "stimulus", "voxel")`` with a ``roi`` coordinate.
     features : xarray.DataArray or numpy.ndarray
-        ``("stimulus", "feature")`` (maps flattened), aligned by ``stimulus_id``.
+        ``("stimulus", "feature")`` (maps flattened). Matched to the responses by ``stimulus_id``
+        when both carry ids, by position when neither does (ids on one side only are an error).
     rois : sequence of str, optional
         ROIs to ablate; default every ``roi`` label, in order of appearance.
     test : float, sequence of int or sequence of str
@@ -86,16 +87,17 @@ def roi_ablation(decoder: Any, responses: Any, features: Any, rois: Sequence[str
     InputError
         Responses without a ``roi`` coordinate, unknown ROIs, bad ``test``.
     AlignmentError
-        Responses and features (or ``test`` ids) with different stimuli.
+        Responses and features (or ``test`` ids) with different stimuli, or ids on one side only.
 
     Examples
     --------
     >>> from neuroperception.data import make_responses
     >>> from neuroperception.decoding.ridge_decoder import RidgeDecoder
     >>> rng = np.random.default_rng(0)
-    >>> f = rng.normal(size=(60, 4))
-    >>> r = make_responses(np.hstack([f @ rng.normal(size=(4, 10)), rng.normal(size=(60, 10))]),
+    >>> z = rng.normal(size=(60, 4))
+    >>> r = make_responses(np.hstack([z @ rng.normal(size=(4, 10)), rng.normal(size=(60, 10))]),
     ...                    roi=["IT"] * 10 + ["V1"] * 10)
+    >>> f = xr.DataArray(z, dims=("stimulus", "feature"), coords={"stimulus_id": r["stimulus_id"]})
     >>> table = roi_ablation(RidgeDecoder(alphas=[1.0, 100.0]), r, f, progress=False)
     >>> table[["condition", "roi", "n_voxels"]].values.tolist()
     [['all', 'all', 20], ['without', 'IT', 10], ['without', 'V1', 10], ['only', 'IT', 10], ['only', 'V1', 10]]
@@ -116,8 +118,6 @@ def roi_ablation(decoder: Any, responses: Any, features: Any, rois: Sequence[str
     ks = tuple([k] if isinstance(k, numbers.Integral) and not isinstance(k, bool) else k)
     resp = data.responses
     feats = data.features if data.features is not None else xr.DataArray(data.Y, dims=("stimulus", "feature"))
-    if "stimulus_id" not in feats.coords and "stimulus_id" in resp.coords:
-        feats = feats.assign_coords(stimulus_id=("stimulus", np.asarray(resp["stimulus_id"].values)))
     n = data.X.shape[0]
     if n < 4:
         raise InputError(f"responses: received {n} stimuli; expected at least 4 (2 to train, 2 to test)")

@@ -177,20 +177,20 @@ class ContrastiveDecoder(BaseEstimator):
 
     def _check_fitted(self):
         if not hasattr(self, "module_"):
-            raise InputError(f"{type(self).__name__}: received a call before fit; expected fit(responses, features) "
-                             "first")
+            raise InputError(f"{type(self).__name__}: received a call before fit; expected fit(X, y) first")
 
     # ------------------------------------------------------------------------------------ fit
-    def fit(self, responses: Any, features: Any) -> ContrastiveDecoder:
-        """Train the brain encoder.
+    def fit(self, X: Any, y: Any) -> ContrastiveDecoder:
+        """Train the brain encoder on responses ``X`` and the embeddings ``y`` of the same stimuli.
 
         Parameters
         ----------
-        responses : xarray.DataArray or numpy.ndarray
-            ``("stimulus", "voxel")``, or ``("repeat", "stimulus", "voxel")`` (averaged over repeats).
-        features : xarray.DataArray or numpy.ndarray
-            ``("stimulus", "feature")`` embeddings of the same stimuli, aligned by ``stimulus_id``
-            (plain arrays by position).
+        X : xarray.DataArray or numpy.ndarray
+            Responses ``("stimulus", "voxel")``, or ``("repeat", "stimulus", "voxel")`` (averaged
+            over repeats).
+        y : xarray.DataArray or numpy.ndarray
+            Embeddings ``("stimulus", "feature")``. Matched to ``X`` by ``stimulus_id`` when both
+            carry ids, by position when neither does (ids on one side only are an error).
 
         Returns
         -------
@@ -199,16 +199,16 @@ class ContrastiveDecoder(BaseEstimator):
         Raises
         ------
         AlignmentError
-            Different stimulus ids or numbers of stimuli.
+            Different stimulus ids or numbers of stimuli, or ids on one side only.
         InputError
             NaN/Inf, bad parameters, or too few stimuli for two mini-batch members.
         """
         hidden = self._check_params()
-        data = decoding_data(responses, features)
+        data = decoding_data(X, y, names=("X", "y"))
         X, Y = np.asarray(data.X, np.float64), np.asarray(data.Y, np.float64)
         n = X.shape[0]
         if n < 4:
-            raise InputError(f"responses: received {n} stimuli; expected at least 4 (2 to train and 2 to validate) "
+            raise InputError(f"X: received {n} stimuli; expected at least 4 (2 to train and 2 to validate) "
                              "for a contrastive loss")
         self.n_voxels_, self.n_features_ = int(X.shape[1]), int(Y.shape[1])
         self.feature_coords_ = data.feature_coords
@@ -248,13 +248,14 @@ class ContrastiveDecoder(BaseEstimator):
         return ((X - self.mean_) / self.scale_).astype(np.float32)
 
     # ------------------------------------------------------------------------------------ use
-    def transform(self, responses: Any) -> np.ndarray | xr.DataArray:
+    def transform(self, X: Any) -> np.ndarray | xr.DataArray:
         """L2-normalised decoded embeddings ``(stimulus, feature)``.
 
         Parameters
         ----------
-        responses : xarray.DataArray or numpy.ndarray
-            ``("stimulus", "voxel")`` or with a leading ``"repeat"`` dim (averaged), the fitted voxels.
+        X : xarray.DataArray or numpy.ndarray
+            Responses ``("stimulus", "voxel")`` or with a leading ``"repeat"`` dim (averaged), the
+            fitted voxels.
 
         Returns
         -------
@@ -263,10 +264,10 @@ class ContrastiveDecoder(BaseEstimator):
             (``stimulus_id``) for labelled input, a numpy array for plain input.
         """
         self._check_fitted()
-        labelled = isinstance(responses, xr.DataArray)
-        resp = as_responses(responses)
+        labelled = isinstance(X, xr.DataArray)
+        resp = as_responses(X, name="X")
         if resp.sizes["voxel"] != self.n_voxels_:
-            raise ShapeError(f"responses: received {describe(resp)}; expected {self.n_voxels_} voxels as in fit")
+            raise ShapeError(f"X: received {describe(resp)}; expected {self.n_voxels_} voxels as in fit")
         X = np.asarray(resp.values, np.float64)
         emb = _predict(self.module_, [torch.from_numpy(self._scaled(X))], int(self.batch_size), self.device_)
         emb = torch.nn.functional.normalize(emb.double(), dim=-1, eps=1e-12).numpy()
@@ -276,28 +277,29 @@ class ContrastiveDecoder(BaseEstimator):
         coords.update({k: ("feature", v) for k, v in self.feature_coords_.items()})
         return xr.DataArray(emb, dims=("stimulus", "feature"), coords=coords, name="decoded embedding")
 
-    def predict(self, responses: Any) -> np.ndarray | xr.DataArray:
+    def predict(self, X: Any) -> np.ndarray | xr.DataArray:
         """Same as :meth:`transform`."""
-        return self.transform(responses)
+        return self.transform(X)
 
-    def score(self, responses: Any, features: Any) -> float:
-        """Top-1 brain→image retrieval accuracy among all the given stimuli (cosine similarity).
+    def score(self, X: Any, y: Any) -> float:
+        """Top-1 brain→image retrieval accuracy of responses ``X`` among the embeddings ``y`` (cosine).
 
         Each stimulus's decoded embedding is compared with every stimulus's features; a hit is when
-        its own is the most similar. Chance is ``1 / n_stimuli``. For n-way subsets, top-k and the
-        image→brain direction, see :mod:`neuroperception.decoding.retrieval`.
+        its own is the most similar. Chance is ``1 / n_stimuli``. ``X`` and ``y`` are matched as in
+        :meth:`fit`. For n-way subsets, top-k and the image→brain direction, see
+        :mod:`neuroperception.decoding.retrieval`.
 
         Returns
         -------
         float
         """
         self._check_fitted()
-        values, labelled = as_matrix(features, name="features")
+        values, labelled = as_matrix(y, name="y")
         if values.shape[1] != self.n_features_:
-            raise ShapeError(f"features: received {describe(values)}; expected {self.n_features_} features as in fit")
-        data = decoding_data(responses, labelled if labelled is not None else values)
+            raise ShapeError(f"y: received {describe(values)}; expected {self.n_features_} features as in fit")
+        data = decoding_data(X, labelled if labelled is not None else values, names=("X", "y"))
         if data.Y.shape[0] < 2:
-            raise InputError(f"features: received {data.Y.shape[0]} stimulus; expected at least 2 candidates")
+            raise InputError(f"y: received {data.Y.shape[0]} stimulus; expected at least 2 candidates")
         pred = self.transform(data.responses if data.labelled else data.X)
         return top1_accuracy(torch.from_numpy(np.asarray(pred)), torch.from_numpy(np.asarray(data.Y, np.float64)))
 

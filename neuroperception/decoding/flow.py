@@ -12,7 +12,6 @@ and the zero-flow prediction (:func:`flow_decoding_report`).
 
 from __future__ import annotations
 
-import numbers
 from typing import Any
 
 import numpy as np
@@ -21,11 +20,11 @@ import xarray as xr
 from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
 
-from .._validation import check_responses, describe
+from .._validation import check_alignment, check_responses, describe
 from ..encoding.ridge import RidgeCV
-from ..errors import AlignmentError, InputError, ShapeError
+from ..errors import InputError, ShapeError
 from ..stimuli.flow_fields import endpoint_error
-from .flow_basis import FlowBasis, _align_pair, _as_flows, _labelled_flows
+from .flow_basis import FlowBasis, _as_flows, _labelled_flows
 
 __all__ = ["FlowDecoder"]
 
@@ -78,16 +77,17 @@ class FlowDecoder(BaseEstimator):
         self.alphas = alphas
         self.cv = cv
 
-    def fit(self, responses: Any, flows: Any) -> FlowDecoder:
-        """Fit the basis on ``flows`` and ridge from ``responses`` to their coefficients.
+    def fit(self, X: Any, y: Any) -> FlowDecoder:
+        """Fit the basis on the flows ``y`` and ridge from the responses ``X`` to their coefficients.
 
         Parameters
         ----------
-        responses : xarray.DataArray, numpy.ndarray or torch.Tensor
-            ``("stimulus", "voxel")``.
-        flows : xarray.DataArray, numpy.ndarray or torch.Tensor
-            ``("stimulus", "axis", "y", "x")`` with ``axis = ["dx", "dy"]`` (aligned to labelled
-            responses by ``stimulus_id``), or ``(N, 2, H, W)`` in the responses' order.
+        X : xarray.DataArray, numpy.ndarray or torch.Tensor
+            Responses ``("stimulus", "voxel")``.
+        y : xarray.DataArray, numpy.ndarray or torch.Tensor
+            Flows ``("stimulus", "axis", "y", "x")`` with ``axis = ["dx", "dy"]``, or ``(N, 2, H, W)``.
+            Matched to ``X`` by ``stimulus_id`` when both carry ids, by position when neither does
+            (ids on one side only are an error).
 
         Returns
         -------
@@ -99,25 +99,23 @@ class FlowDecoder(BaseEstimator):
         ShapeError
             Flows not ``(N, 2, H, W)``, responses not ``(stimulus, voxel)``.
         AlignmentError
-            Different stimulus ids or counts.
+            Different stimulus ids or counts, or ids on one side only.
         InputError
             NaN/Inf values, bad parameters.
         """
-        X, values = self._aligned(responses, flows)
+        X, values = self._aligned(X, y)
         self.basis_ = FlowBasis(self.n_components, kind=self.basis).fit(values)
         self.ridge_ = RidgeCV(alphas=self.alphas, cv=self.cv).fit(X, self.basis_.encode(values))
         self.n_features_in_ = X.shape[1]
         return self
 
-    def _aligned(self, responses: Any, flows: Any) -> tuple[np.ndarray, np.ndarray]:
-        resp = check_responses(responses)
-        _, labelled = _as_flows(flows)
-        resp, target = _align_pair(resp if isinstance(responses, xr.DataArray) else resp.values,
-                                   labelled if labelled is not None else flows, ("responses", "flows"))
-        X = np.asarray(resp.values if isinstance(resp, xr.DataArray) else resp)
-        return X, _as_flows(target)[0]
+    def _aligned(self, X: Any, y: Any) -> tuple[np.ndarray, np.ndarray]:
+        resp = check_responses(X, name="X")
+        values, labelled = _as_flows(y, "y")
+        resp, target = check_alignment(resp, labelled if labelled is not None else values, names=["X", "y"])
+        return np.asarray(resp.values), _as_flows(target, "y")[0]
 
-    def predict(self, responses: Any) -> np.ndarray | torch.Tensor | xr.DataArray:
+    def predict(self, X: Any) -> np.ndarray | torch.Tensor | xr.DataArray:
         """Decoded flows: a ``("stimulus", "axis", "y", "x")`` DataArray (with the responses' stimulus
         coordinates) for DataArray responses, a float32 array or tensor ``(N, 2, H, W)`` otherwise.
 
@@ -125,24 +123,27 @@ class FlowDecoder(BaseEstimator):
         --------
         >>> resp = xr.DataArray(np.random.default_rng(0).normal(size=(20, 5)), dims=("stimulus", "voxel"),
         ...                     coords={"stimulus_id": ("stimulus", [f"s{i}" for i in range(20)])})
-        >>> flows = resp.values[:, :2, None, None] * np.ones((20, 2, 4, 4))
+        >>> flows = xr.DataArray(resp.values[:, :2, None, None] * np.ones((20, 2, 4, 4)),
+        ...                      dims=("stimulus", "axis", "y", "x"), coords={"stimulus_id": resp["stimulus_id"]})
         >>> pred = FlowDecoder(n_components=2, alphas=[0.1]).fit(resp, flows).predict(resp)
         >>> pred.dims, pred["axis"].values.tolist(), str(pred["stimulus_id"].values[0])
         (('stimulus', 'axis', 'y', 'x'), ['dx', 'dy'], 's0')
         """
         check_is_fitted(self, "ridge_")
-        resp = check_responses(responses)
+        resp = check_responses(X, name="X")
         if resp.sizes["voxel"] != self.n_features_in_:
-            raise ShapeError(f"responses: received {describe(resp)}; expected {self.n_features_in_} voxels as in fit")
+            raise ShapeError(f"X: received {describe(resp)}; expected {self.n_features_in_} voxels as in fit")
         flows = self.basis_.decode(self.ridge_.predict(np.asarray(resp.values)))
-        if isinstance(responses, xr.DataArray):
+        if isinstance(X, xr.DataArray):
             return _labelled_flows(flows, resp, name="decoded flow")
-        if isinstance(responses, torch.Tensor):
+        if isinstance(X, torch.Tensor):
             return torch.from_numpy(flows)
         return flows
 
-    def endpoint_error(self, responses: Any, flows: Any) -> np.ndarray:
-        """End-point error (pixels, lower is better) of the decoded flows, one value per stimulus.
+    def endpoint_error(self, X: Any, y: Any) -> np.ndarray:
+        """End-point error (pixels, lower is better) of the flows decoded from ``X`` against ``y``, per stimulus.
+
+        ``X`` and ``y`` are matched as in :meth:`fit`.
 
         Examples
         --------
@@ -152,15 +153,15 @@ class FlowDecoder(BaseEstimator):
         (True, (20,))
         """
         check_is_fitted(self, "ridge_")
-        pred = self.predict(responses)
-        pred, true = _align_pair(pred, flows if isinstance(flows, xr.DataArray) else _as_flows(flows)[0],
-                                 ("decoded flows", "flows"))
-        return endpoint_error(_as_flows(pred)[0], _as_flows(true, "flows")[0]).numpy()
+        pred = self.predict(X)
+        pred, true = check_alignment(pred, y if isinstance(y, xr.DataArray) else _as_flows(y, "y")[0],
+                                     names=["X", "y"])
+        return endpoint_error(_as_flows(pred)[0], _as_flows(true, "y")[0]).numpy()
 
     def score(self, X: Any, y: Any, sample_weight: Any = None) -> float:
         """**Negative** mean end-point error in pixels (higher is better, 0 is perfect).
 
-        ``X`` are the responses and ``y`` the true flows (named as scikit-learn names them).
+        ``X`` are the responses and ``y`` the true flows, matched as in :meth:`fit`.
         """
         if sample_weight is not None:
             raise InputError("sample_weight: received weights; expected None (weighted scores are not supported)")

@@ -3,7 +3,7 @@
 Flows are ``(N, 2, H, W)`` in the package convention (:mod:`neuroperception.stimuli.flow_fields`);
 :meth:`FlowBasis.encode` turns them into ``(N, K)`` coefficients and :meth:`FlowBasis.decode` back.
 The flow helpers here (reading flows given as arrays, tensors or ``("stimulus", "axis", "y", "x")``
-DataArrays, aligning them with responses by ``stimulus_id``) are shared by the flow decoder.
+DataArrays, and labelling decoded flows) are shared by the flow decoder.
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ import xarray as xr
 from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
 
-from .._validation import check_alignment, describe
-from ..errors import AlignmentError, InputError, ShapeError
+from .._validation import describe
+from ..errors import InputError, ShapeError
 from ..stimuli.flow_fields import check_flow
 
 __all__ = ["FlowBasis"]
@@ -56,18 +56,6 @@ def _labelled_flows(values: np.ndarray, like: xr.DataArray | None, name: str = "
     if like is not None:
         coords.update({k: c for k, c in like.coords.items() if c.dims == ("stimulus",)})
     return xr.DataArray(values, dims=_FLOW_DIMS, coords=coords, name=name)
-
-
-def _align_pair(a: Any, b: Any, names: tuple[str, str], a_checked: xr.DataArray | None = None):
-    """Align two stimulus-indexed arrays by ``stimulus_id`` (both labelled) or by position (otherwise)."""
-    if isinstance(a, xr.DataArray) and isinstance(b, xr.DataArray):
-        return check_alignment(a, b, names=list(names))
-    n_a = a.sizes["stimulus"] if isinstance(a, xr.DataArray) else len(a)
-    n_b = b.sizes["stimulus"] if isinstance(b, xr.DataArray) else len(b)
-    if n_a != n_b:
-        raise AlignmentError(f"{names[1]}: received {n_b} stimuli for {n_a} in {names[0]}; expected one per "
-                             "stimulus (pass DataArrays with stimulus_id to align by id)")
-    return a, b
 
 
 class FlowBasis(BaseEstimator):
@@ -112,8 +100,10 @@ class FlowBasis(BaseEstimator):
         self.n_components = n_components
         self.kind = kind
 
-    def fit(self, flows: Any) -> FlowBasis:
-        """Fit the basis on training flows ``(N, 2, H, W)`` (``"dct"`` only reads their size).
+    def fit(self, X: Any, y: Any = None) -> FlowBasis:
+        """Fit the basis on training flows ``X`` ``(N, 2, H, W)`` (``"dct"`` only reads their size).
+
+        ``y`` is ignored (present for scikit-learn's API).
 
         Raises
         ------
@@ -127,7 +117,7 @@ class FlowBasis(BaseEstimator):
         k = self.n_components
         if not isinstance(k, numbers.Integral) or isinstance(k, bool) or k < 1:
             raise InputError(f"n_components: received {k!r}; expected a positive int")
-        values, _ = _as_flows(flows)
+        values, _ = _as_flows(X, "X")
         n, _, h, w = values.shape
         flat = values.reshape(n, -1).astype(np.float64)
         limit = min(n, flat.shape[1]) if self.kind == "pca" else flat.shape[1]

@@ -16,10 +16,10 @@ import pandas as pd
 import torch
 import xarray as xr
 
-from .._validation import check_images, describe
+from .._validation import check_alignment, check_images, describe
 from ..errors import InputError, ShapeError
 from ..stimuli.flow_fields import check_flow, endpoint_error, warp
-from .flow_basis import _align_pair, _as_flows
+from .flow_basis import _as_flows
 
 __all__ = ["ShuffleBaseline", "shuffle_baseline", "flow_decoding_report", "render_motion"]
 
@@ -69,7 +69,7 @@ def _pred_true(pred: Any, true: Any) -> tuple[np.ndarray, np.ndarray]:
         pred = _as_flows(pred, "pred")[0]
     if not isinstance(true, xr.DataArray):
         true = _as_flows(true, "true")[0]
-    pred, true = _align_pair(pred, true, ("pred", "true"))
+    pred, true = check_alignment(pred, true, names=["pred", "true"])
     p, t = _as_flows(pred, "pred")[0], _as_flows(true, "true")[0]
     if p.shape != t.shape:
         raise ShapeError(f"pred: received {describe(p)}; expected the shape of true {t.shape}")
@@ -86,7 +86,8 @@ def shuffle_baseline(pred: Any, true: Any, n_shuffles: int = 100, random_state: 
     Parameters
     ----------
     pred, true : xarray.DataArray, numpy.ndarray or torch.Tensor
-        Flows ``(N, 2, H, W)`` (DataArrays with ``stimulus_id`` are aligned by id), ``N >= 2``.
+        Flows ``(N, 2, H, W)``, ``N >= 2``; matched by ``stimulus_id`` when both carry ids, by
+        position when neither does (ids on one only are an error).
     n_shuffles : int
     random_state : int
 
@@ -128,7 +129,7 @@ def flow_decoding_report(pred: Any, true: Any, n_shuffles: int = 100, random_sta
     Parameters
     ----------
     pred, true : xarray.DataArray, numpy.ndarray or torch.Tensor
-        Flows ``(N, 2, H, W)``, ``N >= 2`` (aligned by ``stimulus_id`` when both are labelled).
+        Flows ``(N, 2, H, W)``, ``N >= 2``, matched as in :func:`shuffle_baseline`.
     n_shuffles, random_state : int
         As in :func:`shuffle_baseline`.
 

@@ -157,7 +157,8 @@ def retrieval_accuracy(pred: Any, target: Any, k: Any = (1, 5), n_way: int | Non
     ----------
     pred, target : numpy.ndarray, torch.Tensor or xarray.DataArray
         ``(n, d)`` decoded and true embeddings of the same ``n`` stimuli; DataArrays
-        ``("stimulus", ...)`` are aligned by ``stimulus_id`` (a plain array by position).
+        ``("stimulus", ...)`` are flattened. Matched by ``stimulus_id`` when both carry ids, by
+        position when neither does; ids on one of them only are an error.
     k : int or tuple of int
         Ranks to report (each at most the number of candidates).
     n_way : int, optional
@@ -186,7 +187,7 @@ def retrieval_accuracy(pred: Any, target: Any, k: Any = (1, 5), n_way: int | Non
     InputError
         NaN rows, bad ``k``/``n_way``/``direction``/``metric``, zero-norm rows (cosine).
     AlignmentError
-        Different numbers of stimuli, or different stimulus ids.
+        Different numbers of stimuli, different stimulus ids, or ids on one input only.
 
     Examples
     --------
@@ -241,7 +242,7 @@ def two_way_identification(pred: Any, target: Any, metric: str = "correlation",
     Parameters
     ----------
     pred, target : numpy.ndarray, torch.Tensor or xarray.DataArray
-        ``(n, d)`` decoded and true embeddings, aligned as in :func:`retrieval_accuracy`.
+        ``(n, d)`` decoded and true embeddings, matched as in :func:`retrieval_accuracy`.
     metric : {"correlation", "cosine", "euclidean"}
     per_stimulus : bool
         Return the ``(n,)`` per-stimulus fractions instead of their mean.
@@ -255,7 +256,7 @@ def two_way_identification(pred: Any, target: Any, metric: str = "correlation",
     InputError
         Fewer than 2 stimuli, NaN rows, unknown metric, constant rows (correlation).
     AlignmentError
-        Different numbers of stimuli or stimulus ids.
+        Different numbers of stimuli or stimulus ids, or ids on one input only.
 
     Examples
     --------

@@ -15,7 +15,7 @@ import xarray as xr
 from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
 
-from .._validation import describe
+from .._validation import check_alignment, describe
 from ..encoding.ridge import RidgeCV
 from ..errors import AlignmentError, InputError, ShapeError
 from ._inputs import decoding_data
@@ -97,18 +97,19 @@ class RidgeDecoder(BaseEstimator):
                        device=self.device, dtype=self.dtype, score_func=self.score_func, search=self.search,
                        voxel_chunk=self.voxel_chunk, progress=False)
 
-    def fit(self, responses: Any, features: Any) -> RidgeDecoder:
-        """Fit the decoder on responses and the features of the same stimuli.
+    def fit(self, X: Any, y: Any) -> RidgeDecoder:
+        """Fit the decoder on responses ``X`` and the features ``y`` of the same stimuli.
 
         Parameters
         ----------
-        responses : xarray.DataArray, numpy.ndarray or torch.Tensor
-            ``("stimulus", "voxel")`` or ``("repeat", "stimulus", "voxel")`` (NaN-aware mean over
-            repeats). A voxel subset (e.g. ``responses.where(responses.roi == "IT", drop=True)``)
-            fits a decoder of that subset.
-        features : xarray.DataArray, numpy.ndarray or torch.Tensor
-            ``("stimulus", "feature")`` (maps ``("stimulus", ...)`` are flattened); aligned to the
-            responses by ``stimulus_id``.
+        X : xarray.DataArray, numpy.ndarray or torch.Tensor
+            Responses ``("stimulus", "voxel")`` or ``("repeat", "stimulus", "voxel")`` (NaN-aware
+            mean over repeats). A voxel subset (e.g. ``X.where(X.roi == "IT", drop=True)``) fits a
+            decoder of that subset.
+        y : xarray.DataArray, numpy.ndarray or torch.Tensor
+            Features ``("stimulus", "feature")`` (maps ``("stimulus", ...)`` are flattened). Matched
+            to ``X`` by ``stimulus_id`` when both carry ids, by position when neither does (ids on
+            one side only are an error).
 
         Returns
         -------
@@ -118,13 +119,13 @@ class RidgeDecoder(BaseEstimator):
         Raises
         ------
         AlignmentError
-            Responses and features with different stimuli.
+            Responses and features with different stimuli, or ids on one side only.
         InputError, ShapeError
             NaN/Inf, wrong dims, bad parameters.
         """
         if not isinstance(self.standardize, (bool, np.bool_)):
             raise InputError(f"standardize: received {self.standardize!r}; expected True or False")
-        data = decoding_data(responses, features)
+        data = decoding_data(X, y, names=("X", "y"))
         X = data.X.astype(np.float64)
         if self.standardize:
             mean = X.mean(0)
@@ -147,14 +148,14 @@ class RidgeDecoder(BaseEstimator):
         self.feature_coords_ = data.feature_coords
         return self
 
-    def predict(self, responses: Any) -> np.ndarray | xr.DataArray:
+    def predict(self, X: Any) -> np.ndarray | xr.DataArray:
         """Decoded features of new responses.
 
         Parameters
         ----------
-        responses : xarray.DataArray, numpy.ndarray or torch.Tensor
-            ``("stimulus", "voxel")`` or ``("repeat", "stimulus", "voxel")``, the voxels of ``fit``
-            in the same order.
+        X : xarray.DataArray, numpy.ndarray or torch.Tensor
+            Responses ``("stimulus", "voxel")`` or ``("repeat", "stimulus", "voxel")``, the voxels
+            of ``fit`` in the same order.
 
         Returns
         -------
@@ -181,12 +182,12 @@ class RidgeDecoder(BaseEstimator):
         (('stimulus', 'feature'), ['a', 'b'], 's0')
         """
         check_is_fitted(self, "ridge_")
-        data = decoding_data(responses)
+        data = decoding_data(X, names=("X", "y"))
         if data.X.shape[1] != self.n_voxels_in_:
-            raise ShapeError(f"responses: received {describe(data.X)}; expected {self.n_voxels_in_} voxels as in fit")
+            raise ShapeError(f"X: received {describe(data.X)}; expected {self.n_voxels_in_} voxels as in fit")
         roi = data.voxel_coords.get("roi")
         if roi is not None and self.rois_ is not None and not np.array_equal(roi.astype(str), self.rois_.astype(str)):
-            raise AlignmentError("responses: received roi labels that differ from those seen in fit; expected the "
+            raise AlignmentError("X: received roi labels that differ from those seen in fit; expected the "
                                  "same voxels in the same order")
         pred = ((data.X - self.mean_) / self.scale_) @ self.coef_.T + self.intercept_
         if not data.labelled:
@@ -195,14 +196,14 @@ class RidgeDecoder(BaseEstimator):
         coords.update({k: ("feature", v) for k, v in self.feature_coords_.items()})
         return xr.DataArray(pred, dims=("stimulus", "feature"), coords=coords, name="decoded")
 
-    def transform(self, responses: Any) -> np.ndarray | xr.DataArray:
+    def transform(self, X: Any) -> np.ndarray | xr.DataArray:
         """Same as :meth:`predict` (the decoded embedding, for pipelines)."""
-        return self.predict(responses)
+        return self.predict(X)
 
-    def score(self, responses: Any, features: Any, sample_weight: Any = None) -> float:
-        """Mean top-1 brain→image retrieval accuracy among all the given stimuli (cosine similarity).
+    def score(self, X: Any, y: Any, sample_weight: Any = None) -> float:
+        """Mean top-1 brain→image retrieval accuracy of responses ``X`` among the features ``y`` (cosine).
 
-        Chance is ``1 / n_stimuli``. Labelled responses and features are aligned by ``stimulus_id``.
+        Chance is ``1 / n_stimuli``. ``X`` and ``y`` are matched as in :meth:`fit`.
 
         Examples
         --------
@@ -213,6 +214,6 @@ class RidgeDecoder(BaseEstimator):
         """
         if sample_weight is not None:
             raise InputError("sample_weight: received weights; expected None (weighted scores are not supported)")
-        pred = self.predict(responses)
-        table = retrieval_accuracy(pred, features, k=1, direction="brain_to_image", metric="cosine")
+        pred, y = check_alignment(self.predict(X), y, names=["X", "y"])
+        table = retrieval_accuracy(pred, y, k=1, direction="brain_to_image", metric="cosine")
         return float(table["top-1"].iloc[0])
