@@ -115,7 +115,7 @@ def test_brain_errors(gabor, fitted, images):
         BrainDistance(fitted, (gabor, "output"), rois="FFA", voxel_rois=ROIS)(images, images)
     with pytest.raises(ShapeError, match=r"voxel_rois: received 3 labels; expected one per predicted voxel \(30\)"):
         BrainDistance(fitted, (gabor, "output"), rois="V1", voxel_rois=["V1", "V1", "V4"])(images, images)
-    with pytest.raises(InputError, match="expected a fitted model with predict"):
+    with pytest.raises(InputError, match="model: received object; expected a fitted encoding model with predict"):
         BrainDistance(object(), (gabor, "output"))
     with pytest.raises(InputError, match="metric: received 'cosine'"):
         BrainDistance(fitted, (gabor, "output"), metric="cosine")

@@ -246,11 +246,11 @@ class BrainReward(RewardFunction):
 
     Parameters
     ----------
-    encoding_model : object with ``predict`` or torch.nn.Module
-        Fitted features → responses model (see :class:`~neuroperception.similarity.BrainDistance`).
+    model : object with ``predict`` or torch.nn.Module
+        The fitted encoding model, features → responses (see :class:`~neuroperception.similarity.BrainDistance`).
     feature_fn : callable or tuple
-        Images → the features the model was fitted on, or ``(model, layer[, pooling])``. The
-        model's weights are recorded in :attr:`model_weights` (``"unknown (...)"`` for a callable that
+        Images → the features the encoding model was fitted on, or ``(feature model, layer[, pooling])``.
+        The feature model's weights are recorded in :attr:`model_weights` (``"unknown (...)"`` for a callable that
         records none).
     rois : str or sequence of str, optional
         Keep only voxels with these ``roi`` labels (all voxels when None).
@@ -280,12 +280,12 @@ class BrainReward(RewardFunction):
     (True, False)
     """
 
-    def __init__(self, encoding_model: Any, feature_fn: Callable | tuple, rois: str | Sequence[str] | None = None,
+    def __init__(self, model: Any, feature_fn: Callable | tuple, rois: str | Sequence[str] | None = None,
                  target: Any = "activity", metric: str = "correlation", voxel_rois: Sequence | None = None):
         super().__init__()
         if isinstance(feature_fn, tuple) and len(feature_fn) in (2, 3) and isinstance(feature_fn[0], str):
             feature_fn = (load_model(feature_fn[0]),) + feature_fn[1:]  # loaded here to record its weights
-        self.brain = BrainDistance(encoding_model, feature_fn, rois=rois, metric=metric, voxel_rois=voxel_rois)
+        self.brain = BrainDistance(model, feature_fn, rois=rois, metric=metric, voxel_rois=voxel_rois)
         network = feature_fn[0] if isinstance(feature_fn, tuple) else feature_fn
         self._weights = _weights_of(network, "feature_fn") or {
             "feature_fn": f"unknown ({type(network).__name__} records no weights)"}

@@ -60,16 +60,16 @@ class BrainDistance(Metric):
 
     Parameters
     ----------
-    encoding_model : object with ``predict``
-        A fitted model mapping features ``(n, features)`` to responses ``(n, voxels)``: a
+    model : object with ``predict``
+        The fitted encoding model: maps features ``(n, features)`` to responses ``(n, voxels)``: a
         scikit-learn estimator (``Ridge``, a ``Pipeline``...), a package encoding model, or a
         ``torch.nn.Module`` (called directly when it has no ``predict``). ``predict`` may return a
         numpy array, a tensor, or an ``xarray.DataArray`` ``("stimulus", "voxel")`` with a ``roi``
         voxel coordinate.
     feature_fn : callable or tuple
         Images ``(N, 3, H, W)`` in ``[0, 1]`` → features ``(N, F)`` (tensor, array or DataArray),
-        the same features the encoding model was fitted on; or ``(model, layer)`` /
-        ``(model, layer, pooling)`` with a :class:`~neuroperception.features.FeatureModel` or a
+        the same features the encoding model was fitted on; or a tuple ``(feature model, layer)`` /
+        ``(feature model, layer, pooling)`` with a :class:`~neuroperception.features.FeatureModel` or a
         registry spec, computed with :func:`~neuroperception.features.extract` (pooling ``"avg"``
         by default).
     rois : str or sequence of str, optional
@@ -83,7 +83,7 @@ class BrainDistance(Metric):
     Attributes
     ----------
     differentiable : bool
-        True only when ``encoding_model`` is a ``torch.nn.Module`` and ``feature_fn`` a callable
+        True only when ``model`` is a ``torch.nn.Module`` and ``feature_fn`` a callable
         (which must then be torch and differentiable too); False for scikit-learn models and for
         ``(model, layer)`` feature specs, whose values are computed without gradients.
 
@@ -103,19 +103,19 @@ class BrainDistance(Metric):
 
     same_size = False
 
-    def __init__(self, encoding_model: Any, feature_fn: Callable | tuple, rois: str | Sequence[str] | None = None,
+    def __init__(self, model: Any, feature_fn: Callable | tuple, rois: str | Sequence[str] | None = None,
                  metric: str = "correlation", voxel_rois: Sequence | np.ndarray | None = None,
                  value_range: tuple[float, float] = (0.0, 1.0)):
         super().__init__(value_range=value_range)
-        has_predict = callable(getattr(encoding_model, "predict", None))
-        if not has_predict and not isinstance(encoding_model, nn.Module):
-            raise InputError(f"encoding_model: received {type(encoding_model).__name__}; expected a fitted model with "
+        has_predict = callable(getattr(model, "predict", None))
+        if not has_predict and not isinstance(model, nn.Module):
+            raise InputError(f"model: received {type(model).__name__}; expected a fitted encoding model with "
                              "predict(features) -> (n, voxels), or a torch.nn.Module")
-        self.torch_model = isinstance(encoding_model, nn.Module)
+        self.torch_model = isinstance(model, nn.Module)
         if self.torch_model:
-            self.encoder = encoding_model
+            self.encoder = model
         else:
-            self._predictor = encoding_model
+            self._predictor = model
         if isinstance(feature_fn, tuple):
             self.feature_fn = _spec_feature_fn(feature_fn)
             spec_features = True
@@ -138,12 +138,12 @@ class BrainDistance(Metric):
         self.differentiable = self.torch_model and not spec_features
 
     @property
-    def encoding_model(self) -> Any:
+    def model(self) -> Any:
         """The fitted encoding model."""
         return self.encoder if self.torch_model else self._predictor
 
     def _predict(self, features: Any) -> Any:
-        model = self.encoding_model
+        model = self.model
         if callable(getattr(model, "predict", None)):
             return model.predict(features)
         return model(features)
@@ -231,5 +231,5 @@ class BrainDistance(Metric):
 
     def extra_repr(self) -> str:
         name = getattr(self.feature_fn, "__name__", type(self.feature_fn).__name__)
-        return (f"encoding_model={type(self.encoding_model).__name__}, feature_fn={name}, rois={self.rois}, "
+        return (f"model={type(self.model).__name__}, feature_fn={name}, rois={self.rois}, "
                 f"metric={self.metric!r}")
