@@ -1,4 +1,11 @@
-"""load_algonauts2023 on a fake challenge release written in tmp_path with the real file names."""
+"""load_algonauts2023 on a fake challenge release written in tmp_path with the real file names.
+
+Quirks of the release reproduced here (gifale95/algonauts_2023,
+code/01_challenge_data_preparation/challenge_data_preparation.py): ``all-vertices_fsaverage_space.npy``
+is an integer array, the sum of the nsdgeneral and RSC masks (0, 1 or 2); ``mapping_<family>.npy`` is a
+pickled dict ``{int: name}`` with ``0: "Unknown"``; image numbers are 0-based 73k indices; the test split
+holds only images.
+"""
 
 import numpy as np
 import pytest
@@ -14,6 +21,7 @@ from neuroperception.errors import InputError, ShapeError
 
 N_IMG, N_LH, N_RH, FSAVERAGE = 5, 7, 6, 163842
 NSD_NUMBERS = [13, 2950, 72999, 0, 41]  # file-name numbers (0-based 73k index), in train-NNNN order
+TEST_NUMBERS = [7, 60000, 512]
 MAPPINGS = {
     "prf-visualrois": {0: "Unknown", 1: "V1v", 2: "V1d", 3: "V2v"},
     "floc-faces": {0: "Unknown", 1: "OFA", 2: "FFA-1"},
@@ -34,11 +42,15 @@ def _write_release(root, rng, families=MAPPINGS):
     np.save(fmri / "rh_training_fmri.npy", rh)
     for k in reversed(range(N_IMG)):  # written out of order on purpose
         Image.fromarray(np.full((8, 8, 3), 40 * k, np.uint8)).save(imgs / f"train-{k + 1:04d}_nsd-{NSD_NUMBERS[k]:05d}.png")
+    test = subj / "test_split" / "test_images"
+    test.mkdir(parents=True)
+    for k, n in enumerate(TEST_NUMBERS):
+        Image.fromarray(np.full((8, 8, 3), 50 * k + 5, np.uint8)).save(test / f"test-{k + 1:04d}_nsd-{n:05d}.png")
     vertices = {}
     for hemi, n in (("lh", N_LH), ("rh", N_RH)):
         used = np.sort(rng.choice(FSAVERAGE, n, replace=False))
-        mask = np.zeros(FSAVERAGE, bool)
-        mask[used] = True
+        mask = np.zeros(FSAVERAGE, np.int64)  # nsdgeneral + RSC: 1 or 2 where used, as in the release
+        mask[used] = 1 + (np.arange(n) % 3 == 0)
         np.save(rois / f"{hemi}.all-vertices_fsaverage_space.npy", mask)
         vertices[hemi] = used
     labels = {}
@@ -94,6 +106,15 @@ def test_image_set_matches_rows(release):
     assert images.ids == r["stimulus_id"].values.tolist()
     grey = images.images[:, 0, 0, 0] * 255
     np.testing.assert_allclose(grey.numpy(), [0, 40, 80, 120, 160], atol=1e-4)  # row k is train-(k+1)
+
+
+def test_test_split_images(release):
+    root, *_ = release
+    images = load_algonauts2023_images(root, 1, split="test")
+    assert images.ids == [f"nsd-{n + 1:05d}" for n in TEST_NUMBERS]
+    np.testing.assert_allclose(images.images[:, 0, 0, 0].numpy() * 255, [5, 55, 105], atol=1e-4)
+    with pytest.raises(InputError, match="split: received 'validation'; expected 'training' or 'test'"):
+        load_algonauts2023_images(root, 1, split="validation")
 
 
 def test_errors(release):

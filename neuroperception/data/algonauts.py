@@ -2,7 +2,16 @@
 
 Per subject the release holds ``training_split/training_fmri/{lh,rh}_training_fmri.npy`` (rows = the
 training images in the order of their ``train-NNNN`` index), ``training_split/training_images/
-train-NNNN_nsd-XXXXX.png`` and ``roi_masks/`` (vertex masks and label maps).
+train-NNNN_nsd-XXXXX.png``, ``test_split/test_images/test-NNNN_nsd-XXXXX.png`` (the test responses are
+withheld) and ``roi_masks/`` (vertex masks and label maps).
+
+Checked against the challenge's preparation script (gifale95/algonauts_2023,
+``code/01_challenge_data_preparation/challenge_data_preparation.py``): rows are the subject's images
+shown in the training sessions (``np.unique`` of their 0-based 73k indices), each averaged over its
+repeats after z-scoring every vertex within each session; ``{lh,rh}.all-vertices_fsaverage_space.npy``
+is the integer sum of the nsdgeneral and RSC masks on fsaverage (0, 1 or 2; non-zero = a column, in
+vertex order); ``mapping_<family>.npy`` is the ``index name`` table of ``<family>.mgz.ctab`` saved as
+a dict, with ``0: "Unknown"``.
 
 Stimulus ids join with :func:`~neuroperception.data.load_nsd_betas`: the challenge's preparation
 script names images with the **0-based** index into the 73k NSD images (``subjectim - 1``), while
@@ -29,7 +38,9 @@ __all__ = ["load_algonauts2023", "load_algonauts2023_images", "ALGONAUTS_ROI_FAM
 
 #: ROI families shipped in ``roi_masks/`` of the Algonauts 2023 release.
 ALGONAUTS_ROI_FAMILIES = ("prf-visualrois", "floc-bodies", "floc-faces", "floc-places", "floc-words", "streams")
-_IMAGE_RE = re.compile(r"^train-(\d+)_nsd-(\d+)\.png$")
+_IMAGE_RE = {split: re.compile(rf"^{prefix}-(\d+)_nsd-(\d+)\.png$") for split, prefix in (("training", "train"),
+                                                                                            ("test", "test"))}
+_PREFIX = {"training": "train", "test": "test"}
 _HEMIS = (("lh", "left"), ("rh", "right"))
 
 
@@ -41,28 +52,29 @@ def _subject_dir(root: Any, subject: Any) -> tuple[Path, str]:
     return path, name
 
 
-def _training_images(subj_dir: Path) -> tuple[list[Path], list[str]]:
-    """Image paths in ``train-NNNN`` order and their NSD ids (1-based 73k id)."""
-    folder = subj_dir / "training_split" / "training_images"
+def _split_images(subj_dir: Path, split: str = "training") -> tuple[list[Path], list[str]]:
+    """Image paths of a split in ``train-NNNN`` / ``test-NNNN`` order and their NSD ids (1-based 73k id)."""
+    folder = subj_dir / f"{split}_split" / f"{split}_images"
+    pattern = f"{_PREFIX[split]}-NNNN_nsd-XXXXX.png"
     if not folder.is_dir():
-        raise FileNotFoundError(f"{folder}: no such folder; expected the training images train-NNNN_nsd-XXXXX.png")
+        raise FileNotFoundError(f"{folder}: no such folder; expected the {split} images {pattern}")
     entries = []
     for path in folder.iterdir():
         if path.suffix.lower() != ".png":
             continue
-        match = _IMAGE_RE.match(path.name)
+        match = _IMAGE_RE[split].match(path.name)
         if match is None:
-            raise InputError(f"{path}: unexpected file name; expected train-NNNN_nsd-XXXXX.png")
+            raise InputError(f"{path}: unexpected file name; expected {pattern}")
         entries.append((int(match.group(1)), int(match.group(2)), path))
     if not entries:
-        raise FileNotFoundError(f"{folder}: holds no train-NNNN_nsd-XXXXX.png image")
+        raise FileNotFoundError(f"{folder}: holds no {pattern} image")
     entries.sort()
     index = [e[0] for e in entries]
     if index != list(range(1, len(entries) + 1)):
         gaps = sorted(set(range(1, max(index) + 1)) - set(index))[:5]
         raise InputError(
-            f"{folder}: train indices are not 1..{len(entries)} (missing e.g. {gaps}, or duplicated); expected "
-            "one image per row of the fMRI arrays"
+            f"{folder}: {_PREFIX[split]} indices are not 1..{len(entries)} (missing e.g. {gaps}, or duplicated); "
+            "expected one image per row of the fMRI arrays"
         )
     return [e[2] for e in entries], [f"nsd-{e[1] + 1:05d}" for e in entries]
 
@@ -152,7 +164,7 @@ def load_algonauts2023(
         if bad:
             raise InputError(f"families: received {bad}; expected names from {ALGONAUTS_ROI_FAMILIES}")
     subj_dir, name = _subject_dir(root, subject)
-    paths, ids = _training_images(subj_dir)
+    paths, ids = _split_images(subj_dir)
     fmri_dir = subj_dir / "training_split" / "training_fmri"
     roi_dir = subj_dir / "roi_masks"
     blocks, hemi_c, vertex_c = [], [], []
@@ -206,8 +218,10 @@ def load_algonauts2023(
     return out.assign_coords(extra) if extra else out
 
 
-def load_algonauts2023_images(root: str | os.PathLike, subject: Any, size: Any = None):
-    """The training images of one subject as a lazily read ``ImageSet`` whose ids match the responses.
+def load_algonauts2023_images(
+    root: str | os.PathLike, subject: Any, size: Any = None, *, split: str = "training"
+):
+    """The training (or test) images of one subject as a lazily read ``ImageSet``; ids match the responses.
 
     Parameters
     ----------
@@ -217,11 +231,15 @@ def load_algonauts2023_images(root: str | os.PathLike, subject: Any, size: Any =
         ``1``..``8`` or ``"subj01"``..``"subj08"``.
     size : int or (int, int), optional
         Resize (covering) and centre-crop on reading.
+    split : {"training", "test"}
+        ``training_split/training_images`` (the rows of :func:`load_algonauts2023`) or
+        ``test_split/test_images`` (``test-NNNN_nsd-XXXXX.png``, whose responses the challenge withholds).
 
     Returns
     -------
     neuroperception.stimuli.ImageSet
-        One image per row of :func:`load_algonauts2023`, same order and ids (``"nsd-%05d"``).
+        Training split: one image per row of :func:`load_algonauts2023`, same order and ids
+        (``"nsd-%05d"``). Test split: the test images in ``test-NNNN`` order, ids likewise.
 
     Examples
     --------
@@ -235,6 +253,9 @@ def load_algonauts2023_images(root: str | os.PathLike, subject: Any, size: Any =
     """
     from ..stimuli import ImageSet
 
+    if split not in _IMAGE_RE:
+        raise InputError(f"split: received {split!r}; expected 'training' or 'test'")
     subj_dir, name = _subject_dir(root, subject)
-    paths, ids = _training_images(subj_dir)
-    return ImageSet(None, ids, paths=paths, size=size, source=f"algonauts2023:{name}")
+    paths, ids = _split_images(subj_dir, split)
+    source = f"algonauts2023:{name}" + ("" if split == "training" else f":{split}")
+    return ImageSet(None, ids, paths=paths, size=size, source=source)
