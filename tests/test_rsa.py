@@ -144,7 +144,7 @@ def test_alignment_by_ids(stack):
     other = stack[1].assign_coords(stimulus_id=("stimulus", ["x"] + IDS[1:]), stimulus_id_=("stimulus_", ["x"] + IDS[1:]))
     with pytest.raises(AlignmentError, match=r"1 missing \(e.g. \['s00'\]\), 1 extra \(e.g. \['x'\]\)"):
         compare_rdms(a, other)
-    with pytest.raises(AlignmentError, match="12 and 5 stimuli"):
+    with pytest.raises(AlignmentError, match="'a': 12, 'b': 5"):
         compare_rdms(a.values, a.values[:5, :5])
 
 

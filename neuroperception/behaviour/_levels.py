@@ -36,8 +36,8 @@ def check_feature_levels(features: Mapping) -> tuple[dict[str, xr.DataArray], li
             raise InputError(f"features[{key!r}]: received features without a stimulus_id coordinate; expected "
                              "one id per stimulus (the triplet table names images by id)")
         out[key] = da
-    low, high = check_alignment(out["low"], out["high"], names=["features['low']", "features['high']"])
-    ids = [str(v) for v in low["stimulus_id"].values]
+    (low, high), ids = check_alignment(out["low"], out["high"], names=["features['low']", "features['high']"],
+                                       return_ids=True)
     return {"low": low, "high": high}, ids
 
 

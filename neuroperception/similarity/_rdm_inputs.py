@@ -2,7 +2,8 @@
 
 Features become an ``(observation, feature)`` float matrix with stimulus ids (and run labels for
 crossnobis); RDMs, stacks and lists of RDMs become one ``(K, N, N)`` stack checked for symmetry,
-reordered to a reference's stimulus ids, and read as upper-triangle vectors (diagonal excluded).
+matched to a reference by the package's rule (:func:`~neuroperception._validation.check_alignment`),
+and read as upper-triangle vectors (diagonal excluded).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from typing import Any, NamedTuple
 import numpy as np
 import xarray as xr
 
-from .._validation import check_ids, describe
+from .._validation import check_alignment, check_ids, describe
 from ..errors import AlignmentError, InputError, ShapeError
 
 _RUN_DIMS = ("run", "repeat")
@@ -163,22 +164,22 @@ def _as_stack(x, name: str) -> _Stack:
     return _Stack(values, ids, names, single, labelled)
 
 
+def _proxy(s: _Stack) -> Any:
+    """What :func:`check_alignment` sees of a stack: row positions labelled with its ids, or its first RDM."""
+    if s.ids is not None:
+        return xr.DataArray(np.arange(len(s.ids)), dims="stimulus", coords={"stimulus_id": ("stimulus", s.ids)})
+    first = s.values[0]
+    return xr.DataArray(first, dims=("stimulus", "stimulus_")) if s.labelled else first
+
+
 def _align(a: _Stack, b: _Stack, name_a: str, name_b: str) -> _Stack:
-    """Return ``b`` reordered to ``a``'s stimulus ids (by position when ids are absent)."""
-    n_a, n_b = a.values.shape[1], b.values.shape[1]
-    if a.ids is None or b.ids is None:
-        if n_a != n_b:
-            raise AlignmentError(f"{name_a} and {name_b}: received {n_a} and {n_b} stimuli; expected the same "
-                                 "stimuli")
+    """Return ``b`` in ``a``'s stimulus order, matched by the package's rule (:func:`check_alignment`)."""
+    _, pos = check_alignment(_proxy(a), _proxy(b), names=[name_a, name_b])
+    if a.ids is None:
         return b
-    if a.ids == b.ids:
+    order = np.asarray(pos.values)
+    if (order == np.arange(order.size)).all():
         return b
-    missing, extra = sorted(set(a.ids) - set(b.ids)), sorted(set(b.ids) - set(a.ids))
-    if missing or extra:
-        raise AlignmentError(f"{name_b}: stimulus ids differ from {name_a}: {len(missing)} missing (e.g. "
-                             f"{missing[:5]}), {len(extra)} extra (e.g. {extra[:5]}); expected the same ids")
-    pos = {v: i for i, v in enumerate(b.ids)}
-    order = np.array([pos[i] for i in a.ids])
     return b._replace(values=b.values[:, order][:, :, order], ids=list(a.ids))
 
 
