@@ -14,8 +14,8 @@ so the figures check the method, not the brain. With real weights (``load_model(
 weights="DEFAULT")`` and the public CORnet-S checkpoint by path) the two levels carry the
 photographs' low-level and categorical structure; with human data, export the triplets with
 ``export_experiment`` (done here into ``experiment/``), collect the CSVs and pass
-``load_responses(csvs, triplets)`` to ``fit_choice_model`` instead of the simulated observers: the
-fitted share of the high level is then the study's answer.
+``load_experiment_responses(csvs, triplets)`` to ``fit_choice_model`` instead of the simulated
+observers: the fitted share of the high level is then the study's answer.
 
 Run: ``python analyses/triplet_study.py [--out DIR] [--pool N] [--triplets N] [--bins N] [--fast]``; writes
 ``grid.png``, ``examples.png``, ``choice_weights.png``, ``choice_map.png``, ``triplets.csv``,

@@ -18,7 +18,7 @@ import torch
 from PIL import Image
 
 from neuroperception.behaviour.choice import fit_choice_model
-from neuroperception.behaviour.experiment import RESPONSE_CSV_COLUMNS, export_experiment, load_responses
+from neuroperception.behaviour.experiment import RESPONSE_CSV_COLUMNS, export_experiment, load_experiment_responses
 from neuroperception.errors import AlignmentError, InputError
 from neuroperception.stimuli import ImageSet
 
@@ -148,48 +148,48 @@ def test_load_responses_joins_and_validates(tmp_path, setup):
     _, t = setup
     a = _write_csv(tmp_path / "a.csv", _rows(t, "p1", "ABAB"))
     b = _write_csv(tmp_path / "b.csv", _rows(t, "NA", "BB"))  # "NA" stays a participant id, not missing
-    r = load_responses([a, b], t)
+    r = load_experiment_responses([a, b], t)
     assert len(r) == 6 and list(r["participant"]) == ["p1"] * 4 + ["NA"] * 2
     assert list(r["chose_a"]) == [1.0, 0.0, 1.0, 0.0, 0.0, 0.0]
     assert r["triplet"].dtype == np.int64 and r["rt_ms"].tolist()[:2] == [500.0, 501.0]
     np.testing.assert_allclose(r["delta_high"], t.set_index("triplet").loc[r["triplet"], "delta_high"])
     assert list(r["source"]) == ["a.csv"] * 4 + ["b.csv"] * 2
-    alone = load_responses(a)
+    alone = load_experiment_responses(a)
     assert "delta_low" not in alone.columns and len(alone) == 4
     fit = fit_choice_model(t, r, n_bootstrap=0, l2=1.0)
     assert fit.attrs["n_responses"] == 6
     odd = _rows(t, "p2", "AB")
     # an odd-one-out trial where the reference was picked as the odd one out: no A/B choice
     odd[0][1], odd[0][7], odd[0][9], odd[0][10], odd[0][11] = "odd_one_out", "ref option_a option_b", 1, "ref", ""
-    assert np.isnan(load_responses(_write_csv(tmp_path / "odd.csv", odd))["chose_a"][0])
+    assert np.isnan(load_experiment_responses(_write_csv(tmp_path / "odd.csv", odd))["chose_a"][0])
 
 
 def test_load_responses_errors(tmp_path, setup):
     _, t = setup
     good = _rows(t, "p1", "ABAB")
     with pytest.raises(InputError, match="does not exist"):
-        load_responses(tmp_path / "missing.csv")
+        load_experiment_responses(tmp_path / "missing.csv")
     with pytest.raises(InputError, match=r"missing \['rt_ms'\]"):
         pd.DataFrame(good, columns=RESPONSE_CSV_COLUMNS).drop(columns="rt_ms").to_csv(tmp_path / "c.csv", index=False)
-        load_responses(tmp_path / "c.csv")
+        load_experiment_responses(tmp_path / "c.csv")
     with pytest.raises(InputError, match="hold no responses"):
-        load_responses(_write_csv(tmp_path / "h.csv", []))
+        load_experiment_responses(_write_csv(tmp_path / "h.csv", []))
     bad = [row[:] for row in good]
     bad[0][11] = "left"
     with pytest.raises(InputError, match="expected 'A', 'B' or empty"):
-        load_responses(_write_csv(tmp_path / "b.csv", bad))
+        load_experiment_responses(_write_csv(tmp_path / "b.csv", bad))
     bad = [row[:] for row in good]
     bad[1][12] = "slow"
     with pytest.raises(InputError, match="rt_ms"):
-        load_responses(_write_csv(tmp_path / "rt.csv", bad))
+        load_experiment_responses(_write_csv(tmp_path / "rt.csv", bad))
     with pytest.raises(AlignmentError, match="not in triplets"):
-        load_responses(_write_csv(tmp_path / "u.csv", good), t.iloc[:2])
+        load_experiment_responses(_write_csv(tmp_path / "u.csv", good), t.iloc[:2])
     swapped = [row[:] for row in good]
     swapped[2][5], swapped[2][6] = swapped[2][6], swapped[2][5]
     with pytest.raises(AlignmentError, match=r"images of triplet\(s\) \[12\] differ"):
-        load_responses(_write_csv(tmp_path / "s.csv", swapped), t)
+        load_experiment_responses(_write_csv(tmp_path / "s.csv", swapped), t)
     with pytest.raises(InputError, match="expected a path or a non-empty list"):
-        load_responses([])
+        load_experiment_responses([])
 
 
 def test_load_responses_checks_rows_against_the_page_rules(tmp_path, setup):
@@ -200,28 +200,29 @@ def test_load_responses_checks_rows_against_the_page_rules(tmp_path, setup):
     good = _rows(t, "p1", "ABAB")
     bom = tmp_path / "bom.csv"
     bom.write_bytes(b"\xef\xbb\xbf" + pd.DataFrame(good, columns=RESPONSE_CSV_COLUMNS).to_csv(index=False).encode())
-    assert list(load_responses(bom)["chose_a"]) == [1.0, 0.0, 1.0, 0.0]
+    assert list(load_experiment_responses(bom)["chose_a"]) == [1.0, 0.0, 1.0, 0.0]
     quoted = [row[:] for row in good]
     quoted[0][0] = 'p "one", 2'  # the page quotes ids with commas and quotes
-    assert load_responses(_write_csv(tmp_path / "q.csv", quoted))["participant"][0] == 'p "one", 2'
+    assert load_experiment_responses(_write_csv(tmp_path / "q.csv", quoted))["participant"][0] == 'p "one", 2'
     odd = [row[:] for row in good]
     odd[2][1], odd[2][7], odd[2][9], odd[2][10], odd[2][11] = "odd_one_out", "option_b ref option_a", 1, "option_b", "A"
-    assert load_responses(_write_csv(tmp_path / "o.csv", odd))["chose_a"][2] == 1.0  # B is odd: A stays with ref
+    # B is odd: A stays with ref
+    assert load_experiment_responses(_write_csv(tmp_path / "o.csv", odd))["chose_a"][2] == 1.0
     wrong = [row[:] for row in good]
     wrong[1][9] = 1  # position 1 of "option_a option_b" is option_a, but the row says option_b
     with pytest.raises(InputError, match=r"1 rows whose 'chosen' is not the image at 'position'.*line 3 of w\.csv"):
-        load_responses(_write_csv(tmp_path / "w.csv", wrong))
+        load_experiment_responses(_write_csv(tmp_path / "w.csv", wrong))
     flipped = [row[:] for row in good]
     flipped[3][11] = "A"  # chose option_b in a 2AFC trial, recorded as A
     with pytest.raises(InputError, match=r"'choice' does not follow.*line 5 of f\.csv.*expected 'B'"):
-        load_responses(_write_csv(tmp_path / "f.csv", flipped))
+        load_experiment_responses(_write_csv(tmp_path / "f.csv", flipped))
     other = [row[:] for row in good]
     other[0][1] = "triad"
     with pytest.raises(InputError, match=r"'task' has values \['triad'\]"):
-        load_responses(_write_csv(tmp_path / "t.csv", other))
+        load_experiment_responses(_write_csv(tmp_path / "t.csv", other))
     once = _write_csv(tmp_path / "once.csv", good)
     with pytest.raises(AlignmentError, match="4 responses appear twice.*was a file passed twice"):
-        load_responses([once, once])
+        load_experiment_responses([once, once])
 
 
 def _chromium(page: Path, query: str, home: Path, dump: bool = True) -> list[str]:
@@ -290,10 +291,10 @@ def test_page_runs_in_headless_chromium(tmp_path, setup, task):
     assert link and unquote(link.group(1)) == csv_text and link.group(2) == "responses_p_07.csv"
     csv_path = tmp_path / "responses.csv"
     csv_path.write_text(csv_text)
-    r = load_responses(csv_path, t)
+    r = load_experiment_responses(csv_path, t)
     # a second run with the automatic download: the browser saves the same responses (new timestamps)
     saved = _download(page, query, tmp_path / "home2", "responses_p_07.csv")
-    again = load_responses(saved, t)
+    again = load_experiment_responses(saved, t)
     pd.testing.assert_frame_equal(again.drop(columns=["timestamp", "source", "rt_ms"]),
                                   r.drop(columns=["timestamp", "source", "rt_ms"]))
     np.testing.assert_allclose(again["rt_ms"], r["rt_ms"], atol=1)  # timer resolution is coarsened

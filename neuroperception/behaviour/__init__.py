@@ -15,12 +15,12 @@ from .things import OddOneOutResult, odd_one_out_accuracy
 from .things_triplets import ObjectOrderWarning, ThingsTriplets, load_things_triplets
 from .triplets import TRIPLET_COLUMNS, generate_triplets
 from .choice import fit_choice_model, simulate_observers
-from .experiment import export_experiment, load_responses
+from .experiment import export_experiment, load_experiment_responses
 from .observers import ATTRIBUTES, attribute_triplets, simulate_judgements
 
 __all__ = [
     "generate_triplets", "candidate_pool", "TRIPLET_COLUMNS",
     "load_things_triplets", "odd_one_out_accuracy", "OddOneOutResult", "ThingsTriplets", "ObjectOrderWarning",
-    "export_experiment", "load_responses", "simulate_observers", "fit_choice_model",
+    "export_experiment", "load_experiment_responses", "simulate_observers", "fit_choice_model",
     "attribute_triplets", "simulate_judgements", "ATTRIBUTES",
 ]

@@ -23,7 +23,7 @@ from ..stimuli import ImageSet
 from ._page import render_page
 from .choice import _check_table, _check_triplet_ids, _chose_a
 
-__all__ = ["export_experiment", "load_responses", "RESPONSE_CSV_COLUMNS", "TASKS"]
+__all__ = ["export_experiment", "load_experiment_responses", "RESPONSE_CSV_COLUMNS", "TASKS"]
 
 TASKS = ("2afc", "odd_one_out")
 _ROLES = ("ref", "option_a", "option_b")
@@ -306,7 +306,7 @@ def _check_page_rows(df: pd.DataFrame) -> None:
                              "passed twice?)")
 
 
-def load_responses(csv, triplets: pd.DataFrame | None = None) -> pd.DataFrame:
+def load_experiment_responses(csv, triplets: pd.DataFrame | None = None) -> pd.DataFrame:
     """Read the responses CSV(s) written by an exported experiment page.
 
     The columns are those the page writes (:data:`RESPONSE_CSV_COLUMNS`, quoted where a value holds
@@ -348,7 +348,7 @@ def load_responses(csv, triplets: pd.DataFrame | None = None) -> pd.DataFrame:
     >>> _ = p.write_text("participant,task,trial_index,triplet,ref,option_a,option_b,layout,key,position,"
     ...                  "chosen,choice,rt_ms,timestamp\\n"
     ...                  "p1,2afc,0,7,r,a,b,option_b option_a,ArrowRight,2,option_a,A,812.5,2024-01-01T00:00:00Z\\n")
-    >>> r = load_responses(p)
+    >>> r = load_experiment_responses(p)
     >>> print(r[["triplet", "choice", "chose_a", "rt_ms"]].to_string(index=False))
      triplet choice  chose_a  rt_ms
            7      A      1.0  812.5

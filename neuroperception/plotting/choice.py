@@ -135,7 +135,7 @@ def plot_choice_map(responses, *, fit=None, bins: int = 8, title: str | None = N
     if not hasattr(responses, "columns") or any(c not in responses.columns for c in need):
         cols = list(responses.columns) if hasattr(responses, "columns") else type(responses).__name__
         raise InputError(f"responses: received {cols}; expected columns {list(need)} (join responses to their "
-                         "triplets first, e.g. load_responses(csv, triplets))")
+                         "triplets first, e.g. load_experiment_responses(csv, triplets))")
     if isinstance(bins, bool) or not isinstance(bins, (int, np.integer)) or bins < 2:
         raise InputError(f"bins: received {bins!r}; expected an int >= 2")
     data = responses[list(need)].astype(float).dropna()
