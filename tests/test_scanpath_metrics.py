@@ -235,3 +235,33 @@ def test_clear_errors(paths):
         scanmatch(paths[0][:, :2], paths[1][:, :2], SCREEN, temporal_bin=0.05)
     with pytest.raises(InputError, match="empty"):
         dtw(np.zeros((0, 2)), paths[0])
+
+
+def test_within_image_scores_only_pairs_of_the_same_image():
+    rng = np.random.default_rng(5)
+    paths = [np.c_[rng.uniform(0, 1024, n), rng.uniform(0, 768, n), rng.uniform(0.1, 0.4, n)]
+             for n in rng.integers(3, 8, 7)]
+    images = ["a", "a", "b", "a", "b", "c", "c"]
+    subjects = ["s0", "s1", "s0", "s2", "s1", "s0", "s1"]
+    sp = Scanpaths.from_arrays(paths, images, subjects=subjects, image_sizes={i: (768, 1024) for i in "abc"})
+    full = pairwise_scanpath_scores(sp, metric="dtw")
+    within = pairwise_scanpath_scores(sp, metric="dtw", within="image_id")
+    same = np.equal.outer(np.array(images), np.array(images))
+    np.testing.assert_array_equal(within.values[same], full.values[same])  # the same values where scored
+    assert np.isnan(within.values[~same]).all()
+    assert list(within["image_id_a"].values) == images
+    # two columns at once, against a second set, and MultiMatch's five dimensions
+    first = Scanpaths.from_arrays(paths[:4], images[:4], subjects=subjects[:4], image_sizes={"a": (768, 1024),
+                                                                                            "b": (768, 1024)})
+    both = pairwise_scanpath_scores(first, sp, metric="multimatch", within=("image_id", "subject"))
+    assert both.shape == (4, 7, 5)
+    pairs = np.argwhere(~np.isnan(both.values[..., 0]))
+    assert all(images[i] == images[j] and subjects[i] == subjects[j] for i, j in pairs)
+    assert len(pairs) == sum(1 for i in range(both.shape[0]) for j in range(7)
+                             if images[i] == images[j] and subjects[i] == subjects[j])
+    for i, j in pairs:
+        np.testing.assert_allclose(both.values[i, j], multimatch(paths[i], paths[j], (768, 1024)), atol=1e-9)
+    with pytest.raises(InputError, match="within"):
+        pairwise_scanpath_scores(sp, metric="dtw", within="stimulus")
+    with pytest.raises(InputError, match="Scanpaths"):
+        pairwise_scanpath_scores(paths, metric="dtw", within="image_id")

@@ -267,7 +267,26 @@ _FUNCTIONS = {"multimatch": multimatch, "scanmatch": scanmatch, "string_edit_dis
               "dtw": dtw, "sbtde": sbtde, "sequence_score": sequence_score}
 
 
-def pairwise_scanpath_scores(scanpaths_a: Any, scanpaths_b: Any = None, metric: str = "dtw", **params: Any) -> Any:
+_GROUP_COLUMNS = ("image_id", "subject", "task", "condition")
+
+
+def _same_group(within: Any, meta_a, meta_b, ia: np.ndarray, ib: np.ndarray) -> np.ndarray:
+    """Mask of the pairs ``(ia[k], ib[k])`` whose scanpaths agree on every column of ``within``."""
+    columns = [within] if isinstance(within, str) else list(within) if isinstance(within, (tuple, list)) else None
+    if not columns or any(c not in _GROUP_COLUMNS for c in columns):
+        raise InputError(f"within: received {within!r}; expected one of {_GROUP_COLUMNS} or a tuple of them")
+    if meta_a is None or meta_b is None:
+        raise InputError(f"within={within!r}: received scanpaths without a table; expected Scanpaths (they carry "
+                         "the image_id, subject, task and condition of every scanpath) on both sides")
+    keep = np.ones(len(ia), dtype=bool)
+    for col in columns:
+        a, b = meta_a[col].to_numpy(dtype=str), meta_b[col].to_numpy(dtype=str)
+        keep &= a[ia] == b[ib]
+    return keep
+
+
+def pairwise_scanpath_scores(scanpaths_a: Any, scanpaths_b: Any = None, metric: str = "dtw", *,
+                             within: str | tuple[str, ...] | None = None, **params: Any) -> Any:
     """Score every scanpath of ``scanpaths_a`` against every scanpath of ``scanpaths_b``.
 
     The pairs are evaluated together: alignment tables of all pairs are filled anti-diagonal by
@@ -281,6 +300,11 @@ def pairwise_scanpath_scores(scanpaths_a: Any, scanpaths_b: Any = None, metric: 
     scanpaths_b : list of arrays or Scanpaths, optional
         Defaults to ``scanpaths_a`` (all pairs within one set, diagonal included).
     metric : {"dtw", "multimatch", "scanmatch", "string_edit_distance", "sbtde", "sequence_score"}
+    within : str or tuple of str, optional
+        Score only the pairs that agree on these columns of the scanpath tables: ``"image_id"``
+        compares the scanpaths of the same image (the usual inter-observer comparison),
+        ``("image_id", "task")`` those of the same image and task; ``"subject"``, ``"condition"``
+        also work. Other pairs are NaN and never computed. Needs :class:`Scanpaths` inputs.
     **params
         The metric's keyword arguments (e.g. ``screen_size`` for MultiMatch, ``image_size`` and
         ``grid`` for the grid metrics, ``k`` for SBTDE). For a Scanpaths with a single
@@ -299,6 +323,12 @@ def pairwise_scanpath_scores(scanpaths_a: Any, scanpaths_b: Any = None, metric: 
     >>> paths = [np.array([[0, 0], [10, 0]]), np.array([[0, 0], [10, 10]]), np.array([[0, 0], [10, 0], [10, 0]])]
     >>> pairwise_scanpath_scores(paths, metric="dtw").tolist()
     [[0.0, 10.0, 0.0], [10.0, 0.0, 20.0], [0.0, 20.0, 0.0]]
+
+    Only the scanpaths of the same image, from a table:
+
+    >>> sp = Scanpaths.from_arrays(paths, image_ids=["cat", "cat", "dog"])
+    >>> pairwise_scanpath_scores(sp, metric="dtw", within="image_id").values.tolist()
+    [[0.0, 10.0, nan], [10.0, 0.0, nan], [nan, nan, 0.0]]
     """
     if metric not in _FUNCTIONS:
         raise InputError(f"metric: received {metric!r}; expected one of {sorted(_FUNCTIONS)}")
@@ -311,7 +341,13 @@ def pairwise_scanpath_scores(scanpaths_a: Any, scanpaths_b: Any = None, metric: 
             params = {**params, size_key: sizes.pop()}
     opts = _options(_FUNCTIONS[metric], params)
     ia, ib = (g.ravel() for g in np.meshgrid(np.arange(len(pa)), np.arange(len(pb)), indexing="ij"))
-    values = _pair_scores(metric, pa, pb, ia, ib, opts)
+    if within is None:
+        values = _pair_scores(metric, pa, pb, ia, ib, opts)
+    else:
+        keep = _same_group(within, meta_a, meta_b, ia, ib)
+        values = np.full((len(ia),) + ((len(MULTIMATCH_DIMENSIONS),) if metric == "multimatch" else ()), np.nan)
+        if keep.any():
+            values[keep] = _pair_scores(metric, pa, pb, ia[keep], ib[keep], opts)
     values = values.reshape((len(pa), len(pb)) + values.shape[1:])
     if meta_a is None and meta_b is None:
         return values
