@@ -223,7 +223,7 @@ def test_receptive_fields_grow_from_v1_to_it_and_follow_retinotopy():
     # the left hemisphere sees the right visual field
     assert rf["center_x"][v1 & left].mean() > 7.5 + 1 > 7.5 - 1 > rf["center_x"][v1 & ~left].mean()
     table = b.roi_table()
-    assert table["voxels"].tolist() == [150] * 4 and table["mean RF σ / grid side"].is_monotonic_increasing
+    assert table["voxels"].tolist() == [150] * 4 and table["mean_relative_rf_size"].is_monotonic_increasing
 
 
 def test_layers_split_into_early_middle_late_groups():

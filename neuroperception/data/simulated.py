@@ -120,6 +120,9 @@ class SimulatedBrain:
     def roi_table(self) -> pd.DataFrame:
         """One row per ROI: layers, voxel count, mean relative RF size, median SNR and mean true noise ceiling.
 
+        Columns ``roi``, ``layers``, ``voxels``, ``mean_relative_rf_size`` (the mean of the receptive
+        fields' ``relative_size``), ``median_snr`` and ``mean_true_noise_ceiling``.
+
         Examples
         --------
         >>> import numpy as np, xarray as xr
@@ -133,9 +136,9 @@ class SimulatedBrain:
         for roi, layers in self.rois.items():
             sel = (rf["roi"] == roi).to_numpy()
             rows.append({"roi": roi, "layers": ", ".join(layers), "voxels": int(sel.sum()),
-                         "mean RF σ / grid side": float(rf.loc[sel, "relative_size"].mean()) if sel.any() else np.nan,
-                         "median SNR": float(np.median(snr[sel])) if sel.any() else np.nan,
-                         "mean true noise ceiling": float(self.true_noise_ceiling.values[sel].mean())
+                         "mean_relative_rf_size": float(rf.loc[sel, "relative_size"].mean()) if sel.any() else np.nan,
+                         "median_snr": float(np.median(snr[sel])) if sel.any() else np.nan,
+                         "mean_true_noise_ceiling": float(self.true_noise_ceiling.values[sel].mean())
                          if sel.any() else np.nan})
         return pd.DataFrame(rows)
 
