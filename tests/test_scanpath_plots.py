@@ -101,3 +101,27 @@ def test_saliency_overlay_dataarray_and_errors():
         plot_saliency_overlay(None, np.ones(4))
     with pytest.raises(InputError, match=r"alpha: received 2"):
         plot_saliency_overlay(None, np.ones((3, 3)), alpha=2)
+
+
+def test_legend_sits_below_the_image_and_hides_no_fixation():
+    rng = np.random.default_rng(1)
+    paths = [np.c_[rng.uniform(0, 80, 8), rng.uniform(0, 60, 8)] for _ in range(3)]
+    paths[0][0] = [78, 2]  # the corner where a legend inside the axes would sit
+    fig = plot_scanpaths(np.zeros((60, 80, 3), np.uint8), paths, labels=["a", "b", "c"])
+    fig.canvas.draw()
+    ax = fig.axes[0]
+    box = ax.get_legend().get_window_extent()
+    axes_box = ax.get_window_extent()
+    assert box.y1 <= axes_box.y0 + 1  # under the axes
+    points = np.concatenate([ax.transData.transform(o) for o in _markers(ax)])
+    assert not any(box.contains(x, y) for x, y in points)
+    fig_box = fig.bbox
+    assert box.y0 >= fig_box.y0 and box.x0 >= fig_box.x0 and box.x1 <= fig_box.x1  # inside the saved figure
+    inside = plot_scanpaths(np.zeros((60, 80, 3), np.uint8), paths, labels=["a", "b", "c"], legend="best")
+    inside.canvas.draw()
+    ax = inside.axes[0]
+    legend_box = ax.get_legend().get_window_extent()
+    assert ax.get_window_extent().contains((legend_box.x0 + legend_box.x1) / 2, (legend_box.y0 + legend_box.y1) / 2)
+    assert plot_scanpaths(None, paths, labels=["a", "b", "c"], legend=None).axes[0].get_legend() is None
+    with pytest.raises(InputError, match="legend"):
+        plot_scanpaths(None, paths, labels=["a", "b", "c"], legend="upper right")

@@ -67,13 +67,26 @@ def _axes(ax, image_hw: tuple[int, int] | None, size: float):
     if ax is not None:
         return ax.figure, ax
     h, w = image_hw if image_hw is not None else (3, 4)
-    fig, ax = plt.subplots(figsize=(size, size * h / max(w, 1)))
+    fig, ax = plt.subplots(figsize=(size, size * h / max(w, 1)), layout="constrained")  # room for a legend
     return fig, ax
+
+
+_LEGENDS = ("below", "best", None)
+
+
+def _legend(ax, n: int, where: str | None) -> None:
+    """The scanpaths' legend below the image (never over a fixation) or inside at matplotlib's best spot."""
+    if where == "below":
+        ax.legend(fontsize=7, frameon=False, loc="upper center", bbox_to_anchor=(0.5, -0.01),
+                  ncol=min(n, 4), markerscale=0.5, handletextpad=0.3, columnspacing=1.0, borderaxespad=0.0)
+    elif where == "best":
+        ax.legend(fontsize=7, loc="best", markerscale=0.5, framealpha=0.5)
 
 
 def plot_scanpaths(image, scanpaths, ax=None, *, labels: Sequence[str] | None = None,
                    colors: Sequence[Any] | None = None, numbers: bool = True, min_size: float = 60.0,
-                   max_size: float = 400.0, value_range=(0.0, 1.0), title: str | None = None, size: float = 6.0):
+                   max_size: float = 400.0, value_range=(0.0, 1.0), title: str | None = None, size: float = 6.0,
+                   legend: str | None = "below"):
     """Draw scanpaths over an image: numbered fixations joined by lines, circle area by duration.
 
     Parameters
@@ -100,6 +113,12 @@ def plot_scanpaths(image, scanpaths, ax=None, *, labels: Sequence[str] | None = 
     title : str, optional
     size : float
         Figure width in inches when a new figure is made.
+    legend : {"below", "best", None}, default "below"
+        Where the labels go: under the image, outside the axes, so no fixation is hidden
+        (new figures use a constrained layout that makes room for it; in a grid of your own, call
+        ``fig.tight_layout()`` or use ``layout="constrained"``); ``"best"``: inside the axes at
+        matplotlib's least crowded spot, on a half-transparent frame; None: no legend. Drawn when
+        there are labels and at most 12 scanpaths.
 
     Returns
     -------
@@ -120,6 +139,8 @@ def plot_scanpaths(image, scanpaths, ax=None, *, labels: Sequence[str] | None = 
         raise InputError(f"labels: received {len(labels)}; expected one per scanpath ({len(paths)})")
     if colors is not None and len(colors) < len(paths):
         raise InputError(f"colors: received {len(colors)}; expected one per scanpath ({len(paths)})")
+    if legend not in _LEGENDS:
+        raise InputError(f"legend: received {legend!r}; expected one of {_LEGENDS}")
     rgb = _image_hwc(image, value_range) if image is not None else None
     fig, ax = _axes(ax, rgb.shape[:2] if rgb is not None else None, size)
     if rgb is not None:
@@ -141,7 +162,7 @@ def plot_scanpaths(image, scanpaths, ax=None, *, labels: Sequence[str] | None = 
     ax.set_xticks([])
     ax.set_yticks([])
     if labels is not None and len(paths) <= 12:
-        ax.legend(fontsize=7, frameon=True, loc="upper right", markerscale=0.5)
+        _legend(ax, len(paths), legend)
     if title:
         ax.set_title(title, fontsize=9)
     return fig
