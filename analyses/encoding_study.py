@@ -74,7 +74,7 @@ def features(images: ImageSet) -> tuple[dict[str, xr.DataArray], xr.DataArray]:
     gabor = load_model("gabor")
     maps = extract(gabor, images, ["scale2"], pooling="none", progress=False)["scale2"]
     pooled = extract(gabor, images, list(GABOR_SCALES), pooling="avg:4", progress=False)
-    alexnet = extract(load_model("torchvision:alexnet", seed=0), images, list(ALEXNET_LAYERS), pooling="avg:4",
+    alexnet = extract(load_model("torchvision:alexnet", random_state=0), images, list(ALEXNET_LAYERS), pooling="avg:4",
                       progress=False)
     candidates = {**{f"gabor {k}": pooled[k] for k in GABOR_SCALES},
                   **{f"alexnet {k}": alexnet[k] for k in ALEXNET_LAYERS}}

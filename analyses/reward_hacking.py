@@ -77,7 +77,7 @@ PROGRESS_CELLS = 3  # the "real progress" control moves each start this many cel
 def _lpips(seed: int) -> LPIPS:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # random-init backbone: said in the docstring
-        return LPIPS("alex", heads="lpips", seed=seed)
+        return LPIPS("alex", heads="lpips", random_state=seed)
 
 
 def _states(env: ReachEnv, cells) -> np.ndarray:

@@ -33,7 +33,7 @@ def run() -> list[dict]:
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        reward = GoalImageReward(LPIPS("alex", seed=0), ReachEnv().goal_image()).eval()
+        reward = GoalImageReward(LPIPS("alex", random_state=0), ReachEnv().goal_image()).eval()
     bare = DummyVecEnv([ReachEnv for _ in range(N_ENVS)])
     wrapped = SB3PerceptualReward(DummyVecEnv([ReachEnv for _ in range(N_ENVS)]), reward, components=False)
     bare.reset(), wrapped.reset()

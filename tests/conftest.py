@@ -23,7 +23,7 @@ def small_images():
 def alexnet():
     from neuroperception.features import load_model
 
-    return load_model("torchvision:alexnet", seed=0)
+    return load_model("torchvision:alexnet", random_state=0)
 
 
 @pytest.fixture(autouse=True)

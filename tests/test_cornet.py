@@ -13,7 +13,7 @@ from neuroperception.features.hooks import record
 
 @pytest.fixture(scope="module")
 def cornet():
-    return load_model("cornet_s", seed=0)
+    return load_model("cornet_s", random_state=0)
 
 
 def test_layer_names_follow_the_published_layout(cornet):
@@ -58,7 +58,7 @@ def _block_reference(block, x):
 
 
 def test_recurrent_blocks_match_a_functional_reference():
-    net = load_model("cornet_s", seed=3).module
+    net = load_model("cornet_s", random_state=3).module
     g = torch.Generator().manual_seed(0)
     for m in net.modules():  # non-trivial batch-norm statistics so every step matters
         if isinstance(m, torch.nn.BatchNorm2d):
@@ -74,7 +74,7 @@ def test_recurrent_blocks_match_a_functional_reference():
 
 
 def test_public_checkpoint_layout_loads_and_changes_outputs(tmp_path, cornet):
-    source = load_model("cornet_s", seed=7).module
+    source = load_model("cornet_s", random_state=7).module
     state = {f"module.{k}": v.clone() for k, v in source.state_dict().items()}
     assert "module.V1.conv1.weight" in state and "module.IT.norm3_1.running_var" in state
     path = tmp_path / "cornet_s-1d3f7974.pth"
@@ -108,8 +108,8 @@ def test_missing_weights_name_the_file(tmp_path, monkeypatch):
 
 
 def test_seeded_random_init_is_deterministic(cornet):
-    again = load_model("cornet_s", seed=0).module.state_dict()
-    other = load_model("cornet_s", seed=1).module.state_dict()
+    again = load_model("cornet_s", random_state=0).module.state_dict()
+    other = load_model("cornet_s", random_state=1).module.state_dict()
     own = cornet.module.state_dict()
     assert all(torch.equal(own[k], again[k]) for k in own)
     assert not torch.equal(own["IT.conv2.weight"], other["IT.conv2.weight"])

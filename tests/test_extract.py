@@ -155,7 +155,7 @@ def test_errors_name_what_was_received(alexnet, small_images):
 
 
 def test_layer_names_and_seeded_init():
-    m0, m0b, m1 = (load_model("torchvision:resnet18", seed=s) for s in (0, 0, 1))
+    m0, m0b, m1 = (load_model("torchvision:resnet18", random_state=s) for s in (0, 0, 1))
     names = layer_names(m0)
     assert names[-1] == "output" and "layer4.1.conv2" in names
     w = lambda m: m.module.conv1.weight  # noqa: E731

@@ -225,13 +225,13 @@ def test_default_weights_absent_from_torch_home(monkeypatch, tmp_path):
 def test_random_init_is_recorded_warned_per_load_and_seeded(images):
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        a = LPIPS("alex", seed=1)
+        a = LPIPS("alex", random_state=1)
     assert [w.category for w in caught] == [RandomWeightsWarning]   # one warning, from load_model
     assert "torchvision:alexnet" in str(caught[0].message) and caught[0].filename == __file__
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        b = LPIPS("alex", backbone_weights="random", seed=1)          # random on purpose: silent
-    c = LPIPS("alex", backbone_weights="random", seed=2)
+        b = LPIPS("alex", backbone_weights="random", random_state=1)          # random on purpose: silent
+    c = LPIPS("alex", backbone_weights="random", random_state=2)
     assert a.backbone_source == a.weights == b.weights == "random-init(seed=1)"
     x, y = images
     with torch.no_grad():

@@ -112,7 +112,7 @@ def test_channels_labels_and_layers():
 def test_deterministic_and_registered_spec_forms():
     video = torch.rand(2, 10, 3, 40, 40, generator=torch.Generator().manual_seed(1))
     a = extract(load_model("motion_energy", input_size=32), video, ["energy", "output"], progress=False)
-    b = extract(load_model("motion_energy:default", input_size=32, seed=7), video, ["energy", "output"],
+    b = extract(load_model("motion_energy:default", input_size=32, random_state=7), video, ["energy", "output"],
                 progress=False)
     for layer in a:
         np.testing.assert_array_equal(a[layer].values, b[layer].values)

@@ -43,7 +43,7 @@ def _caught(fn):
 
 
 def test_a_random_network_warns_once_per_load_at_the_callers_line():
-    model, caught = _caught(lambda: load_model(NET, seed=2))
+    model, caught = _caught(lambda: load_model(NET, random_state=2))
     assert len(caught) == 1
     message = str(caught[0].message)
     assert NET in message and "random-init(seed=2)" in message and "weights='random'" in message
@@ -55,7 +55,7 @@ def test_a_random_network_warns_once_per_load_at_the_callers_line():
 
 
 def test_asking_for_random_weights_or_loading_a_file_is_silent(tmp_path):
-    on_purpose, caught = _caught(lambda: load_model(NET, weights="random", seed=2))
+    on_purpose, caught = _caught(lambda: load_model(NET, weights="random", random_state=2))
     assert caught == [] and on_purpose.weights == "random-init(seed=2)"
     path = tmp_path / "squeezenet.pth"
     torch.save(on_purpose.module.state_dict(), path)
@@ -69,7 +69,7 @@ def test_asking_for_random_weights_or_loading_a_file_is_silent(tmp_path):
 
 
 def test_models_loaded_inside_other_objects_warn_once_at_the_callers_line():
-    metric, caught = _caught(lambda: EmbeddingDistance(NET, layer="features.3", seed=1))
+    metric, caught = _caught(lambda: EmbeddingDistance(NET, layer="features.3", random_state=1))
     assert len(caught) == 1 and caught[0].filename == __file__
     assert metric.weights == "random-init(seed=1)"
     _, caught = _caught(lambda: EmbeddingDistance(NET, layer="features.3", weights="random"))
@@ -82,7 +82,7 @@ def test_features_from_a_random_network_record_its_weights(tmp_path):
     images = torch.rand(3, 3, 32, 32, generator=torch.Generator().manual_seed(0))
     (feats, caught) = _caught(lambda: extract(SMALL, images, ["2"], progress=False))   # a spec: loaded, warns
     assert len(caught) == 1 and feats["2"].attrs["weights"] == "random-init(seed=0)"
-    model = load_model(SMALL, weights="random", seed=6)
+    model = load_model(SMALL, weights="random", random_state=6)
     stored = extract(model, images, ["2"], store=tmp_path / "f.zarr", progress=False)
     assert stored["2"].attrs["weights"] == "random-init(seed=6)"
 
@@ -94,7 +94,7 @@ def test_triplets_from_a_random_spec_warn_once_and_record_the_weights():
     assert len(caught) == 1 and SMALL in str(caught[0].message) and caught[0].filename == __file__
     assert table.attrs["weights"] == {"low": "random-init(seed=0)", "high": "random-init(seed=0)"}
     # precomputed features carry their own record into the table
-    feats = {lvl: extract(load_model(SMALL, weights="random", seed=seed), pool, ["2"], progress=False)["2"]
+    feats = {lvl: extract(load_model(SMALL, weights="random", random_state=seed), pool, ["2"], progress=False)["2"]
              for lvl, seed in (("low", 3), ("high", 4))}
     table = generate_triplets(feats, n_triplets=8, n_bins=2, pca=None, progress=False)
     assert table.attrs["weights"] == {"low": "random-init(seed=3)", "high": "random-init(seed=4)"}

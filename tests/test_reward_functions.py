@@ -102,7 +102,7 @@ def test_vlmrm_reward_with_several_prompts_equals_the_reference_formula(known_cl
 
 
 def test_vlmrm_reward_equals_the_reference_formula_on_an_open_clip_model(tiny_clip_spec, images):
-    clip = load_model(tiny_clip_spec, weights="random", seed=3)
+    clip = load_model(tiny_clip_spec, weights="random", random_state=3)
     goals, baselines = ["a red square", "a red box", "something red"], ["a square", "a box"]
     r = TextGoalReward(clip, goals, baseline=baselines, alpha=0.7)
     model, tokenizer = clip.extras["clip"], clip.extras["tokenizer"]
@@ -133,13 +133,13 @@ def test_alpha_one_ignores_directions_orthogonal_to_goal_minus_baseline(known_cl
 
 
 def test_text_reward_with_a_real_open_clip_model(tiny_clip_spec, images):
-    a = TextGoalReward(tiny_clip_spec, ["a red square", "a red box"], baseline="a square", alpha=0.5, seed=2)
-    b = TextGoalReward(tiny_clip_spec, ["a red square", "a red box"], baseline="a square", alpha=0.5, seed=2)
+    a = TextGoalReward(tiny_clip_spec, ["a red square", "a red box"], baseline="a square", alpha=0.5, random_state=2)
+    b = TextGoalReward(tiny_clip_spec, ["a red square", "a red box"], baseline="a square", alpha=0.5, random_state=2)
     ra = a(images)
     assert ra.shape == (5,) and ra.dtype == torch.float32
     torch.testing.assert_close(ra, b(images), rtol=0, atol=0)  # deterministic
     assert bool((ra <= 1 + 1e-6).all())  # R = 1 - |.|^2 / 2 never exceeds 1
-    image_goal = TextGoalReward(tiny_clip_spec, images[:1], seed=2)
+    image_goal = TextGoalReward(tiny_clip_spec, images[:1], random_state=2)
     assert float(image_goal(images[:1])[0]) == pytest.approx(1.0, abs=1e-5)  # the goal image itself: cos = 1
     x = images.clone().requires_grad_(True)
     a(x).sum().backward()
@@ -323,7 +323,7 @@ def test_uint8_gym_frames_equal_float_images(known_clip, images):
 
 
 def test_every_reward_records_the_weights_of_its_networks(known_clip, images):
-    net = load_model("torchvision:squeezenet1_1", weights="random", seed=4)
+    net = load_model("torchvision:squeezenet1_1", weights="random", random_state=4)
     assert TextGoalReward(known_clip, "goal").model_weights == {"clip_model": "none"}
     assert GoalImageReward(EmbeddingDistance(net, layer="features.3"), images[:1]).model_weights == {
         "metric": "random-init(seed=4)"}

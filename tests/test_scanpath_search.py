@@ -192,8 +192,8 @@ def test_search_errors(popout):
         VisualSearch(3)
     with pytest.raises(InputError, match="max_fixations"):
         RandomSearch(max_fixations=0)
-    with pytest.raises(InputError, match="random_state"):
-        RandomSearch(random_state=None)
+    with pytest.raises(InputError, match="random_state: received float 1.5"):
+        RandomSearch(random_state=1.5)
     model = RandomSearch()
     x, t = popout.images, popout.targets
     with pytest.raises(ShapeError, match=r"expected \(8, 4\) boxes"):

@@ -25,12 +25,12 @@ def tiny_clip_model(tmp_path_factory):
     d = tmp_path_factory.mktemp("clipcfg")
     (d / "TinySim-ViT.json").write_text(json.dumps(cfg))
     open_clip.add_model_config(str(d / "TinySim-ViT.json"))
-    return load_model("open_clip:TinySim-ViT", seed=1)
+    return load_model("open_clip:TinySim-ViT", random_state=1)
 
 
 @pytest.fixture(scope="module")
 def resnet():
-    return load_model("torchvision:resnet18", seed=0)
+    return load_model("torchvision:resnet18", random_state=0)
 
 
 @pytest.fixture(scope="module")
@@ -101,8 +101,8 @@ def test_inner_cnn_layer_is_differentiable_despite_inplace_relu(images):
 
 
 def test_spec_string_loads_seeded_model_and_backbone_stays_in_eval(images):
-    a = EmbeddingDistance("torchvision:resnet18", layer="layer1", seed=3)
-    b = EmbeddingDistance(load_model("torchvision:resnet18", seed=3), layer="layer1")
+    a = EmbeddingDistance("torchvision:resnet18", layer="layer1", random_state=3)
+    b = EmbeddingDistance(load_model("torchvision:resnet18", random_state=3), layer="layer1")
     np.testing.assert_array_equal(a.pairwise(images[:2]).numpy(), b.pairwise(images[:2]).numpy())
     assert a.preprocess.crop == 224  # the model's own preprocessing
     assert a.weights == "random-init(seed=3)"
@@ -194,7 +194,7 @@ def test_ensemble_head_errors(ensemble_members, tmp_path):
 
 
 def test_ensemble_of_specs_names_members_by_spec(images):
-    ens = EnsembleDistance(["gabor", "torchvision:resnet18"], seed=5)
+    ens = EnsembleDistance(["gabor", "torchvision:resnet18"], random_state=5)
     assert ens.names == ["gabor", "torchvision:resnet18"]
     assert ens.weights == {"gabor": "none (weight-free)", "torchvision:resnet18": "random-init(seed=5)"}
     ens.load_heads({"torchvision:resnet18.weight": torch.eye(1000)[:10]})

@@ -42,7 +42,7 @@ CHILD = textwrap.dedent("""
     import sys, time
     from neuroperception.features import extract, load_model
     from neuroperception.stimuli import ImageSet
-    model = load_model("torchvision:squeezenet1_1", seed=0)
+    model = load_model("torchvision:squeezenet1_1", random_state=0)
     # slow every forward pass down so the parent can kill the run in the middle
     model.module.register_forward_pre_hook(lambda m, i: time.sleep(0.4))
     extract(model, ImageSet.from_folder(sys.argv[1]), ["features.3", "classifier.1"], pooling="avg",
@@ -68,7 +68,7 @@ def test_killed_run_resumes_to_identical_result(tmp_path):
     assert 8 <= done < N and done % 4 == 0  # killed mid-run, on a batch boundary
     with pytest.raises(InputError, match=f"incomplete \\({done} of {N}"):
         open_features(store)
-    model = load_model("torchvision:squeezenet1_1", seed=0)
+    model = load_model("torchvision:squeezenet1_1", random_state=0)
     images = ImageSet.from_folder(images_dir)
     layers = ["features.3", "classifier.1"]
     resumed = extract(model, images, layers, batch_size=4, store=store, progress=False)

@@ -13,7 +13,7 @@ from neuroperception.stimuli import ImageSet
 
 @pytest.fixture(scope="module")
 def r3d():
-    model = load_model("torchvision_video:mc3_18", seed=0)  # the smallest 3-D ResNet (11.7M parameters)
+    model = load_model("torchvision_video:mc3_18", random_state=0)  # the smallest 3-D ResNet (11.7M parameters)
     # small frames keep the tests fast; the real Kinetics preprocessing is checked on its own below
     model.preprocess = Preprocessing(resize=(32, 32), crop=None, mean=model.preprocess.mean, std=model.preprocess.std)
     return model
@@ -65,7 +65,7 @@ def test_kinetics_preprocessing_equals_torchvision_preset(videos):
 
 
 def test_state_dict_loaded_by_path_gives_identical_features(r3d, videos, tmp_path):
-    other = load_model("torchvision_video:mc3_18", seed=1)
+    other = load_model("torchvision_video:mc3_18", random_state=1)
     path = tmp_path / "r3d.pt"
     torch.save(other.module.state_dict(), path)
     loaded = load_model("torchvision_video:mc3_18", weights=path)

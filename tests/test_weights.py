@@ -18,7 +18,7 @@ def _outputs(model, x):
 
 @pytest.mark.parametrize("wrap", ["bare", "state_dict", "module_prefix"])
 def test_state_dict_by_path_gives_identical_outputs(tmp_path, wrap):
-    source = load_model("torchvision:squeezenet1_1", seed=7)
+    source = load_model("torchvision:squeezenet1_1", random_state=7)
     sd = source.module.state_dict()
     if wrap == "state_dict":
         obj = {"state_dict": sd, "epoch": 3}
@@ -38,7 +38,7 @@ def test_state_dict_by_path_gives_identical_outputs(tmp_path, wrap):
 def test_safetensors_file(tmp_path):
     from safetensors.torch import save_file
 
-    source = load_model("torchvision:squeezenet1_1", seed=2)
+    source = load_model("torchvision:squeezenet1_1", random_state=2)
     save_file({k: v.contiguous() for k, v in source.module.state_dict().items()}, tmp_path / "w.safetensors")
     loaded = load_model("torchvision:squeezenet1_1", weights=str(tmp_path / "w.safetensors"))
     x = torch.rand(1, 3, 64, 64)
@@ -66,7 +66,7 @@ def test_torchvision_default_tag_resolved_in_torch_home(tmp_path, monkeypatch):
     msg = str(info.value)
     assert "squeezenet1_1-b8a52dc0.pth" in msg and str(folder) in msg and "weights=<path" in msg
     assert "https://download.pytorch.org/models/squeezenet1_1-b8a52dc0.pth" in msg
-    source = load_model("torchvision:squeezenet1_1", seed=11)
+    source = load_model("torchvision:squeezenet1_1", random_state=11)
     folder.mkdir(parents=True)
     torch.save(source.module.state_dict(), folder / "squeezenet1_1-b8a52dc0.pth")
     loaded = load_model("torchvision:squeezenet1_1", weights="IMAGENET1K_V1")
@@ -81,7 +81,7 @@ def test_timm_default_tag_resolved_in_hf_cache(tmp_path, monkeypatch):
     monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path))
     with pytest.raises(MissingWeightsError, match="timm/resnet18"):
         load_model("timm:resnet18", weights="DEFAULT")
-    source = load_model("timm:resnet18", seed=5)
+    source = load_model("timm:resnet18", random_state=5)
     repo = tmp_path / "models--timm--resnet18.a1_in1k"
     snap = repo / "snapshots" / "abc123"
     snap.mkdir(parents=True)
@@ -110,7 +110,7 @@ def tiny_clip(tmp_path_factory):
 def test_open_clip_file_and_tag(tmp_path, monkeypatch, tiny_clip):
     import open_clip
 
-    source = load_model(f"open_clip:{tiny_clip}", seed=4)
+    source = load_model(f"open_clip:{tiny_clip}", random_state=4)
     full = source.extras["clip"].state_dict()
     torch.save({"state_dict": {f"module.{k}": v for k, v in full.items()}}, tmp_path / "epoch_1.pt")
     loaded = load_model(f"open_clip:{tiny_clip}", weights=tmp_path / "epoch_1.pt")

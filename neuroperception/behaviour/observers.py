@@ -27,6 +27,8 @@ from numbers import Real
 import numpy as np
 import pandas as pd
 
+from .._docs import fill_doc
+from .._validation import seed_from
 from ..errors import InputError
 from ..world import COLOURS, SIZE_RANGES, WorldScenes
 from .choice import _check_count, _check_number, _check_table
@@ -75,8 +77,9 @@ def _check_attribute(value, name: str) -> str:
     return value
 
 
+@fill_doc
 def attribute_triplets(scenes: WorldScenes, n_triplets: int, *, low: str = "colour", high: str = "shape",
-                       random_state: int = 0) -> pd.DataFrame:
+                       random_state: int | np.random.Generator | None = 0) -> pd.DataFrame:
     """Triplets of one-object scenes in which two attributes favour option A or B independently.
 
     For each triplet a reference is drawn; then, for ``low`` and for ``high`` independently, one of
@@ -96,8 +99,7 @@ def attribute_triplets(scenes: WorldScenes, n_triplets: int, *, low: str = "colo
         Number of triplets; scenes may appear in several.
     low, high : str
         The two attributes (:data:`ATTRIBUTES`) that fill ``delta_low`` and ``delta_high``.
-    random_state : int
-        Seed; the same seed gives the same triplets.
+    %(random_state)s
 
     Returns
     -------
@@ -132,7 +134,8 @@ def attribute_triplets(scenes: WorldScenes, n_triplets: int, *, low: str = "colo
     n = len(items)
     if n < 3:
         raise InputError(f"scenes: received {n} scenes; expected at least 3")
-    rng = np.random.default_rng(random_state)
+    seed = seed_from(random_state)
+    rng = np.random.default_rng(seed)
     keys = {a: pd.factorize(items[a])[0] for a in (low, high)}
     same = {a: keys[a][:, None] == keys[a][None, :] for a in (low, high)}
     trip = np.empty((n_triplets, 3), dtype=np.int64)
@@ -156,7 +159,7 @@ def attribute_triplets(scenes: WorldScenes, n_triplets: int, *, low: str = "colo
             raise InputError(f"scenes: {n} scenes could not fill the {low}/{high} patterns of triplet {t} (A shares "
                              f"{low}: {a_low}, {high}: {a_high}; B shares {low}: {b_low}, {high}: {b_high}) with any "
                              f"of {_TRIES} references; expected a larger pool of one-object scenes (a few hundred)")
-    return _triplet_table(items, trip, low, high, {"n_pool": n, "random_state": random_state})
+    return _triplet_table(items, trip, low, high, {"n_pool": n, "random_state": seed})
 
 
 def _triplet_table(items: pd.DataFrame, trip: np.ndarray, low: str, high: str, attrs: dict) -> pd.DataFrame:
@@ -197,9 +200,10 @@ def _weights(weights) -> np.ndarray:
     return np.array(out)
 
 
+@fill_doc
 def simulate_judgements(triplets: pd.DataFrame, weights: Mapping[str, float], *, task: str = "2afc",
                         n_observers: int = 10, noise: float = 1.0, bias: float = 0.0, lapse: float = 0.0,
-                        random_state: int = 0) -> pd.DataFrame:
+                        random_state: int | np.random.Generator | None = 0) -> pd.DataFrame:
     """Similarity judgements of simulated observers with planted attribute weights.
 
     The observer's dissimilarity is ``D = Σ_a weights[a] · d_a`` (see the module). In ``"2afc"``
@@ -228,8 +232,7 @@ def simulate_judgements(triplets: pd.DataFrame, weights: Mapping[str, float], *,
         2AFC only: log-odds of choosing A when both options are equally far.
     lapse : float
         Probability in ``[0, 1]`` of a random answer.
-    random_state : int
-        Seed; the same seed gives the same answers.
+    %(random_state)s
 
     Returns
     -------
@@ -272,7 +275,8 @@ def simulate_judgements(triplets: pd.DataFrame, weights: Mapping[str, float], *,
     n_observers = _check_count(n_observers, "n_observers")
     if task == "odd_one_out" and bias != 0:
         raise InputError(f"bias: received {bias!r} with task='odd_one_out'; expected 0 (a side bias is a 2AFC notion)")
-    rng = np.random.default_rng(random_state)
+    seed = seed_from(random_state)
+    rng = np.random.default_rng(seed)
     m = len(triplets)
     rep = np.tile(np.arange(m), n_observers)
     width = max(3, len(str(n_observers - 1)))

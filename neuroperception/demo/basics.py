@@ -38,7 +38,7 @@ def _stimuli(ctx: DemoContext, report: Report) -> None:
 def _features(ctx: DemoContext, report: Report) -> None:
     models = {
         "gabor": (load_model("gabor"), ["scale0", "scale1", "scale2", "scale3"]),
-        "alexnet": (load_model("torchvision:alexnet", seed=0),
+        "alexnet": (load_model("torchvision:alexnet", random_state=0),
                     ["features.1", "features.4", "features.7", "features.9", "features.11", "classifier.5"]),
     }
     rows = []

@@ -34,7 +34,7 @@ def _static(ctx: DemoContext, report: Report) -> None:
     snrs = (0.25, 1.0) if ctx.quick else (0.125, 0.25, 0.5, 1.0)
     images = _crops(ctx, n_images, size)
     maps = extract(load_model("gabor"), images, ["scale2"], pooling="none", progress=ctx.progress)["scale2"]
-    alexnet = extract(load_model("torchvision:alexnet", seed=0), images, ["features.4", "features.11"], pooling="avg",
+    alexnet = extract(load_model("torchvision:alexnet", random_state=0), images, ["features.4", "features.11"], pooling="avg",
                       progress=ctx.progress)
     layers = {"gabor scale2": _pool4(maps), "alexnet features.4": alexnet["features.4"], _TARGET: alexnet["features.11"]}
     target = layers[_TARGET]

@@ -38,7 +38,7 @@ def _encoding(ctx: DemoContext, report: Report) -> None:
     n_images, size, n_voxels = (128, 64, 240) if ctx.quick else (480, 96, 900)
     t0 = time.perf_counter()
     images = _crops(ctx, n_images, size)
-    gabor, alexnet = load_model("gabor"), load_model("torchvision:alexnet", seed=0)
+    gabor, alexnet = load_model("gabor"), load_model("torchvision:alexnet", random_state=0)
     maps = extract(gabor, images, ["scale2", "scale3"], pooling="none", progress=ctx.progress)
     a_avg = extract(alexnet, images, ["features.1", "features.4", "features.7", "features.11"], pooling="avg",
                     progress=ctx.progress)

@@ -30,7 +30,7 @@ def _attack(ctx: DemoContext) -> pd.DataFrame:
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # random-init backbone, said in the text
-        lpips = LPIPS("alex", heads="lpips", seed=0)
+        lpips = LPIPS("alex", heads="lpips", random_state=0)
     rewards = {"LPIPS goal reward": GoalImageReward(lpips, goal), "L2 goal reward": GoalImageReward(L2(), goal)}
     return attack_table(rewards, photos[1:], eps=(1 / 255, 4 / 255), steps=3 if ctx.quick else 10,
                         n_transforms=4 if ctx.quick else 8, random_state=0)

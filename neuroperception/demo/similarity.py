@@ -72,7 +72,7 @@ def _similarity(ctx: DemoContext, report: Report) -> None:
     distorted = _distortions(x)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # the random-init backbone warning; the text says so
-        lpips = LPIPS("alex", heads="lpips", seed=0)
+        lpips = LPIPS("alex", heads="lpips", random_state=0)
     metrics = {"LPIPS (alex)": lpips, "1 - SSIM": SSIM(), "-PSNR (dB)": PSNR()}
     rows = []
     with torch.no_grad():

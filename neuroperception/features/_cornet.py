@@ -183,7 +183,7 @@ def _checkpoint_dir() -> Path:
 
 @register_model("cornet_s")
 def build_cornet_s(name: str, weights, **kwargs) -> BuildResult:
-    """Builder behind ``load_model("cornet_s", weights=None | path | "DEFAULT", seed=0)``."""
+    """Builder behind ``load_model("cornet_s", weights=None | path | "DEFAULT", random_state=0)``."""
     if name:
         raise InputError(f"spec: received 'cornet_s:{name}'; expected the bare spec 'cornet_s'")
     if kwargs:

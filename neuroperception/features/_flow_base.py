@@ -15,9 +15,8 @@ from typing import Any
 
 import torch
 
-from .._validation import check_images, describe
+from .._validation import check_device, check_images, describe
 from ..errors import InputError, ShapeError
-from .registry import check_device
 
 __all__ = ["FlowEstimator"]
 
@@ -37,7 +36,7 @@ class FlowEstimator(abc.ABC):
     ...     name = "still"
     ...     def _estimate(self, a, b):
     ...         return torch.zeros(a.shape[0], 2, *a.shape[-2:])
-    >>> tuple(estimate_flow(torch.rand(1, 3, 3, 8, 8), method=Still(), progress=False).shape)
+    >>> tuple(estimate_flow(torch.rand(1, 3, 3, 8, 8), method=Still()).shape)
     (1, 2, 2, 8, 8)
     """
 
@@ -56,7 +55,7 @@ class FlowEstimator(abc.ABC):
         """Flow ``(N, 2, H, W)`` from validated frames ``a`` to ``b``."""
 
     def to(self, device) -> "FlowEstimator":
-        """Run on ``device`` (``"cpu"``, ``"cuda"``, ``"cuda:1"``)."""
+        """Run on ``device`` (``"cpu"``, ``"cuda"``, ``"cuda:1"``; None: CUDA when available, else the CPU)."""
         self.device = check_device(device)
         return self
 

@@ -11,8 +11,9 @@ from typing import Any
 import numpy as np
 import torch
 import xarray as xr
-from tqdm.auto import tqdm
 
+from .._docs import fill_doc
+from .._progress import progress_bar, show_progress
 from .._validation import check_ids, check_videos, describe
 from ..errors import InputError, ShapeError
 from ..stimuli import ImageSet
@@ -169,8 +170,8 @@ def _fit_poolings(model, images, layers, poolings, batch_size, progress) -> None
                 raise InputError(f"pooling PCA fit_on: {len(missing)} ids are not among the images, e.g. {missing[:3]}")
             subset = images[list(fit_on)]
         collected: dict[str, list[torch.Tensor]] = {layer: [] for layer in group_layers}
-        for _, batch in tqdm(subset.batches(batch_size), total=-(-len(subset) // batch_size), desc="fit PCA",
-                             disable=not progress, leave=False):
+        for _, batch in progress_bar(subset.batches(batch_size), progress, total=-(-len(subset) // batch_size),
+                                     desc="fit PCA", leave=False):
             acts = _forward(model, group_layers, batch, None)
             for layer in group_layers:
                 collected[layer].append(acts[layer][0].float().cpu())
@@ -178,6 +179,7 @@ def _fit_poolings(model, images, layers, poolings, batch_size, progress) -> None
             poolings[layer].fit(torch.cat(collected[layer]))
 
 
+@fill_doc
 def extract(
     model: FeatureModel | str,
     images: ImageSet | Any,
@@ -185,7 +187,7 @@ def extract(
     pooling: str | Pooling | Mapping[str, str | Pooling] | None = "avg",
     batch_size: int = 32,
     store=None,
-    progress: bool = True,
+    progress: bool | None = None,
 ) -> dict[str, xr.DataArray]:
     """Extract features of ``layers`` for every image, as labelled arrays.
 
@@ -203,13 +205,11 @@ def extract(
     pooling : str, Pooling, dict or None
         ``"avg"`` (default), ``"max"``, ``"avg:K"``, ``"srp:D"``, ``"pca:K"``, ``"none"``/None
         (keep maps), a :class:`~neuroperception.features.pooling.Pooling`, or a dict per layer.
-    batch_size : int
-        Images per forward pass.
+    %(batch_size)s
     store : str or Path, optional
         A zarr store: features are written batch by batch; a killed run resumes where it
         stopped; a store written with other settings raises ``StoreMismatchError``.
-    progress : bool
-        Show a tqdm progress bar.
+    %(progress)s
 
     Returns
     -------
@@ -225,12 +225,12 @@ def extract(
     --------
     >>> from neuroperception.features import extract
     >>> from neuroperception.stimuli import procedural
-    >>> feats = extract("gabor", procedural.gratings(size=64), ["scale0", "scale1"], progress=False)
+    >>> feats = extract("gabor", procedural.gratings(size=64), ["scale0", "scale1"])
     >>> feats["scale0"].dims, feats["scale0"].shape
     (('stimulus', 'feature'), (12, 16))
     >>> import torch
     >>> clips = torch.rand(2, 10, 3, 32, 32)                # videos (N, T, 3, H, W) for a video model
-    >>> extract("motion_energy", clips, "output", progress=False)["output"].shape
+    >>> extract("motion_energy", clips, "output")["output"].shape
     (2, 60)
     """
     if isinstance(model, str):
@@ -239,6 +239,7 @@ def extract(
         raise InputError(f"model: received {type(model).__name__}; expected a FeatureModel (load_model(...)) or a spec string")
     if not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
         raise InputError(f"batch_size: received {batch_size!r}; expected a positive int")
+    progress = show_progress(progress)
     images = _as_stimuli(model, images)
     layers = check_layers(model.module, layers)
     poolings = _poolings(pooling, layers)
@@ -256,7 +257,8 @@ def extract(
     _fit_poolings(model, images, layers, poolings, batch_size, progress)
     results: dict[str, np.ndarray] = {}
     dims: dict[str, tuple[str, ...]] = {}
-    bar = tqdm(total=n, initial=start, unit="vid" if model.input_kind == "videos" else "img", desc=f"extract {model.spec}", disable=not progress)
+    bar = progress_bar(None, progress, total=n, initial=start, unit="vid" if model.input_kind == "videos" else "img",
+                       desc=f"extract {model.spec}")
     # Store writes run in one background thread, in order, overlapping the next forward pass;
     # at most two batches wait, and every submitted batch is on disk before extract returns or raises.
     writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="feature-store") if fs is not None else None

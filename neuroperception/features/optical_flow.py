@@ -19,18 +19,19 @@ from __future__ import annotations
 from typing import Any
 
 import torch
-from tqdm.auto import tqdm
 
-from .._validation import check_videos
+from .._docs import fill_doc
+from .._progress import progress_bar
+from .._validation import check_device, check_videos
 from ..errors import InputError
 from . import _horn_schunck as hs
 from ._flow_base import FlowEstimator, _check_pair, _count, _positive
 from .raft import RAFTFlow, load_raft  # noqa: F401  (load_raft runs method="raft"; both stay importable here)
-from .registry import check_device
 
 __all__ = ["FlowEstimator", "HornSchunck", "estimate_flow", "mean_flow"]
 
 
+@fill_doc
 class HornSchunck(FlowEstimator):
     """Horn & Schunck (1981) optical flow, coarse-to-fine with warping, in torch.
 
@@ -53,8 +54,7 @@ class HornSchunck(FlowEstimator):
         Re-linearisations (warps) per level.
     presmooth : float, default 1.0
         Standard deviation (pixels) of the Gaussian blur applied before differentiating; 0 for none.
-    device : str or torch.device, optional
-        Where to compute; None computes where the frames are.
+    %(device)s
 
     Examples
     --------
@@ -79,7 +79,7 @@ class HornSchunck(FlowEstimator):
         self.n_scales = _count(n_scales, "n_scales")
         self.warp_iters = _count(warp_iters, "warp_iters")
         self.presmooth = _positive(presmooth, "presmooth", strict=False)
-        self.device = None if device is None else check_device(device)
+        self.device = check_device(device)
 
     def _estimate(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
         with torch.no_grad():
@@ -119,11 +119,11 @@ def _get_estimator(method, weights, options: dict) -> FlowEstimator:
                      "(HornSchunck(...), load_raft(...))")
 
 
-def _run_pairs(estimator: FlowEstimator, a: torch.Tensor, b: torch.Tensor, batch_size: int, progress: bool,
+def _run_pairs(estimator: FlowEstimator, a: torch.Tensor, b: torch.Tensor, batch_size: int, progress: bool | None,
                desc: str) -> torch.Tensor:
     n = a.shape[0]
     out = torch.empty(n, 2, *a.shape[-2:], dtype=torch.float32)
-    with tqdm(total=n, unit="pair", desc=desc, disable=not progress, leave=False) as bar:
+    with progress_bar(None, progress, total=n, unit="pair", desc=desc, leave=False) as bar:
         for start in range(0, n, batch_size):
             stop = min(start + batch_size, n)
             out[start:stop] = estimator(a[start:stop], b[start:stop]).to("cpu", torch.float32)
@@ -131,8 +131,9 @@ def _run_pairs(estimator: FlowEstimator, a: torch.Tensor, b: torch.Tensor, batch
     return out
 
 
+@fill_doc
 def estimate_flow(inputs: Any, method: str | FlowEstimator = "horn_schunck", weights=None, *, batch_size: int = 16,
-                  progress: bool = True, **options) -> torch.Tensor:
+                  progress: bool | None = None, **options) -> torch.Tensor:
     """Optical flow of videos (between consecutive frames) or of frame pairs.
 
     Parameters
@@ -148,8 +149,7 @@ def estimate_flow(inputs: Any, method: str | FlowEstimator = "horn_schunck", wei
         RAFT weights (a file, or a tag looked up in torchvision's cache).
     batch_size : int, default 16
         Frame pairs per call of the estimator.
-    progress : bool, default True
-        Show a progress bar.
+    %(progress)s
     **options
         Passed to :class:`HornSchunck` (``alpha``, ``n_iter``, ``n_scales``, ``warp_iters``,
         ``presmooth``, ``device``) or :func:`load_raft` (``size``, ``device``, ``num_flow_updates``).
@@ -171,9 +171,9 @@ def estimate_flow(inputs: Any, method: str | FlowEstimator = "horn_schunck", wei
     --------
     >>> import torch
     >>> videos = torch.rand(2, 3, 3, 24, 24)
-    >>> tuple(estimate_flow(videos, n_iter=10, progress=False).shape)
+    >>> tuple(estimate_flow(videos, n_iter=10).shape)
     (2, 2, 2, 24, 24)
-    >>> tuple(estimate_flow((videos[:, 0], videos[:, 1]), n_iter=10, progress=False).shape)
+    >>> tuple(estimate_flow((videos[:, 0], videos[:, 1]), n_iter=10).shape)
     (2, 2, 24, 24)
     """
     batch_size = _count(batch_size, "batch_size")
@@ -197,16 +197,25 @@ def estimate_flow(inputs: Any, method: str | FlowEstimator = "horn_schunck", wei
     return flow.reshape(n, t - 1, *flow.shape[1:])
 
 
+@fill_doc
 def mean_flow(videos: Any, method: str | FlowEstimator = "horn_schunck", weights=None, *, batch_size: int = 16,
-              progress: bool = True, **options) -> torch.Tensor:
+              progress: bool | None = None, **options) -> torch.Tensor:
     """Flow of each video averaged over its frame pairs: ``(N, 2, H, W)``.
 
     Same parameters as :func:`estimate_flow` (videos only, ``T >= 2``).
 
+    Parameters
+    ----------
+    videos : videos
+        ``(N, T, 3, H, W)`` in [0, 1] (or a :class:`~neuroperception.stimuli.video.VideoSet`), ``T >= 2``.
+    method, weights, batch_size, **options
+        As in :func:`estimate_flow`.
+    %(progress)s
+
     Examples
     --------
     >>> import torch
-    >>> tuple(mean_flow(torch.rand(2, 4, 3, 24, 24), n_iter=10, progress=False).shape)
+    >>> tuple(mean_flow(torch.rand(2, 4, 3, 24, 24), n_iter=10).shape)
     (2, 2, 24, 24)
     """
     if isinstance(videos, (tuple, list)):

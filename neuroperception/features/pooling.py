@@ -20,6 +20,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from .._docs import fill_doc
+from .._validation import check_device, seed_from
 from ..errors import InputError
 
 __all__ = ["Pooling", "NoPooling", "GlobalAvg", "GlobalMax", "AdaptiveAvg", "SparseRandomProjection", "PCA",
@@ -149,6 +151,7 @@ class AdaptiveAvg(Pooling):
         return f"avg:{self.k}"
 
 
+@fill_doc
 class SparseRandomProjection(Pooling):
     """Very sparse random projection (Li, Hastie & Church 2006) of the flattened activations.
 
@@ -156,6 +159,14 @@ class SparseRandomProjection(Pooling):
     ``density = 1 / sqrt(n_features)``, so squared distances are preserved in expectation
     (Johnson–Lindenstrauss). The matrix is drawn from ``random_state`` and the input size only,
     so every batch, layer size and resumed run gets the same projection.
+
+    Parameters
+    ----------
+    d : int
+        Output dimension.
+    %(random_state)s
+        A Generator or None is drawn from once, here: the seed drawn is the one recorded by
+        :meth:`describe` and used for every input size.
 
     Examples
     --------
@@ -165,16 +176,25 @@ class SparseRandomProjection(Pooling):
     torch.Size([5, 64])
     """
 
-    def __init__(self, d: int, random_state: int = 0):
+    def __init__(self, d: int, random_state: int | np.random.Generator | None = 0):
         if not isinstance(d, int) or d < 1:
             raise InputError(f"SparseRandomProjection: received d={d!r}; expected a positive int")
         self.d, self.random_state = d, random_state
+        self._seed = seed_from(random_state)
         self._matrix: torch.Tensor | None = None
 
+    @fill_doc
     def matrix(self, n_features: int, device=None) -> torch.Tensor:
-        """The ``(d, n_features)`` projection matrix as a sparse CSR tensor."""
+        """The ``(d, n_features)`` projection matrix as a sparse CSR tensor.
+
+        Parameters
+        ----------
+        n_features : int
+            Size of the flattened input.
+        %(device)s
+        """
         if self._matrix is None or self._matrix.shape[1] != n_features:
-            rng = np.random.default_rng([self.random_state, n_features, self.d])
+            rng = np.random.default_rng([self._seed, n_features, self.d])
             density = 1.0 / math.sqrt(n_features)
             nnz = rng.binomial(n_features * self.d, density)
             flat = np.unique(rng.integers(0, n_features * self.d, size=nnz, dtype=np.int64))
@@ -186,7 +206,7 @@ class SparseRandomProjection(Pooling):
                 coo = torch.sparse_coo_tensor(np.stack([rows, cols]), torch.from_numpy(values), (self.d, n_features),
                                               check_invariants=True)
                 self._matrix = coo.coalesce().to_sparse_csr()
-        return self._matrix if device is None else self._matrix.to(device)
+        return self._matrix.to(check_device(device))
 
     def pool(self, x):
         flat = _flatten(x).float()
@@ -194,7 +214,7 @@ class SparseRandomProjection(Pooling):
         return (m @ flat.T).T.contiguous()
 
     def describe(self):
-        return f"srp:{self.d}(seed={self.random_state})"
+        return f"srp:{self.d}(seed={self._seed})"
 
 
 class PCA(Pooling):

@@ -18,10 +18,12 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
+from .._docs import fill_doc
+from .._validation import check_device
 from ..errors import InputError, MissingWeightsError
 from ._flow_base import FlowEstimator, _count
 from ._torchvision import torchvision_checkpoint_dir
-from .registry import check_device, is_weights_path
+from .registry import is_weights_path
 from .weights import apply_state_dict, find_cached_file, load_state_dict_file
 
 __all__ = ["RAFTFlow", "load_raft"]
@@ -29,6 +31,7 @@ __all__ = ["RAFTFlow", "load_raft"]
 _RAFT_MIN_SIZE = 128  # RAFT's 4-level correlation pyramid needs feature maps of at least 16 (= 128 / 8) pixels
 
 
+@fill_doc
 class RAFTFlow(FlowEstimator):
     """torchvision's RAFT wrapped for the package's frames and flow convention.
 
@@ -36,6 +39,18 @@ class RAFTFlow(FlowEstimator):
     replication to a multiple of 8 and at least 128 pixels (RAFT's size constraints), and the
     flow of the last of ``num_flow_updates`` refinements is cropped back to the input size. Build
     it with :func:`load_raft`.
+
+    Parameters
+    ----------
+    module : torchvision.models.optical_flow.RAFT
+        The network.
+    size : {"large", "small"}
+        Which RAFT it is.
+    weights : str
+        Where the weights came from.
+    num_flow_updates : int
+        Recurrent refinements per call.
+    %(device)s
 
     Attributes
     ----------
@@ -50,14 +65,14 @@ class RAFTFlow(FlowEstimator):
     Examples
     --------
     >>> from torchvision.models.optical_flow import raft_small
-    >>> RAFTFlow(raft_small(weights=None), size="small", weights="random-init", num_flow_updates=4)
+    >>> RAFTFlow(raft_small(weights=None), size="small", weights="random-init", num_flow_updates=4, device="cpu")
     RAFTFlow(size='small', weights='random-init', num_flow_updates=4, device=cpu)
     """
 
     name = "raft"
 
     def __init__(self, module: torch.nn.Module, *, size: str, weights: str, num_flow_updates: int = 12,
-                 device="cpu"):
+                 device=None):
         self.module = module.eval()
         self.size = size
         self.weights = weights
@@ -120,7 +135,8 @@ def _resolve_raft_tag(weights, size: str):
                      f"(torchvision.models.optical_flow.{enum.__name__}) or a file path")
 
 
-def load_raft(weights, *, size: str = "large", device="cpu", num_flow_updates: int = 12) -> RAFTFlow:
+@fill_doc
+def load_raft(weights, *, size: str = "large", device=None, num_flow_updates: int = 12) -> RAFTFlow:
     """torchvision's RAFT with weights from a local file or from torchvision's cache; no download.
 
     Parameters
@@ -131,8 +147,7 @@ def load_raft(weights, *, size: str = "large", device="cpu", num_flow_updates: i
         ``Raft_Large_Weights.C_T_V2``) looked up in ``$TORCH_HOME/hub/checkpoints``.
     size : {"large", "small"}
         ``raft_large`` (5.3 M parameters) or ``raft_small`` (1.0 M).
-    device : str or torch.device
-        Where the network runs.
+    %(device)s
     num_flow_updates : int, default 12
         Recurrent refinements per call.
 

@@ -19,6 +19,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from .._docs import fill_doc
+from .._validation import check_device, seed_from
 from ..errors import InputError, RandomWeightsWarning
 from .preprocessing import Preprocessing
 
@@ -58,6 +60,9 @@ class FeatureModel:
     weights : str
         Where the weights came from (``"random-init(seed=0)"``, ``"file:/path"``, a resolved tag,
         ``"none (weight-free)"``); every result the model produces carries it in its ``attrs``.
+    device : torch.device
+        Where the module is. A ``device`` given to the constructor is resolved by the package's rule
+        (None: CUDA when available, else the CPU) and the module (and extras) moved there.
     extras : dict
         Source-specific extras (for open_clip: the full ``clip`` model and its ``tokenizer``).
     input_kind : {"images", "videos"}
@@ -77,9 +82,12 @@ class FeatureModel:
     preprocess: Preprocessing
     spec: str
     weights: str
-    device: torch.device = torch.device("cpu")
+    device: torch.device | None = None
     extras: dict[str, Any] = field(default_factory=dict)
     input_kind: str = "images"
+
+    def __post_init__(self) -> None:
+        self.to(self.device)
 
     def __call__(self, images: torch.Tensor) -> Any:
         """Preprocess ``[0, 1]`` images (or videos, for a video model) and run the network."""
@@ -90,7 +98,7 @@ class FeatureModel:
         return layer_names(self)
 
     def to(self, device) -> "FeatureModel":
-        """Move to a device (``"cpu"``, ``"cuda"``, ``"cuda:1"``)."""
+        """Move to a device (``"cpu"``, ``"cuda"``, ``"cuda:1"``; None: CUDA when available, else the CPU)."""
         self.device = check_device(device)
         self.module.to(self.device)
         for value in self.extras.values():
@@ -101,26 +109,6 @@ class FeatureModel:
     def __repr__(self) -> str:
         n = sum(p.numel() for p in self.module.parameters())
         return f"FeatureModel({self.spec!r}, weights={self.weights!r}, params={n:,}, device={self.device})"
-
-
-def check_device(device) -> torch.device:
-    """A ``torch.device`` that exists here, or an ``InputError`` saying what is available.
-
-    Examples
-    --------
-    >>> check_device("cpu")
-    device(type='cpu')
-    """
-    try:
-        dev = torch.device(device)
-    except (RuntimeError, TypeError) as err:
-        raise InputError(f"device: received {device!r}; expected 'cpu', 'cuda' or 'cuda:N'") from err
-    if dev.type == "cuda":
-        n = torch.cuda.device_count() if torch.cuda.is_available() else 0
-        if n == 0 or (dev.index is not None and dev.index >= n):
-            raise InputError(f"device: received {device!r} but this machine has {n} CUDA device(s); "
-                             "expected 'cpu'" + (f" or 'cuda:0'..'cuda:{n - 1}'" if n else ""))
-    return dev
 
 
 def register_model(source: str) -> Callable:
@@ -187,8 +175,9 @@ def is_weights_path(weights: Any) -> bool:
     return False
 
 
-def load_model(spec: str, weights: str | os.PathLike | None = None, device: str | torch.device = "cpu",
-               seed: int = 0, **kwargs) -> FeatureModel:
+@fill_doc
+def load_model(spec: str, weights: str | os.PathLike | None = None, device: str | torch.device | None = None,
+               random_state: Any = 0, **kwargs) -> FeatureModel:
     """Build a registered model, with weights from a file, a cache tag, or a seeded random init.
 
     Parameters
@@ -203,10 +192,10 @@ def load_model(spec: str, weights: str | os.PathLike | None = None, device: str 
         A path: a state dict loaded with ``weights_only=True`` (bare or ``state_dict``-wrapped).
         ``"DEFAULT"`` or a tag name: resolved in the library's own cache; absent →
         ``MissingWeightsError`` naming the file and every folder searched. Nothing is downloaded.
-    device : str or torch.device
-        Where the model runs.
-    seed : int
-        Seed of the random init.
+    %(device)s
+    %(random_state)s
+        It seeds torch's RNG for the random init (a Generator or None: through one int drawn from it,
+        the seed recorded as ``random-init(seed=...)``).
     **kwargs
         Passed to the builder (e.g. ``n_orientations`` for ``gabor``).
 
@@ -239,7 +228,11 @@ def load_model(spec: str, weights: str | os.PathLike | None = None, device: str 
                          "tag such as 'DEFAULT'")
     on_purpose = isinstance(weights, str) and weights == _RANDOM
     w = None if on_purpose else Path(weights).expanduser() if is_weights_path(weights) else weights
-    check_device(device)
+    if "seed" in kwargs:
+        raise InputError(f"seed: received seed={kwargs['seed']!r}; expected random_state= (seed was renamed "
+                         "random_state, the package's one name for seeds)")
+    dev = check_device(device)
+    seed = seed_from(random_state)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         built = _BUILDERS[source](name, w, **kwargs)
@@ -247,12 +240,11 @@ def load_model(spec: str, weights: str | os.PathLike | None = None, device: str 
         built.weights = f"random-init(seed={seed})"
         if not on_purpose:
             _warn_random_weights(spec, built.weights)
-    model = FeatureModel(built.module.eval(), built.preprocess, spec, built.weights, extras=built.extras,
-                         input_kind=built.input_kind)
-    for value in model.extras.values():
+    for value in built.extras.values():
         if isinstance(value, nn.Module):
             value.eval()
-    return model.to(device)
+    return FeatureModel(built.module.eval(), built.preprocess, spec, built.weights, device=dev, extras=built.extras,
+                        input_kind=built.input_kind)
 
 
 def _user_stacklevel() -> int:

@@ -177,7 +177,7 @@ def open_features(path, layers=None) -> dict[str, xr.DataArray]:
     >>> from neuroperception.features import extract
     >>> from neuroperception.stimuli import ImageSet
     >>> store = tempfile.mkdtemp() + "/f.zarr"
-    >>> _ = extract("gabor", ImageSet.from_array(torch.rand(2, 3, 32, 32)), ["scale0"], store=store, progress=False)
+    >>> _ = extract("gabor", ImageSet.from_array(torch.rand(2, 3, 32, 32)), ["scale0"], store=store)
     >>> open_features(store)["scale0"].dims
     ('stimulus', 'feature')
     """

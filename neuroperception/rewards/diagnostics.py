@@ -25,7 +25,8 @@ import numpy as np
 import pandas as pd
 import torch
 
-from .._validation import check_images
+from .._docs import fill_doc
+from .._validation import check_images, seed_from
 from ..errors import InputError
 from ._diagnostic_inputs import _call, _check_eps, _check_steps, _name, _obs
 from .transform_averaging import TransformAveragedReward
@@ -33,8 +34,9 @@ from .transform_averaging import TransformAveragedReward
 __all__ = ["reward_sensitivity", "ensemble_disagreement", "TransformAveragedReward", "attack_table", "Attack",
            "optimize_images"]
 
+@fill_doc
 def reward_sensitivity(reward_fn: Callable, obs: Any, eps: float, steps: int = 10, step_size: float | None = None,
-                       random_start: bool = False, random_state: int = 0,
+                       random_start: bool = False, random_state: int | np.random.Generator | None = 0,
                        return_images: bool = False) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
     """Largest reward gain an ℓ∞ perturbation of size ``eps`` buys, per observation (PGD).
 
@@ -58,8 +60,8 @@ def reward_sensitivity(reward_fn: Callable, obs: Any, eps: float, steps: int = 1
         Step per iteration; default ``2.5 · eps / steps``.
     random_start : bool, default False
         Start from a uniform random ``δ`` in the ball instead of 0.
-    random_state : int, default 0
-        Seed of the random start.
+    %(random_state)s
+        It seeds the random start.
     return_images : bool, default False
         Also return the perturbed observations that achieved the gains.
 
@@ -108,7 +110,7 @@ def reward_sensitivity(reward_fn: Callable, obs: Any, eps: float, steps: int = 1
     if eps == 0.0:
         return (best.cpu(), best_x.cpu()) if return_images else best.cpu()
     if random_start:
-        gen = torch.Generator().manual_seed(int(random_state))
+        gen = torch.Generator().manual_seed(seed_from(random_state))
         delta = (torch.rand(x.shape, generator=gen) * 2 - 1).to(x.device) * eps
         delta = (x + delta).clamp(0, 1) - x
     else:
@@ -225,7 +227,7 @@ class Attack(NamedTuple):
 
 
 def attack_table(rewards: Mapping[str, Callable], obs: Any, eps: float | Sequence[float], *, average: bool = True,
-                 n_transforms: int = 8, steps: int = 10, step_size: float | None = None, random_state: int = 0,
+                 n_transforms: int = 8, steps: int = 10, step_size: float | None = None, random_state: int | np.random.Generator | None = 0,
                  return_images: bool = False) -> pd.DataFrame | tuple[pd.DataFrame, dict[tuple, Attack]]:
     """Plain versus transform-averaged rewards under the same PGD attack, as a table.
 

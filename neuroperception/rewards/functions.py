@@ -15,6 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .._docs import fill_doc
 from .._validation import check_images, describe
 from ..errors import InputError, ShapeError
 from ..features.registry import FeatureModel, load_model
@@ -76,9 +77,9 @@ class GoalImageReward(RewardFunction):
             return {"distance": -self(obs)}
 
 
-def _clip_parts(clip_model: Any, seed: int) -> FeatureModel:
+def _clip_parts(clip_model: Any, random_state: Any) -> FeatureModel:
     if isinstance(clip_model, str):
-        clip_model = load_model(clip_model, seed=seed)
+        clip_model = load_model(clip_model, random_state=random_state)
     if not isinstance(clip_model, FeatureModel) or "clip" not in clip_model.extras \
             or not callable(clip_model.extras.get("tokenizer")):
         raise InputError(f"clip_model: received {type(clip_model).__name__}; expected an 'open_clip:<arch>' spec or "
@@ -86,6 +87,7 @@ def _clip_parts(clip_model: Any, seed: int) -> FeatureModel:
     return clip_model
 
 
+@fill_doc
 class TextGoalReward(RewardFunction):
     """VLM-RM reward (Rocamonde et al., 2023): CLIP similarity to a goal, projected on the goal–baseline line.
 
@@ -114,8 +116,8 @@ class TextGoalReward(RewardFunction):
         Baseline (e.g. "a humanoid robot" for goal "a humanoid robot kneeling"); needed for ``α > 0``.
     alpha : float in [0, 1]
         Strength of the goal–baseline projection.
-    seed : int
-        Seed of the random init when ``clip_model`` is a spec.
+    %(random_state)s
+        It seeds the random init when ``clip_model`` is a spec (as in ``load_model``).
     renormalize : bool, default False
         Rescale the mean goal and baseline embeddings to unit length (a departure from the
         reference; it changes the reward only with several prompts or images).
@@ -141,12 +143,12 @@ class TextGoalReward(RewardFunction):
     (torch.Size([2]), {'clip_model': 'random-init(seed=0)'})
     """
 
-    def __init__(self, clip_model: Any, goal: Any, baseline: Any = None, alpha: float = 0.0, seed: int = 0, *,
+    def __init__(self, clip_model: Any, goal: Any, baseline: Any = None, alpha: float = 0.0, random_state: Any = 0, *,
                  renormalize: bool = False):
         super().__init__()
         if not isinstance(renormalize, bool):
             raise InputError(f"renormalize: received {renormalize!r}; expected True or False")
-        fm = _clip_parts(clip_model, seed)
+        fm = _clip_parts(clip_model, random_state)
         self.renormalize = renormalize
         self._weights = {"clip_model": fm.weights}
         try:

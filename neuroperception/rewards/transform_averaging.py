@@ -9,6 +9,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from .._docs import fill_doc
+from .._validation import seed_from
 from ..errors import InputError
 from .base import RewardFunction
 from ._diagnostic_inputs import _TRANSFORMS, _call, _check_steps
@@ -16,6 +18,7 @@ from ._diagnostic_inputs import _TRANSFORMS, _call, _check_steps
 __all__ = ["TransformAveragedReward"]
 
 
+@fill_doc
 class TransformAveragedReward(RewardFunction):
     """A reward averaged over random shifts, flips and zooms of the observation (E-LPIPS style).
 
@@ -44,8 +47,8 @@ class TransformAveragedReward(RewardFunction):
     resample : bool, default True
         Draw new transforms at every call (as E-LPIPS does); False draws one set at construction,
         which makes the reward a fixed deterministic function.
-    random_state : int, default 0
-        Seed; the sequence of draws is the same for the same seed.
+    %(random_state)s
+        It seeds the sequence of transform draws; :meth:`reseed` restarts it.
 
     Examples
     --------
@@ -58,7 +61,8 @@ class TransformAveragedReward(RewardFunction):
     """
 
     def __init__(self, reward_fn: Callable, n_transforms: int = 8, transforms: Sequence[str] = _TRANSFORMS,
-                 max_shift: int = 2, max_scale: float = 1.15, resample: bool = True, random_state: int = 0):
+                 max_shift: int = 2, max_scale: float = 1.15, resample: bool = True,
+                 random_state: int | np.random.Generator | None = 0):
         super().__init__()
         if not callable(reward_fn):
             raise InputError(f"reward_fn: received {type(reward_fn).__name__}; expected a RewardFunction or callable")
@@ -78,16 +82,28 @@ class TransformAveragedReward(RewardFunction):
         self.max_shift = int(max_shift)
         self.max_scale = float(max_scale)
         self.resample = bool(resample)
-        self.random_state = int(random_state)
+        self.random_state = random_state
         self.differentiable = bool(getattr(reward_fn, "differentiable", True))
         self.value_range = tuple(getattr(reward_fn, "value_range", (0.0, 1.0)))
         self.reseed()
 
-    def reseed(self, random_state: int | None = None) -> None:
-        """Restart the sequence of transform draws (from ``random_state`` when given)."""
-        if random_state is not None:
-            self.random_state = int(random_state)
-        self._generator = torch.Generator().manual_seed(self.random_state)
+    def reseed(self) -> None:
+        """Restart the sequence of transform draws from :attr:`random_state`.
+
+        An int seed gives the same sequence again; a Generator continues its own stream (one seed is
+        drawn from it); None starts from fresh entropy. Set ``random_state`` first to use another seed.
+
+        Examples
+        --------
+        >>> import torch
+        >>> avg = TransformAveragedReward(lambda x: x[:, 0, 2, 3], n_transforms=2)
+        >>> x = torch.rand(1, 3, 8, 8, generator=torch.Generator().manual_seed(0))
+        >>> first = avg(x)
+        >>> avg.reseed()
+        >>> bool(torch.equal(avg(x), first))
+        True
+        """
+        self._generator = torch.Generator().manual_seed(seed_from(self.random_state))
         self._fixed = None if self.resample else self._draw()
 
     def _draw(self) -> torch.Tensor:

@@ -6,6 +6,8 @@ pysaliency's and are documented there.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from ..errors import InputError
@@ -14,12 +16,13 @@ _BLOCK_VALUES = 1 << 18          # values compared at once: 2 MiB of float64, re
 _COMPARE_MAX = 128               # thresholds per map up to which counting by comparison beats sorting
 
 
-def judd_aucs(flat: np.ndarray, pixels: np.ndarray, starts: np.ndarray, rng: np.random.RandomState | None = None,
+def judd_aucs(flat: np.ndarray, pixels: np.ndarray, starts: np.ndarray, rng: Any = None,
               noise_size: float = 0.0) -> np.ndarray:
     """AUC-Judd of every map with fixations (NaN for the others), a block of maps at a time.
 
     ``flat`` is ``(N, P)`` maps, ``pixels`` the flat pixel index of each fixation, sorted by map,
-    with map ``n``'s fixations at ``starts[n]:starts[n + 1]``. With ``rng``, ``noise_size * rng.randn``
+    with map ``n``'s fixations at ``starts[n]:starts[n + 1]``. With ``rng`` (a ``RandomState`` or a
+    Generator), ``noise_size * rng.standard_normal``
     is added to each map with fixations, one draw per map in map order (pysaliency's jitter).
 
     pysaliency's ROC: the thresholds are the values at the fixations (duplicates kept), plus one
@@ -43,7 +46,7 @@ def judd_aucs(flat: np.ndarray, pixels: np.ndarray, starts: np.ndarray, rng: np.
             block = flat[idx]                                    # a copy: the jitter is added in place
         if rng is not None:
             for row in block:               # one draw per map with fixations, in map order, as pysaliency
-                row += rng.randn(n_pix) * noise_size
+                row += rng.standard_normal(n_pix) * noise_size
         scores[idx] = _block_judd(block, pixels[starts[idx[0]]:starts[idx[-1] + 1]], counts[idx], idx)
     return scores
 

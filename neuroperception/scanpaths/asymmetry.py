@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from .._docs import fill_doc
+from .._validation import seed_from
 from ..errors import InputError
 from ..stimuli.search_arrays import SHAPES, search_array
 
@@ -135,10 +137,11 @@ def _check_pairs(pairs) -> list[tuple[str, str]]:
     return out
 
 
+@fill_doc
 def search_asymmetry_experiment(model, pairs: Sequence[tuple[str, str]] = DEFAULT_PAIRS,
                                 set_sizes: Sequence[int] = (4, 8, 16), n_trials: int = 10, size: int = 160,
                                 item_size: int | None = None, use_items: bool = True,
-                                random_state: int = 0) -> AsymmetryResult:
+                                random_state: int | np.random.Generator | None = 0) -> AsymmetryResult:
     """Run a search model on both directions of each pair and score its search asymmetry.
 
     For every pair ``(A, B)`` (A among B is the condition *humans* find easier) and every set size,
@@ -170,8 +173,8 @@ def search_asymmetry_experiment(model, pairs: Sequence[tuple[str, str]] = DEFAUL
     use_items : bool
         Give the model the item boxes (fixations land on items, IOR removes whole items), as in
         eccNET's array experiments.
-    random_state : int
-        Seed of the displays.
+    %(random_state)s
+        It seeds the displays.
 
     Returns
     -------
@@ -202,7 +205,7 @@ def search_asymmetry_experiment(model, pairs: Sequence[tuple[str, str]] = DEFAUL
         raise InputError(f"set_sizes: received {set_sizes}; expected at least two different positive set sizes")
     if isinstance(n_trials, bool) or not isinstance(n_trials, (int, np.integer)) or n_trials < 1:
         raise InputError(f"n_trials: received {n_trials!r}; expected an int >= 1")
-    seeds = np.random.SeedSequence(random_state).generate_state(len(pairs) * 2 * len(set_sizes))
+    seeds = np.random.SeedSequence(seed_from(random_state)).generate_state(len(pairs) * 2 * len(set_sizes))
     rows, c = [], 0
     for easy_t, easy_d in pairs:
         pair = f"{easy_t}/{easy_d}"

@@ -21,6 +21,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .._docs import fill_doc
+from .._validation import check_random_state
 from ..errors import AlignmentError, InputError
 from .saliency_models import _images_and_ids
 from .table import Scanpaths
@@ -59,7 +61,7 @@ def _baseline(kind: str, image_sizes, n_fixations, n_per_image: int, random_stat
     sizes, counts = _sizes_and_counts(image_sizes, n_fixations)
     if isinstance(n_per_image, bool) or not isinstance(n_per_image, (int, np.integer)) or n_per_image < 1:
         raise InputError(f"n_per_image: received {n_per_image!r}; expected a positive int")
-    rng = np.random.default_rng(random_state)
+    rng = check_random_state(random_state)
     rows, k = [], 0
     for image_id, (h, w) in sizes.items():
         for _ in range(n_per_image):
@@ -75,8 +77,9 @@ def _baseline(kind: str, image_sizes, n_fixations, n_per_image: int, random_stat
     return Scanpaths(pd.DataFrame(rows), image_sizes=sizes)
 
 
+@fill_doc
 def random_scanpaths(image_sizes: Any, n_fixations: int | Mapping[str, int] = 10, n_per_image: int = 1,
-                     random_state: int = 0) -> Scanpaths:
+                     random_state: int | np.random.Generator | None = 0) -> Scanpaths:
     """Fixations drawn uniformly over each image: the chance baseline for scanpath metrics.
 
     Parameters
@@ -87,8 +90,7 @@ def random_scanpaths(image_sizes: Any, n_fixations: int | Mapping[str, int] = 10
         Fixations per scanpath, for all images or per image id.
     n_per_image : int
         Scanpaths per image.
-    random_state : int
-        Seed.
+    %(random_state)s
 
     Returns
     -------
@@ -104,8 +106,9 @@ def random_scanpaths(image_sizes: Any, n_fixations: int | Mapping[str, int] = 10
     return _baseline("random", image_sizes, n_fixations, n_per_image, random_state, 0.0)
 
 
+@fill_doc
 def center_scanpaths(image_sizes: Any, n_fixations: int | Mapping[str, int] = 10, n_per_image: int = 1,
-                     sigma: float = 0.1, random_state: int = 0) -> Scanpaths:
+                     sigma: float = 0.1, random_state: int | np.random.Generator | None = 0) -> Scanpaths:
     """Fixations drawn from a Gaussian at the image centre: the centre-bias baseline for scanpaths.
 
     Parameters
@@ -118,8 +121,7 @@ def center_scanpaths(image_sizes: Any, n_fixations: int | Mapping[str, int] = 10
         Scanpaths per image.
     sigma : float
         Spread as a fraction of width and height (0: every fixation exactly at the centre).
-    random_state : int
-        Seed.
+    %(random_state)s
 
     Returns
     -------
@@ -228,12 +230,13 @@ def _predict(model: Any, images: Any, ids: list[str], captions: Any, human: Scan
     return model.predict(images, **kwargs), name
 
 
+@fill_doc
 def evaluate_scanpath_model(model: Any, images: Any, human: Scanpaths, captions: Any = None,
                             metrics: Sequence[str | Callable] = DEFAULT_METRICS,
                             baselines: Sequence[str] = ("center", "random"), *, image_ids: Sequence[str] | None = None,
                             human_size: tuple[int, int] | None = None, n_baseline: int = 5,
                             include_human: bool = True, fixation_duration: float = 250.0,
-                            random_state: int = 0) -> pd.DataFrame:
+                            random_state: int | np.random.Generator | None = 0) -> pd.DataFrame:
     """Compare a model's scanpaths with human ones, next to baselines: mean ± sem per metric.
 
     Parameters
@@ -269,8 +272,8 @@ def evaluate_scanpath_model(model: Any, images: Any, human: Scanpaths, captions:
         Add a ``"human"`` row (each observer against the others) where an image has two or more.
     fixation_duration : float
         Duration (ms) given to model and baseline fixations for duration-aware metrics.
-    random_state : int
-        Seed of the baselines.
+    %(random_state)s
+        It seeds the baselines.
 
     Returns
     -------

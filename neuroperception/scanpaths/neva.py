@@ -21,13 +21,13 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 from torch import nn
-from tqdm.auto import tqdm
 
-from .._validation import describe
+from .._docs import fill_doc
+from .._progress import check_progress, progress_bar
+from .._validation import check_device, describe, seed_from
 from ..errors import InputError, ShapeError
 from ..features import FeatureModel, load_model
 from ..features.hooks import first_tensor
-from ..features.registry import check_device
 from .foveation import DEFAULT_BLUR_LEVELS, DEFAULT_SIGMA, _blend, _blur_stack, _check_options, _windows
 from .saliency_models import _images_and_ids, _model_input
 from .table import Scanpaths
@@ -41,12 +41,11 @@ def _as_callable(model: Any, name: str, device) -> tuple[Callable[[torch.Tensor]
     if isinstance(model, str):
         model = load_model(model)
     if isinstance(model, FeatureModel):
-        fm = model.to(device) if device is not None else model
+        fm = model.to(device)
         return ((lambda z: first_tensor(fm.module(_model_input(fm.preprocess, z)), "output")), fm.spec, fm.device,
                 fm.weights)
     if isinstance(model, nn.Module):
-        if device is not None:
-            model.to(device)
+        model.to(device)
         param = next(iter(model.parameters()), None)
         return ((lambda z: first_tensor(model(z), "output")), type(model).__name__,
                 param.device if param is not None else None,
@@ -65,27 +64,26 @@ class _NevaSearch:
 
     def __init__(self, n_fixations: int = 10, n_iterations: int = 20, lr: float = 0.1, restarts: int = 1,
                  sigma: float = DEFAULT_SIGMA, blur_levels: Sequence[float] = DEFAULT_BLUR_LEVELS,
-                 memory: float = 1.0, aggregate: str = "sum", random_state: int = 0, device=None,
-                 progress: bool = True):
+                 memory: float = 1.0, aggregate: str = "sum", random_state: int | np.random.Generator | None = 0,
+                 device=None, progress: bool | None = None):
         for name, value in (("n_fixations", n_fixations), ("n_iterations", n_iterations), ("restarts", restarts)):
             if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
                 raise InputError(f"{name}: received {value!r}; expected a positive int")
         if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not (math.isfinite(lr) and lr > 0):
             raise InputError(f"lr: received {lr!r}; expected a positive step in normalised coordinates "
                              "(the image spans [-1, 1])")
-        if isinstance(random_state, bool) or not isinstance(random_state, (int, np.integer)):
-            raise InputError(f"random_state: received {random_state!r}; expected an int seed")
         self.sigma, self.blur_levels, self.memory, self.aggregate = _check_options(sigma, blur_levels, memory,
                                                                                    aggregate)
         self.n_fixations, self.n_iterations, self.restarts = int(n_fixations), int(n_iterations), int(restarts)
-        self.lr, self.random_state, self.progress = float(lr), int(random_state), bool(progress)
-        self.device = None if device is None else check_device(device)
+        self.lr, self.random_state, self.progress = float(lr), random_state, check_progress(progress)
+        self._seed = seed_from(random_state)  # a Generator or None: drawn once, here
+        self.device = check_device(device)
 
     def _search(self, x: torch.Tensor, loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]):
         """Fixations ``(N, F, 2)`` in pixels and their losses ``(N, F)``; ``loss_fn(foveated, image_index)``."""
         n, _, h, w = x.shape
         r = self.restarts
-        gen = torch.Generator(device=x.device).manual_seed(self.random_state)
+        gen = torch.Generator(device=x.device).manual_seed(self._seed)
         sigma_px = self.sigma * max(h, w)
         scale = torch.tensor([(w - 1) / 2.0, (h - 1) / 2.0], dtype=x.dtype, device=x.device)
         idx = torch.arange(n, device=x.device).repeat_interleave(r)
@@ -96,7 +94,7 @@ class _NevaSearch:
         def combine(mem: torch.Tensor, win: torch.Tensor) -> torch.Tensor:
             return (mem + win).clamp(0.0, 1.0) if self.aggregate == "sum" else torch.maximum(mem, win)
 
-        for _ in tqdm(range(self.n_fixations), desc=f"{self._name} fixations", disable=not self.progress):
+        for _ in progress_bar(range(self.n_fixations), self.progress, desc=f"{self._name} fixations"):
             pos = torch.rand(n * r, 2, generator=gen, device=x.device, dtype=x.dtype) * 2 - 1
             pos.view(n, r, 2)[:, 0] = 0.0  # the first candidate of every image starts at the centre
             best_loss = torch.full((n * r,), float("inf"), dtype=x.dtype, device=x.device)
@@ -135,9 +133,10 @@ class _NevaSearch:
         return scanpaths
 
     def _get_device(self, default: torch.device) -> torch.device:
-        return self.device if self.device is not None else default
+        return self.device
 
 
+@fill_doc
 class NevaClip(_NevaSearch):
     """Caption-driven scanpaths: each fixation makes the foveated image match the caption for CLIP.
 
@@ -161,12 +160,12 @@ class NevaClip(_NevaSearch):
         random); the best is kept.
     sigma, blur_levels, memory, aggregate
         The foveation (see :func:`~neuroperception.scanpaths.foveation.foveate`).
-    random_state : int
-        Seed of the random candidates; same seed, same scanpaths (on CPU).
-    device : str, optional
-        Where to run; default the model's device. The model is moved there.
-    progress : bool
-        Show a progress bar over fixations.
+    %(random_state)s
+        It seeds the random candidates (a Generator or None: through one seed drawn here); the same
+        seed gives the same scanpaths on the same device.
+    %(device)s
+        The model is moved there.
+    %(progress)s
 
     Examples
     --------
@@ -181,7 +180,7 @@ class NevaClip(_NevaSearch):
     >>> open_clip.add_model_config(str(f))
     >>> from neuroperception.features import load_model
     >>> clip = load_model("open_clip:TinyDoc-ViT", weights="random")      # random on purpose: no warning
-    >>> model = NevaClip(clip, n_fixations=3, n_iterations=2, progress=False)
+    >>> model = NevaClip(clip, n_fixations=3, n_iterations=2)
     >>> sp = model.predict(torch.rand(2, 3, 48, 48), ["a cat", "a dog"])
     >>> sp.n_fixations, list(sp.meta["task"]), sp.table.attrs["weights"]
     (6, ['a cat', 'a dog'], 'random-init(seed=0)')
@@ -190,7 +189,8 @@ class NevaClip(_NevaSearch):
     _name = "NevaClip"
 
     def __init__(self, model: str | FeatureModel, n_fixations: int = 10, n_iterations: int = 20,
-                 lr: float = 0.1, restarts: int = 1, random_state: int = 0, device=None, progress: bool = True,
+                 lr: float = 0.1, restarts: int = 1, random_state: int | np.random.Generator | None = 0, device=None,
+                 progress: bool | None = None,
                  sigma: float = DEFAULT_SIGMA, blur_levels: Sequence[float] = DEFAULT_BLUR_LEVELS,
                  memory: float = 1.0, aggregate: str = "sum"):
         super().__init__(n_fixations, n_iterations, lr, restarts, sigma, blur_levels, memory, aggregate,
@@ -205,8 +205,7 @@ class NevaClip(_NevaSearch):
             raise InputError(f"model: received {fm.spec!r} without a CLIP text tower; expected a model whose "
                              "extras hold 'clip' (encode_image/encode_text) and 'tokenizer', e.g. 'open_clip:RN50'")
         self.model, self.weights, self._network = fm, fm.weights, fm.spec
-        if self.device is not None:
-            fm.to(self.device)
+        fm.to(self.device)
 
     def predict(self, images: Any, captions: str | Sequence[str] | Mapping[str, str],
                 image_ids: Sequence[str] | None = None) -> Scanpaths:
@@ -287,7 +286,7 @@ class NeVA(_NevaSearch):
     >>> import torch
     >>> img = torch.full((1, 3, 32, 32), 0.5)
     >>> img[0, :, 4:10, 20:28] = torch.rand(3, 6, 8, generator=torch.Generator().manual_seed(0))  # detail
-    >>> sp = NeVA(n_fixations=1, n_iterations=10, restarts=4, progress=False).predict(img)
+    >>> sp = NeVA(n_fixations=1, n_iterations=10, restarts=4).predict(img)
     >>> x, y = sp.arrays()[0][0]
     >>> bool(16 <= x <= 31 and y <= 14)
     True

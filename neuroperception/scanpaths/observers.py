@@ -33,6 +33,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .._docs import fill_doc
+from .._validation import seed_from
 from ..errors import InputError
 from ..world import CATEGORIES, COLOURS, SIZES, TEXTURES, WorldScenes
 from .table import Scanpaths
@@ -201,8 +203,9 @@ def _walk(base: np.ndarray, xy: np.ndarray, h: int, w: int, ior: float, rng: np.
     return xy
 
 
+@fill_doc
 def simulate_scanpaths(scenes: WorldScenes, *, task: Any = None, n_observers: int = 10, n_fixations: int = 8,
-                       guidance: float = 0.8, ior: float = 0.9, random_state: int = 0) -> Scanpaths:
+                       guidance: float = 0.8, ior: float = 0.9, random_state: int | np.random.Generator | None = 0) -> Scanpaths:
     """Scanpaths of simulated observers over world scenes: free viewing, caption-guided or search.
 
     The observers' policy is planted and known (see :mod:`neuroperception.scanpaths.observers`):
@@ -230,8 +233,7 @@ def simulate_scanpaths(scenes: WorldScenes, *, task: Any = None, n_observers: in
         is ignored).
     ior : float
         Strength in ``[0, 1)`` of inhibition of return at a just-left fixation (0: none).
-    random_state : int
-        Seed; the same seed gives the same scanpaths.
+    %(random_state)s
 
     Returns
     -------
@@ -272,7 +274,8 @@ def simulate_scanpaths(scenes: WorldScenes, *, task: Any = None, n_observers: in
     named = [named_objects(t, r) if t is not None else np.zeros(len(r), dtype=bool) for t, r in zip(tasks, rows)]
     kind = ["free viewing" if t is None else "search" if t in CATEGORIES else "caption" for t in tasks]
     static = _static_maps(scenes, rows, named, guidance)
-    rng = np.random.default_rng(random_state)
+    seed = seed_from(random_state)
+    rng = np.random.default_rng(seed)
     yy, xx = np.mgrid[0:h, 0:w].astype(float)
     centre = np.exp(-0.5 * (((xx - (w - 1) / 2) / (_CENTRE_SIGMA * w)) ** 2
                             + ((yy - (h - 1) / 2) / (_CENTRE_SIGMA * h)) ** 2))
@@ -310,5 +313,5 @@ def simulate_scanpaths(scenes: WorldScenes, *, task: Any = None, n_observers: in
         "named": named_fix[path, fix]})
     sp = Scanpaths(table, {i: (h, w) for i in ids})
     sp.table.attrs.update({"model": "simulate_scanpaths", "guidance": guidance, "ior": ior,
-                           "n_observers": n_observers, "random_state": random_state})
+                           "n_observers": n_observers, "random_state": seed})
     return sp

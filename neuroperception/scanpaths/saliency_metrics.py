@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
+from .._validation import seed_from
 from ..errors import InputError, ShapeError
 from ._auc import judd_aucs, shuffled_ranks
 from ._map_reductions import row_kl, row_sim, row_sums
@@ -181,15 +182,31 @@ def to_log_density(saliency_map: Any, minimum_value: float = 0.0) -> Any:
     return out
 
 
+def _jitter_rng(random_state: Any) -> np.random.Generator | np.random.RandomState:
+    """pysaliency's noise stream: ``RandomState(int)`` for an int seed, the Generator itself, or fresh entropy."""
+    if isinstance(random_state, np.random.Generator):
+        return random_state
+    seed = seed_from(random_state)
+    if random_state is None:
+        seed %= 2**32
+    if seed >= 2**32:
+        raise InputError(f"random_state: received {random_state!r}; expected an int below 2**32 (it seeds "
+                         "numpy.random.RandomState, as pysaliency does), a numpy.random.Generator or None")
+    return np.random.RandomState(seed)
+
+
 def auc_judd(saliency_map: Any, fixations_xy: Any, *, image_id: Any = None, jitter: bool = True,
-             noise_size: float = 1e-7, random_state: int = 42, average: str | None = "image") -> Any:
+             noise_size: float = 1e-7, random_state: int | np.random.Generator | None = 42,
+             average: str | None = "image") -> Any:
     """AUC-Judd: ROC area with fixated pixels as positives, never-fixated pixels as negatives.
 
     The thresholds are the saliency values at the fixations (plus one above and one below every
     value), as in Judd et al. (2009) and pysaliency's ``SaliencyMapModel.AUC_Judd``. With
     ``jitter=True`` (pysaliency's default) ``noise_size * N(0, 1)`` noise is added to break ties,
     drawn from ``numpy.random.RandomState(random_state)`` map after map, skipping maps without
-    fixations, so that the same seed reproduces pysaliency exactly. Drawing that noise (one normal
+    fixations, so that the same seed reproduces pysaliency exactly (hence the default 42, pysaliency's,
+    where every other ``random_state`` of the package defaults to 0; a Generator is drawn from
+    directly, None takes fresh entropy). Drawing that noise (one normal
     number per pixel) costs several times as much as the AUC itself; ``jitter=False`` skips it,
     at the price of values that can differ from pysaliency's default where values are tied or closer
     than the noise.
@@ -198,8 +215,12 @@ def auc_judd(saliency_map: Any, fixations_xy: Any, *, image_id: Any = None, jitt
     ----------
     saliency_map, fixations_xy, image_id
         As in :func:`nss`.
-    jitter, noise_size, random_state
+    jitter, noise_size
         Tie-breaking noise, as above.
+    random_state : int, numpy.random.Generator or None, default 42
+        Seed of the tie-breaking noise: an int (``0 <= random_state < 2**32``) seeds pysaliency's
+        legacy ``RandomState``; a Generator is drawn from (its stream advances); None takes fresh
+        entropy from the operating system (not reproducible). Anything else is an ``InputError``.
     average : {"image", None}
         Mean over maps with fixations, or one value per map (NaN for maps without fixations).
 
@@ -214,10 +235,10 @@ def auc_judd(saliency_map: Any, fixations_xy: Any, *, image_id: Any = None, jitt
     >>> auc_judd(smap, np.array([[3, 3]]), jitter=False)      # the top pixel is fixated
     1.0
     """
+    rng = _jitter_rng(random_state) if jitter else None
     maps, _, ids = _as_maps(saliency_map, "saliency_map")
     sets = _fixation_sets(fixations_xy, len(maps), ids, image_id, "fixations_xy")
     n_idx, rows, cols = _pixel_indices(sets, maps.shape[1:], "fixations_xy")
-    rng = np.random.RandomState(random_state) if jitter else None
     flat_maps = maps.reshape(len(maps), -1)
     starts = np.searchsorted(n_idx, np.arange(len(maps) + 1))     # n_idx is sorted: one run per map
     scores = judd_aucs(flat_maps, rows * maps.shape[2] + cols, starts, rng, noise_size)

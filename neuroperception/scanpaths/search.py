@@ -34,7 +34,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .._validation import describe
+from .._docs import fill_doc
+from .._validation import describe, seed_from
 from ..errors import InputError, ShapeError
 from ..features import FeatureModel, load_model
 from ..features.hooks import record
@@ -112,6 +113,7 @@ class _EccentricityPool(nn.Module):
         return out
 
 
+@fill_doc
 class VisualSearch(SearchModel):
     """eccNET-style target-driven visual search on a feature backbone (see the module docstring).
 
@@ -151,10 +153,9 @@ class VisualSearch(SearchModel):
         A fixation this close (pixels) to the target's box finds it.
     batch_size : int
         Images searched together.
-    device : str
-        Where the backbone runs.
-    seed : int
-        Seed of the random init when ``weights`` is None or ``"random"``.
+    %(device)s
+    %(random_state)s
+        It seeds the random init when ``weights`` is None or ``"random"`` (as in ``load_model``).
 
     Examples
     --------
@@ -169,8 +170,8 @@ class VisualSearch(SearchModel):
     def __init__(self, model: str | FeatureModel = "torchvision:vgg16", weights=None, layers=None,
                  eccentricity_pooling: bool = True, ecc_slopes=None, fovea_radius: float | None = None,
                  ior_radius: float | None = None, max_fixations: int = 30, similarity: str = "dot",
-                 layer_weights=None, target_radius: float = 0.0, batch_size: int = 16, device: str = "cpu",
-                 seed: int = 0):
+                 layer_weights=None, target_radius: float = 0.0, batch_size: int = 16, device=None,
+                 random_state: int | np.random.Generator | None = 0):
         super().__init__(ior_radius, max_fixations, target_radius, batch_size)
         if similarity not in ("dot", "cosine", "centered"):
             raise InputError(f"similarity: received {similarity!r}; expected 'dot', 'cosine' or 'centered'")
@@ -178,9 +179,9 @@ class VisualSearch(SearchModel):
             raise InputError(f"fovea_radius: received {fovea_radius!r}; expected a radius >= 0 pixels or None")
         if isinstance(model, FeatureModel):
             model = FeatureModel(copy.deepcopy(model.module), model.preprocess, model.spec,
-                                 model.weights, extras={}).to(device)
+                                 model.weights, device=device, extras={})
         elif isinstance(model, str):
-            model = load_model(model, weights=weights, device=device, seed=seed)
+            model = load_model(model, weights=weights, device=device, random_state=random_state)
         else:
             raise InputError(f"model: received {type(model).__name__}; expected a spec such as "
                              "'torchvision:vgg16' or a FeatureModel")
@@ -354,6 +355,7 @@ class VisualSearch(SearchModel):
                 f"eccentricity_pooling={self.eccentricity_pooling}, similarity={self.similarity!r})")
 
 
+@fill_doc
 class RandomSearch(SearchModel):
     """Chance baseline: fixates random locations (or random unvisited items) with the same IOR and stop rule.
 
@@ -361,8 +363,9 @@ class RandomSearch(SearchModel):
     ----------
     ior_radius, max_fixations, target_radius, batch_size
         As in :class:`VisualSearch`.
-    random_state : int
-        Seed; the same seed gives the same scanpaths.
+    %(random_state)s
+        A Generator or None is drawn from once, here; every image then gets its own stream, so
+        repeated searches give the same scanpaths.
 
     Examples
     --------
@@ -376,14 +379,13 @@ class RandomSearch(SearchModel):
     name = "RandomSearch"
 
     def __init__(self, ior_radius: float | None = None, max_fixations: int = 30, target_radius: float = 0.0,
-                 batch_size: int = 16, random_state: int = 0):
+                 batch_size: int = 16, random_state: int | np.random.Generator | None = 0):
         super().__init__(ior_radius, max_fixations, target_radius, batch_size)
-        if isinstance(random_state, bool) or not isinstance(random_state, (int, np.integer)) or random_state < 0:
-            raise InputError(f"random_state: received {random_state!r}; expected a non-negative int seed")
-        self.random_state = int(random_state)
+        self.random_state = random_state
+        self._seed = seed_from(random_state)
 
     def _prepare(self, images, targets, index):
-        return [np.random.default_rng([int(self.random_state), int(i)]) for i in index]
+        return [np.random.default_rng([self._seed, int(i)]) for i in index]
 
     def _attention(self, images, state, fixations, step, rows):
         h, w = images.shape[-2:]

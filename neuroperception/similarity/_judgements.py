@@ -18,6 +18,8 @@ from typing import Any, NamedTuple
 import numpy as np
 import torch
 
+from .._docs import fill_doc
+from .._progress import progress_bar
 from .._validation import check_ids, describe
 from ..errors import InputError, ShapeError
 from ..stimuli import ImageSet
@@ -61,15 +63,10 @@ def _load(images: ImageSet, positions: list[int], what: str) -> torch.Tensor:
                          "pass size=... to the reader to resize and centre-crop them") from err
 
 
-def _batches(n: int, batch_size: int, progress: bool, desc: str) -> Iterator[list[int]]:
+def _batches(n: int, batch_size: int, progress: bool | None, desc: str) -> Iterator[list[int]]:
     if not isinstance(batch_size, (int, np.integer)) or isinstance(batch_size, bool) or batch_size < 1:
         raise InputError(f"batch_size: received {batch_size!r}; expected a positive int")
-    starts = range(0, n, int(batch_size))
-    if progress:
-        from tqdm.auto import tqdm
-
-        starts = tqdm(starts, desc=desc, unit="batch")
-    for lo in starts:
+    for lo in progress_bar(range(0, n, int(batch_size)), progress, desc=desc, unit="batch"):
         yield list(range(lo, min(lo + int(batch_size), n)))
 
 
@@ -133,8 +130,16 @@ class _PairedBase:
         return type(self)(ids=[self.ids[p] for p in pos], subsets=[self.subsets[p] for p in pos],
                           name=self.name, **fields)
 
-    def batches(self, batch_size: int = 50, progress: bool = True):
-        """Yield batches (named tuples: ids, subsets, images..., values) in order, read batch by batch."""
+    @fill_doc
+    def batches(self, batch_size: int = 50, progress: bool | None = None):
+        """Yield batches (named tuples: ids, subsets, images..., values) in order, read batch by batch.
+
+        Parameters
+        ----------
+        batch_size : int
+            Items per batch.
+        %(progress)s
+        """
         for pos in _batches(len(self), batch_size, progress, self.name):
             images = [_load(getattr(self, f), pos, f"{self.name}.{f}") for f in self._images]
             yield self._batch([self.ids[p] for p in pos], [self.subsets[p] for p in pos], *images,
@@ -176,7 +181,7 @@ class TwoAFCDataset(_PairedBase):
     >>> ds = TwoAFCDataset.from_arrays(x, x, 1 - x, judge=[0.2, 0.4, 0.6, 0.8], subsets=["a", "a", "b", "b"])
     >>> len(ds), ds.subset_names, ds.select("b").judge.tolist()
     (4, ['a', 'b'], [0.6, 0.8])
-    >>> [len(b.ids) for b in ds.batches(3, progress=False)]
+    >>> [len(b.ids) for b in ds.batches(3)]
     [3, 1]
     """
 
@@ -207,7 +212,7 @@ class JNDDataset(_PairedBase):
     >>> import torch
     >>> x = torch.rand(3, 3, 8, 8)
     >>> ds = JNDDataset.from_arrays(x, x.flip(0), same=[1.0, 0.0, 0.5])
-    >>> batch = next(ds.batches(progress=False))
+    >>> batch = next(ds.batches())
     >>> tuple(batch.p0.shape), batch.same.tolist()
     ((3, 3, 8, 8), [1.0, 0.0, 0.5])
     """

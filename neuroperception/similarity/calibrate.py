@@ -23,10 +23,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .._validation import describe
+from .._docs import fill_doc
+from .._progress import progress_bar, show_progress
+from .._validation import describe, seed_from
 from ..errors import InputError, ShapeError
 from .lpips import LPIPS
 
@@ -142,8 +145,9 @@ def _sq_diffs(fx: tuple[torch.Tensor, ...], fy: tuple[torch.Tensor, ...]) -> tor
     return torch.cat([(a - b).pow(2).mean(dim=(2, 3)) for a, b in zip(fx, fy)], dim=1)
 
 
+@fill_doc
 def judgement_features(metric: LPIPS, judgements: Any, batch_size: int = 64,
-                       progress: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+                       progress: bool | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """The calibration design: ``Δφ = φ(ref, p0) - φ(ref, p1)`` per judgement, and the vote fractions.
 
     With heads ``w`` (concatenated over stages), ``Δφ @ w`` equals ``d(ref, p0) - d(ref, p1)``.
@@ -156,10 +160,8 @@ def judgement_features(metric: LPIPS, judgements: Any, batch_size: int = 64,
         ``(ref, p0, p1, judge)`` (images ``(N, 3, H, W)`` in the metric's value range, ``judge``
         ``(N,)`` fractions preferring ``p1``), a dict or object with fields ``ref``, ``p0``, ``p1``,
         ``judge``, or a dataset with ``batches(batch_size)`` / an iterable yielding such batches.
-    batch_size : int
-        Judgements per backbone pass.
-    progress : bool
-        Show a progress bar.
+    %(batch_size)s
+    %(progress)s
 
     Returns
     -------
@@ -181,12 +183,8 @@ def judgement_features(metric: LPIPS, judgements: Any, batch_size: int = 64,
     if not isinstance(batch_size, int) or batch_size < 1:
         raise InputError(f"batch_size: received {batch_size!r}; expected a positive integer")
     deltas, judges = [], []
-    bar = None
-    if progress:
-        from tqdm.auto import tqdm
-
-        bar = tqdm(desc="LPIPS calibration features", unit="judgement")
-    with torch.no_grad():
+    bar = progress_bar(None, progress, desc="LPIPS calibration features", unit="judgement")
+    with bar, torch.no_grad():
         for ref, p0, p1, judge in _batches(judgements, batch_size):
             ref = metric.check(ref[None] if getattr(ref, "ndim", 4) == 3 else ref, "ref")
             p0 = metric.check(p0[None] if getattr(p0, "ndim", 4) == 3 else p0, "p0")
@@ -201,10 +199,7 @@ def judgement_features(metric: LPIPS, judgements: Any, batch_size: int = 64,
             phi1 = _sq_diffs(f_ref, tuple(f[2 * n:] for f in feats))
             deltas.append((phi0 - phi1).cpu())
             judges.append(_judge_vector(judge, n))
-            if bar is not None:
-                bar.update(n)
-    if bar is not None:
-        bar.close()
+            bar.update(n)
     if not deltas:
         raise InputError("judgements: received no judgements; expected at least one (ref, p0, p1, judge)")
     return torch.cat(deltas), torch.cat(judges)
@@ -216,8 +211,10 @@ def _agreement(d_diff: torch.Tensor, judge: torch.Tensor) -> float:
     return float(score.mean())
 
 
+@fill_doc
 def calibrate_heads(metric: LPIPS, judgements: Any, epochs: int = 50, lr: float = 0.05, batch_size: int = 256,
-                    per: str = "channel", random_state: int = 0, progress: bool = True) -> CalibrationResult:
+                    per: str = "channel", random_state: int | np.random.Generator | None = 0,
+                    progress: bool | None = None) -> CalibrationResult:
     """Fit the non-negative linear heads of an LPIPS metric to human 2AFC judgements.
 
     The backbone is frozen; the model is ``P(p1 preferred) = sigmoid(d(ref, p0) - d(ref, p1))``,
@@ -245,10 +242,9 @@ def calibrate_heads(metric: LPIPS, judgements: Any, epochs: int = 50, lr: float 
         uniform heads stay uniform). Per-channel weights need many judgements: channels of one
         stage respond alike, so only combinations the judgements excite are determined; with a few
         thousand judgements, or a random-init backbone, fit per stage.
-    random_state : int, default 0
-        Seed of the minibatch order.
-    progress : bool, default True
-        Show progress bars.
+    %(random_state)s
+        It orders the minibatches.
+    %(progress)s
 
     Returns
     -------
@@ -268,7 +264,7 @@ def calibrate_heads(metric: LPIPS, judgements: Any, epochs: int = 50, lr: float 
     >>> ref = torch.rand(16, 3, 32, 32, generator=g)
     >>> p0 = (ref + 0.05 * torch.randn(16, 3, 32, 32, generator=g)).clamp(0, 1)
     >>> p1 = (ref + 0.30 * torch.randn(16, 3, 32, 32, generator=g)).clamp(0, 1)
-    >>> result = calibrate_heads(m, (ref, p0, p1, torch.zeros(16)), epochs=5, progress=False)
+    >>> result = calibrate_heads(m, (ref, p0, p1, torch.zeros(16)), epochs=5)
     >>> result.agreement, bool(min(float(h.min()) for h in m.heads) >= 0)
     (1.0, True)
     """
@@ -280,6 +276,7 @@ def calibrate_heads(metric: LPIPS, judgements: Any, epochs: int = 50, lr: float 
         raise InputError(f"lr: received {lr!r}; expected a positive number")
     if per not in ("channel", "stage"):
         raise InputError(f"per: received {per!r}; expected 'channel' or 'stage'")
+    seed, progress = seed_from(random_state), show_progress(progress)
     delta, judge = judgement_features(metric, judgements, batch_size=batch_size, progress=progress)
     n = delta.shape[0]
     start = [h.detach().cpu() for h in metric.heads]
@@ -293,16 +290,10 @@ def calibrate_heads(metric: LPIPS, judgements: Any, epochs: int = 50, lr: float 
         w0 = torch.stack([h.mean() for h in start])
     w = w0.clone().requires_grad_(True)
     opt = torch.optim.Adam([w], lr=float(lr))
-    gen = torch.Generator().manual_seed(int(random_state))
+    gen = torch.Generator().manual_seed(seed)
     losses: list[float] = []
-    epoch_iter = range(epochs)
-    bar = None
-    if progress:
-        from tqdm.auto import tqdm
-
-        bar = tqdm(epoch_iter, desc="LPIPS calibration", unit="epoch")
-        epoch_iter = bar
-    for _ in epoch_iter:
+    bar = progress_bar(range(epochs), progress, desc="LPIPS calibration", unit="epoch")
+    for _ in bar:
         for idx in torch.randperm(n, generator=gen).split(batch_size):
             loss = F.binary_cross_entropy_with_logits(design[idx] @ w, judge[idx])
             opt.zero_grad()
@@ -312,8 +303,7 @@ def calibrate_heads(metric: LPIPS, judgements: Any, epochs: int = 50, lr: float 
                 w.clamp_(min=0.0)
         with torch.no_grad():
             losses.append(float(F.binary_cross_entropy_with_logits(design @ w, judge)))
-        if bar is not None:
-            bar.set_postfix(loss=f"{losses[-1]:.4f}")
+        bar.set_postfix(loss=f"{losses[-1]:.4f}")
     w = w.detach()
     if per == "channel":
         heads = tuple(part.clone() for part in torch.split(w, list(metric.channels)))

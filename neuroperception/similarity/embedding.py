@@ -17,6 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .._docs import fill_doc
 from .._validation import describe
 from ..errors import InputError, ShapeError
 from ..features.extract import canonical_activation
@@ -78,6 +79,7 @@ def pairwise_distance(a: torch.Tensor, b: torch.Tensor, metric: str) -> torch.Te
     return 1.0 - _unit(a, centre) @ _unit(b, centre).T
 
 
+@fill_doc
 class EmbeddingDistance(Metric):
     """Distance between the embeddings of a network's layer (or output).
 
@@ -94,11 +96,10 @@ class EmbeddingDistance(Metric):
     pooling : str or Pooling
         How maps become vectors (``"avg"``: global average; see
         :func:`~neuroperception.features.get_pooling`); vectors pass through unchanged.
-    weights : None, path or tag
-        Passed to ``load_model`` when ``model`` is a spec (None: seeded random init, with a
-        :class:`~neuroperception.errors.RandomWeightsWarning`; ``"random"``: the same, on purpose).
-    seed : int
-        Seed of the random init when ``model`` is a spec.
+    %(weights)s
+        Only when ``model`` is a spec.
+    %(random_state)s
+        It seeds the random init when ``model`` is a spec (as in ``load_model``).
 
     Attributes
     ----------
@@ -127,11 +128,11 @@ class EmbeddingDistance(Metric):
     same_size = False
 
     def __init__(self, model: str | FeatureModel, layer: str | None = None, metric: str = "cosine",
-                 pooling: Any = "avg", weights: str | os.PathLike | None = None, seed: int = 0,
+                 pooling: Any = "avg", weights: str | os.PathLike | None = None, random_state: Any = 0,
                  value_range: tuple[float, float] = (0.0, 1.0)):
         super().__init__(value_range=value_range)
         if isinstance(model, str):
-            model = load_model(model, weights=weights, seed=seed)
+            model = load_model(model, weights=weights, random_state=random_state)
         elif not isinstance(model, FeatureModel):
             raise InputError(f"model: received {type(model).__name__}; expected a registry spec such as "
                              "'torchvision:resnet18' or a FeatureModel from load_model(...)")
@@ -224,6 +225,7 @@ def _member_name(member: Any, index: int) -> str:
     return f"member{index}"
 
 
+@fill_doc
 class EnsembleDistance(Metric):
     """DreamSim-style ensemble: cosine distance between concatenated, L2-normalised embeddings.
 
@@ -245,8 +247,8 @@ class EnsembleDistance(Metric):
         or a two-layer MLP head ``"<member>.fc1.weight"``, ``"<member>.fc1.bias"``,
         ``"<member>.fc2.weight"``, ``"<member>.fc2.bias"`` computing ``fc2(relu(fc1(x)))``. Members
         without keys are used as they are.
-    seed : int
-        Seed of the random init of members given as specs.
+    %(random_state)s
+        It seeds the random init of members given as specs (as in ``load_model``).
 
     Examples
     --------
@@ -262,7 +264,7 @@ class EnsembleDistance(Metric):
 
     same_size = False
 
-    def __init__(self, members: Sequence[Any] | Mapping[str, Any], heads: Any = None, seed: int = 0,
+    def __init__(self, members: Sequence[Any] | Mapping[str, Any], heads: Any = None, random_state: Any = 0,
                  value_range: tuple[float, float] = (0.0, 1.0)):
         super().__init__(value_range=value_range)
         if isinstance(members, Mapping):
@@ -281,7 +283,7 @@ class EnsembleDistance(Metric):
                              "(name them with a dict {name: member})")
         self.names = names
         self.members = nn.ModuleList(
-            m if isinstance(m, EmbeddingDistance) else EmbeddingDistance(m, metric="cosine", seed=seed)
+            m if isinstance(m, EmbeddingDistance) else EmbeddingDistance(m, metric="cosine", random_state=random_state)
             for _, m in named)
         self.differentiable = all(m.differentiable for m in self.members)
         self.heads = nn.ModuleList(nn.Identity() for _ in self.members)

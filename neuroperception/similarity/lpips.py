@@ -21,6 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .._docs import fill_doc
 from .._validation import describe
 from ..errors import InputError, MissingWeightsError, ShapeError
 from ..features import load_model
@@ -115,6 +116,7 @@ def _read_heads(path: Path, channels: tuple[int, ...], net: str) -> list[torch.T
     return heads
 
 
+@fill_doc
 class LPIPS(Metric):
     """Learned perceptual distance between images (LPIPS), batched and differentiable.
 
@@ -139,8 +141,8 @@ class LPIPS(Metric):
         maps upsampled bilinearly to the input size) instead of ``(N,)`` values.
     value_range : tuple of float, default (0, 1)
         Range of the input images; ``(-1, 1)`` data (the ``lpips`` package's convention) must say so.
-    seed : int, default 0
-        Seed of the random backbone init.
+    %(random_state)s
+        It seeds the random backbone init (as in :func:`~neuroperception.features.load_model`).
 
     Attributes
     ----------
@@ -172,7 +174,7 @@ class LPIPS(Metric):
 
     def __init__(self, net: str = "alex", backbone_weights: str | os.PathLike | None = None,
                  heads: str | os.PathLike | None = "lpips", spatial: bool = False,
-                 value_range: tuple[float, float] = (0.0, 1.0), seed: int = 0):
+                 value_range: tuple[float, float] = (0.0, 1.0), random_state: Any = 0):
         super().__init__(value_range=value_range)
         self.net = _check_net(net)
         arch, taps, channels = _NETS[net]
@@ -187,7 +189,7 @@ class LPIPS(Metric):
             else:
                 raise InputError(f"heads: received {type(heads).__name__}; expected 'lpips', a file path or None")
             weights, source = _read_heads(path, channels, net), f"file:{path}"
-        model = load_model(f"torchvision:{arch}", weights=backbone_weights, seed=seed)
+        model = load_model(f"torchvision:{arch}", weights=backbone_weights, random_state=random_state)
         self.backbone_source = model.weights
         features = model.module.features
         self.backbone = nn.Sequential(*list(features.children())[: taps[-1] + 1]).eval()

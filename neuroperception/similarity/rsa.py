@@ -29,6 +29,8 @@ import pandas as pd
 import xarray as xr
 from scipy import sparse
 
+from .._docs import fill_doc
+from .._validation import check_random_state
 from ..errors import AlignmentError, InputError, ShapeError
 from ._rdm_inputs import _align, _as_stack, _check_noise, _is_rdm_array, _parse_features, _triu, _vectors
 from ._rsa_compare import COMPARISON_METHODS, _check_method, _check_sigma, _compare_vectors
@@ -232,9 +234,10 @@ def compare_rdms(a, b, method: str = "spearman", *, sigma_k=None):
 
 
 # -- bootstrap over stimuli ----------------------------------------------------------------------
+@fill_doc
 def bootstrap_rdm_comparison(features_or_rdm_a, rdm_b, n_bootstrap: int = 1000, method: str = "spearman", *,
                              metric: str = "correlation", a_kind: str = "auto", ci: float = 0.95,
-                             random_state: int = 0) -> pd.DataFrame:
+                             random_state: int | np.random.Generator | None = 0) -> pd.DataFrame:
     """Bootstrap over stimuli the comparison of a (data) RDM with one or several (model) RDMs.
 
     Each resample draws N stimuli with replacement and compares the RDMs restricted to them; pairs
@@ -260,8 +263,7 @@ def bootstrap_rdm_comparison(features_or_rdm_a, rdm_b, n_bootstrap: int = 1000, 
         symmetric matrix with a zero diagonal, is an RDM; anything else is features.
     ci : float
         Coverage of the percentile interval.
-    random_state : int
-        Seed; same seed, same resamples.
+    %(random_state)s
 
     Returns
     -------
@@ -287,6 +289,7 @@ def bootstrap_rdm_comparison(features_or_rdm_a, rdm_b, n_bootstrap: int = 1000, 
         raise InputError(f"n_bootstrap: received {n_bootstrap!r}; expected a positive int")
     if not 0 < ci < 1:
         raise InputError(f"ci: received {ci!r}; expected a coverage in (0, 1)")
+    rng = check_random_state(random_state)
     a = features_or_rdm_a
     if a_kind == "auto":
         is_rdm = ("stimulus_" in a.dims) if isinstance(a, xr.DataArray) else \
@@ -297,7 +300,7 @@ def bootstrap_rdm_comparison(features_or_rdm_a, rdm_b, n_bootstrap: int = 1000, 
     n = sa.values.shape[1]
     va, vb = _vectors(sa.values), _vectors(sb.values)
     value = _compare_vectors(va, vb, method).mean(0)
-    idx = np.random.default_rng(random_state).integers(0, n, size=(n_bootstrap, n))
+    idx = rng.integers(0, n, size=(n_bootstrap, n))
     samples = _bootstrap_values(va, vb, n, idx, method, sa.values, sb.values)
     alpha = 100 * (1 - ci) / 2
     with warnings.catch_warnings():

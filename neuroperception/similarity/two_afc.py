@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from .._docs import fill_doc
 from .._validation import describe
 from ..errors import InputError, ShapeError
 from .base import Metric
@@ -55,7 +56,7 @@ class TwoAFCResult:
     >>> ref = torch.rand(4, 3, 8, 8, generator=torch.Generator().manual_seed(0))
     >>> ds = TwoAFCDataset.from_arrays(ref, ref.clamp(0, 0.9), 1 - ref, judge=[0.1, 0.2, 0.3, 1.0],
     ...                                subsets=["a", "a", "a", "b"])
-    >>> res = two_afc_score(lambda x, y: ((x - y) ** 2).flatten(1).sum(1), ds, progress=False)
+    >>> res = two_afc_score(lambda x, y: ((x - y) ** 2).flatten(1).sum(1), ds)
     >>> res.table["subset"].tolist(), res.table["score"].round(6).tolist()
     (['a', 'b'], [0.8, 0.0])
     >>> round(res.overall, 6), round(res.mean_of_subsets, 6)   # pooled vs. unweighted over subsets
@@ -96,7 +97,7 @@ class JNDResult:
     >>> x = torch.rand(4, 3, 8, 8, generator=torch.Generator().manual_seed(0))
     >>> shift = torch.tensor([0.0, 0.1, 0.3, 0.6]).view(4, 1, 1, 1)
     >>> ds = JNDDataset.from_arrays(x, (x + shift).clamp(0, 1), same=[1.0, 1.0, 0.0, 0.0], subsets=["a", "b", "a", "b"])
-    >>> res = jnd_map_score(lambda a, b: (a - b).abs().flatten(1).mean(1), ds, progress=False)
+    >>> res = jnd_map_score(lambda a, b: (a - b).abs().flatten(1).mean(1), ds)
     >>> res.overall, res.table["map"].tolist(), res.items.columns.tolist()
     (1.0, [1.0, 1.0], ['id', 'subset', 'distance', 'same'])
     """
@@ -166,8 +167,9 @@ def _triplet_distances(metric, batch) -> tuple[np.ndarray, np.ndarray]:
     return _as_distances(d0, n, "metric(ref, p0)"), _as_distances(d1, n, "metric(ref, p1)")
 
 
+@fill_doc
 def two_afc_score(metric: Metric | Callable, dataset: TwoAFCDataset, batch_size: int = 50,
-                  progress: bool = True) -> TwoAFCResult:
+                  progress: bool | None = None) -> TwoAFCResult:
     """Score a distance on 2AFC triplets by its agreement with people, per subset.
 
     Parameters
@@ -178,8 +180,7 @@ def two_afc_score(metric: Metric | Callable, dataset: TwoAFCDataset, batch_size:
         From :func:`load_bapps_2afc`, :func:`load_nights` or :meth:`TwoAFCDataset.from_arrays`.
     batch_size : int
         Triplets read and scored at a time.
-    progress : bool
-        Show a progress bar.
+    %(progress)s
 
     Returns
     -------
@@ -197,7 +198,7 @@ def two_afc_score(metric: Metric | Callable, dataset: TwoAFCDataset, batch_size:
     >>> ref = torch.rand(4, 3, 8, 8)
     >>> ds = TwoAFCDataset.from_arrays(ref, ref.clamp(0, 0.9), 1 - ref, judge=[0.1, 0.2, 0.3, 1.0])
     >>> l2 = lambda x, y: ((x - y) ** 2).flatten(1).sum(1)
-    >>> res = two_afc_score(l2, ds, progress=False)
+    >>> res = two_afc_score(l2, ds)
     >>> res.items["score"].tolist(), round(res.overall, 6)
     ([0.9, 0.8, 0.7, 0.0], 0.6)
     """
@@ -261,8 +262,9 @@ def jnd_average_precision(distances, same) -> float:
     return float(np.sum(np.diff(recall, prepend=0.0) * envelope))
 
 
+@fill_doc
 def jnd_map_score(metric: Metric | Callable, dataset: JNDDataset, batch_size: int = 50,
-                  progress: bool = True) -> JNDResult:
+                  progress: bool | None = None) -> JNDResult:
     """Score a distance on same/different pairs by the mAP of ranking "same" pairs first, per subset.
 
     Parameters
@@ -273,8 +275,7 @@ def jnd_map_score(metric: Metric | Callable, dataset: JNDDataset, batch_size: in
         From :func:`load_bapps_jnd` or :meth:`JNDDataset.from_arrays`.
     batch_size : int
         Pairs read and scored at a time.
-    progress : bool
-        Show a progress bar.
+    %(progress)s
 
     Returns
     -------
@@ -288,7 +289,7 @@ def jnd_map_score(metric: Metric | Callable, dataset: JNDDataset, batch_size: in
     >>> ds = JNDDataset.from_arrays(x, (x + torch.tensor([0.0, 0.1, 0.3, 0.6]).view(4, 1, 1, 1)).clamp(0, 1),
     ...                             same=[1.0, 1.0, 0.0, 0.0])
     >>> l1 = lambda a, b: (a - b).abs().flatten(1).mean(1)
-    >>> jnd_map_score(l1, ds, progress=False).overall
+    >>> jnd_map_score(l1, ds).overall
     1.0
     """
     _check_metric(metric)
