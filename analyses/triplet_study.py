@@ -82,7 +82,7 @@ def run(out_dir: Path, *, n_pool: int = 600, n_triplets: int = 150, n_bins: int 
                                        random_state=random_state + k)
         fit = fit_choice_model(triplets, responses, n_bootstrap=n_bootstrap, random_state=random_state)
         fits[name], maps[name] = fit, responses.merge(triplets, on="triplet")
-        est = fit.set_index("term")
+        est = fit
         rows.append({"observer": name, "planted_high_share": share,
                      "high_share": est.loc["high_share", "estimate"],
                      "high_share_ci_low": est.loc["high_share", "ci_low"],

@@ -25,7 +25,9 @@ def test_planted_weighting_is_recovered(share):
     strength = 2.0  # log-odds per s.d. of the combined evidence
     w_low, w_high = strength * (1 - share) / sd[0], strength * share / sd[1]
     r = simulate_observers(t, w_low, w_high, n_observers=15, random_state=3)
-    fit = fit_choice_model(t, r, n_bootstrap=300, random_state=0).set_index("term")
+    fit = fit_choice_model(t, r, n_bootstrap=300, random_state=0)
+    assert fit.index.name == "term" and list(fit.index) == ["intercept", "low", "high", "high_share"]
+    assert "term" not in fit.columns  # indexed by term, as documented: fit.loc["high_share", "estimate"]
     # standardised weights: planted strength * (1 - share), strength * share
     for term, planted in (("low", strength * (1 - share)), ("high", strength * share)):
         lo, hi = fit.loc[term, ["ci_low", "ci_high"]]
@@ -58,7 +60,7 @@ def test_point_estimate_equals_sklearn():
     t = _table(n=200)
     r = simulate_observers(t, 6.0, 20.0, n_observers=4, noise=1.5, bias=0.4, random_state=1)
     l2 = 0.5
-    fit = fit_choice_model(t, r, n_bootstrap=0, l2=l2).set_index("term")
+    fit = fit_choice_model(t, r, n_bootstrap=0, l2=l2)
     joined = t.set_index("triplet").loc[r["triplet"]]
     sd = t[["delta_low", "delta_high"]].std(ddof=0).to_numpy()
     x = -joined[["delta_low", "delta_high"]].to_numpy() / sd
@@ -72,7 +74,7 @@ def test_point_estimate_equals_sklearn():
 def test_bias_and_lapse():
     t = _table(n=400)
     r = simulate_observers(t, 0.0, 0.0, n_observers=10, bias=1.0, random_state=2)
-    fit = fit_choice_model(t, r, n_bootstrap=200).set_index("term")
+    fit = fit_choice_model(t, r, n_bootstrap=200)
     assert fit.loc["intercept", "ci_low"] < 1.0 < fit.loc["intercept", "ci_high"]
     lapsed = simulate_observers(t, 100.0, 0.0, lapse=1.0, n_observers=2)
     np.testing.assert_allclose(lapsed["p_a"], 0.5)
@@ -92,7 +94,7 @@ def test_seeds_are_deterministic():
     assert not np.allclose(f1["ci_low"], f3["ci_low"])
     np.testing.assert_allclose(f1["estimate"], f3["estimate"])  # the point estimate needs no seed
     assert len(boot1) == 50
-    np.testing.assert_allclose(f1.set_index("term").loc["high", "ci_high"],
+    np.testing.assert_allclose(f1.loc["high", "ci_high"],
                                np.percentile(boot1["high_estimate"], 97.5))
 
 
@@ -101,7 +103,7 @@ def test_resampling_schemes_and_attrs():
     r = simulate_observers(t, 5, 20, n_observers=6, random_state=0)
     widths = {}
     for scheme in ("trials", "participants", "both"):
-        fit = fit_choice_model(t, r, n_bootstrap=200, resample=scheme).set_index("term")
+        fit = fit_choice_model(t, r, n_bootstrap=200, resample=scheme)
         widths[scheme] = fit.loc["high", "ci_high"] - fit.loc["high", "ci_low"]
         assert fit.attrs["resample"] == scheme
     assert widths["both"] > widths["participants"]  # crossed resampling adds the triplets' variability
@@ -157,7 +159,10 @@ def test_plots():
     fig = plot_choice_weights({"high-driven": fit, "again": fit}, planted={"high-driven": 1.0})
     assert len(fig.axes) == 2 and len(fig.axes[0].patches) == 4  # 2 fits x (low, high)
     heights = [p.get_height() for p in fig.axes[0].patches[:2]]
-    np.testing.assert_allclose(heights, fit.set_index("term").loc[["low", "high"], "estimate"])
+    np.testing.assert_allclose(heights, fit.loc[["low", "high"], "estimate"])
+    plt.close(fig)
+    fig = plot_choice_weights(fit.reset_index())  # a table with a term column, e.g. read back from a csv
+    np.testing.assert_allclose([p.get_height() for p in fig.axes[0].patches], fit.loc[["low", "high"], "estimate"])
     plt.close(fig)
     joined = r.merge(t, on="triplet")
     fig = plot_choice_map(joined, fit=fit, bins=2)

@@ -193,7 +193,7 @@ def _planted(t: pd.DataFrame, w_low: float, w_high: float, noise: float) -> tupl
 def test_choice_model_recovers_the_planted_shape_and_colour_weights(triplets, task, w_colour, w_shape):
     responses = simulate_judgements(triplets, {"colour": w_colour, "shape": w_shape}, task=task, n_observers=8,
                                     noise=0.8, random_state=4)
-    fit = fit_choice_model(triplets, responses, n_bootstrap=300, random_state=0).set_index("term")
+    fit = fit_choice_model(triplets, responses, n_bootstrap=300, random_state=0)
     low, high, share = _planted(triplets, w_colour, w_shape, 0.8)
     for term, planted in (("low", low), ("high", high)):
         assert fit.loc[term, "ci_low_raw"] <= planted <= fit.loc[term, "ci_high_raw"], (term, planted, fit)

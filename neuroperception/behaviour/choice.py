@@ -249,7 +249,8 @@ def fit_choice_model(triplets: pd.DataFrame, responses: pd.DataFrame, *, n_boots
     Returns
     -------
     pandas.DataFrame
-        Rows ``intercept``, ``low``, ``high``, ``high_share`` (column ``term``) with ``estimate``,
+        Indexed by ``term``: rows ``intercept``, ``low``, ``high``, ``high_share`` (so
+        ``fit.loc["high_share", "estimate"]``), with columns ``estimate``,
         ``ci_low``, ``ci_high`` (standardised) and ``estimate_raw``, ``ci_low_raw``, ``ci_high_raw``
         (per unit of distance difference: for simulated observers these estimate ``w / noise``).
         ``attrs`` hold ``n_responses``, ``n_triplets``, ``n_participants``, ``n_missing``, ``sd_low``,
@@ -275,7 +276,7 @@ def fit_choice_model(triplets: pd.DataFrame, responses: pd.DataFrame, *, n_boots
     ...                   "delta_high": rng.normal(0, .1, 200)})
     >>> r = simulate_observers(t, w_low=0.0, w_high=30.0, n_observers=5, random_state=1)
     >>> fit = fit_choice_model(t, r, n_bootstrap=200)
-    >>> fit.round(2).set_index("term").loc["high_share", ["estimate", "ci_low", "ci_high"]].tolist()
+    >>> fit.round(2).loc["high_share", ["estimate", "ci_low", "ci_high"]].tolist()
     [0.98, 0.89, 1.0]
     """
     n_bootstrap = _check_count(n_bootstrap, "n_bootstrap", minimum=0)
@@ -350,5 +351,5 @@ def _summary(beta: np.ndarray, boot: np.ndarray, scale: np.ndarray, ci: float) -
             lo = hi = np.full(4, np.nan)
         rows.append((est, lo, hi))
     (est, lo, hi), (est_r, lo_r, hi_r) = rows
-    return pd.DataFrame({"term": list(_TERMS) + ["high_share"], "estimate": est, "ci_low": lo, "ci_high": hi,
-                         "estimate_raw": est_r, "ci_low_raw": lo_r, "ci_high_raw": hi_r})
+    return pd.DataFrame({"estimate": est, "ci_low": lo, "ci_high": hi, "estimate_raw": est_r, "ci_low_raw": lo_r,
+                         "ci_high_raw": hi_r}, index=pd.Index(list(_TERMS) + ["high_share"], name="term"))

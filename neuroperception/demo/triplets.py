@@ -75,7 +75,7 @@ def _triplets(ctx: DemoContext, report: Report) -> None:
         responses = simulate_observers(table, w_low, w_high, n_observers=cfg["n_observers"], random_state=k)
         fit = fit_choice_model(table, responses, n_bootstrap=cfg["n_bootstrap"], random_state=0)
         fits[name] = fit
-        est = fit.set_index("term").loc["high_share"]
+        est = fit.loc["high_share"]
         rows.append({"observers": name, "planted high share": share, "fitted high share": est["estimate"],
                      "95% CI": f"[{est['ci_low']:.2f}, {est['ci_high']:.2f}]",
                      "responses": fit.attrs["n_responses"]})

@@ -14,22 +14,31 @@ from ..errors import InputError  # noqa: E402
 
 __all__ = ["plot_choice_weights", "plot_choice_map"]
 
-_WEIGHT_COLUMNS = ("term", "estimate", "ci_low", "ci_high")
+_WEIGHT_COLUMNS = ("estimate", "ci_low", "ci_high")
+
+
+def _by_term(t):
+    """A choice-model table indexed by ``term`` (as fit_choice_model returns it, or with a ``term`` column)."""
+    if hasattr(t, "columns") and "term" in t.columns:
+        return t.set_index("term")
+    return t
 
 
 def _fits(table) -> dict:
     fits = dict(table) if isinstance(table, Mapping) else {"": table}
     if not fits:
         raise InputError("table: received an empty mapping; expected at least one fitted choice model")
-    for name, t in fits.items():
+    for name, t in list(fits.items()):
         label = f"table[{name!r}]" if name else "table"
+        t = _by_term(t)
         if not hasattr(t, "columns") or any(c not in t.columns for c in _WEIGHT_COLUMNS):
             cols = list(t.columns) if hasattr(t, "columns") else type(t).__name__
-            raise InputError(f"{label}: received {cols}; expected a fit_choice_model table with columns "
-                             f"{list(_WEIGHT_COLUMNS)}")
-        missing = {"low", "high", "high_share"} - set(t["term"])
+            raise InputError(f"{label}: received {cols}; expected a fit_choice_model table indexed by term with "
+                             f"columns {list(_WEIGHT_COLUMNS)}")
+        missing = {"low", "high", "high_share"} - set(t.index)
         if missing:
-            raise InputError(f"{label}: received terms {list(t['term'])}; missing {sorted(missing)}")
+            raise InputError(f"{label}: received terms {list(t.index)}; missing {sorted(missing)}")
+        fits[name] = t
     return fits
 
 
@@ -59,8 +68,9 @@ def plot_choice_weights(table, *, raw: bool = False, planted: Mapping | None = N
     Examples
     --------
     >>> import pandas as pd
-    >>> t = pd.DataFrame({"term": ["intercept", "low", "high", "high_share"], "estimate": [0, 1.0, 2.0, .67],
-    ...                   "ci_low": [-.1, .8, 1.7, .6], "ci_high": [.1, 1.2, 2.3, .72]})
+    >>> t = pd.DataFrame({"estimate": [0, 1.0, 2.0, .67], "ci_low": [-.1, .8, 1.7, .6],
+    ...                   "ci_high": [.1, 1.2, 2.3, .72]},
+    ...                  index=pd.Index(["intercept", "low", "high", "high_share"], name="term"))
     >>> fig = plot_choice_weights(t)
     """
     fits = _fits(table)
@@ -70,7 +80,7 @@ def plot_choice_weights(table, *, raw: bool = False, planted: Mapping | None = N
     width = 0.8 / n
     colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     for k, (name, t) in enumerate(fits.items()):
-        rows = t.set_index("term")
+        rows = t
         cols = [f"estimate{suffix}", f"ci_low{suffix}", f"ci_high{suffix}"]
         if any(c not in rows.columns for c in cols):
             raise InputError(f"table: received columns {list(t.columns)}; expected {cols} (raw={raw})")
@@ -155,7 +165,7 @@ def plot_choice_map(responses, *, fit=None, bins: int = 8, title: str | None = N
     mesh = ax.pcolormesh(edges_l, edges_h, frac.T, cmap="RdBu_r", vmin=0, vmax=1)
     fig.colorbar(mesh, ax=ax, label="fraction choosing A")
     if fit is not None:
-        rows = fit.set_index("term")["estimate"]
+        rows = _by_term(fit)["estimate"]
         s_l, s_h = fit.attrs.get("sd_low"), fit.attrs.get("sd_high")
         if s_l and s_h and rows["high"] != 0:
             xs = np.array([edges_l[0], edges_l[-1]])
