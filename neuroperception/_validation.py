@@ -17,8 +17,8 @@ import xarray as xr
 
 from .errors import AlignmentError, InputError, ShapeError
 
-__all__ = ["check_images", "check_videos", "check_responses", "check_alignment", "check_ids", "describe",
-           "check_random_state", "seed_from", "check_device"]
+__all__ = ["check_images", "check_videos", "check_responses", "check_alignment", "check_ids", "default_stimulus_ids",
+           "describe", "check_random_state", "seed_from", "check_device"]
 
 _RANGES = {(0.0, 1.0), (-1.0, 1.0), (0.0, 255.0)}
 
@@ -399,15 +399,36 @@ def check_videos(
     return out.reshape(n, t, *out.shape[1:])
 
 
-def check_ids(ids: Any, n: int, *, name: str = "ids", prefix: str = "") -> list[str]:
-    """Return ``n`` unique string ids, generating ``prefix0000...`` when ``ids`` is None.
+def default_stimulus_ids(n: int) -> list[str]:
+    """Ids for ``n`` stimuli that came without ids: ``stim0000``, ``stim0001``...
+
+    The one rule for unlabelled input across the package (images, videos, features, responses,
+    saliency maps, scanpaths...), so that unlabelled pieces made from the same stimuli line up by
+    id. Four digits, more when ``n`` needs them (all ids of a call have one width, so they sort in
+    order).
 
     Examples
     --------
-    >>> check_ids(None, 2, prefix="img")
-    ['img0000', 'img0001']
+    >>> default_stimulus_ids(3)
+    ['stim0000', 'stim0001', 'stim0002']
+    """
+    width = max(4, len(str(max(int(n) - 1, 0))))
+    return [f"stim{i:0{width}d}" for i in range(int(n))]
+
+
+def check_ids(ids: Any, n: int, *, name: str = "stimulus_id", prefix: str | None = None) -> list[str]:
+    """Return ``n`` unique string ids: ``ids`` as strings, or :func:`default_stimulus_ids` when None.
+
+    Examples
+    --------
+    >>> check_ids(None, 2)
+    ['stim0000', 'stim0001']
+    >>> check_ids([3, 1], 2)
+    ['3', '1']
     """
     if ids is None:
+        if prefix is None:
+            return default_stimulus_ids(n)
         width = max(4, len(str(max(n - 1, 0))))
         return [f"{prefix}{i:0{width}d}" for i in range(n)]
     ids = [str(i) for i in (ids.tolist() if hasattr(ids, "tolist") else ids)]

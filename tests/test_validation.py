@@ -8,7 +8,7 @@ import torch
 import xarray as xr
 from PIL import Image
 
-from neuroperception._validation import check_alignment, check_ids, check_images, check_responses
+from neuroperception._validation import check_alignment, check_ids, check_images, check_responses, default_stimulus_ids
 from neuroperception.errors import (
     AlignmentError,
     InputError,
@@ -263,10 +263,10 @@ def test_list_of_float_lists_not_divided_by_255():
 
 # ---------------------------------------------------------------------------- check_ids
 def test_check_ids_generated():
-    assert check_ids(None, 3, prefix="img") == ["img0000", "img0001", "img0002"]
-    assert check_ids(None, 2) == ["0000", "0001"]
-    ids = check_ids(None, 12345, prefix="s")
-    assert ids[0] == "s00000" and ids[-1] == "s12344" and len(set(ids)) == 12345
+    assert check_ids(None, 3) == ["stim0000", "stim0001", "stim0002"] == default_stimulus_ids(3)
+    ids = check_ids(None, 12345)
+    assert ids[0] == "stim00000" and ids[-1] == "stim12344" and len(set(ids)) == 12345
+    assert sorted(ids) == ids
 
 
 def test_check_ids_given_converted_to_str():
