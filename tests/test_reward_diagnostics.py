@@ -275,6 +275,19 @@ def test_attack_table_returns_the_attacks_images_and_gains():
             torch.testing.assert_close(gain, gains.double(), atol=1e-6, rtol=0)
 
 
+def test_attack_table_progress_counts_and_names_the_attacks(capsys):
+    obs = _images(2, seed=3)
+    kw = dict(eps=[0.01, 0.02], steps=2, n_transforms=2)
+    quiet = attack_table({"pixel": PixelContrast()}, obs, progress=False, **kw)
+    assert capsys.readouterr().err == ""
+    shown = attack_table({"pixel": PixelContrast()}, obs, progress=True, **kw)
+    err = capsys.readouterr().err
+    assert "attack_table" in err and "4/4" in err and "pixel (averaged), eps=0.02" in err
+    pd.testing.assert_frame_equal(quiet, shown)  # the bar changes nothing else
+    with pytest.raises(InputError, match="progress"):
+        attack_table({"pixel": PixelContrast()}, obs, progress="yes", **kw)
+
+
 # --------------------------------------------------------------------------------- several judges
 def test_a_dict_of_judges_gives_one_column_each():
     reward, init = PixelContrast(), _images(2, seed=4)

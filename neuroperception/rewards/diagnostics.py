@@ -26,6 +26,7 @@ import pandas as pd
 import torch
 
 from .._docs import fill_doc
+from .._progress import check_progress, progress_bar
 from .._validation import check_images, seed_from
 from ..errors import InputError
 from ._diagnostic_inputs import _call, _check_eps, _check_steps, _name, _obs
@@ -226,9 +227,11 @@ class Attack(NamedTuple):
     gains: torch.Tensor
 
 
+@fill_doc
 def attack_table(rewards: Mapping[str, Callable], obs: Any, eps: float | Sequence[float], *, average: bool = True,
-                 n_transforms: int = 8, steps: int = 10, step_size: float | None = None, random_state: int | np.random.Generator | None = 0,
-                 return_images: bool = False) -> pd.DataFrame | tuple[pd.DataFrame, dict[tuple, Attack]]:
+                 n_transforms: int = 8, steps: int = 10, step_size: float | None = None,
+                 random_state: int | np.random.Generator | None = 0, return_images: bool = False,
+                 progress: bool | None = None) -> pd.DataFrame | tuple[pd.DataFrame, dict[tuple, Attack]]:
     """Plain versus transform-averaged rewards under the same PGD attack, as a table.
 
     For every reward (and, with ``average=True``, its :class:`TransformAveragedReward`) and every
@@ -249,6 +252,10 @@ def attack_table(rewards: Mapping[str, Callable], obs: Any, eps: float | Sequenc
         Passed to :class:`TransformAveragedReward` and :func:`reward_sensitivity`.
     return_images : bool, default False
         Also return each attack's images and per-observation gains (the table is the same either way).
+    %(progress)s
+        The bar counts attacks (rewards × variants × budgets) and names the one running: with a
+        network reward each attack runs ``steps`` forward and backward passes over ``obs`` (and
+        ``n_transforms`` times that for the averaged variant), which takes minutes on a CPU.
 
     Returns
     -------
@@ -277,8 +284,11 @@ def attack_table(rewards: Mapping[str, Callable], obs: Any, eps: float | Sequenc
     if not isinstance(rewards, Mapping) or not rewards:
         raise InputError(f"rewards: received {type(rewards).__name__}; expected a non-empty dict name -> reward")
     budgets = [_check_eps(e) for e in (np.atleast_1d(np.asarray(eps, dtype=object)).tolist())]
+    progress = check_progress(progress)
     x = check_images(obs, name="obs")
     rows, attacked = [], {}
+    bar = progress_bar(None, progress, total=len(rewards) * (2 if average else 1) * len(budgets), unit="attack",
+                       desc="attack_table")
     for name, fn in rewards.items():
         variants = [("plain", fn)]
         if average:
@@ -292,10 +302,12 @@ def attack_table(rewards: Mapping[str, Callable], obs: Any, eps: float | Sequenc
                 clean = _call(reward_fn, x.to(device)).cpu().double()
             spread = float(clean.std(correction=0)) if clean.numel() > 1 else float("nan")
             for e in budgets:
+                bar.set_postfix_str(f"{name} ({variant}), eps={e:.4g}", refresh=True)
                 if isinstance(reward_fn, TransformAveragedReward):
                     reward_fn.reseed()
                 gain = reward_sensitivity(reward_fn, x, e, steps=steps, step_size=step_size,
                                           random_state=random_state, return_images=return_images)
+                bar.update()
                 if return_images:
                     gain, images = gain
                     attacked[name, variant, e] = Attack(images, gain)
@@ -303,6 +315,7 @@ def attack_table(rewards: Mapping[str, Callable], obs: Any, eps: float | Sequenc
                 rows.append({"reward": name, "variant": variant, "eps": e, "clean_mean": float(clean.mean()),
                              "gain_mean": float(gain.mean()), "gain_max": float(gain.max()),
                              "gain_in_sd": float(gain.mean()) / spread if spread > 1e-12 else float("nan")})
+    bar.close()
     return (pd.DataFrame(rows), attacked) if return_images else pd.DataFrame(rows)
 
 
