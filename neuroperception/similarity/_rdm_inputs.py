@@ -167,7 +167,8 @@ def _as_stack(x, name: str) -> _Stack:
 def _proxy(s: _Stack) -> Any:
     """What :func:`check_alignment` sees of a stack: row positions labelled with its ids, or its first RDM."""
     if s.ids is not None:
-        return xr.DataArray(np.arange(len(s.ids)), dims="stimulus", coords={"stimulus_id": ("stimulus", s.ids)})
+        ids = np.asarray(s.ids)  # an array: xarray builds a coordinate from a list of strings far more slowly
+        return xr.DataArray(np.arange(ids.size), dims="stimulus", coords={"stimulus_id": ("stimulus", ids)})
     first = s.values[0]
     return xr.DataArray(first, dims=("stimulus", "stimulus_")) if s.labelled else first
 
