@@ -154,3 +154,25 @@ def test_errors_name_the_file_and_what_was_expected(planted):
     nib.save(nib.Nifti1Image(data[:5, ..., 0], AFFINE), other)
     with pytest.raises(ShapeError, match=r"imgs\[1\] \(.*other_grid.nii\): received shape \(5, 5, 4\)"):
         load_nifti_responses([root / "mask.nii.gz", other], ["a", "b"])
+
+
+def test_mask_must_be_binary_like_nilearns(planted):
+    """NSD-style label volumes (-1 outside the brain, 0, 1) are refused as nilearn's mask check refuses them.
+
+    (nilearn's NiftiMasker itself keeps every non-zero voxel of such a file, -1 included.)
+    """
+    from nilearn.masking import apply_mask
+
+    root, data, mask = planted
+    labels = np.where(mask, 1, -1).astype(np.int16)
+    labels[0, 1, 1] = 0
+    path = root / "nsdgeneral.nii.gz"
+    nib.save(nib.Nifti1Image(labels, AFFINE), path)
+    with pytest.raises(ValueError, match="not made of 2 values"):
+        apply_mask(str(root / "betas.nii.gz"), str(path))
+    with pytest.raises(InputError, match=r"nsdgeneral.nii.gz\): holds the values \[-1.0, 0.0, 1.0\]; expected a bi"):
+        load_nifti_responses(root / "betas.nii.gz", list("abcde"), mask=path)
+    two = root / "two.nii.gz"  # any two values with 0 as background are a mask, as in nilearn
+    nib.save(nib.Nifti1Image(mask.astype(np.int16) * 2, AFFINE), two)
+    r = load_nifti_responses(root / "betas.nii.gz", list("abcde"), mask=two)
+    np.testing.assert_array_equal(r.values, data[mask].T)

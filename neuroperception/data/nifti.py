@@ -184,8 +184,9 @@ def load_nifti_responses(
         The stimulus shown on each volume, in volume order. Repeated ids are stacked on a
         ``repeat`` dim with :func:`~neuroperception.data.stack_repeats`.
     mask : str, path or nibabel image, optional
-        A 3-D image on the data's grid; voxels with a non-zero value are kept. When None, the mask
-        is computed by ``nilearn.maskers.NiftiMasker`` with ``mask_strategy``.
+        A binary 3-D image on the data's grid (0 and one other value, as
+        ``nilearn.masking.load_mask_img`` requires); voxels with the non-zero value are kept. When
+        None, the mask is computed by ``nilearn.maskers.NiftiMasker`` with ``mask_strategy``.
     atlas : str, path or nibabel image, optional
         A 3-D integer label image, giving the ``roi`` coordinate. Resampled to the data's grid by
         nearest neighbour when its shape or affine differ (unless ``resample_atlas=False``).
@@ -216,7 +217,8 @@ def load_nifti_responses(
         A 3-D image where a 4-D one is expected, a number of volumes different from the number of
         ids, a mask or atlas of another shape/affine (mask always; atlas with ``resample_atlas=False``).
     InputError
-        NaN/Inf values inside the mask, non-integer atlas values, atlas values without a name.
+        NaN/Inf values inside the mask, a mask that is not binary, non-integer atlas values, atlas
+        values without a name.
     FileNotFoundError
         A path that does not exist.
 
@@ -247,6 +249,14 @@ def load_nifti_responses(
         mask_img = _load(mask, "mask")
         mask_data = _volume3d(mask_img, "mask")
         _check_same_space(mask_img, ref3d, "mask", source)
+        values = np.unique(np.nan_to_num(mask_data.astype(float)))
+        if values.size > 2 or (values.size == 2 and 0 not in values):
+            raise InputError(
+                f"mask ({_label(mask_img)}): holds the values {values[:6].tolist()}; expected a binary mask "
+                "(0 = drop, one other value = keep, as nilearn.masking.load_mask_img requires). Label maps such "
+                "as NSD's ROI files (-1 outside the brain, 0 unlabelled, > 0 inside) must be thresholded first, e.g. "
+                "nib.Nifti1Image((data > 0).astype('uint8'), affine), or read with load_nsd_betas"
+            )
         mask_bool = np.nan_to_num(mask_data.astype(float)) != 0
         if not mask_bool.any():
             raise InputError(f"mask ({_label(mask_img)}): holds no non-zero voxel; expected at least one voxel to keep")
