@@ -12,14 +12,16 @@ from __future__ import annotations
 import os
 import warnings
 from collections.abc import Sequence
+from numbers import Real
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import xarray as xr
-from tqdm.auto import tqdm
 
+from .._docs import fill_doc
+from .._progress import progress_bar
 from .._validation import describe
 from ..errors import InputError, ShapeError
 from .responses import stack_repeats
@@ -29,6 +31,7 @@ __all__ = ["single_trial_betas"]
 _METHODS = ("lss", "lsa")
 _NOISE_MODELS = ("ols", "ar1")
 _LSS_OTHERS = ("single", "condition")
+_MIN_ONSET = -24.0  # nilearn's compute_regressor(min_onset=-24): earliest onset it models
 
 
 def _as_list(x: Any) -> list:
@@ -105,16 +108,24 @@ def _load_events(events: Any, index: int, stimulus_column: str | None) -> pd.Dat
     return out.sort_values("onset", kind="stable").reset_index(drop=True)
 
 
-def _check_timing(events: pd.DataFrame, n_scans: int, t_r: float, index: int) -> None:
+def _check_timing(
+    events: pd.DataFrame, n_scans: int, t_r: float, index: int, slice_time_ref: float = 0.0
+) -> None:
+    """Events must lie in the run; BIDS allows negative onsets (events before the first stored scan).
+
+    nilearn models events from ``_MIN_ONSET`` seconds before the first frame time and silently drops
+    earlier ones, so those are an error here.
+    """
     length = n_scans * t_r
+    first = slice_time_ref * t_r + _MIN_ONSET
     end = events["onset"].to_numpy() + events["duration"].to_numpy()
-    bad = np.flatnonzero((events["onset"].to_numpy() < 0) | (end > length + 1e-6))
+    bad = np.flatnonzero((events["onset"].to_numpy() < first - 1e-9) | (end > length + 1e-6))
     if bad.size:
         row = events.iloc[bad[0]]
         raise InputError(
             f"events run {index}: {bad.size} events outside the run (e.g. onset={row['onset']:g} s, "
-            f"duration={row['duration']:g} s); expected 0 <= onset and onset + duration <= "
-            f"{length:g} s ({n_scans} scans x t_r={t_r:g} s)"
+            f"duration={row['duration']:g} s); expected {first:g} <= onset (nilearn drops earlier events) "
+            f"and onset + duration <= {length:g} s ({n_scans} scans x t_r={t_r:g} s)"
         )
 
 
@@ -213,6 +224,7 @@ def _check_rank(design: pd.DataFrame, index: int) -> None:
         )
 
 
+@fill_doc
 def single_trial_betas(
     bold: Any,
     events: Any,
@@ -223,7 +235,7 @@ def single_trial_betas(
     drift_model: str | None = "cosine",
     high_pass: float = 0.01,
     noise_model: str = "ols",
-    progress: bool = True,
+    progress: bool | None = None,
     *,
     stimulus_column: str | None = None,
     lss_others: str = "single",
@@ -268,8 +280,8 @@ def single_trial_betas(
     high_pass : float
         Cut-off of the cosine drift model in Hz.
     noise_model : {"ols", "ar1"}
-    progress : bool
-        Show a progress bar over trials.
+    %(progress)s
+        The bar runs over trials.
     stimulus_column : str, optional
         Events column naming the stimulus of each trial.
     lss_others : {"single", "condition"}
@@ -292,8 +304,10 @@ def single_trial_betas(
     Raises
     ------
     InputError
-        ``t_r`` <= 0, unknown option, NaN onsets, events outside a run, missing events columns, runs
-        and events (or confounds) of different counts, a rank-deficient LSA design.
+        ``t_r`` <= 0, ``slice_time_ref`` outside [0, 1], unknown option, NaN onsets, events outside a run
+        (onsets earlier than 24 s before the first frame, which nilearn would drop, or events ending
+        after the last scan; negative onsets are valid BIDS), missing events columns, runs and events
+        (or confounds) of different counts, a rank-deficient LSA design.
     ShapeError
         ``bold`` not 4-D.
     FileNotFoundError
@@ -306,7 +320,7 @@ def single_trial_betas(
     >>> bold = nib.Nifti1Image(100 + rng.normal(size=(2, 2, 1, 80)).astype("float32"), np.eye(4))
     >>> events = pd.DataFrame({"onset": [10.0, 30, 50, 65], "duration": 1.0,
     ...                        "stimulus_id": ["a", "b", "a", "c"]})
-    >>> betas = single_trial_betas(bold, events, t_r=1.0, mask=False, progress=False)
+    >>> betas = single_trial_betas(bold, events, t_r=1.0, mask=False)
     >>> betas.dims, betas.sizes["repeat"], betas["stimulus_id"].values.tolist()
     (('repeat', 'stimulus', 'voxel'), 2, ['a', 'b', 'c'])
     """
@@ -316,6 +330,8 @@ def single_trial_betas(
         raise InputError(f"t_r: received {t_r!r}; expected a repetition time in seconds > 0") from None
     if not np.isfinite(t_r) or t_r <= 0:
         raise InputError(f"t_r: received {t_r!r}; expected a repetition time in seconds > 0")
+    if isinstance(slice_time_ref, bool) or not isinstance(slice_time_ref, Real) or not 0 <= slice_time_ref <= 1:
+        raise InputError(f"slice_time_ref: received {slice_time_ref!r}; expected a fraction of t_r in [0, 1]")
     for name, value, allowed in (("method", method, _METHODS), ("noise_model", noise_model, _NOISE_MODELS),
                                  ("lss_others", lss_others, _LSS_OTHERS)):
         if value not in allowed:
@@ -335,7 +351,7 @@ def single_trial_betas(
         )
     tables = [_load_events(e, k, stimulus_column) for k, e in enumerate(ev_list)]
     for k, (run, table, conf) in enumerate(zip(runs, tables, conf_list)):
-        _check_timing(table, run.shape[3], t_r, k)
+        _check_timing(table, run.shape[3], t_r, k, slice_time_ref)
         if conf is not None:
             conf_list[k] = _check_confounds(conf, run.shape[3], k)
 
@@ -344,7 +360,7 @@ def single_trial_betas(
             "noise_model": noise_model, "signal_scaling": signal_scaling}
     n_trials = sum(len(t) for t in tables)
     betas, ids = [], []
-    with tqdm(total=n_trials, unit="trial", desc=f"single-trial betas ({method})", disable=not progress) as bar:
+    with progress_bar(None, progress, total=n_trials, unit="trial", desc=f"single-trial betas ({method})") as bar:
         for k, (run, table, conf) in enumerate(zip(runs, tables, conf_list)):
             n_scans = run.shape[3]
             frame_times = (np.arange(n_scans) + slice_time_ref) * t_r
