@@ -72,7 +72,7 @@ def test_batch_size_does_not_change_results(alexnet, small_images):
 def test_plain_array_input_gets_generated_ids(alexnet):
     x = np.random.default_rng(0).integers(0, 255, (3, 40, 40, 3), dtype=np.uint8)
     da = extract(alexnet, x, "features.0", progress=False)["features.0"]
-    assert list(da["stimulus_id"].values) == ["img0000", "img0001", "img0002"]
+    assert list(da["stimulus_id"].values) == ["stim0000", "stim0001", "stim0002"]
 
 
 @pytest.mark.parametrize("spec,check", [

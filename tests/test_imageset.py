@@ -26,7 +26,7 @@ def test_from_array_uint8_nhwc_default_ids():
     arr = _rand_uint8((3, 10, 12, 3))
     s = ImageSet.from_array(arr)
     assert len(s) == 3
-    assert s.ids == ["img0000", "img0001", "img0002"]
+    assert s.ids == ["stim0000", "stim0001", "stim0002"]
     x = s.images
     assert x.dtype == torch.float32 and tuple(x.shape) == (3, 3, 10, 12)
     assert torch.equal(x, torch.from_numpy(arr).permute(0, 3, 1, 2).float() / 255.0)
@@ -367,7 +367,7 @@ def test_constructor_checks_ids_against_the_images():
         ImageSet(x, ["a", "b"])
     with pytest.raises(AlignmentError, match="duplicated"):
         ImageSet(x, ["a", "b", "a", "c"])
-    assert ImageSet(x, None).ids == ["img0000", "img0001", "img0002", "img0003"]
+    assert ImageSet(x, None).ids == ["stim0000", "stim0001", "stim0002", "stim0003"]
 
 
 def test_constructor_checks_pixels_like_from_array():

@@ -117,7 +117,7 @@ def test_deterministic_and_registered_spec_forms():
     for layer in a:
         np.testing.assert_array_equal(a[layer].values, b[layer].values)
     assert a["output"].attrs["weights"] == "none (weight-free)"
-    assert list(a["output"].stimulus_id.values) == ["vid0000", "vid0001"]
+    assert list(a["output"].stimulus_id.values) == ["stim0000", "stim0001"]
     maps = extract(load_model("motion_energy", input_size=32), video, "output", pooling="none", progress=False)
     assert maps["output"].dims == ("stimulus", "channel", "y", "x")
 

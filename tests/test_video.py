@@ -38,7 +38,7 @@ def _write_with_av(path, frames, fps=10, codec="libx264", pix_fmt="yuv420p"):
 def test_from_array_uint8_channels_last_round_trip():
     arr = np.random.default_rng(0).integers(0, 256, (3, 4, 8, 10, 3), dtype=np.uint8)
     v = VideoSet.from_array(arr, fps=25)
-    assert v.ids == ["vid0000", "vid0001", "vid0002"] and v.n_frames == 4 and v.fps == 25.0
+    assert v.ids == ["stim0000", "stim0001", "stim0002"] and v.n_frames == 4 and v.fps == 25.0
     x = v.videos
     assert x.dtype == torch.float32 and tuple(x.shape) == (3, 4, 3, 8, 10)
     assert torch.equal(x, torch.from_numpy(arr).permute(0, 1, 4, 2, 3).float() / 255)
@@ -87,7 +87,7 @@ def test_batches_cover_the_set_in_order():
     x = torch.rand(5, 2, 3, 4, 4)
     v = VideoSet.from_array(x)
     got = list(v.batches(2, start=1))
-    assert [ids for ids, _ in got] == [["vid0001", "vid0002"], ["vid0003", "vid0004"]]
+    assert [ids for ids, _ in got] == [["stim0001", "stim0002"], ["stim0003", "stim0004"]]
     assert torch.equal(torch.cat([b for _, b in got]), x[1:])
     with pytest.raises(InputError, match="batch_size"):
         list(v.batches(0))
@@ -249,4 +249,4 @@ def test_constructor_checks_ids_pixels_and_lengths(tmp_path):
     with pytest.raises(ShapeError, match="shorter than n_frames=3"):
         VideoSet(None, ["a"], paths=[[tmp_path / "0.png", tmp_path / "1.png"]], n_frames=3)
     v = VideoSet(x, None, fps=10)
-    assert v.ids == ["vid0000", "vid0001", "vid0002"] and v.n_frames == 4 and v.fps == 10.0
+    assert v.ids == ["stim0000", "stim0001", "stim0002"] and v.n_frames == 4 and v.fps == 10.0

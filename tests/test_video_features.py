@@ -43,7 +43,7 @@ def test_r3d_features_equal_a_hand_written_hook(r3d, videos):
     np.testing.assert_allclose(raw["layer2"].values, ref, rtol=1e-4, atol=1e-5)
     np.testing.assert_allclose(avg["layer2"].values, ref.mean(axis=(2, 3, 4)), rtol=1e-4, atol=1e-5)
     assert avg["layer2"].dims == ("stimulus", "feature") and avg["output"].shape == (3, 400)
-    assert list(avg["layer2"].stimulus_id.values) == ["vid0000", "vid0001", "vid0002"]
+    assert list(avg["layer2"].stimulus_id.values) == ["stim0000", "stim0001", "stim0002"]
     assert avg["layer2"].attrs["model"] == "torchvision_video:mc3_18"
     assert avg["layer2"].attrs["weights"] == "random-init(seed=0)"
     assert r3d.input_kind == "videos"
@@ -111,7 +111,7 @@ def test_video_sets_are_duck_typed_and_streamed_to_zarr(r3d, videos, tmp_path):
 def test_pca_pooling_fits_on_video_ids(r3d, videos):
     from sklearn.decomposition import PCA as SkPCA
 
-    pca = PCA(2, fit_on=["vid0000", "vid0002"])
+    pca = PCA(2, fit_on=["stim0000", "stim0002"])
     feats = extract(r3d, videos, ["layer1", "layer2"], pooling={"layer1": pca, "layer2": "none"},
                     progress=False)
     maps = feats["layer2"].values

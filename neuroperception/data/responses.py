@@ -84,7 +84,7 @@ def make_responses(
         )
     dims = ("stimulus", "voxel") if arr.ndim == 2 else ("repeat", "stimulus", "voxel")
     n_stim, n_vox = arr.shape[-2], arr.shape[-1]
-    ids = check_ids(stimulus_ids, n_stim, name=f"{name}.stimulus_ids", prefix="stim")
+    ids = check_ids(stimulus_ids, n_stim, name=f"{name}.stimulus_ids")
     coords: dict[str, Any] = {"stimulus_id": ("stimulus", np.asarray(ids, dtype=str))}
     for key, value in (("roi", roi), ("subject", subject), ("hemi", hemi), ("vertex", vertex)):
         if value is not None:

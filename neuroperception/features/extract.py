@@ -109,7 +109,7 @@ def _as_stimuli(model: FeatureModel, stimuli: Any):
         if hasattr(stimuli, "batches"):
             return stimuli
         v = check_videos(stimuli)
-        return _VideoArray(v, check_ids(None, v.shape[0], name="ids", prefix="vid"))
+        return _VideoArray(v, check_ids(None, v.shape[0]))
     if videos:
         raise InputError(f"{model.spec} takes images; received videos ({what}); expected an ImageSet or images "
                          "(N, 3, H, W) in [0, 1]: pass frames (e.g. videos[:, t]) or load a video model "
@@ -196,8 +196,8 @@ def extract(
     model : FeatureModel or str
         A loaded model, or a spec passed to :func:`~neuroperception.features.load_model`.
     images : ImageSet, VideoSet or array-like
-        Images in ``[0, 1]`` (arrays get ids ``img0000, ...``) for an image model; videos (a
-        ``VideoSet`` or ``(N, T, 3, H, W)`` in ``[0, 1]``, arrays get ids ``vid0000, ...``) for a
+        Images in ``[0, 1]`` (arrays get ids ``stim0000, ...``) for an image model; videos (a
+        ``VideoSet`` or ``(N, T, 3, H, W)`` in ``[0, 1]``, arrays get ids ``stim0000, ...``) for a
         video model (``model.input_kind == "videos"``). The other kind is an ``InputError``.
     layers : str or list of str
         Names from :func:`~neuroperception.features.layer_names` (``"output"`` for the

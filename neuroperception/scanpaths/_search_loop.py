@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from .._validation import check_images, describe
+from .._validation import check_images, default_stimulus_ids, describe
 from ..errors import InputError, ShapeError
 from ..stimuli import ImageSet
 from ..stimuli.search_arrays import SearchArray
@@ -196,7 +196,7 @@ class SearchModel(abc.ABC):
             images = arr.images
         x, ids = as_images(images, "images")
         n, (h, w) = x.shape[0], x.shape[-2:]
-        ids = ids or [f"img{i:04d}" for i in range(n)]
+        ids = ids or default_stimulus_ids(n)
         if target_images is None or target_boxes is None:
             raise InputError("target_images/target_boxes: received None; expected the target to look for and its "
                              "box in every image (or pass a SearchArray)")

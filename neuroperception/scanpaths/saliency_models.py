@@ -29,12 +29,12 @@ __all__ = ["SaliencyModel", "CenterBias", "UniformSaliency", "IttiKoch", "Featur
 
 
 def _images_and_ids(images: Any, image_ids: Sequence[str] | None, min_size: int = 2) -> tuple[torch.Tensor, list[str]]:
-    """Images as a checked tensor and their ids (an ImageSet's own, given ones, or ``img0000``...)."""
+    """Images as a checked tensor and their ids (an ImageSet's own, given ones, or ``stim0000``...)."""
     if hasattr(images, "images") and hasattr(images, "ids") and not isinstance(images, torch.Tensor):
         ids = list(images.ids) if image_ids is None else check_ids(image_ids, len(images.ids), name="image_ids")
         return check_images(images.images, min_size=min_size), ids
     x = check_images(images, min_size=min_size)
-    return x, check_ids(image_ids, x.shape[0], name="image_ids", prefix="img")
+    return x, check_ids(image_ids, x.shape[0], name="image_ids")
 
 
 def _model_input(preprocess, x: torch.Tensor) -> torch.Tensor:

@@ -148,7 +148,7 @@ class _PairedBase:
     @classmethod
     def _from_arrays(cls, arrays, values, ids, subsets, name):
         sets = [ImageSet.from_array(a) for a in arrays]
-        ids = check_ids(ids, len(sets[0]), name="ids", prefix="item")
+        ids = check_ids(ids, len(sets[0]), name="ids")
         subsets = list(subsets) if subsets is not None else [name] * len(ids)
         fields = {f: ImageSet(s.images, ids) for f, s in zip(cls._images, sets)}
         return cls(ids=ids, subsets=subsets, name=name, **fields, **{cls._value: values})

@@ -64,7 +64,7 @@ class ImageSet(_LabelledSet):
         """Hold ``images`` (float32 ``(N, 3, H, W)`` in [0, 1] or uint8 ``NHWC``) or ``paths`` to read lazily.
 
         Exactly one of ``images`` and ``paths`` is given, with one unique id per image (None gives
-        ``img0000, ...``). The inputs are checked as :meth:`from_array` checks them (shape, dtype,
+        ``stim0000, ...``). The inputs are checked as :meth:`from_array` checks them (shape, dtype,
         range, NaN, id count and uniqueness); a valid float32 tensor is kept as is, without a copy.
         ``size`` (None, an int or ``(height, width)``) records the size lazy images are resized and
         centre-cropped to when read; in-memory images must already have it.
@@ -97,7 +97,7 @@ class ImageSet(_LabelledSet):
         n = len(images) if images is not None else len(paths)
         self._tensor = images
         self._paths = [Path(p) for p in paths] if paths is not None else None
-        self._ids = check_ids(ids, n, name="ids", prefix="img")
+        self._ids = check_ids(ids, n, name="ids")
         self._index = {i: k for k, i in enumerate(self._ids)}
         self.size = size
         self.source = check_source(source, "ImageSet")
@@ -113,7 +113,7 @@ class ImageSet(_LabelledSet):
         array : array-like
             ``uint8`` ``HWC``/``NHWC``, float ``(N, C, H, W)`` in ``value_range``, or PIL images.
         ids : sequence of str, optional
-            One unique id per image; default ``img0000, img0001, ...``.
+            One unique id per image; default ``stim0000, stim0001, ...``.
         size : int or (int, int), optional
             Resize (covering) and centre-crop every image to this size.
         value_range : tuple
@@ -130,7 +130,7 @@ class ImageSet(_LabelledSet):
             x = x.clone()  # the set owns its pixels: later edits of the caller's tensor don't reach it
         if size is not None:
             x = resize_center_crop(x, size)
-        return cls(x.contiguous(), check_ids(ids, x.shape[0], name="ids", prefix="img"), size=size)
+        return cls(x.contiguous(), check_ids(ids, x.shape[0], name="ids"), size=size)
 
     @classmethod
     def from_folder(cls, path, size=None, *, recursive: bool = True) -> "ImageSet":

@@ -60,7 +60,7 @@ class VideoSet(_LabelledSet):
         """Hold ``videos`` (float32 ``(N, T, 3, H, W)`` in [0, 1] or uint8 ``(N, T, H, W, 3)``) or ``paths``.
 
         Exactly one of ``videos`` and ``paths`` (one video file, or one list of frame files, per
-        video) is given, with one unique id per video (None gives ``vid0000, ...``). The inputs are
+        video) is given, with one unique id per video (None gives ``stim0000, ...``). The inputs are
         checked as :meth:`from_array` checks them; a valid float32 tensor is kept without a copy.
         Lazy sets need ``n_frames``, the number of frames read from each video; for in-memory
         videos it is their ``T`` (a different ``n_frames`` is an error). ``fps`` is recorded, a
@@ -114,7 +114,7 @@ class VideoSet(_LabelledSet):
         n = len(videos) if videos is not None else len(paths)
         self._tensor = videos
         self._paths = paths
-        self._ids = check_ids(ids, n, name="ids", prefix="vid")
+        self._ids = check_ids(ids, n, name="ids")
         self._index = {i: k for k, i in enumerate(self._ids)}
         self.fps = None if fps is None else float(fps)
         self.size = size
@@ -132,7 +132,7 @@ class VideoSet(_LabelledSet):
         array : torch.Tensor or numpy.ndarray
             The videos.
         ids : sequence of str, optional
-            One unique id per video; default ``vid0000, vid0001, ...``.
+            One unique id per video; default ``stim0000, stim0001, ...``.
         fps : float, optional
             Frame rate (recorded, not used to resample).
         size : int or (int, int), optional
@@ -151,7 +151,7 @@ class VideoSet(_LabelledSet):
             x = x.clone()  # the set owns its pixels
         if size is not None:
             x = _resize(x, size)
-        return cls(x.contiguous(), check_ids(ids, x.shape[0], name="ids", prefix="vid"), fps=fps, size=size)
+        return cls(x.contiguous(), check_ids(ids, x.shape[0], name="ids"), fps=fps, size=size)
 
     @classmethod
     def from_frame_folders(cls, root, size=None, *, n_frames: int | None = None,
