@@ -260,3 +260,20 @@ def test_cuda_matches_cpu(alex, images):
     ours.to("cpu")
     assert gpu.device.type == "cuda" and pair.device.type == "cuda"
     assert torch.allclose(gpu.cpu(), cpu, atol=1e-4)
+
+
+@pytest.mark.parametrize("net, smallest", [("alex", 31), ("squeeze", 17)])
+def test_images_too_small_for_the_backbone_are_a_shape_error(net, smallest):
+    metric = LPIPS(net, backbone_weights="random", heads=None)
+    assert metric.min_size == smallest
+    ok = torch.rand(2, 3, smallest, smallest)
+    assert metric(ok, ok.flip(0)).shape == (2,)  # the smallest size runs
+    small = torch.rand(2, 3, 8, 8)
+    for call in (lambda: metric(small, small), lambda: metric.pairwise(small), lambda: metric.layer_maps(small, small),
+                 lambda: metric.set_reference(small[:1])):
+        with pytest.raises(ShapeError, match=f"expected at least {smallest}x{smallest} for LPIPS"):
+            call()
+    with pytest.raises(ShapeError, match="at least"):
+        metric(torch.rand(1, 3, smallest - 1, 64), torch.rand(1, 3, smallest - 1, 64))  # the shorter side counts
+    with torch.no_grad(), pytest.raises(RuntimeError):  # the backbone itself fails one pixel below
+        metric._paired(torch.rand(2, 3, smallest - 1, smallest - 1), 1)

@@ -89,6 +89,45 @@ def _check_net(net: Any) -> str:
     return net
 
 
+def _out_size(module: nn.Module, n: int) -> int:
+    """Spatial size after ``module`` of an ``n``-pixel input side (convolutions and pools; others keep it)."""
+    children = list(module.children())
+    if children:  # a block (SqueezeNet's Fire): its branches keep the size, so a fold is exact
+        for child in children:
+            n = _out_size(child, n)
+        return n
+    if not isinstance(module, (nn.Conv2d, nn.MaxPool2d, nn.AvgPool2d)):
+        return n
+
+    def first(v):
+        return v[0] if isinstance(v, (tuple, list)) else v
+
+    k, s, p = first(module.kernel_size), first(module.stride), first(module.padding)
+    d = first(getattr(module, "dilation", 1))
+    ceil = bool(getattr(module, "ceil_mode", False))
+    span = n + 2 * p - d * (k - 1) - 1  # torch's output-size arithmetic (floor division, ceil-mode rule)
+    if span < 0 and not ceil:
+        return 0
+    out = (span + (s - 1 if ceil else 0)) // s + 1
+    if ceil and (out - 1) * s >= n + p:
+        out -= 1  # a last window may not start in the right padding
+    return out
+
+
+def _min_input_size(backbone: nn.Module) -> int:
+    """The smallest image side for which every layer of ``backbone`` keeps at least one pixel."""
+    for n in range(1, 4097):
+        size, ok = n, True
+        for layer in backbone:
+            size = _out_size(layer, size)
+            if size < 1:
+                ok = False
+                break
+        if ok:
+            return n
+    raise InputError("LPIPS: the backbone shrinks every input below one pixel")  # pragma: no cover
+
+
 def _read_heads(path: Path, channels: tuple[int, ...], net: str) -> list[torch.Tensor]:
     if not path.is_file():
         raise MissingWeightsError(
@@ -154,6 +193,10 @@ class LPIPS(Metric):
         Where the heads came from.
     channels : tuple of int
         Channels of each stage.
+    min_size : int
+        The smallest image side the backbone can take (31 pixels for ``"alex"``, 16 for ``"vgg"``,
+        17 for ``"squeeze"``): every smaller input is a :class:`~neuroperception.errors.ShapeError`
+        when the metric is called, instead of an error deep inside torch.
 
     Raises
     ------
@@ -200,6 +243,7 @@ class LPIPS(Metric):
             if getattr(nxt, "inplace", False):
                 nxt.inplace = False
         self.backbone.to(memory_format=torch.channels_last)
+        self.min_size = _min_input_size(self.backbone)
         shift = torch.tensor(_SHIFT).view(1, 3, 1, 1)
         scale = torch.tensor(_SCALE).view(1, 3, 1, 1)
         # [0, 1] images x -> (2x - 1 - shift) / scale = x * gain + offset
@@ -243,6 +287,28 @@ class LPIPS(Metric):
             buf.copy_(w.reshape(c).to(buf.device))
         self.heads_source = "set_heads"
         return self
+
+    def check(self, images: Any, name: str = "images") -> torch.Tensor:
+        """Validate images as every metric does, and check they are at least :attr:`min_size` pixels.
+
+        Examples
+        --------
+        >>> import torch
+        >>> m = LPIPS(backbone_weights="random")
+        >>> m.min_size
+        31
+        >>> m(torch.rand(1, 3, 8, 8), torch.rand(1, 3, 8, 8))  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        neuroperception.errors.ShapeError: x: received images of size (8, 8); expected at least 31x31 for ...
+        """
+        x = super().check(images, name)
+        if min(x.shape[-2:]) < self.min_size:
+            raise ShapeError(f"{name}: received images of size {tuple(x.shape[-2:])}; expected at least "
+                             f"{self.min_size}x{self.min_size} for LPIPS(net={self.net!r}), whose backbone shrinks "
+                             "smaller images below one pixel; upsample them first (e.g. ImageSet.from_array(x, "
+                             "size=64))")
+        return x
 
     # -- representation ----------------------------------------------------------------------
     def normalized_features(self, images: torch.Tensor) -> tuple[torch.Tensor, ...]:
