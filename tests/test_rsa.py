@@ -148,6 +148,21 @@ def test_alignment_by_ids(stack):
         compare_rdms(a.values, a.values[:5, :5])
 
 
+@pytest.mark.parametrize("metric", ["correlation", "euclidean", "crossnobis"])
+def test_an_rdm_needs_two_stimuli(metric):
+    one = np.random.default_rng(0).normal(size=(1, 6))
+    kw = {"runs": [0], "ids": ["a"]} if metric == "crossnobis" else {}
+    with pytest.raises(ShapeError, match="received 1 stimulus .*expected at least 2 stimuli"):
+        compute_rdm(one, metric, **kw)
+    if metric == "crossnobis":  # two runs of one stimulus are still one stimulus
+        with pytest.raises(ShapeError, match="received 1 stimulus"):
+            compute_rdm(np.vstack([one, one + 1]), metric, runs=[0, 1], ids=["a", "a"])
+    with pytest.raises(ShapeError, match="no features"):
+        compute_rdm(np.zeros((3, 0)), "euclidean")
+    two = compute_rdm(np.random.default_rng(1).normal(size=(2, 6)), "euclidean")
+    assert two.shape == (2, 2) and float(two[0, 1]) > 0
+
+
 def test_clear_errors(feats, stack):
     with pytest.raises(InputError, match="metric: received 'manhattan'"):
         compute_rdm(feats, "manhattan")

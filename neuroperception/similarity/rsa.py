@@ -30,7 +30,7 @@ import xarray as xr
 from scipy import sparse
 
 from .._docs import fill_doc
-from .._validation import check_random_state
+from .._validation import check_random_state, describe
 from ..errors import AlignmentError, InputError, ShapeError
 from ._rdm_inputs import _align, _as_stack, _check_noise, _is_rdm_array, _parse_features, _triu, _vectors
 from ._rsa_compare import COMPARISON_METHODS, _check_method, _check_sigma, _compare_vectors
@@ -133,6 +133,8 @@ def compute_rdm(features, metric: str = "correlation", *, noise=None, runs=None,
     InputError
         Unknown metric, non-finite values, constant patterns for correlation/cosine, ``noise`` or
         ``runs`` given to a metric that does not use them.
+    ShapeError
+        Fewer than two stimuli (no pair to compare), or no features.
     AlignmentError
         Duplicated ids, or a stimulus missing from a run (crossnobis).
 
@@ -153,6 +155,12 @@ def compute_rdm(features, metric: str = "correlation", *, noise=None, runs=None,
         raise InputError(f"runs: received run labels for metric {metric!r}; only 'crossnobis' uses runs "
                          "(average the runs first, e.g. features.mean('run'))")
     f = x.shape[1]
+    n_stimuli = len(dict.fromkeys(obs_ids))
+    if n_stimuli < 2:
+        raise ShapeError(f"features: received {n_stimuli} stimulus ({describe(x)}); expected at least 2 stimuli, "
+                         "since an RDM holds the dissimilarities between pairs of them")
+    if f < 1:
+        raise ShapeError(f"features: received {describe(x)} with no features; expected at least one per stimulus")
     if noise is not None:
         noise = _check_noise(noise, f)
     if metric == "crossnobis":
