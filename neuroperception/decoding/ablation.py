@@ -16,6 +16,9 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from .._docs import fill_doc
+from .._progress import progress_bar
+from .._validation import seed_from
 from ..errors import InputError, ShapeError
 from ..encoding._dask import fresh_copy
 from ..encoding._inputs import held_out_positions
@@ -41,8 +44,10 @@ def _evaluate(decoder: Any, resp: xr.DataArray, feats: xr.DataArray, train: np.n
     return out
 
 
+@fill_doc
 def roi_ablation(decoder: Any, responses: Any, features: Any, rois: Sequence[str] | None = None, test: Any = 0.2,
-                 k: Any = (1,), n_way: int | None = None, random_state: int = 0, progress: bool = True) -> pd.DataFrame:
+                 k: Any = (1,), n_way: int | None = None, random_state: int | np.random.Generator | None = 0,
+                 progress: bool | None = None) -> pd.DataFrame:
     """Refit a decoder with all voxels, each ROI removed and each ROI alone; score on held-out stimuli.
 
     Parameters
@@ -66,10 +71,11 @@ def roi_ablation(decoder: Any, responses: Any, features: Any, rois: Sequence[str
     n_way : int, optional
         Candidates per retrieval (see :func:`~neuroperception.decoding.retrieval.retrieval_accuracy`);
         default: all test stimuli.
-    random_state : int
-        Seed of the test split and of the ``n_way`` subsets.
-    progress : bool
-        Show a progress bar over the ``1 + 2 * n_rois`` fits.
+    %(random_state)s
+        It seeds the test split and the ``n_way`` subsets (one seed for all conditions, so every
+        condition is scored on the same subsets).
+    %(progress)s
+        The bar runs over the ``1 + 2 * n_rois`` fits.
 
     Returns
     -------
@@ -98,7 +104,7 @@ def roi_ablation(decoder: Any, responses: Any, features: Any, rois: Sequence[str
     >>> r = make_responses(np.hstack([z @ rng.normal(size=(4, 10)), rng.normal(size=(60, 10))]),
     ...                    roi=["IT"] * 10 + ["V1"] * 10)
     >>> f = xr.DataArray(z, dims=("stimulus", "feature"), coords={"stimulus_id": r["stimulus_id"]})
-    >>> table = roi_ablation(RidgeDecoder(alphas=[1.0, 100.0]), r, f, progress=False)
+    >>> table = roi_ablation(RidgeDecoder(alphas=[1.0, 100.0]), r, f)
     >>> table[["condition", "roi", "n_voxels"]].values.tolist()
     [['all', 'all', 20], ['without', 'IT', 10], ['without', 'V1', 10], ['only', 'IT', 10], ['only', 'V1', 10]]
     """
@@ -121,7 +127,8 @@ def roi_ablation(decoder: Any, responses: Any, features: Any, rois: Sequence[str
     n = data.X.shape[0]
     if n < 4:
         raise InputError(f"responses: received {n} stimuli; expected at least 4 (2 to train, 2 to test)")
-    test_idx = held_out_positions(test, data.stimulus_ids, n, random_state)
+    seed = seed_from(random_state)
+    test_idx = held_out_positions(test, data.stimulus_ids, n, seed)
     train_idx = np.setdiff1d(np.arange(n), test_idx)
     if train_idx.size < 2 or test_idx.size < 2:
         raise InputError(f"test: leaves {train_idx.size} training and {test_idx.size} test stimuli; expected at least "
@@ -129,11 +136,7 @@ def roi_ablation(decoder: Any, responses: Any, features: Any, rois: Sequence[str
     conditions = [("all", "all", np.ones(labels.size, bool))]
     conditions += [("without", r, labels != r) for r in names]
     conditions += [("only", r, labels == r) for r in names]
-    items = conditions
-    if progress:
-        from tqdm.auto import tqdm
-
-        items = tqdm(conditions, desc="ROI ablation", unit="fit")
+    items = progress_bar(conditions, progress, desc="ROI ablation", unit="fit")
     rows = []
     score_names = [f"top-{kk}" for kk in ks] + ["identification"]
     chance = np.nan
@@ -141,7 +144,7 @@ def roi_ablation(decoder: Any, responses: Any, features: Any, rois: Sequence[str
         row = {"condition": condition, "roi": roi, "n_voxels": int(mask.sum())}
         if mask.any():
             got = _evaluate(decoder, resp.isel(voxel=np.flatnonzero(mask)), feats, train_idx, test_idx, ks, n_way,
-                            random_state)
+                            seed)
             chance = got.pop("chance")
             row.update(got)
         else:

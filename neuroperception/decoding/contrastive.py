@@ -20,8 +20,10 @@ import torch
 import xarray as xr
 from sklearn.base import BaseEstimator
 
-from .._validation import describe
-from ..encoding._training import _predict, plot_history, resolve_device, train
+from .._docs import fill_doc
+from .._progress import check_progress
+from .._validation import check_device, describe, seed_from
+from ..encoding._training import _predict, plot_history, train
 from ..errors import InputError, ShapeError
 from ._contrastive_loss import TEMPERATURE_RANGE, contrastive_loss, mixco, top1_accuracy
 from ._inputs import as_matrix, as_responses, decoding_data
@@ -62,6 +64,7 @@ def _number(value: Any, name: str, low: float, high: float, *, open_low: bool = 
     return float(value)
 
 
+@fill_doc
 class ContrastiveDecoder(BaseEstimator):
     """Decode responses into a feature space with a contrastive (InfoNCE) brain encoder.
 
@@ -99,12 +102,12 @@ class ContrastiveDecoder(BaseEstimator):
     standardize : bool
         z-score each voxel with the training mean and sd (the features are used as given and
         L2-normalised).
-    random_state : int
-        Seed of the initialisation, validation split, batch order, dropout and mixing.
-    device : str
-        ``"auto"`` (CUDA when present), ``"cpu"`` or ``"cuda"``.
-    progress : bool
-        A progress bar over epochs.
+    %(random_state)s
+        It seeds the initialisation, validation split, batch order, dropout and mixing (a Generator
+        or None: through one seed drawn at each fit).
+    %(device)s
+    %(progress)s
+        The bar runs over epochs.
 
     Attributes
     ----------
@@ -130,7 +133,7 @@ class ContrastiveDecoder(BaseEstimator):
 
     def __init__(self, hidden=(512,), dropout=0.0, temperature=0.07, soft_targets=0.0, mixco=0.0, lr=1e-3,
                  weight_decay=1e-2, max_epochs=100, patience=10, batch_size=128, validation=0.1, standardize=True,
-                 random_state=0, device="auto", progress=False):
+                 random_state=0, device=None, progress=None):
         self.hidden = hidden
         self.dropout = dropout
         self.temperature = temperature
@@ -204,6 +207,8 @@ class ContrastiveDecoder(BaseEstimator):
             NaN/Inf, bad parameters, or too few stimuli for two mini-batch members.
         """
         hidden = self._check_params()
+        seed, progress = seed_from(self.random_state), check_progress(self.progress)
+        self.device_ = check_device(self.device)
         data = decoding_data(X, y, names=("X", "y"))
         X, Y = np.asarray(data.X, np.float64), np.asarray(data.Y, np.float64)
         n = X.shape[0]
@@ -217,11 +222,10 @@ class ContrastiveDecoder(BaseEstimator):
             self.mean_, self.scale_ = X.mean(0), np.where(sd > 1e-12, sd, 1.0)
         else:
             self.mean_, self.scale_ = np.zeros(X.shape[1]), np.ones(X.shape[1])
-        self.device_ = resolve_device(self.device)
         devices = [self.device_.index or 0] if self.device_.type == "cuda" else []
         soft, mix_p = float(self.soft_targets), float(self.mixco)
         with torch.random.fork_rng(devices=devices):
-            torch.manual_seed(int(self.random_state))
+            torch.manual_seed(seed)
             module = _BrainEncoder(self.n_voxels_, hidden, self.n_features_, float(self.dropout),
                                    float(self.temperature)).to(self.device_)
 
@@ -236,8 +240,8 @@ class ContrastiveDecoder(BaseEstimator):
             self.history_ = train(
                 module, [torch.from_numpy(self._scaled(X))], torch.from_numpy(Y.astype(np.float32)),
                 validation=self.validation, lr=self.lr, weight_decay=self.weight_decay, max_epochs=self.max_epochs,
-                patience=self.patience, batch_size=int(self.batch_size), random_state=int(self.random_state),
-                device=self.device_, progress=self.progress, desc=type(self).__name__, loss_fn=loss_fn,
+                patience=self.patience, batch_size=int(self.batch_size), random_state=seed,
+                device=self.device_, progress=progress, desc=type(self).__name__, loss_fn=loss_fn,
                 batch_transform=mix_batch if mix_p > 0 else None, val_metric=("val_top1", top1_accuracy),
                 loss_name="symmetric InfoNCE", min_batch=2)
         self.module_ = module

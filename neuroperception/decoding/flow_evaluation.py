@@ -16,7 +16,8 @@ import pandas as pd
 import torch
 import xarray as xr
 
-from .._validation import check_alignment, check_images, describe
+from .._docs import fill_doc
+from .._validation import check_alignment, check_images, check_random_state, describe, seed_from
 from ..errors import InputError, ShapeError
 from ..stimuli.flow_fields import check_flow, endpoint_error, warp
 from .flow_basis import _as_flows
@@ -76,7 +77,9 @@ def _pred_true(pred: Any, true: Any) -> tuple[np.ndarray, np.ndarray]:
     return p, t
 
 
-def shuffle_baseline(pred: Any, true: Any, n_shuffles: int = 100, random_state: int = 0) -> ShuffleBaseline:
+@fill_doc
+def shuffle_baseline(pred: Any, true: Any, n_shuffles: int = 100,
+                     random_state: int | np.random.Generator | None = 0) -> ShuffleBaseline:
     """EPE of decoded flows paired with the wrong stimuli: the chance level of flow decoding.
 
     Each shuffle pairs every prediction with another stimulus' true flow (a random permutation
@@ -89,7 +92,8 @@ def shuffle_baseline(pred: Any, true: Any, n_shuffles: int = 100, random_state: 
         Flows ``(N, 2, H, W)``, ``N >= 2``; matched by ``stimulus_id`` when both carry ids, by
         position when neither does (ids on one only are an error).
     n_shuffles : int
-    random_state : int
+    %(random_state)s
+        It draws the shuffles.
 
     Returns
     -------
@@ -107,7 +111,7 @@ def shuffle_baseline(pred: Any, true: Any, n_shuffles: int = 100, random_state: 
         raise ShapeError(f"pred: received {len(p)} stimulus; expected at least 2 to pair with wrong stimuli")
     if not isinstance(n_shuffles, numbers.Integral) or n_shuffles < 1:
         raise InputError(f"n_shuffles: received {n_shuffles!r}; expected a positive int")
-    rng = np.random.default_rng(random_state)
+    rng = check_random_state(random_state)
     pt, tt = torch.from_numpy(p), torch.from_numpy(t)
     observed = float(endpoint_error(pt, tt).mean())
     values = np.array([float(torch.linalg.vector_norm(pt[_derangement(len(p), rng)] - tt, dim=1).mean())
@@ -123,15 +127,19 @@ def _angular_error(pred: np.ndarray, true: np.ndarray) -> np.ndarray:
     return np.degrees(np.arccos(np.clip(num / den, -1.0, 1.0))).mean((-2, -1))
 
 
-def flow_decoding_report(pred: Any, true: Any, n_shuffles: int = 100, random_state: int = 0) -> pd.DataFrame:
+@fill_doc
+def flow_decoding_report(pred: Any, true: Any, n_shuffles: int = 100,
+                         random_state: int | np.random.Generator | None = 0) -> pd.DataFrame:
     """Decoded flows against chance: EPE and angular error of decoded, shuffled and zero-flow predictions.
 
     Parameters
     ----------
     pred, true : xarray.DataArray, numpy.ndarray or torch.Tensor
         Flows ``(N, 2, H, W)``, ``N >= 2``, matched as in :func:`shuffle_baseline`.
-    n_shuffles, random_state : int
+    n_shuffles : int
         As in :func:`shuffle_baseline`.
+    %(random_state)s
+        It draws the shuffles, the same as :func:`shuffle_baseline`'s.
 
     Returns
     -------
@@ -148,9 +156,10 @@ def flow_decoding_report(pred: Any, true: Any, n_shuffles: int = 100, random_sta
     >>> table.index.tolist(), round(float(table.loc["decoded", "epe"]), 4)
     (['decoded', 'shuffled', 'zero flow'], 0.1414)
     """
+    seed = seed_from(random_state)  # the baseline and the report draw the same shuffles
     p, t = _pred_true(pred, true)
-    base = shuffle_baseline(p, t, n_shuffles=n_shuffles, random_state=random_state)
-    rng = np.random.default_rng(random_state)
+    base = shuffle_baseline(p, t, n_shuffles=n_shuffles, random_state=seed)
+    rng = np.random.default_rng(seed)
     perms = [_derangement(len(p), rng) for _ in range(n_shuffles)]
     pt, tt = torch.from_numpy(p), torch.from_numpy(t)
 

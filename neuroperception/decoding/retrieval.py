@@ -20,7 +20,8 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from .._validation import describe
+from .._docs import fill_doc
+from .._validation import check_random_state, describe
 from ..errors import InputError, ShapeError
 from ._inputs import align_pair, as_matrix
 
@@ -133,18 +134,20 @@ def _check_k(k: Any, n_candidates: int) -> list[int]:
     return ks
 
 
-def _subsets(n: int, m: int, n_repeats: int, random_state: int) -> np.ndarray:
+def _subsets(n: int, m: int, n_repeats: int, random_state: int | np.random.Generator | None) -> np.ndarray:
     """All ``m``-subsets when there are at most ``n_repeats`` of them, else ``n_repeats`` random ones."""
     if m == n:
         return np.arange(n)[None]
     if math.comb(n, m) <= n_repeats:
         return np.array(list(combinations(range(n), m)))
-    rng = np.random.default_rng(int(random_state))
+    rng = check_random_state(random_state)
     return np.stack([np.sort(rng.choice(n, size=m, replace=False)) for _ in range(n_repeats)])
 
 
+@fill_doc
 def retrieval_accuracy(pred: Any, target: Any, k: Any = (1, 5), n_way: int | None = None, direction: str = "both",
-                       metric: str = "cosine", n_repeats: int = 30, random_state: int = 0) -> pd.DataFrame:
+                       metric: str = "cosine", n_repeats: int = 30,
+                       random_state: int | np.random.Generator | None = 0) -> pd.DataFrame:
     """Top-k retrieval accuracy of decoded embeddings among candidate stimuli, in both directions.
 
     ``brain_to_image``: for each decoded embedding ``pred_i``, is ``target_i`` among the ``k`` targets
@@ -172,8 +175,8 @@ def retrieval_accuracy(pred: Any, target: Any, k: Any = (1, 5), n_way: int | Non
         See :func:`similarity_matrix`.
     n_repeats : int
         Random subsets drawn with ``n_way``.
-    random_state : int
-        Seed of the subsets.
+    %(random_state)s
+        It draws the subsets.
 
     Returns
     -------

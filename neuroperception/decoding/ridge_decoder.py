@@ -15,6 +15,7 @@ import xarray as xr
 from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
 
+from .._docs import fill_doc
 from .._validation import check_alignment, describe
 from ..encoding.ridge import RidgeCV
 from ..errors import AlignmentError, InputError, ShapeError
@@ -24,6 +25,7 @@ from .retrieval import retrieval_accuracy
 __all__ = ["RidgeDecoder"]
 
 
+@fill_doc
 class RidgeDecoder(BaseEstimator):
     """Decode a feature space from voxel responses with cross-validated ridge regression.
 
@@ -43,9 +45,11 @@ class RidgeDecoder(BaseEstimator):
     fit_intercept : bool, default True
     standardize : bool, default True
         z-score voxels with the training statistics.
-    solver, backend, device, dtype, score_func, search, voxel_chunk :
+    solver, backend, dtype, score_func, search, voxel_chunk :
         Passed to :class:`~neuroperception.encoding.RidgeCV` (``voxel_chunk`` counts feature
         dimensions here, the ridge targets).
+    %(device)s
+        Torch backend only, as in :class:`~neuroperception.encoding.RidgeCV`.
 
     Attributes
     ----------

@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from .._validation import check_device
 from ..errors import InputError
 
 __all__ = ["Backend", "get_backend"]
@@ -146,8 +147,9 @@ def get_backend(backend: str = "auto", device: str | None = None, dtype: str = "
     backend : {"auto", "numpy", "torch"}
         ``"auto"`` takes torch on a CUDA GPU when one is present (or ``device="cuda"`` is asked
         for), else numpy, whose BLAS is the faster of the two on CPU here.
-    device : {None, "cpu", "cuda"}
-        Only meaningful for torch; ``None`` means CUDA when available under ``"auto"``, else CPU.
+    device : str, torch.device or None
+        Only meaningful for torch; None means CUDA when available, else the CPU (under ``"auto"``
+        that is numpy). ``"cpu"``, ``"cuda"``, ``"cuda:N"`` or a ``torch.device`` choose one.
     dtype : {"float32", "float64"}
         Working dtype.
 
@@ -167,8 +169,8 @@ def get_backend(backend: str = "auto", device: str | None = None, dtype: str = "
     """
     if backend not in ("auto", "numpy", "torch"):
         raise InputError(f"backend: received {backend!r}; expected 'auto', 'numpy' or 'torch'")
-    if device not in (None, "cpu", "cuda"):
-        raise InputError(f"device: received {device!r}; expected None, 'cpu' or 'cuda'")
+    if device is not None:
+        device = str(check_device(device))
     dtype = str(np.dtype(dtype)) if dtype in _DTYPES or dtype in (np.float32, np.float64) else dtype
     if dtype not in _DTYPES:
         raise InputError(f"dtype: received {dtype!r}; expected 'float32' or 'float64'")
@@ -177,13 +179,12 @@ def get_backend(backend: str = "auto", device: str | None = None, dtype: str = "
         import torch
 
         cuda = torch.cuda.is_available()
-    if device == "cuda" and not cuda:
-        raise InputError("device: received 'cuda' but torch sees no CUDA device; expected None or 'cpu'")
+    on_gpu = device is not None and device.startswith("cuda")
     if backend == "numpy":
-        if device == "cuda":
+        if on_gpu:
             raise InputError("device: received 'cuda' with backend='numpy'; expected backend='torch' for a GPU")
         return Backend("numpy", "cpu", dtype)
-    if backend == "auto" and device != "cuda" and not (device is None and cuda):
+    if backend == "auto" and not on_gpu and not (device is None and cuda):
         return Backend("numpy", "cpu", dtype)
     if device is None:
         device = "cuda" if cuda else "cpu"

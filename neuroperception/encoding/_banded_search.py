@@ -14,6 +14,9 @@ from typing import Any
 
 import numpy as np
 
+from .._docs import fill_doc
+from .._progress import progress_bar
+from .._validation import check_random_state, seed_from
 from ..errors import InputError
 from ._backend import Backend, get_backend  # noqa: F401  (get_backend: used by the doctest)
 from ._solvers import _centred_chunk, cv_scores_chunk, prepare_folds, refit_chunk
@@ -21,8 +24,9 @@ from ._solvers import _centred_chunk, cv_scores_chunk, prepare_folds, refit_chun
 __all__ = ["dirichlet_candidates", "solve_banded_ridge_cv"]
 
 
+@fill_doc
 def dirichlet_candidates(n_iter: int, n_bands: int, concentration: Any = (0.1, 1.0),
-                         random_state: int = 0) -> np.ndarray:
+                         random_state: int | np.random.Generator | None = 0) -> np.ndarray:
     """Candidate band weights on the simplex: the uniform point, then Dirichlet samples.
 
     Parameters
@@ -33,7 +37,7 @@ def dirichlet_candidates(n_iter: int, n_bands: int, concentration: Any = (0.1, 1
     concentration : float or sequence of float
         Dirichlet concentration; a sequence is cycled through (small values favour corners of the
         simplex, 1 is uniform, ``inf`` the centre), as in himalaya.
-    random_state : int
+    %(random_state)s
 
     Returns
     -------
@@ -49,7 +53,7 @@ def dirichlet_candidates(n_iter: int, n_bands: int, concentration: Any = (0.1, 1
     conc = np.atleast_1d(np.asarray(concentration, dtype=np.float64))
     if conc.ndim != 1 or conc.size == 0 or np.isnan(conc).any() or (conc <= 0).any():
         raise InputError(f"concentration: received {concentration!r}; expected positive numbers (inf allowed)")
-    rng = np.random.default_rng(int(random_state))
+    rng = check_random_state(random_state)
     out = np.empty((int(n_iter), int(n_bands)))
     for k in range(int(n_iter)):
         c = conc[k % conc.size]
@@ -121,9 +125,10 @@ def _evaluate(state: _State, plan, scale: np.ndarray, gamma: np.ndarray, Y, chun
 
 def solve_banded_ridge_cv(X: np.ndarray, Y: Any, slices: Sequence[slice], candidates: np.ndarray, alphas: np.ndarray,
                           splits, backend: Backend, *, n_refine: int = 0, refine_scale: float = 1.0,
-                          random_state: int = 0, fit_intercept: bool = True, form: str = "primal",
+                          random_state: int | np.random.Generator | None = 0, fit_intercept: bool = True,
+                          form: str = "primal",
                           score: str = "neg_mse", exhaustive: bool = False, voxel_chunk: int = 4096,
-                          progress: bool = False) -> dict:
+                          progress: bool | None = None) -> dict:
     """Random search of band weights, each candidate solved by the cross-validated ridge solver.
 
     Phase 1 evaluates every row of ``candidates`` on every voxel; phase 2 draws ``n_refine`` points
@@ -147,6 +152,7 @@ def solve_banded_ridge_cv(X: np.ndarray, Y: Any, slices: Sequence[slice], candid
     >>> bool((out["gamma"][0] > 0.5).all())  # the band that carries the signal gets the weight
     True
     """
+    seed = seed_from(random_state)
     alphas = np.sort(np.asarray(alphas, dtype=np.float64))
     n_targets = Y.shape[1]
     state = _State(n_targets, X.shape[1], len(candidates), np.dtype(backend.dtype))
@@ -156,11 +162,7 @@ def solve_banded_ridge_cv(X: np.ndarray, Y: Any, slices: Sequence[slice], candid
     opts = dict(fit_intercept=fit_intercept, score=score, exhaustive=exhaustive)
 
     def bar(items, desc):
-        if not progress:
-            return items
-        from tqdm.auto import tqdm
-
-        return tqdm(items, desc=desc, unit="candidate")
+        return progress_bar(items, progress, desc=desc, unit="candidate")
 
     for k in bar(range(len(candidates)), "banded ridge: random search"):
         plan, scale = _plan(X, slices, candidates[k], alphas, splits, backend, fit_intercept, form)
@@ -170,7 +172,7 @@ def solve_banded_ridge_cv(X: np.ndarray, Y: Any, slices: Sequence[slice], candid
         for c in bar(np.unique(winners).tolist(), "banded ridge: refinement"):
             columns = [np.flatnonzero(winners[a:b] == c) for a, b in chunks]
             for j, gamma in enumerate(_refine_points(candidates[c], n_refine, refine_scale,
-                                                     (int(random_state), 1, int(c)))):
+                                                     (seed, 1, int(c)))):
                 plan, scale = _plan(X, slices, gamma, alphas, splits, backend, fit_intercept, form)
                 _evaluate(state, plan, scale, gamma, Y, chunks, columns, alphas, opts, None, -1)
     return dict(gamma=state.gamma, alpha=state.alpha, coef=state.coef, intercept=state.intercept,

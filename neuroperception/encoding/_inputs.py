@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from .._validation import check_alignment, check_responses, describe
+from .._validation import check_alignment, check_random_state, check_responses, describe
 from ..errors import AlignmentError, InputError, ShapeError
 
 __all__ = ["check_features", "TargetReader", "as_targets", "align", "score_pair", "held_out_positions"]
@@ -192,13 +192,14 @@ def score_pair(pred: Any, y: Any, *, names=("X", "y")) -> tuple[Any, Any]:
     return targets, pred
 
 
-def held_out_positions(test: Any, ids: list[str] | None, n: int, random_state: int) -> np.ndarray:
+def held_out_positions(test: Any, ids: list[str] | None, n: int,
+                       random_state: int | np.random.Generator | None) -> np.ndarray:
     """Held-out positions: a fraction drawn with the seed, positions (ints) or stimulus ids (str)."""
     if isinstance(test, numbers.Real) and not isinstance(test, (bool, numbers.Integral)):
         if not 0 < test < 1:
             raise InputError(f"test: received {test!r}; expected a fraction in (0, 1), positions or stimulus ids")
         size = min(max(2, int(round(test * n))), n - 2)
-        return np.sort(np.random.default_rng(int(random_state)).choice(n, size=size, replace=False))
+        return np.sort(check_random_state(random_state).choice(n, size=size, replace=False))
     if isinstance(test, (str, bytes, numbers.Number)) or not isinstance(test, (Sequence, np.ndarray, pd.Index)):
         raise InputError(f"test: received {test!r}; expected a fraction in (0, 1), positions or stimulus ids")
     items = list(np.asarray(test).tolist())

@@ -32,6 +32,7 @@ from typing import Any
 
 import numpy as np
 
+from .._progress import progress_bar
 from ._backend import Backend
 from ._search import select_alphas
 
@@ -297,7 +298,7 @@ def _centred_chunk(backend: Backend, Y: Any, start: int, stop: int, fit_intercep
 def solve_ridge_cv(X: np.ndarray, Y: Any, alphas: np.ndarray, splits: Sequence[tuple[np.ndarray, np.ndarray]],
                    backend: Backend, *, fit_intercept: bool = True, form: str = "primal", score: str = "neg_mse",
                    exhaustive: bool = False, alpha_per_target: bool = True, voxel_chunk: int = 4096,
-                   progress: bool = False) -> dict:
+                   progress: bool | None = None) -> dict:
     """Cross-validated ridge over an alpha grid, one alpha per target, targets read in chunks.
 
     Parameters
@@ -322,8 +323,8 @@ def solve_ridge_cv(X: np.ndarray, Y: Any, alphas: np.ndarray, splits: Sequence[t
         (the whole grid is evaluated and Y is read twice).
     voxel_chunk : int
         Targets per chunk.
-    progress : bool
-        Show a progress bar over chunks.
+    progress : bool or None
+        Show a progress bar over chunks (None: the package's rule, see ``neuroperception.set_progress``).
 
     Returns
     -------
@@ -355,11 +356,7 @@ def solve_ridge_cv(X: np.ndarray, Y: Any, alphas: np.ndarray, splits: Sequence[t
     starts = list(range(0, n_targets, step))
 
     def bar(items, desc):
-        if not progress:
-            return items
-        from tqdm.auto import tqdm
-
-        return tqdm(items, desc=desc, unit="chunk")
+        return progress_bar(items, progress, desc=desc, unit="chunk")
 
     def refit(start, stop, Y0, y_mean, best, xty):
         W = refit_chunk(plan, Y0, best, xty)

@@ -21,31 +21,16 @@ import numpy as np
 import pandas as pd
 import torch
 
+from .._docs import fill_doc
+from .._progress import progress_bar
+from .._validation import check_device, check_random_state, seed_from
 from ..errors import InputError
 
-__all__ = ["train", "split_validation", "resolve_device", "plot_history"]
+__all__ = ["train", "split_validation", "plot_history"]
 
 
-def resolve_device(device: str | torch.device | None) -> torch.device:
-    """``"auto"``/None → CUDA when present, else CPU; anything else is checked by torch.
-
-    Examples
-    --------
-    >>> resolve_device("cpu").type
-    'cpu'
-    """
-    if device is None or device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        dev = torch.device(device)
-    except (RuntimeError, TypeError) as err:
-        raise InputError(f"device: received {device!r}; expected 'auto', 'cpu', 'cuda' or a torch.device") from err
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise InputError(f"device: received {device!r}, but no CUDA device is available; expected 'cpu' or 'auto'")
-    return dev
-
-
-def split_validation(n: int, validation: float | Sequence[int] | None, random_state: int) -> tuple[np.ndarray, np.ndarray]:
+def split_validation(n: int, validation: float | Sequence[int] | None,
+                     random_state: int | np.random.Generator | None) -> tuple[np.ndarray, np.ndarray]:
     """Training and validation positions among ``n`` stimuli.
 
     ``validation`` is a fraction in (0, 1) drawn with ``random_state``, explicit positions, or
@@ -67,7 +52,7 @@ def split_validation(n: int, validation: float | Sequence[int] | None, random_st
         if k < 2 or n - k < 2:
             raise InputError(f"validation: {validation!r} of {n} stimuli leaves {n - k} to train and {k} to validate; "
                              "expected at least 2 of each")
-        val = np.sort(np.random.default_rng(int(random_state)).choice(n, size=k, replace=False))
+        val = np.sort(check_random_state(random_state).choice(n, size=k, replace=False))
     else:
         val = np.unique(np.asarray(validation, dtype=int))
         if val.size < 2 or val.min() < 0 or val.max() >= n or n - val.size < 2:
@@ -103,11 +88,12 @@ def _augment_generator(random_state: int) -> torch.Generator:
     return torch.Generator().manual_seed(seed)
 
 
+@fill_doc
 def train(module: torch.nn.Module, inputs: list[torch.Tensor], targets: torch.Tensor, *,
           validation: float | Sequence[int] | None = 0.1, lr: float = 1e-2, weight_decay: float = 0.0,
           max_epochs: int = 100, patience: int = 10, batch_size: int = 64,
-          penalty: Callable[[], torch.Tensor] | None = None, random_state: int = 0,
-          device: torch.device = torch.device("cpu"), progress: bool = False, desc: str = "readout",
+          penalty: Callable[[], torch.Tensor] | None = None, random_state: int | np.random.Generator | None = 0,
+          device: torch.device | None = None, progress: bool | None = None, desc: str = "readout",
           loss_fn: Callable[[torch.Tensor, Any], torch.Tensor] | None = None,
           batch_transform: Callable[[list[torch.Tensor], torch.Tensor, torch.Generator],
                                     tuple[list[torch.Tensor], Any]] | None = None,
@@ -133,11 +119,12 @@ def train(module: torch.nn.Module, inputs: list[torch.Tensor], targets: torch.Te
         Stimuli per step.
     penalty : callable, optional
         Returns a scalar added to the loss of every step (regularisation).
-    random_state : int
-        Seed of the validation split and the batch order.
-    device : torch.device
-    progress : bool
-        A tqdm bar over epochs.
+    %(random_state)s
+        It seeds the validation split, the batch order and the augmentation (a Generator or None:
+        through one seed drawn from it).
+    %(device)s
+    %(progress)s
+        The bar runs over epochs.
     desc : str
         Label of the bar.
     loss_fn : callable, optional
@@ -173,14 +160,14 @@ def train(module: torch.nn.Module, inputs: list[torch.Tensor], targets: torch.Te
     ...         return self.lin(xs[0])
     >>> g = torch.Generator().manual_seed(0)
     >>> x = torch.randn(200, 3, generator=g); y = x @ torch.randn(3, 2, generator=g)
-    >>> hist = train(Lin(), [x], y, lr=0.05, max_epochs=60)
+    >>> hist = train(Lin(), [x], y, lr=0.05, max_epochs=60, device="cpu")
     >>> bool(hist["val_r"].iloc[-1] > 0.99), list(hist.columns)
     (True, ['train_loss', 'val_loss', 'val_r', 'seconds'])
 
     Another loss and validation column (here mean absolute error, monitored by its maximum):
 
     >>> mae = lambda p, t: (p - t).abs().mean()
-    >>> hist = train(Lin(), [x], y, lr=0.05, max_epochs=3, loss_fn=mae, loss_name="MAE",
+    >>> hist = train(Lin(), [x], y, lr=0.05, max_epochs=3, loss_fn=mae, loss_name="MAE", device="cpu",
     ...              val_metric=("val_max_error", lambda p, t: float((p - t).abs().max())))
     >>> list(hist.columns), hist.attrs["loss"]
     (['train_loss', 'val_loss', 'val_max_error', 'seconds'], 'MAE')
@@ -194,21 +181,18 @@ def train(module: torch.nn.Module, inputs: list[torch.Tensor], targets: torch.Te
         raise InputError(f"min_batch: received {min_batch!r}; expected an int in [1, batch_size={batch_size}]")
     loss_fn = _mse if loss_fn is None else loss_fn
     metric_name, metric = ("val_r", _mean_r) if val_metric is None else val_metric
+    seed, device = seed_from(random_state), check_device(device)
     n = targets.shape[0]
-    tr, va = split_validation(n, validation, random_state)
+    tr, va = split_validation(n, validation, seed)
     if tr.size < min_batch:
         raise InputError(f"validation: {validation!r} of {n} stimuli leaves {tr.size} to train; expected at least "
                          f"{min_batch} (one mini-batch)")
     tr_t, va_t = torch.as_tensor(tr), torch.as_tensor(va)
-    gen = torch.Generator().manual_seed(int(random_state))
-    aug_gen = _augment_generator(int(random_state)) if batch_transform is not None else None
+    gen = torch.Generator().manual_seed(seed)
+    aug_gen = _augment_generator(seed) if batch_transform is not None else None
     opt = torch.optim.AdamW(module.parameters(), lr=float(lr), weight_decay=float(weight_decay))
     rows, best, best_state, best_epoch, bad = [], np.inf, None, 0, 0
-    epochs = range(1, int(max_epochs) + 1)
-    if progress:
-        from tqdm.auto import tqdm
-
-        epochs = tqdm(epochs, desc=desc, unit="epoch")
+    epochs = progress_bar(range(1, int(max_epochs) + 1), progress, desc=desc, unit="epoch")
     seen, started = 0, time.perf_counter()
     for epoch in epochs:
         t0 = time.perf_counter()

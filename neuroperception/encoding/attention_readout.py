@@ -19,6 +19,7 @@ import pandas as pd
 import torch
 import xarray as xr
 
+from .._docs import fill_doc
 from ..errors import InputError
 from ._readout_modules import _Attention, _AttentionModel
 from .readouts import _Readout
@@ -26,6 +27,7 @@ from .readouts import _Readout
 __all__ = ["AttentionReadout"]
 
 
+@fill_doc
 class AttentionReadout(_Readout):
     """Learned queries attend over feature-map tokens; the routed features map linearly to voxels.
 
@@ -48,8 +50,13 @@ class AttentionReadout(_Readout):
         Token and query width.
     positional : {"learned", "sine", None}
         Learned per-position encodings, fixed 2-D sinusoids, or none.
-    lr, weight_decay, max_epochs, patience, batch_size, validation, map_shape, random_state, device, progress
+    lr, weight_decay, max_epochs, patience, batch_size, validation, map_shape
         As for :class:`FactorizedReadout`.
+    %(random_state)s
+        It seeds the initialisation, the validation split and the batch order.
+    %(device)s
+    %(progress)s
+        The bar runs over epochs.
 
     Attributes
     ----------
@@ -70,7 +77,7 @@ class AttentionReadout(_Readout):
 
     def __init__(self, n_heads=4, query="roi", n_groups=8, dim=32, positional="learned", lr=0.005,
                  weight_decay=0.01, max_epochs=100, patience=10, batch_size=64, validation=0.1, map_shape=None,
-                 random_state=0, device="cpu", progress=False):
+                 random_state=0, device=None, progress=None):
         self.n_heads = n_heads
         self.query = query
         self.n_groups = n_groups

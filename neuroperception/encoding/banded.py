@@ -21,7 +21,9 @@ import xarray as xr
 from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.utils.validation import check_is_fitted
 
-from .._validation import check_alignment, describe
+from .._docs import fill_doc
+from .._progress import check_progress
+from .._validation import check_alignment, describe, seed_from
 from ..errors import InputError, ShapeError
 from . import scoring
 from ._backend import get_backend
@@ -58,6 +60,7 @@ def _stacked(values: list[np.ndarray]) -> np.ndarray:
 
 
 # ---------------------------------------------------------------------------------------- estimator
+@fill_doc
 class BandedRidgeCV(RegressorMixin, BaseEstimator):
     """Banded (group) ridge: one regularisation per feature space and voxel, cross-validated.
 
@@ -81,10 +84,14 @@ class BandedRidgeCV(RegressorMixin, BaseEstimator):
         Refinement points around each voxel's best random candidate (0: none).
     refine_scale : float, default 1.0
         Spread of the refinement in log band weight.
-    cv, fit_intercept, solver, backend, device, dtype, score_func, search, voxel_chunk, progress
+    cv, fit_intercept, solver, backend, dtype, score_func, search, voxel_chunk
         As :class:`RidgeCV`.
-    random_state : int, default 0
-        Seed of the candidates; same seed, same result.
+    %(device)s
+        Torch backend only, as in :class:`RidgeCV`.
+    %(random_state)s
+        It seeds the candidates and their refinement (a Generator or None: through one seed drawn at
+        each fit).
+    %(progress)s
 
     Attributes
     ----------
@@ -121,7 +128,7 @@ class BandedRidgeCV(RegressorMixin, BaseEstimator):
 
     def __init__(self, alphas=None, n_iter=20, concentration=(0.1, 1.0), n_refine=5, refine_scale=1.0, cv=5,
                  fit_intercept=True, solver="auto", backend="auto", device=None, dtype="float32",
-                 score_func="neg_mse", search="coarse_to_fine", voxel_chunk=4096, random_state=0, progress=False):
+                 score_func="neg_mse", search="coarse_to_fine", voxel_chunk=4096, random_state=0, progress=None):
         self.alphas = alphas
         self.n_iter = n_iter
         self.concentration = concentration
@@ -139,12 +146,11 @@ class BandedRidgeCV(RegressorMixin, BaseEstimator):
         self.random_state = random_state
         self.progress = progress
 
-    def _candidates(self, n_bands: int) -> np.ndarray:
+    def _candidates(self, n_bands: int, seed: int) -> np.ndarray:
         if isinstance(self.n_iter, numbers.Integral) and not isinstance(self.n_iter, bool):
             if self.n_iter < 1:
                 raise InputError(f"n_iter: received {self.n_iter}; expected a positive int or candidate points")
-            return dirichlet_candidates(1 if n_bands == 1 else int(self.n_iter), n_bands, self.concentration,
-                                        self.random_state)
+            return dirichlet_candidates(1 if n_bands == 1 else int(self.n_iter), n_bands, self.concentration, seed)
         cand = np.asarray(self.n_iter, dtype=np.float64)
         if cand.ndim != 2 or cand.shape[1] != n_bands or cand.shape[0] < 1:
             raise InputError(f"n_iter: received {describe(cand)}; expected an int or ({'n_candidates'}, {n_bands}) "
@@ -156,9 +162,8 @@ class BandedRidgeCV(RegressorMixin, BaseEstimator):
 
     def _check_params(self) -> None:
         RidgeCV._check_params(self)
-        for name, value in (("n_refine", self.n_refine), ("random_state", self.random_state)):
-            if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < 0:
-                raise InputError(f"{name}: received {value!r}; expected a non-negative int")
+        if not isinstance(self.n_refine, numbers.Integral) or isinstance(self.n_refine, bool) or self.n_refine < 0:
+            raise InputError(f"n_refine: received {self.n_refine!r}; expected a non-negative int")
         if not isinstance(self.refine_scale, numbers.Real) or not self.refine_scale > 0:
             raise InputError(f"refine_scale: received {self.refine_scale!r}; expected a positive number")
 
@@ -184,6 +189,7 @@ class BandedRidgeCV(RegressorMixin, BaseEstimator):
             As :meth:`RidgeCV.fit`, and for a single array instead of a list or dict of bands.
         """
         self._check_params()
+        seed = seed_from(self.random_state)
         alphas = RidgeCV._checked_alphas(self)
         names, values, labelled = _bands(X)
         stacked = _stacked(values)
@@ -195,12 +201,12 @@ class BandedRidgeCV(RegressorMixin, BaseEstimator):
         form = self.solver if self.solver != "auto" else ("primal" if p <= n else "kernel")
         edges = np.cumsum([0] + [v.shape[1] for v in values])
         slices = [slice(int(a), int(b)) for a, b in zip(edges[:-1], edges[1:])]
-        candidates = self._candidates(len(values))
+        candidates = self._candidates(len(values), seed)
         out = solve_banded_ridge_cv(stacked, TargetReader(targets), slices, candidates, alphas, splits, backend,
                                     n_refine=int(self.n_refine), refine_scale=float(self.refine_scale),
-                                    random_state=int(self.random_state), fit_intercept=bool(self.fit_intercept),
+                                    random_state=seed, fit_intercept=bool(self.fit_intercept),
                                     form=form, score=self.score_func, exhaustive=self.search == "exhaustive",
-                                    voxel_chunk=int(self.voxel_chunk), progress=bool(self.progress))
+                                    voxel_chunk=int(self.voxel_chunk), progress=check_progress(self.progress))
         self.band_weights_ = out["gamma"]
         self.global_alphas_ = out["alpha"]
         with np.errstate(divide="ignore"):

@@ -18,7 +18,9 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from .._validation import check_alignment, check_responses, describe
+from .._docs import fill_doc
+from .._progress import progress_bar, show_progress
+from .._validation import check_alignment, check_responses, describe, seed_from
 from ..data import average_repeats, ncsnr, noise_ceiling_from_ncsnr
 from ..errors import AlignmentError, InputError, ShapeError
 from ..plotting import brain as brain_plots
@@ -275,9 +277,10 @@ def _scores(model: Any, X_test: Any, y_test: np.ndarray, nc: np.ndarray | None,
 
 
 # ---------------------------------------------------------------------------------------- entry point
+@fill_doc
 def fit_encoding_model(features: Any, responses: Any, model: Any = None, test: Any = None, noise_ceiling: Any = None,
-                       client: Any = None, progress: bool = True, per_layer: bool = False,
-                       random_state: int = 0, *, min_ceiling: float = scoring.DEFAULT_MIN_CEILING) -> EncodingResult:
+                       client: Any = None, progress: bool | None = None, per_layer: bool = False,
+                       random_state: int | np.random.Generator | None = 0, *, min_ceiling: float = scoring.DEFAULT_MIN_CEILING) -> EncodingResult:
     """Fit an encoding model from features to voxel responses and score it on held-out stimuli.
 
     Parameters
@@ -305,13 +308,14 @@ def fit_encoding_model(features: Any, responses: Any, model: Any = None, test: A
     client : dask.distributed.Client or "local", optional
         Fit voxel blocks on a dask cluster (``"local"``: a LocalCluster made and closed for the
         call); :class:`RidgeCV` and :class:`BandedRidgeCV` fits equal the single-process ones.
-    progress : bool
-        Progress bars (passed to the default models).
+    %(progress)s
+        It is passed to the default models.
     per_layer : bool
         With a dict of features, fit one model per layer (scores get a ``layer`` dim and a
         ``best_layer`` per voxel).
-    random_state : int
-        Seed of the test split.
+    %(random_state)s
+        It draws the test split; ``attrs["random_state"]`` records the seed (for a Generator or
+        None, the one drawn from it).
     min_ceiling : float
         Voxels whose noise ceiling is below it get a NaN ``nc_normalized`` (left out of summaries and
         maps; see :func:`~neuroperception.encoding.noise_ceiling_normalized`, default 0.1); a warning
@@ -336,12 +340,13 @@ def fit_encoding_model(features: Any, responses: Any, model: Any = None, test: A
     ...                  coords={"stimulus_id": ("stimulus", [f"s{i}" for i in range(100)])})
     >>> Y = make_responses(X.values @ rng.normal(size=(5, 4)) + 0.1 * rng.normal(size=(100, 4)),
     ...                    [f"s{i}" for i in range(100)], roi=["V1", "V1", "IT", "IT"])
-    >>> result = fit_encoding_model(X, Y, progress=False)
+    >>> result = fit_encoding_model(X, Y)
     >>> result.metrics, bool((result["r"] > 0.95).all()), list(result.roi_summary().index)
     (['r', 'r2'], True, ['all', 'IT', 'V1'])
     >>> result.roi_summary(fdr=0.05)["n_significant"].tolist()     # every voxel's held-out r is significant
     [4, 2, 2]
     """
+    seed, progress = seed_from(random_state), show_progress(progress)
     single = not isinstance(features, Mapping)
     maps = bool(getattr(model, "accepts_maps", False))
     layers = {"features": _layer(features, "features", maps)} if single else {
@@ -362,7 +367,7 @@ def fit_encoding_model(features: Any, responses: Any, model: Any = None, test: A
     n, n_vox = avg.sizes["stimulus"], avg.sizes["voxel"]
     if n < 6:
         raise InputError(f"responses: received {n} stimuli; expected at least 6 (training folds and a test set)")
-    test_idx = held_out_positions(0.2 if test is None else test, ids, n, random_state)
+    test_idx = held_out_positions(0.2 if test is None else test, ids, n, seed)
     train_idx = np.setdiff1d(np.arange(n), test_idx)
     if train_idx.size < 2 or test_idx.size < 2:
         raise InputError(f"test: leaves {train_idx.size} training and {test_idx.size} test stimuli; expected at least "
@@ -388,7 +393,7 @@ def fit_encoding_model(features: Any, responses: Any, model: Any = None, test: A
     test_x = {k: v.isel(stimulus=test_idx) for k, v in layers.items()}
 
     def make(default):
-        return fresh_copy(model) if model is not None else default(progress=bool(progress))
+        return fresh_copy(model) if model is not None else default(progress=progress)
 
     def fit(estimator, X):
         return fit_on_client(estimator, X, y_train, client) if client is not None else estimator.fit(X, y_train)
@@ -397,12 +402,7 @@ def fit_encoding_model(features: Any, responses: Any, model: Any = None, test: A
     variables: dict[str, xr.DataArray] = {}
     if per_layer or single:
         fitted, per = {}, {}
-        items = names
-        if progress and len(names) > 1:
-            from tqdm.auto import tqdm
-
-            items = tqdm(names, desc="encoding model per layer", unit="layer")
-        for k in items:
+        for k in progress_bar(names, progress and len(names) > 1, desc="encoding model per layer", unit="layer"):
             fitted[k] = fit(make(RidgeCV), train[k])
             per[k] = _scores(fitted[k], test_x[k], y_test, nc, min_ceiling)
         if single:
@@ -433,7 +433,7 @@ def fit_encoding_model(features: Any, responses: Any, model: Any = None, test: A
     test_ids = [ids[i] for i in test_idx] if ids is not None else [str(i) for i in test_idx]
     attrs = {"model": repr(fitted_model if not isinstance(fitted_model, dict) else next(iter(fitted_model.values()))),
              "n_train": int(train_idx.size), "n_test": int(test_idx.size), "per_layer": int(bool(per_layer and not single)),
-             "noise_ceiling_source": nc_source, "min_ceiling": min_ceiling, "random_state": int(random_state),
+             "noise_ceiling_source": nc_source, "min_ceiling": min_ceiling, "random_state": seed,
              "test": "stimulus ids" if test is not None and not isinstance(test, numbers.Real) else
              f"fraction {0.2 if test is None else float(test)}"}
     ds = xr.Dataset(variables, attrs=attrs)

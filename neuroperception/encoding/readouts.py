@@ -28,13 +28,15 @@ import torch
 import xarray as xr
 from sklearn.base import BaseEstimator
 
-from .._validation import check_alignment, check_responses
+from .._docs import fill_doc
+from .._progress import check_progress
+from .._validation import check_alignment, check_device, check_responses, seed_from
 from ..errors import InputError, ShapeError
 from . import scoring
 from ._inputs import score_pair
 from ._readout_inputs import _as_maps
 from ._readout_modules import _Factorized
-from ._training import _predict, plot_history, resolve_device, train
+from ._training import _predict, plot_history, train
 
 __all__ = ["FactorizedReadout"]
 
@@ -60,6 +62,8 @@ class _Readout(BaseEstimator, metaclass=abc.ABCMeta):
 
     def fit(self, X: Any, y: Any):
         """Train the readout on feature maps ``X`` and responses ``y`` (``validation`` drives early stopping)."""
+        seed, progress = seed_from(self.random_state), check_progress(self.progress)
+        self.device_ = check_device(self.device)
         layers = _as_maps(X, self.map_shape, name="X")
         Y = check_responses(y, name="y")
         names = list(layers)
@@ -81,15 +85,14 @@ class _Readout(BaseEstimator, metaclass=abc.ABCMeta):
         self._voxel_coords = {k: (c.dims, np.asarray(c.values)) for k, c in Y.coords.items() if c.dims == ("voxel",)}
         rois = np.asarray(Y["roi"].values).astype(str) if "roi" in Y.coords else np.full(Y.sizes["voxel"], "all")
         self.n_voxels_ = int(Y.sizes["voxel"])
-        self.device_ = resolve_device(self.device)
         with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(int(self.random_state))
+            torch.manual_seed(seed)
             module = self._build(self.map_shapes_, rois).to(self.device_)
         targets = torch.from_numpy(((y - self._y_mean) / self._y_sd).astype(np.float32))
         self.history_ = train(module, self._tensors(layers), targets, validation=self.validation, lr=self.lr,
                               weight_decay=self.weight_decay, max_epochs=self.max_epochs, patience=self.patience,
                               batch_size=self.batch_size, penalty=self._penalty(module),
-                              random_state=int(self.random_state), device=self.device_, progress=self.progress,
+                              random_state=seed, device=self.device_, progress=progress,
                               desc=type(self).__name__)
         self.module_ = module
         return self
@@ -139,6 +142,7 @@ class _Readout(BaseEstimator, metaclass=abc.ABCMeta):
         return plot_history(self.history_, ax=ax)
 
 
+@fill_doc
 class FactorizedReadout(_Readout):
     """Per-voxel spatial mask × channel weights over feature maps (Klindt et al. 2017).
 
@@ -167,12 +171,12 @@ class FactorizedReadout(_Readout):
         on everything for ``max_epochs``.
     map_shape : tuple or list of tuples, optional
         ``(channel, y, x)`` per layer, to accept maps flattened to ``("stimulus", "feature")``.
-    random_state : int
-        Seed of the initialisation, validation split and batch order.
-    device : str
-        ``"auto"`` (CUDA when present), ``"cpu"`` or ``"cuda"``.
-    progress : bool
-        A progress bar over epochs.
+    %(random_state)s
+        It seeds the initialisation, the validation split and the batch order (a Generator or
+        None: through one seed drawn at each fit); the same int gives the same fit on the same device.
+    %(device)s
+    %(progress)s
+        The bar runs over epochs.
 
     Attributes
     ----------
@@ -197,7 +201,7 @@ class FactorizedReadout(_Readout):
 
     def __init__(self, spatial="gaussian", rank=None, smoothness=0.0, sparsity=0.0, lr=0.01, weight_decay=0.0,
                  max_epochs=100, patience=10, batch_size=64, validation=0.1, map_shape=None, random_state=0,
-                 device="cpu", progress=False):
+                 device=None, progress=None):
         self.spatial = spatial
         self.rank = rank
         self.smoothness = smoothness

@@ -15,6 +15,8 @@ from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.model_selection import KFold
 from sklearn.utils.validation import check_is_fitted
 
+from .._docs import fill_doc
+from .._progress import check_progress
 from .._validation import describe
 from ..errors import InputError, ShapeError
 from . import scoring
@@ -29,6 +31,7 @@ _SOLVERS = ("auto", "primal", "kernel")
 _SEARCHES = ("coarse_to_fine", "exhaustive")
 
 
+@fill_doc
 class RidgeCV(RegressorMixin, BaseEstimator):
     """Ridge regression with alpha chosen per target (voxel) by K-fold cross-validation.
 
@@ -55,8 +58,8 @@ class RidgeCV(RegressorMixin, BaseEstimator):
         ``"auto"`` takes primal when ``n_features <= n_samples``. Both give the same answers.
     backend : {"auto", "numpy", "torch"}
         ``"auto"``: torch on a CUDA GPU if present, else numpy.
-    device : {None, "cpu", "cuda"}
-        Torch device.
+    %(device)s
+        Torch backend only: under ``backend="auto"`` without a GPU the solver runs in numpy.
     dtype : {"float32", "float64"}
         Working precision (the Gram eigendecompositions are always float64).
     score_func : {"neg_mse", "r2"}
@@ -68,8 +71,8 @@ class RidgeCV(RegressorMixin, BaseEstimator):
     voxel_chunk : int, default 4096
         Targets processed at once (memory: about ``(n_folds + 1) * n_features * voxel_chunk``
         working-precision numbers).
-    progress : bool, default False
-        Show a progress bar over target chunks.
+    %(progress)s
+        The bar runs over target chunks.
 
     Attributes
     ----------
@@ -95,7 +98,7 @@ class RidgeCV(RegressorMixin, BaseEstimator):
 
     def __init__(self, alphas=None, cv=5, fit_intercept=True, alpha_per_target=True, solver="auto",
                  backend="auto", device=None, dtype="float32", score_func="neg_mse", search="coarse_to_fine",
-                 voxel_chunk=4096, progress=False):
+                 voxel_chunk=4096, progress=None):
         self.alphas = alphas
         self.cv = cv
         self.fit_intercept = fit_intercept
@@ -196,7 +199,7 @@ class RidgeCV(RegressorMixin, BaseEstimator):
         out = solve_ridge_cv(X_values, TargetReader(targets), alphas, splits, backend,
                              fit_intercept=bool(self.fit_intercept), form=form, score=self.score_func,
                              exhaustive=self.search == "exhaustive", alpha_per_target=bool(self.alpha_per_target),
-                             voxel_chunk=int(self.voxel_chunk), progress=bool(self.progress))
+                             voxel_chunk=int(self.voxel_chunk), progress=check_progress(self.progress))
         self.best_alphas_ = out["best_alphas"]
         self.coef_ = out["coef"]
         self.intercept_ = out["intercept"]

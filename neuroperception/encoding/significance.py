@@ -17,7 +17,9 @@ import numpy as np
 import xarray as xr
 from scipy import special
 
-from .._validation import describe
+from .._docs import fill_doc
+from .._progress import check_progress, progress_bar
+from .._validation import check_random_state, describe
 from ..errors import InputError, ShapeError
 from .scoring import _label, _pair, _pearson
 
@@ -48,10 +50,8 @@ def _standardise(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _permutation(t: np.ndarray, p: np.ndarray, n_permutations: int, alternative: str,
-                 rng: np.random.Generator, progress: bool) -> np.ndarray:
+                 rng: np.random.Generator, progress: bool | None) -> np.ndarray:
     """``(1 + #{r_perm >= r}) / (1 + n_permutations)`` per voxel, the test stimuli permuted."""
-    from tqdm.auto import tqdm
-
     zt, flat_t = _standardise(t)
     zp, flat_p = _standardise(p)
     n, v = zt.shape
@@ -61,7 +61,7 @@ def _permutation(t: np.ndarray, p: np.ndarray, n_permutations: int, alternative:
     tol = 1e-12  # r values equal up to rounding count as ties (the identity permutation, tied responses)
     exceed = np.zeros(v, dtype=np.int64)
     block = max(1, _BLOCK // max(n * v, 1))
-    with tqdm(total=n_permutations, desc="permutations", unit="permutation", disable=not progress) as bar:
+    with progress_bar(None, progress, total=n_permutations, desc="permutations", unit="permutation") as bar:
         for start in range(0, n_permutations, block):
             k = min(block, n_permutations - start)
             order = np.stack([rng.permutation(n) for _ in range(k)])
@@ -74,8 +74,9 @@ def _permutation(t: np.ndarray, p: np.ndarray, n_permutations: int, alternative:
     return np.where(flat_t | flat_p, np.nan, out)
 
 
+@fill_doc
 def score_pvalues(y_true: Any, y_pred: Any, *, method: str = "analytic", alternative: str = "greater",
-                  n_permutations: int = 1000, random_state: Any = 0, progress: bool = False) -> Any:
+                  n_permutations: int = 1000, random_state: Any = 0, progress: bool | None = None) -> Any:
     r"""p-value per voxel of the Pearson correlation between measured and predicted held-out responses.
 
     * ``"analytic"``: the exact null distribution of r for :math:`n` independent normal pairs
@@ -99,10 +100,10 @@ def score_pvalues(y_true: Any, y_pred: Any, *, method: str = "analytic", alterna
         ``"two-sided"`` for :math:`|r|`.
     n_permutations : int
         Permutations for ``"permutation"`` (computed in vectorised blocks).
-    random_state : int, numpy.random.Generator or None
-        Seed of the permutations; same seed, same p-values.
-    progress : bool
-        Progress bar over the permutations.
+    %(random_state)s
+        It draws the permutations.
+    %(progress)s
+        The bar runs over the permutations.
 
     Returns
     -------
@@ -136,14 +137,14 @@ def score_pvalues(y_true: Any, y_pred: Any, *, method: str = "analytic", alterna
         raise InputError(f"alternative: received {alternative!r}; expected one of {list(_ALTERNATIVES)}")
     if isinstance(n_permutations, bool) or not isinstance(n_permutations, (int, np.integer)) or n_permutations < 1:
         raise InputError(f"n_permutations: received {n_permutations!r}; expected a positive integer")
+    rng, progress = check_random_state(random_state), check_progress(progress)
     t, p, labelled = _pair(y_true, y_pred)
     if t.ndim != 2 or t.shape[0] < 3:
         raise InputError(f"y_true: received {describe(t)}; expected (stimulus, voxel) with at least 3 stimuli")
     if method == "analytic":
         out = _analytic(_pearson(t, p), t.shape[0], alternative)
     else:
-        out = _permutation(t, p, int(n_permutations), alternative, np.random.default_rng(random_state),
-                           bool(progress))
+        out = _permutation(t, p, int(n_permutations), alternative, rng, progress)
     result = _label(out, labelled, "pvalue")
     if isinstance(result, xr.DataArray):
         result.attrs.update(method=method, alternative=alternative,
