@@ -84,7 +84,7 @@ def photographs(n: int) -> ImageSet:
     """The first ``n`` photographs of ``TARGETS`` at the display's aspect, ids as COCO-Search18 file names."""
     photos = ImageSet.from_samples(size=FRAME)
     ids = [i for i in photos.ids if i.split("/")[-1] in TARGETS][:n]
-    return ImageSet.from_array(photos[ids].images, ids=[f"{i.split('/')[-1]}.jpg" for i in ids])
+    return ImageSet.from_array(photos[ids].images, stimulus_id=[f"{i.split('/')[-1]}.jpg" for i in ids])
 
 
 def priority_maps(images: np.ndarray) -> np.ndarray:

@@ -16,7 +16,7 @@ def small_images():
     from neuroperception.stimuli import ImageSet
 
     g = torch.Generator().manual_seed(0)
-    return ImageSet.from_array(torch.rand(6, 3, 48, 48, generator=g), ids=[f"s{i}" for i in range(6)])
+    return ImageSet.from_array(torch.rand(6, 3, 48, 48, generator=g), stimulus_id=[f"s{i}" for i in range(6)])
 
 
 @pytest.fixture(scope="session")

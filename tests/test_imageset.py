@@ -35,7 +35,7 @@ def test_from_array_uint8_nhwc_default_ids():
 
 def test_from_array_float_nchw_custom_ids():
     t = torch.rand(2, 3, 6, 6, generator=torch.Generator().manual_seed(0))
-    s = ImageSet.from_array(t, ids=["cat", "dog"])
+    s = ImageSet.from_array(t, stimulus_id=["cat", "dog"])
     assert s.ids == ["cat", "dog"]
     assert torch.equal(s.images, t)
     assert torch.equal(s["dog"], t[1])
@@ -51,7 +51,7 @@ def test_from_array_value_range():
 
 def test_from_array_pil_list():
     arrs = [_rand_uint8((5, 7, 3), seed=k) for k in range(3)]
-    s = ImageSet.from_array([Image.fromarray(a) for a in arrs], ids=["a", "b", "c"])
+    s = ImageSet.from_array([Image.fromarray(a) for a in arrs], stimulus_id=["a", "b", "c"])
     assert s.ids == ["a", "b", "c"]
     for k, a in enumerate(arrs):
         assert torch.equal(s.images[k], torch.from_numpy(a).permute(2, 0, 1).float() / 255.0)
@@ -59,12 +59,12 @@ def test_from_array_pil_list():
 
 def test_from_array_duplicate_ids():
     with pytest.raises(AlignmentError, match=r"\['x'\]"):
-        ImageSet.from_array(torch.rand(3, 3, 4, 4), ids=["x", "y", "x"])
+        ImageSet.from_array(torch.rand(3, 3, 4, 4), stimulus_id=["x", "y", "x"])
 
 
 def test_from_array_wrong_number_of_ids():
     with pytest.raises(ShapeError, match="received 1 ids"):
-        ImageSet.from_array(torch.rand(2, 3, 4, 4), ids=["x"])
+        ImageSet.from_array(torch.rand(2, 3, 4, 4), stimulus_id=["x"])
 
 
 @pytest.mark.parametrize("hw", [(40, 60), (60, 40), (33, 33), (10, 17)])
@@ -200,7 +200,7 @@ def test_lazy_subset_and_resize(tree):
 @pytest.fixture
 def small():
     t = torch.rand(5, 3, 4, 6, generator=torch.Generator().manual_seed(7))
-    return ImageSet.from_array(t, ids=list("abcde")), t
+    return ImageSet.from_array(t, stimulus_id=list("abcde")), t
 
 
 def test_index_int_negative_and_id(small):
@@ -299,7 +299,7 @@ def test_resize(small):
 
 def test_concatenation(small):
     s, t = small
-    other = ImageSet.from_array(torch.zeros(2, 3, 4, 6), ids=["x", "y"])
+    other = ImageSet.from_array(torch.zeros(2, 3, 4, 6), stimulus_id=["x", "y"])
     both = s + other
     assert both.ids == ["a", "b", "c", "d", "e", "x", "y"]
     assert torch.equal(both.images[:5], t)
@@ -309,9 +309,9 @@ def test_concatenation(small):
 def test_concatenation_errors(small):
     s, _ = small
     with pytest.raises(AlignmentError, match=r"\['a', 'b'\]"):
-        s + ImageSet.from_array(torch.zeros(2, 3, 4, 6), ids=["b", "a"])
+        s + ImageSet.from_array(torch.zeros(2, 3, 4, 6), stimulus_id=["b", "a"])
     with pytest.raises(ShapeError, match=r"\(4, 6\) and \(5, 5\)"):
-        s + ImageSet.from_array(torch.zeros(1, 3, 5, 5), ids=["z"])
+        s + ImageSet.from_array(torch.zeros(1, 3, 5, 5), stimulus_id=["z"])
     with pytest.raises(TypeError):
         s + torch.zeros(1, 3, 4, 6)
 

@@ -222,7 +222,7 @@ def test_metric_route_aligns_image_ids_by_name():
     trip = np.array([[0, 1, 2], [3, 4, 5], [5, 0, 2]])
     positional = odd_one_out_accuracy(L2(), trip, images=images)
     order = [4, 2, 0, 5, 1, 3]
-    shuffled = ImageSet.from_array(images[order], ids=[names[k] for k in order])
+    shuffled = ImageSet.from_array(images[order], stimulus_id=[names[k] for k in order])
     res = odd_one_out_accuracy(L2(), ThingsTriplets(trip, concepts=names, order="things"), images=shuffled)
     assert res.aligned_by == "stimulus_id"
     np.testing.assert_allclose(res.probabilities, positional.probabilities, rtol=1e-6)

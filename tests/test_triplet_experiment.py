@@ -30,7 +30,8 @@ CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 def setup():
     """Twelve random images (ids with slashes) and a hand-made triplet table of four triplets."""
     g = torch.Generator().manual_seed(0)
-    images = ImageSet.from_array(torch.rand(12, 3, 20, 24, generator=g), ids=[f"set/img {i}" for i in range(12)])
+    images = ImageSet.from_array(torch.rand(12, 3, 20, 24, generator=g),
+                                 stimulus_id=[f"set/img {i}" for i in range(12)])
     ids = images.ids
     rng = np.random.default_rng(0)
     d = rng.uniform(0.1, 1.0, (4, 4))

@@ -46,7 +46,7 @@ def test_from_array_uint8_channels_last_round_trip():
 
 def test_from_array_float_is_copied_and_resized():
     t = torch.rand(2, 3, 3, 20, 40)
-    v = VideoSet.from_array(t, ids=["a", "b"])
+    v = VideoSet.from_array(t, stimulus_id=["a", "b"])
     t.zero_()
     assert v.videos.max() > 0  # the set owns its pixels
     r = VideoSet.from_array(torch.rand(2, 3, 3, 20, 40), size=10)
@@ -59,13 +59,13 @@ def test_from_array_rejects_non_video_arrays():
     with pytest.raises(InputError, match="NaN"):
         VideoSet.from_array(torch.full((1, 2, 3, 4, 4), float("nan")))
     with pytest.raises(ShapeError, match="2 ids; expected one per item"):
-        VideoSet.from_array(torch.rand(3, 2, 3, 4, 4), ids=["a", "b"])
+        VideoSet.from_array(torch.rand(3, 2, 3, 4, 4), stimulus_id=["a", "b"])
 
 
 # ---------------------------------------------------------------------------- indexing
 def test_indexing_ids_slices_masks_and_frames():
     x = torch.rand(4, 5, 3, 6, 6)
-    v = VideoSet.from_array(x, ids=["a", "b", "c", "d"], fps=12)
+    v = VideoSet.from_array(x, stimulus_id=["a", "b", "c", "d"], fps=12)
     assert torch.equal(v[1], x[1]) and torch.equal(v["c"], x[2]) and torch.equal(v[-1], x[3])
     sub = v[["d", "a"]]
     assert isinstance(sub, VideoSet) and sub.ids == ["d", "a"] and sub.fps == 12.0
@@ -94,14 +94,14 @@ def test_batches_cover_the_set_in_order():
 
 
 def test_add_concatenates_and_checks():
-    a = VideoSet.from_array(torch.rand(2, 3, 3, 4, 4), ids=["a", "b"], fps=8)
-    b = VideoSet.from_array(torch.rand(1, 3, 3, 4, 4), ids=["c"], fps=8)
+    a = VideoSet.from_array(torch.rand(2, 3, 3, 4, 4), stimulus_id=["a", "b"], fps=8)
+    b = VideoSet.from_array(torch.rand(1, 3, 3, 4, 4), stimulus_id=["c"], fps=8)
     ab = a + b
     assert ab.ids == ["a", "b", "c"] and torch.equal(ab.videos, torch.cat([a.videos, b.videos]))
     with pytest.raises(ShapeError, match="expected equal lengths and frame sizes"):
-        a + VideoSet.from_array(torch.rand(1, 4, 3, 4, 4), ids=["x"])
+        a + VideoSet.from_array(torch.rand(1, 4, 3, 4, 4), stimulus_id=["x"])
     with pytest.raises(InputError, match="fps"):
-        a + VideoSet.from_array(torch.rand(1, 3, 3, 4, 4), ids=["y"], fps=30)
+        a + VideoSet.from_array(torch.rand(1, 3, 3, 4, 4), stimulus_id=["y"], fps=30)
     with pytest.raises(InputError, match="duplicate|unique"):
         a + a
     assert "VideoSet(n=2" in repr(a)
@@ -188,7 +188,7 @@ def test_lossless_file_round_trip_and_folder(tmp_path):
 
 def test_to_files_round_trip(tmp_path):
     x = torch.from_numpy(np.stack([_smooth_video(4, seed=5)])).permute(0, 1, 4, 2, 3).float() / 255
-    v = VideoSet.from_array(x, ids=["clip"], fps=5)
+    v = VideoSet.from_array(x, stimulus_id=["clip"], fps=5)
     paths = v.to_files(tmp_path, extension=".avi")
     assert [p.name for p in paths] == ["clip.avi"]
     back = VideoSet.from_files(paths)

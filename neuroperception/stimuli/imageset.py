@@ -50,7 +50,7 @@ class ImageSet(_LabelledSet):
     Examples
     --------
     >>> import numpy as np
-    >>> s = ImageSet.from_array(np.zeros((2, 32, 32, 3), dtype=np.uint8), ids=["a", "b"])
+    >>> s = ImageSet.from_array(np.zeros((2, 32, 32, 3), dtype=np.uint8), stimulus_id=["a", "b"])
     >>> len(s), s.ids, tuple(s.images.shape)
     (2, ['a', 'b'], (2, 3, 32, 32))
     >>> tuple(s["b"].shape)
@@ -59,7 +59,7 @@ class ImageSet(_LabelledSet):
 
     _noun, _article = "images", "an"
 
-    def __init__(self, images: torch.Tensor | None, ids: Sequence[str] | None, *, paths=None, size=None,
+    def __init__(self, images: torch.Tensor | None, stimulus_id: Sequence[str] | None, *, paths=None, size=None,
                  source: str = "array"):
         """Hold ``images`` (float32 ``(N, 3, H, W)`` in [0, 1] or uint8 ``NHWC``) or ``paths`` to read lazily.
 
@@ -82,10 +82,10 @@ class ImageSet(_LabelledSet):
         Examples
         --------
         >>> import torch
-        >>> ImageSet(torch.zeros(4, 3, 8, 8), ids=["a", "b"])
+        >>> ImageSet(torch.zeros(4, 3, 8, 8), stimulus_id=["a", "b"])
         Traceback (most recent call last):
         ...
-        neuroperception.errors.ShapeError: ids: received 2 ids; expected one per item (4)
+        neuroperception.errors.ShapeError: stimulus_id: received 2 ids; expected one per item (4)
         """
         paths = check_set_sources(images, paths, "ImageSet", "images")
         size = check_set_size(size, "ImageSet")
@@ -97,14 +97,14 @@ class ImageSet(_LabelledSet):
         n = len(images) if images is not None else len(paths)
         self._tensor = images
         self._paths = [Path(p) for p in paths] if paths is not None else None
-        self._ids = check_ids(ids, n, name="ids")
+        self._ids = check_ids(stimulus_id, n)
         self._index = {i: k for k, i in enumerate(self._ids)}
         self.size = size
         self.source = check_source(source, "ImageSet")
 
     # ------------------------------------------------------------------ constructors
     @classmethod
-    def from_array(cls, array: Any, ids: Sequence[str] | None = None, *, size=None,
+    def from_array(cls, array: Any, stimulus_id: Sequence[str] | None = None, *, size=None,
                    value_range=(0.0, 1.0)) -> "ImageSet":
         """Build a set from an array, a tensor or a list of PIL images.
 
@@ -112,8 +112,8 @@ class ImageSet(_LabelledSet):
         ----------
         array : array-like
             ``uint8`` ``HWC``/``NHWC``, float ``(N, C, H, W)`` in ``value_range``, or PIL images.
-        ids : sequence of str, optional
-            One unique id per image; default ``stim0000, stim0001, ...``.
+        stimulus_id : sequence of str, optional
+            One unique id per image (listed in :attr:`ids`); default ``stim0000, stim0001, ...``.
         size : int or (int, int), optional
             Resize (covering) and centre-crop every image to this size.
         value_range : tuple
@@ -130,7 +130,7 @@ class ImageSet(_LabelledSet):
             x = x.clone()  # the set owns its pixels: later edits of the caller's tensor don't reach it
         if size is not None:
             x = resize_center_crop(x, size)
-        return cls(x.contiguous(), check_ids(ids, x.shape[0], name="ids"), size=size)
+        return cls(x.contiguous(), check_ids(stimulus_id, x.shape[0]), size=size)
 
     @classmethod
     def from_folder(cls, path, size=None, *, recursive: bool = True) -> "ImageSet":
@@ -287,7 +287,7 @@ class ImageSet(_LabelledSet):
                 patch = patch.flip(-1)
             out.append(torch.nn.functional.interpolate(patch, size=(int(size), int(size)), mode="bilinear",
                                                        antialias=True, align_corners=False).clamp(0, 1))
-        return ImageSet.from_array(torch.cat(out), ids=[f"{prefix}{k:04d}" for k in range(int(n))])
+        return ImageSet.from_array(torch.cat(out), stimulus_id=[f"{prefix}{k:04d}" for k in range(int(n))])
 
     def resize(self, size) -> "ImageSet":
         """A new set resized (covering) and centre-cropped to ``size``.

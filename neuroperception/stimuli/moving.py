@@ -72,7 +72,7 @@ class MovingStimuli:
         owner = "MovingStimuli"
         if not isinstance(self.videos, VideoSet):
             raise InputError(f"{owner}: received videos of type {type(self.videos).__name__}; expected a VideoSet "
-                             "(e.g. VideoSet.from_array(x, ids=...))")
+                             "(e.g. VideoSet.from_array(x, stimulus_id=...))")
         n = len(self.videos)
         hw = tuple(self.videos[:1].videos.shape[-2:]) if n else None
         flow = self.flow

@@ -46,7 +46,7 @@ class VideoSet(_LabelledSet):
     Examples
     --------
     >>> import torch
-    >>> v = VideoSet.from_array(torch.rand(2, 5, 3, 16, 16), ids=["a", "b"], fps=10)
+    >>> v = VideoSet.from_array(torch.rand(2, 5, 3, 16, 16), stimulus_id=["a", "b"], fps=10)
     >>> len(v), v.ids, v.n_frames, tuple(v.videos.shape)
     (2, ['a', 'b'], 5, (2, 5, 3, 16, 16))
     >>> tuple(v["b"].shape), v[["b"]].ids
@@ -55,7 +55,7 @@ class VideoSet(_LabelledSet):
 
     _noun, _article = "videos", "a"
 
-    def __init__(self, videos: torch.Tensor | None, ids: Sequence[str] | None, *, fps: float | None = None,
+    def __init__(self, videos: torch.Tensor | None, stimulus_id: Sequence[str] | None, *, fps: float | None = None,
                  paths=None, size=None, n_frames: int | None = None, source: str = "array"):
         """Hold ``videos`` (float32 ``(N, T, 3, H, W)`` in [0, 1] or uint8 ``(N, T, H, W, 3)``) or ``paths``.
 
@@ -80,10 +80,10 @@ class VideoSet(_LabelledSet):
         Examples
         --------
         >>> import torch
-        >>> VideoSet(torch.zeros(2, 3, 3, 8, 8), ids=["a", "a"])
+        >>> VideoSet(torch.zeros(2, 3, 3, 8, 8), stimulus_id=["a", "a"])
         Traceback (most recent call last):
         ...
-        neuroperception.errors.AlignmentError: ids: received 1 duplicated stimulus ids, e.g. ['a']; expected unique ids
+        neuroperception.errors.AlignmentError: stimulus_id: received 1 duplicated stimulus ids, e.g. ['a']; expected unique ids
         """
         paths = check_set_sources(videos, paths, "VideoSet", "videos")
         size = check_set_size(size, "VideoSet")
@@ -114,7 +114,7 @@ class VideoSet(_LabelledSet):
         n = len(videos) if videos is not None else len(paths)
         self._tensor = videos
         self._paths = paths
-        self._ids = check_ids(ids, n, name="ids")
+        self._ids = check_ids(stimulus_id, n)
         self._index = {i: k for k, i in enumerate(self._ids)}
         self.fps = None if fps is None else float(fps)
         self.size = size
@@ -123,7 +123,7 @@ class VideoSet(_LabelledSet):
 
     # ------------------------------------------------------------------ constructors
     @classmethod
-    def from_array(cls, array: Any, ids: Sequence[str] | None = None, *, fps: float | None = None,
+    def from_array(cls, array: Any, stimulus_id: Sequence[str] | None = None, *, fps: float | None = None,
                    size=None, value_range=(0.0, 1.0)) -> "VideoSet":
         """Build a set from float ``(N, T, 3, H, W)`` in ``value_range`` or uint8 ``(N, T, H, W, 3)``.
 
@@ -131,8 +131,8 @@ class VideoSet(_LabelledSet):
         ----------
         array : torch.Tensor or numpy.ndarray
             The videos.
-        ids : sequence of str, optional
-            One unique id per video; default ``stim0000, stim0001, ...``.
+        stimulus_id : sequence of str, optional
+            One unique id per video (listed in :attr:`ids`); default ``stim0000, stim0001, ...``.
         fps : float, optional
             Frame rate (recorded, not used to resample).
         size : int or (int, int), optional
@@ -151,7 +151,7 @@ class VideoSet(_LabelledSet):
             x = x.clone()  # the set owns its pixels
         if size is not None:
             x = _resize(x, size)
-        return cls(x.contiguous(), check_ids(ids, x.shape[0], name="ids"), fps=fps, size=size)
+        return cls(x.contiguous(), check_ids(stimulus_id, x.shape[0]), fps=fps, size=size)
 
     @classmethod
     def from_frame_folders(cls, root, size=None, *, n_frames: int | None = None,
@@ -335,7 +335,7 @@ class VideoSet(_LabelledSet):
         Examples
         --------
         >>> import torch
-        >>> v = VideoSet.from_array(torch.rand(2, 5, 3, 4, 4), ids=["a", "b"])
+        >>> v = VideoSet.from_array(torch.rand(2, 5, 3, 4, 4), stimulus_id=["a", "b"])
         >>> s = v.frames()
         >>> s.ids, torch.equal(s.images, v.videos[:, 2])
         (['a', 'b'], True)
@@ -382,7 +382,7 @@ class VideoSet(_LabelledSet):
         Examples
         --------
         >>> import tempfile, torch
-        >>> v = VideoSet.from_array(torch.rand(2, 3, 3, 8, 8), ids=["a", "b"], fps=5)
+        >>> v = VideoSet.from_array(torch.rand(2, 3, 3, 8, 8), stimulus_id=["a", "b"], fps=5)
         >>> [p.name for p in v.to_files(tempfile.mkdtemp(), extension=".avi")]
         ['a.avi', 'b.avi']
         """
