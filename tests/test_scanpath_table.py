@@ -50,3 +50,20 @@ def test_errors():
     with pytest.raises(InputError, match="mixes"):
         Scanpaths(pd.DataFrame({"image_id": ["a", "b"], "x": [1, 2], "y": [2, 3], "scanpath": [0, 0],
                                 "fixation": [0, 1]}))
+
+
+def test_constructor_checks_sizes_and_numbers():
+    df = pd.DataFrame({"image_id": ["a", "a"], "x": [1.0, 2.0], "y": [3.0, 4.0]})
+    with pytest.raises(InputError, match=r"image_sizes\['a'\]: received \(0, 40\)"):
+        Scanpaths(df, {"a": (0, 40)})
+    with pytest.raises(InputError, match="image_sizes"):
+        Scanpaths(df, {"a": (40,)})
+    with pytest.raises(InputError, match="mapping"):
+        Scanpaths(df, [(40, 40)])
+    with pytest.raises(InputError, match="'duration' holds 1 values that are not numbers .*'0.2s'"):
+        Scanpaths(df.assign(duration=[200, "0.2s"]))
+    with pytest.raises(InputError, match="'x' holds"):
+        Scanpaths(df.assign(x=["1", "left"]))
+    ok = Scanpaths(df.assign(duration=["200", ""], onset=[None, 5]), {"a": [40.0, 40.0]})
+    assert ok.table["duration"].tolist()[0] == 200.0 and np.isnan(ok.table["duration"].tolist()[1])
+    assert ok.image_sizes == {"a": (40, 40)}

@@ -91,7 +91,13 @@ class Scanpaths:
             if col not in df.columns:
                 df[col] = np.nan
         for col in _FIELDS:
-            df[col] = pd.to_numeric(df[col], errors="coerce").astype(float)
+            values = pd.to_numeric(df[col], errors="coerce").astype(float)
+            garbled = values.isna() & df[col].notna() & (df[col].astype(str).str.strip() != "")
+            if garbled.any():
+                raise InputError(f"table: column {col!r} holds {int(garbled.sum())} values that are not numbers "
+                                 f"(e.g. {df.loc[garbled, col].iloc[0]!r} in row {int(np.flatnonzero(garbled)[0])}); "
+                                 "expected numbers (empty or NaN for unknown)")
+            df[col] = values
         bad = ~np.isfinite(df[["x", "y"]].to_numpy()).all(axis=1)
         if bad.any():
             raise InputError(f"table: {int(bad.sum())} fixations with NaN/Inf x or y (first rows: "
@@ -112,7 +118,10 @@ class Scanpaths:
                              "expected one of each per scanpath")
         order = list(COLUMNS) + [c for c in df.columns if c not in COLUMNS]
         self.table = df[order]
-        self.image_sizes = {str(k): (int(v[0]), int(v[1])) for k, v in (image_sizes or {}).items()}
+        if image_sizes is not None and not isinstance(image_sizes, Mapping):
+            raise InputError(f"image_sizes: received {type(image_sizes).__name__}; expected a mapping of image id to "
+                             "(height, width)")
+        self.image_sizes = {str(k): _check_size(v, f"image_sizes[{k!r}]") for k, v in (image_sizes or {}).items()}
         self.allow_off_display = bool(allow_off_display)
         if self.image_sizes and not self.allow_off_display:
             self.check_bounds(self.image_sizes)
