@@ -250,11 +250,11 @@ class ImageSet(_LabelledSet):
 
     @fill_doc
     def random_crops(self, n: int, size: int, *, random_state: int | np.random.Generator | None = 0,
-                     prefix: str = "crop/") -> "ImageSet":
+                     id_prefix: str = "crop/") -> "ImageSet":
         """``n`` random square crops of the images (35-80 % of the side, random left-right flips), resized.
 
         A cheap way to turn a handful of photographs into hundreds of distinct stimuli for simulated
-        experiments. Crop ``k`` gets the id ``f"{prefix}{k:04d}"``; the same seed gives the same crops.
+        experiments. Crop ``k`` gets the id ``f"{id_prefix}{k:04d}"``; the same seed gives the same crops.
 
         Parameters
         ----------
@@ -263,8 +263,8 @@ class ImageSet(_LabelledSet):
         size : int
             Side of the square crops after resizing, in pixels.
         %(random_state)s
-        prefix : str
-            Prefix of the crops' ids.
+        id_prefix : str
+            Prefix of the crops' ids (as ``id_prefix`` of the world's scenes and episodes).
 
         Examples
         --------
@@ -287,7 +287,7 @@ class ImageSet(_LabelledSet):
                 patch = patch.flip(-1)
             out.append(torch.nn.functional.interpolate(patch, size=(int(size), int(size)), mode="bilinear",
                                                        antialias=True, align_corners=False).clamp(0, 1))
-        return ImageSet.from_array(torch.cat(out), stimulus_id=[f"{prefix}{k:04d}" for k in range(int(n))])
+        return ImageSet.from_array(torch.cat(out), stimulus_id=[f"{id_prefix}{k:04d}" for k in range(int(n))])
 
     def resize(self, size) -> "ImageSet":
         """A new set resized (covering) and centre-cropped to ``size``.
