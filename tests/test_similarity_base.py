@@ -75,3 +75,7 @@ def test_errors(batches):
     torch.testing.assert_close(signed(x * 2 - 1, y[:1] * 2 - 1), m(x, y[:1]))
     with pytest.raises(TypeError):
         Metric()
+    for bad_range in ((0, 2), (0, 1, 2), "0-1", None):  # checked when the metric is built, not at its first call
+        with pytest.raises(InputError, match="_Pooled: received value_range"):
+            _Pooled(value_range=bad_range)
+    assert _Pooled(value_range=[0, 255]).value_range == (0.0, 255.0)

@@ -21,7 +21,7 @@ from typing import Any, Union
 import torch
 from torch import nn
 
-from .._validation import check_images
+from .._validation import _RANGES, check_images
 from ..errors import InputError, ShapeError
 
 __all__ = ["Metric", "Representation"]
@@ -83,7 +83,14 @@ class Metric(nn.Module, metaclass=ABCMeta):
 
     def __init__(self, value_range: tuple[float, float] = (0.0, 1.0)):
         super().__init__()
-        self.value_range = tuple(float(v) for v in value_range)
+        try:
+            lo, hi = (float(v) for v in value_range)
+        except (TypeError, ValueError):
+            lo = hi = float("nan")
+        if (lo, hi) not in _RANGES:
+            raise InputError(f"{type(self).__name__}: received value_range={value_range!r}; expected one of "
+                             "(0, 1), (-1, 1), (0, 255), the range the images are in")
+        self.value_range = (lo, hi)
         self._reference: Representation | None = None
         self._reference_shape: tuple[int, ...] | None = None
 
