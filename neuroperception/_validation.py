@@ -439,6 +439,8 @@ def check_ids(ids: Any, n: int, *, name: str = "stimulus_id", prefix: str | None
 
 
 def _check_unique(ids: Sequence[str], name: str) -> None:
+    if len(set(ids)) == len(ids):
+        return
     seen: set[str] = set()
     dup = []
     for i in ids:
@@ -540,6 +542,11 @@ def _n_stimuli(x: Any, name: str) -> int:
                      "xarray.DataArray with a 'stimulus' dim")
 
 
+def _id_list(da: xr.DataArray) -> list[str]:
+    """The ``stimulus_id`` values of a DataArray as a list of str (one vectorised conversion)."""
+    return np.asarray(da.coords["stimulus_id"].values).astype(str).tolist()
+
+
 def _labelling_hint(name: str, x: Any) -> str:
     if isinstance(x, xr.DataArray):
         return f'{name}.assign_coords(stimulus_id=("stimulus", ids))'
@@ -613,7 +620,7 @@ def check_alignment(*arrays: Any, names: Sequence[str] | None = None, how: str =
     names = list(names) if names is not None else [f"array {i}" for i in range(len(arrays))]
     sizes = [_n_stimuli(a, nm) for a, nm in zip(arrays, names)]
     if len(arrays) < 2:
-        ids = ([str(v) for v in arrays[0]["stimulus_id"].values] if arrays and isinstance(arrays[0], xr.DataArray)
+        ids = (_id_list(arrays[0]) if arrays and isinstance(arrays[0], xr.DataArray)
                and "stimulus_id" in arrays[0].coords else None)
         return (tuple(arrays), ids) if return_ids else tuple(arrays)
     has_ids = [isinstance(a, xr.DataArray) and "stimulus_id" in a.coords for a in arrays]
@@ -632,7 +639,7 @@ def check_alignment(*arrays: Any, names: Sequence[str] | None = None, how: str =
             f"{', '.join(labelled)} {'carries' if len(labelled) == 1 else 'carry'} stimulus_id; expected ids on all "
             f"inputs (inputs are matched by stimulus_id, never by position when ids exist): label it as "
             f"{_labelling_hint(nm, x)}, or drop the ids to match by position ({drops})")
-    id_lists = [[str(v) for v in a["stimulus_id"].values] for a in arrays]
+    id_lists = [_id_list(a) for a in arrays]
     for ids, nm in zip(id_lists, names):
         _check_unique(ids, f"{nm}.stimulus_id")
     first = id_lists[0]

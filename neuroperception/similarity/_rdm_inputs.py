@@ -110,10 +110,10 @@ class _Stack(NamedTuple):
 def _rdm_ids(da: xr.DataArray, name: str):
     if "stimulus_id" not in da.coords:
         return da, None
-    ids = [str(v) for v in da["stimulus_id"].values]
+    ids = np.asarray(da["stimulus_id"].values).astype(str).tolist()
     check_ids(ids, len(ids), name=f"{name}.stimulus_id")
     if "stimulus_id_" in da.coords:
-        cols = [str(v) for v in da["stimulus_id_"].values]
+        cols = np.asarray(da["stimulus_id_"].values).astype(str).tolist()
         if cols != ids:
             if set(cols) != set(ids) or len(cols) != len(ids):
                 raise AlignmentError(f"{name}: row ids (stimulus_id) and column ids (stimulus_id_) differ; "
