@@ -178,9 +178,8 @@ def test_chunk_aware_reading_equals_the_old_reader(tmp_path, chunks):
     path = tmp_path / "betas_session01.hdf5"
     _write_hdf5(path, vol, chunks=chunks)
     for sel in (rng.random((X, Y, Z)) < 0.3, np.ones((X, Y, Z), bool), LEFT & np.ones((X, Y, Z), bool)):
-        raw, shape, _ = _nsd_files.read_volume(path, "hdf5", sel, 50, T)
+        ours, stored, shape, _ = _nsd_files.read_volume(path, "hdf5", sel, 50, T)
         assert shape == (X, Y, Z)
-        ours, stored = _nsd_files.to_percent(raw, path)
         np.testing.assert_array_equal(ours, _old_reader(path, sel))
         assert ours.dtype == np.float32 and "int16" in stored
 
@@ -208,11 +207,13 @@ def test_mask_skips_unread_chunks(tmp_path, monkeypatch):
         return out
 
     monkeypatch.setattr(h5py.Dataset, "__getitem__", spy)
-    raw, _, _ = _nsd_files.read_volume(path, "hdf5", sel, 50, T)
-    np.testing.assert_array_equal(raw, vol[sel].T)
+    values, *_ = _nsd_files.read_volume(path, "hdf5", sel, 50, T)
+    np.testing.assert_array_equal(values, vol[sel].T.astype(np.float32) / np.float32(300))
     assert all(s[0] == T for s in reads)  # every read takes all trials of its chunks
     assert sum(int(np.prod(s[1:])) for s in reads) == sel.sum()  # each needed chunk read once
-    assert len(reads) == 4  # runs along x: (1..3, 2, 1), (1..3, 2, 2), (5, 0, 3), (0, 4, 0)
+    # runs along z (the fastest axis of the voxel order), as h5py shapes (trial, z, y, x):
+    # voxel (0, 4, 0), then (1, 2, 1..2), (2, 2, 1..2), (3, 2, 1..2), then (5, 0, 3)
+    assert reads == [(T, 1, 1, 1), (T, 2, 1, 1), (T, 2, 1, 1), (T, 2, 1, 1), (T, 1, 1, 1)]
     with pytest.raises(OSError):  # the corrupted chunks are there: reading everything fails
         _nsd_files.read_volume(path, "hdf5", None, 50, T)
 
@@ -305,6 +306,20 @@ def test_nonfinite_surface_betas_raise_or_drop(tmp_path, nsd_root):
         load_nsd_betas(bad, 1, 1, space="fsaverage", progress=False)
     r = load_nsd_betas(bad, 1, 1, space="fsaverage", progress=False, drop_nonfinite=True)
     assert r.sizes["voxel"] == 15 and 2 not in r["vertex"].values[r["hemi"].values == "right"]
+
+
+def test_auto_format_per_session(nsd_root, tmp_path):
+    """format='auto' takes each session's own file: an HDF5 session and a NIfTI-only one read alike."""
+    root, *_ = nsd_root
+    mixed = tmp_path / "nsd"
+    shutil.copytree(root / "nsddata", mixed / "nsddata")
+    out = _betas_dir(mixed)
+    out.mkdir(parents=True)
+    shutil.copy(_betas_dir(root) / "betas_session01.hdf5", out)
+    shutil.copy(_betas_dir(root) / "betas_session02.nii.gz", out)
+    a = load_nsd_betas(mixed, 1, [1, 2], mask="nsdgeneral", progress=False)
+    b = load_nsd_betas(root, 1, [1, 2], mask="nsdgeneral", format="hdf5", progress=False)
+    np.testing.assert_array_equal(a.values, b.values)
 
 
 def test_round_trip_and_xyz_without_nifti(nsd_root, tmp_path):

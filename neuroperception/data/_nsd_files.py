@@ -4,10 +4,11 @@ NSD's volume betas ``betas_sessionSS.hdf5`` were written from MATLAB with the ch
 ``[1 1 1 750]``: h5py sees the dataset ``betas`` as ``(trial, z, y, x)`` with chunks
 ``(750, 1, 1, 1)``, i.e. one chunk per voxel holding all of its trials. Reading blocks of trials
 across the whole volume touches every chunk once per block; here the selected voxels are grouped
-into runs of chunks along the fastest axis and each run is read once with all trials, so every
-needed chunk is read exactly once and chunks without a selected voxel are never read. The same
-routine serves any chunking (and the per-hemisphere ``(trial, vertex)`` HDF5 files of the
-``nativesurface`` space).
+into runs of chunks along z (the fastest axis of the NIfTI voxel order ``i, j, k``, so the columns
+come out in that order without a gather) and each run is read once with all trials: every needed
+chunk is read exactly once and chunks without a selected voxel are never read. The same routine
+serves any chunking (and the per-hemisphere ``(trial, vertex)`` HDF5 files of the ``nativesurface``
+space).
 
 Stored values: integer files hold percent signal change x 300 (NSD's int16 volume and
 native-surface betas) and are divided by 300; floating-point files (the ``fsaverage`` ``.mgh``
@@ -29,15 +30,22 @@ from .surface import _mgh_frames, _mgh_header
 _SCALE = 300.0  # integer betas are stored as percent signal change x 300
 
 
+def _divisor(dtype: np.dtype, path: Path) -> tuple[float | None, str]:
+    """300 for integer betas, None for floating-point ones, and a note of how they were stored."""
+    if dtype.kind in "iu":
+        return _SCALE, f"{dtype.name} percent signal change x 300 (divided by 300)"
+    if dtype.kind == "f":
+        return None, f"{dtype.name} percent signal change (as stored)"
+    raise InputError(f"{path}: betas of dtype {dtype}; expected int16 (x 300) or float percent signal change")
+
+
 def to_percent(raw: np.ndarray, path: Path) -> tuple[np.ndarray, str]:
     """Percent signal change as float32 and a note of how it was stored."""
-    if raw.dtype.kind in "iu":
-        out = raw.astype(np.float32)
-        out /= np.float32(_SCALE)
-        return out, f"{raw.dtype.name} percent signal change x 300 (divided by 300)"
-    if raw.dtype.kind == "f":
-        return raw.astype(np.float32, copy=False), f"{raw.dtype.name} percent signal change (as stored)"
-    raise InputError(f"{path}: betas of dtype {raw.dtype}; expected int16 (x 300) or float percent signal change")
+    divisor, note = _divisor(raw.dtype, path)
+    out = raw.astype(np.float32)  # a native float32 copy, whatever the stored dtype and byte order
+    if divisor is not None:
+        out /= np.float32(divisor)
+    return out, note
 
 
 def _boxes(sel: np.ndarray, chunks: tuple[int, ...]) -> Iterator[tuple[tuple[slice, ...], Any, np.ndarray]]:
@@ -69,36 +77,49 @@ def _boxes(sel: np.ndarray, chunks: tuple[int, ...]) -> Iterator[tuple[tuple[sli
         yield box, picks, np.ravel_multi_index(tuple(local + offset), sel.shape)
 
 
-def read_hdf5(ds, sel: np.ndarray, block_size: int) -> np.ndarray:
-    """Stored values ``(trial, n_selected)`` of an h5py dataset ``(trial, *space)``, selected by ``sel``.
+def read_hdf5(ds, sel: np.ndarray, block_size: int, axes: tuple[int, ...] | None = None) -> tuple[np.ndarray, str]:
+    """Percent signal change ``(trial, n_selected)`` float32 of an h5py dataset ``(trial, *space)``, and a note.
 
-    Columns are in C order of ``sel`` (the dataset's own axis order). Chunks holding all trials are
-    read along the chunks (each needed chunk once, all trials); files whose chunks split the trial
-    axis, or that are contiguous (trial-major on disk), are read in blocks of about ``block_size``
-    trials (whole chunks along the trial axis), each block over the same chunk-aligned boxes.
+    ``sel`` is given in the caller's axis order: its axis ``o`` is the dataset's spatial axis
+    ``axes[o]`` (default: the dataset's own order); columns come in C order of ``sel``. With chunks of
+    one voxel (NSD's), the runs follow the caller's fastest axis, so the columns need no reordering.
+    Chunks holding all trials are read along the chunks (each needed chunk once, all trials); files
+    whose chunks split the trial axis, or that are contiguous (trial-major on disk), are read in
+    blocks of about ``block_size`` trials (whole chunks along the trial axis), each block over the
+    same chunk-aligned boxes. Each block is converted (and divided by 300 for integer files) as it
+    is read, into the one output array.
     """
     n_trials, space = ds.shape[0], ds.shape[1:]
+    divisor, note = _divisor(ds.dtype, ds.file.filename)
+    axes = tuple(range(len(space))) if axes is None else tuple(axes)
     if ds.chunks is None:
         step, chunks = block_size, space
     else:
         t_chunk, chunks = ds.chunks[0], ds.chunks[1:]
         step = n_trials if t_chunk >= n_trials else max(1, block_size // t_chunk) * t_chunk
-    boxes = list(_boxes(sel, chunks))
+    boxes = list(_boxes(sel, tuple(chunks[a] for a in axes)))
+    to_caller = (0,) + tuple(1 + a for a in axes)  # a block's dataset axes -> the caller's order
     flat = np.concatenate([b[2] for b in boxes]) if boxes else np.zeros(0, np.int64)
-    raw = np.empty((n_trials, flat.size), ds.dtype)
+    out = np.empty((n_trials, flat.size), np.float32)
     for t0 in range(0, n_trials, step):
         t1, col = min(n_trials, t0 + step), 0
         for box, picks, idx in boxes:
-            block = ds[(slice(t0, t1),) + box].reshape(t1 - t0, -1)
-            raw[t0:t1, col:col + idx.size] = block if picks is None else block[:, picks]
+            block = ds[(slice(t0, t1),) + tuple(box[axes.index(d)] for d in range(len(axes)))]
+            block = block.transpose(to_caller).reshape(t1 - t0, -1)
+            block = block if picks is None else block[:, picks]
+            dest = out[t0:t1, col:col + idx.size]
+            if divisor is None:
+                dest[...] = block
+            else:
+                np.divide(block, np.float32(divisor), out=dest)  # int -> float32, then / 300 in float32
             col += idx.size
     if flat.size > 1 and not (np.diff(flat) > 0).all():  # boxes of several rows: back to C order
-        raw = raw[:, np.argsort(flat, kind="stable")]
-    return raw
+        out = out[:, np.argsort(flat, kind="stable")]
+    return out, note
 
 
 def read_volume(path: Path, kind: str, sel: np.ndarray | None, block_size: int, n_trials: int):
-    """``(raw trials x voxels, volume shape (x, y, z), affine or None)`` of one volume session file.
+    """``(percent signal change trials x voxels, note, volume shape (x, y, z), affine or None)`` of a session.
 
     Voxels in C order of the NIfTI indices ``(i, j, k)``; ``sel`` is a boolean ``(x, y, z)`` volume
     (None: every voxel).
@@ -115,12 +136,8 @@ def read_volume(path: Path, kind: str, sel: np.ndarray | None, block_size: int, 
             shape = tuple(int(n) for n in ds.shape[1:][::-1])
             check_trials(path, ds.shape[0], n_trials)
             sel = _mask_for(sel, shape, path)
-            sel_zyx = sel.transpose(2, 1, 0)
-            raw = read_hdf5(ds, sel_zyx, block_size)  # C order of (z, y, x)
-        # each voxel's column: its rank among the selected voxels in (z, y, x) order
-        i, j, k = np.nonzero(sel)
-        pos = np.searchsorted(np.flatnonzero(sel_zyx), np.ravel_multi_index((k, j, i), sel_zyx.shape))
-        return raw[:, pos], shape, None
+            values, note = read_hdf5(ds, sel, block_size, axes=(2, 1, 0))  # (x, y, z) = dataset axes 2, 1, 0
+        return values, note, shape, None
     import nibabel as nib
 
     img = nib.load(os.fspath(path))
@@ -130,7 +147,7 @@ def read_volume(path: Path, kind: str, sel: np.ndarray | None, block_size: int, 
     check_trials(path, img.shape[3], n_trials)
     sel = _mask_for(sel, shape, path)
     data = np.asanyarray(img.dataobj)  # a .nii.gz must be decompressed whole; mask before converting
-    return data[sel].T, shape, img.affine
+    return *to_percent(data[sel].T, path), shape, img.affine
 
 
 def surface_size(path: Path, kind: str, n_trials: int) -> int:
@@ -147,10 +164,10 @@ def surface_size(path: Path, kind: str, n_trials: int) -> int:
         return int(ds.shape[1])
 
 
-def read_surface(path: Path, kind: str, keep: np.ndarray, block_size: int) -> np.ndarray:
-    """Stored values ``(trial, len(keep))`` of the vertices ``keep`` (sorted) of one hemisphere file."""
+def read_surface(path: Path, kind: str, keep: np.ndarray, block_size: int) -> tuple[np.ndarray, str]:
+    """Percent signal change ``(trial, len(keep))`` of the vertices ``keep`` (sorted) of one hemisphere file."""
     if kind == "mgh":
-        return _mgh_frames(path, "betas", keep)
+        return to_percent(_mgh_frames(path, "betas", keep), path)
     import h5py
 
     with h5py.File(path, "r") as f:

@@ -124,7 +124,7 @@ def _session_files(betas_dir: Path, session: int, space: str, fmt: str) -> tuple
 
 
 def _keep_and_roi(mask, roi, load, what_shape):
-    """Resolve mask/roi with ``load(spec, what)`` into (selection, roi values, sources, roi spec)."""
+    """Resolve mask/roi with ``load(spec, what)`` into (selection or None, roi values or None, sources)."""
     sel, srcs, roi_values = None, {}, None
     if mask is not None:
         mdata, srcs["mask"] = load(mask, "mask")
@@ -142,7 +142,7 @@ def _keep_and_roi(mask, roi, load, what_shape):
     return sel, roi_values, srcs
 
 
-def _read_volumes(paths, kind, subj_dir, space, mask, roi, block_size, progress_bar):
+def _read_volumes(found, subj_dir, space, mask, roi, block_size, progress_bar):
     affines = []
 
     def load(spec, what):
@@ -151,15 +151,16 @@ def _read_volumes(paths, kind, subj_dir, space, mask, roi, block_size, progress_
         return data, src
 
     sel, roi_values, srcs = _keep_and_roi(mask, roi, load, "voxel")
-    blocks, shape = [], None
-    for (path,) in progress_bar(paths):
-        raw, vol_shape, affine = files_.read_volume(path, kind, sel, block_size, NSD_TRIALS_PER_SESSION)
+    blocks, notes, shape = [], set(), None
+    for (path,), kind in progress_bar(found):
+        values, note, vol_shape, affine = files_.read_volume(path, kind, sel, block_size, NSD_TRIALS_PER_SESSION)
         if shape is not None and vol_shape != shape:
             raise ShapeError(f"{path}: volume of shape {vol_shape}; expected {shape} like the first session")
         shape = vol_shape
         if not blocks:
             affines.insert(0, affine)  # a NIfTI session's own affine comes first
-        blocks.append(raw)
+        blocks.append(values)
+        notes.add(note)
     sel = np.ones(shape, bool) if sel is None else sel
     ijk = np.argwhere(sel)
     coords: dict[str, Any] = {}
@@ -172,30 +173,33 @@ def _read_volumes(paths, kind, subj_dir, space, mask, roi, block_size, progress_
     if affine is not None:
         coords["xyz"] = ijk @ np.asarray(affine)[:3, :3].T + np.asarray(affine)[:3, 3]
     index = {"i": ijk[:, 0], "j": ijk[:, 1], "k": ijk[:, 2]}
-    return blocks, coords, index, None if roi_values is None else roi_values[sel], srcs
+    return blocks, notes, coords, index, None if roi_values is None else roi_values[sel], srcs
 
 
-def _read_surfaces(paths, kind, label_dir, mask, roi, block_size, progress_bar):
-    sizes = {h: files_.surface_size(p, kind, NSD_TRIALS_PER_SESSION) for (h, _), p in zip(rois_.HEMIS, paths[0])}
+def _read_surfaces(found, label_dir, mask, roi, block_size, progress_bar):
+    first, first_kind = found[0]
+    sizes = {h: files_.surface_size(p, first_kind, NSD_TRIALS_PER_SESSION) for (h, _), p in zip(rois_.HEMIS, first)}
     sel, roi_values, srcs = _keep_and_roi(mask, roi, lambda spec, what: rois_.surface(spec, label_dir, sizes, what),
                                           "vertex")
     bounds = np.cumsum([0, sizes["lh"], sizes["rh"]])
     keep = {h: (np.arange(sizes[h]) if sel is None else np.flatnonzero(sel[bounds[n]:bounds[n + 1]]))
             for n, (h, _) in enumerate(rois_.HEMIS)}
-    blocks = []
-    for pair in progress_bar(paths):
+    blocks, notes = [], set()
+    for pair, kind in progress_bar(found):
         parts = []
         for (h, _), path in zip(rois_.HEMIS, pair):
             n = files_.surface_size(path, kind, NSD_TRIALS_PER_SESSION)
             if n != sizes[h]:
                 raise ShapeError(f"{path}: holds {n} vertices; expected {sizes[h]} like the first session")
             if keep[h].size:  # a hemisphere without selected vertices is not read
-                parts.append(files_.read_surface(path, kind, keep[h], block_size))
+                values, note = files_.read_surface(path, kind, keep[h], block_size)
+                parts.append(values)
+                notes.add(note)
         blocks.append(np.concatenate(parts, axis=1) if len(parts) > 1 else parts[0])
     index = {"hemi": np.concatenate([np.full(keep[h].size, name) for h, name in rois_.HEMIS]),
              "vertex": np.concatenate([keep[h] for h, _ in rois_.HEMIS])}
     flat = np.concatenate([keep["lh"], keep["rh"] + sizes["lh"]])
-    return blocks, {}, index, None if roi_values is None else roi_values[flat], srcs
+    return blocks, notes, {}, index, None if roi_values is None else roi_values[flat], srcs
 
 
 def load_nsd_betas(
@@ -306,10 +310,6 @@ def load_nsd_betas(
             f"({order.size // NSD_TRIALS_PER_SESSION} sessions)"
         )
     found = [_session_files(betas_dir, s, space, format) for s in sess]  # fail early on a missing session
-    kinds = {kind for _, kind in found}
-    if len(kinds) > 1:
-        raise InputError(f"format='auto' found {sorted(kinds)} files across sessions {sess}; pass format= to pick one")
-    kind = kinds.pop()
 
     from tqdm.auto import tqdm
 
@@ -317,15 +317,14 @@ def load_nsd_betas(
         return tqdm(items, desc=f"NSD {name} sessions", disable=not progress)
 
     freesurfer = root / "nsddata" / "freesurfer"
-    paths = [p for p, _ in found]
     if space in _VOLUMES:
-        blocks, coords, index, roi_values, srcs = _read_volumes(
-            paths, kind, root / "nsddata" / "ppdata" / name, space, mask, roi, block_size, progress_bar)
+        blocks, notes, coords, index, roi_values, srcs = _read_volumes(
+            found, root / "nsddata" / "ppdata" / name, space, mask, roi, block_size, progress_bar)
     else:
         label_dir = freesurfer / (name if space == "nativesurface" else "fsaverage") / "label"
-        blocks, coords, index, roi_values, srcs = _read_surfaces(
-            paths, kind, label_dir, mask, roi, block_size, progress_bar)
-    trials, stored = files_.to_percent(np.concatenate(blocks, axis=0), paths[0][0])
+        blocks, notes, coords, index, roi_values, srcs = _read_surfaces(
+            found, label_dir, mask, roi, block_size, progress_bar)
+    trials = np.concatenate(blocks, axis=0)
     del blocks
     bad = ~np.isfinite(trials).all(axis=0)
     if bad.any():
@@ -360,7 +359,7 @@ def load_nsd_betas(
         "space": space,
         "preparation": preparation,
         "units": "percent signal change",
-        "stored": stored,
+        "stored": "; ".join(sorted(notes)),
         "stimulus_id_convention": "nsd-%05d of the 1-based 73k NSD image id",
         **{f"{k}_source": v for k, v in srcs.items()},
     }
