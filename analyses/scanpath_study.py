@@ -155,7 +155,7 @@ def score_scanpaths(photos: ImageSet, human: Scanpaths, quick: bool, random_stat
     tiny = load_model(register_clip_architecture(TINY_NAME), seed=0)
     clip = NevaClip(tiny, n_fixations=n_fix, n_iterations=n_iter, restarts=1 if quick else 2,
                     random_state=random_state, progress=False)
-    captions = human.table.groupby("image_id")["task"].first().to_dict()
+    captions = human.table.groupby("stimulus_id")["task"].first().to_dict()
     predicted = {"NeVA": neva.predict(photos), "NevaClip": clip.predict(photos, captions)}
     tables = []
     for name, sp in predicted.items():
@@ -182,8 +182,8 @@ def score_saliency(photos: ImageSet, fixations: Scanpaths, priority: np.ndarray)
               "Gabor energy norm": FeatureNormSaliency("gabor", "scale1").predict(photos),
               "centre bias": centre, "uniform": UniformSaliency().predict(photos)}
     empirical = np.zeros((len(ids),) + FRAME)
-    for k, image_id in enumerate(ids):
-        for xy in fixations.select(image_id=image_id).arrays():
+    for k, stimulus_id in enumerate(ids):
+        for xy in fixations.select(stimulus_id=stimulus_id).arrays():
             np.add.at(empirical[k], (xy[:, 1].astype(int), xy[:, 0].astype(int)), 1.0)
         empirical[k] = gaussian_filter(empirical[k], 0.04 * FRAME[1])
     baseline = to_log_density(centre)
@@ -220,13 +220,13 @@ def search_study(quick: bool, random_state: int):
 def _scanpath_figure(photos: ImageSet, human: Scanpaths, predicted: dict[str, Scanpaths]):
     shown = photos.ids[:4]
     fig, axes = plt.subplots(2, len(shown), figsize=(3.6 * len(shown), 5.2), squeeze=False)
-    for k, image_id in enumerate(shown):
-        observers = _in_frame(human, drop_start=False).select(image_id=image_id).arrays(with_duration=True)[:2]
-        plot_scanpaths(photos[[image_id]].images, observers, ax=axes[0, k], labels=["observer 1", "observer 2"],
-                       title=f"{image_id}: simulated observers")
-        paths = [predicted[m].select(image_id=image_id).arrays()[0] for m in ("NeVA", "NevaClip")]
-        plot_scanpaths(photos[[image_id]].images, paths, ax=axes[1, k], labels=["NeVA", "NevaClip"],
-                       colors=["tab:green", "tab:purple"], title=f"{image_id}: models")
+    for k, stimulus_id in enumerate(shown):
+        observers = _in_frame(human, drop_start=False).select(stimulus_id=stimulus_id).arrays(with_duration=True)[:2]
+        plot_scanpaths(photos[[stimulus_id]].images, observers, ax=axes[0, k], labels=["observer 1", "observer 2"],
+                       title=f"{stimulus_id}: simulated observers")
+        paths = [predicted[m].select(stimulus_id=stimulus_id).arrays()[0] for m in ("NeVA", "NevaClip")]
+        plot_scanpaths(photos[[stimulus_id]].images, paths, ax=axes[1, k], labels=["NeVA", "NevaClip"],
+                       colors=["tab:green", "tab:purple"], title=f"{stimulus_id}: models")
     fig.tight_layout()
     return fig
 
@@ -235,10 +235,10 @@ def _saliency_figure(photos: ImageSet, fixations: Scanpaths, maps: dict[str, xr.
     shown, names = photos.ids[:4], ["planted priority (ceiling)", "Itti-Koch", "Gabor energy norm"]
     fig, axes = plt.subplots(len(names), len(shown), figsize=(3.4 * len(shown), 2.3 * len(names)), squeeze=False)
     for r, name in enumerate(names):
-        for k, image_id in enumerate(shown):
-            plot_saliency_overlay(photos[[image_id]].images, maps[name][k].values,
-                                  fixations=fixations.select(image_id=image_id), ax=axes[r, k],
-                                  title=f"{name}, {image_id}")
+        for k, stimulus_id in enumerate(shown):
+            plot_saliency_overlay(photos[[stimulus_id]].images, maps[name][k].values,
+                                  fixations=fixations.select(stimulus_id=stimulus_id), ax=axes[r, k],
+                                  title=f"{name}, {stimulus_id}")
     fig.tight_layout()
     return fig
 

@@ -34,11 +34,11 @@ def test_simulated_observers_are_read_back_in_the_coco_search18_layout(study, ob
     records = json.loads(file.read_text())
     human = load_coco_search18(file, split="valid")  # the study writes its file inside the 1680 x 1050 display
     assert len(human) == len(records) == 15
-    assert set(human.meta["image_id"]) == set(photos.ids) == {"astronaut.jpg", "camera.jpg", "cat.jpg"}
+    assert set(human.meta["stimulus_id"]) == set(photos.ids) == {"astronaut.jpg", "camera.jpg", "cat.jpg"}
     for rec, xyt in zip(records, human.arrays(with_duration=True)):
         np.testing.assert_allclose(xyt, np.c_[rec["X"], rec["Y"], rec["T"]])
         np.testing.assert_allclose(xyt[0, :2], [835.0, 520.0])  # the initial centre fixation: (83.5, 52) x 10
-    assert dict(zip(human.meta["image_id"], human.meta["task"]))["camera.jpg"] == "camera"
+    assert dict(zip(human.meta["stimulus_id"], human.meta["task"]))["camera.jpg"] == "camera"
     frame = study._in_frame(human)
     assert frame.n_fixations == human.n_fixations - len(human)
     np.testing.assert_allclose(frame.arrays()[0], human.arrays()[0][1:] / 10)

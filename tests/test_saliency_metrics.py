@@ -137,8 +137,8 @@ def test_scanpaths_and_labelled_maps_give_the_same_numbers(data):
     sp = Scanpaths.from_arrays([s for s in sets if len(s)], [i for i, s in zip(ids, sets) if len(s)])
     labelled = xr.DataArray(maps, dims=("stimulus", "y", "x"), coords={"stimulus_id": ("stimulus", ids)})
     assert nss(labelled, sp) == pytest.approx(nss(maps, sets), abs=1e-12)
-    assert auc_judd(maps, sp, image_id=ids) == pytest.approx(auc_judd(maps, sets), abs=1e-12)
-    assert nss(maps[0], sp, image_id="img0") == pytest.approx(nss(maps[0], sets[0]), abs=1e-12)
+    assert auc_judd(maps, sp, stimulus_id=ids) == pytest.approx(auc_judd(maps, sets), abs=1e-12)
+    assert nss(maps[0], sp, stimulus_id="img0") == pytest.approx(nss(maps[0], sets[0]), abs=1e-12)
     # labelled maps are aligned on stimulus_id, labelled out
     shuffled = xr.DataArray(other[::-1], dims=("stimulus", "y", "x"), coords={"stimulus_id": ("stimulus", ids[::-1])})
     out = cc(labelled, shuffled)

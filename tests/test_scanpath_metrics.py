@@ -245,15 +245,15 @@ def test_within_image_scores_only_pairs_of_the_same_image():
     subjects = ["s0", "s1", "s0", "s2", "s1", "s0", "s1"]
     sp = Scanpaths.from_arrays(paths, images, subjects=subjects, image_sizes={i: (768, 1024) for i in "abc"})
     full = pairwise_scanpath_scores(sp, metric="dtw")
-    within = pairwise_scanpath_scores(sp, metric="dtw", within="image_id")
+    within = pairwise_scanpath_scores(sp, metric="dtw", within="stimulus_id")
     same = np.equal.outer(np.array(images), np.array(images))
     np.testing.assert_array_equal(within.values[same], full.values[same])  # the same values where scored
     assert np.isnan(within.values[~same]).all()
-    assert list(within["image_id_a"].values) == images
+    assert list(within["stimulus_id_a"].values) == images
     # two columns at once, against a second set, and MultiMatch's five dimensions
     first = Scanpaths.from_arrays(paths[:4], images[:4], subjects=subjects[:4], image_sizes={"a": (768, 1024),
                                                                                             "b": (768, 1024)})
-    both = pairwise_scanpath_scores(first, sp, metric="multimatch", within=("image_id", "subject"))
+    both = pairwise_scanpath_scores(first, sp, metric="multimatch", within=("stimulus_id", "subject"))
     assert both.shape == (4, 7, 5)
     pairs = np.argwhere(~np.isnan(both.values[..., 0]))
     assert all(images[i] == images[j] and subjects[i] == subjects[j] for i, j in pairs)
@@ -264,4 +264,4 @@ def test_within_image_scores_only_pairs_of_the_same_image():
     with pytest.raises(InputError, match="within"):
         pairwise_scanpath_scores(sp, metric="dtw", within="stimulus")
     with pytest.raises(InputError, match="Scanpaths"):
-        pairwise_scanpath_scores(paths, metric="dtw", within="image_id")
+        pairwise_scanpath_scores(paths, metric="dtw", within="stimulus_id")

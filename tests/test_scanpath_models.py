@@ -139,7 +139,7 @@ def test_foveation_errors():
 def test_nevaclip_goes_where_the_caption_points(toy_clip):
     img = _textured().expand(2, -1, -1, -1)
     model = NevaClip(toy_clip, n_fixations=3, n_iterations=15, lr=0.1, restarts=2, progress=False)
-    sp = model.predict(img, ["left", "right"], image_ids=["a", "b"])
+    sp = model.predict(img, ["left", "right"], stimulus_id=["a", "b"])
     assert len(sp) == 2 and sp.n_fixations == 6
     first = [p[0] for p in sp.arrays()]
     assert _inside(first[0], LEFT) and _inside(first[1], RIGHT), first
@@ -168,7 +168,7 @@ def test_nevaclip_runs_on_a_real_open_clip_model(tmp_path):
     photos = ImageSet.from_samples(size=40)[["skimage/cat", "skimage/rocket"]]
     model = NevaClip("open_clip:TinyNeva-ViT", n_fixations=2, n_iterations=3, progress=False)
     sp = model.predict(photos, {"skimage/cat": "a cat", "skimage/rocket": "a rocket"})
-    assert list(sp.meta["image_id"]) == ["skimage/cat", "skimage/rocket"]
+    assert list(sp.meta["stimulus_id"]) == ["skimage/cat", "skimage/rocket"]
     assert sp.table.attrs == {"model": "NevaClip(open_clip:TinyNeva-ViT)", "weights": "random-init(seed=0)"}
     sp.check_bounds({i: (40, 40) for i in photos.ids})
     again = NevaClip("open_clip:TinyNeva-ViT", n_fixations=2, n_iterations=3, progress=False).predict(
@@ -288,7 +288,7 @@ def test_baseline_scanpaths():
     sizes = {"a": (20, 30), "b": (50, 10)}
     r = random_scanpaths(sizes, n_fixations={"a": 3, "b": 400}, n_per_image=2, random_state=1)
     assert len(r) == 4 and list(r.meta["n_fixations"]) == [3, 3, 400, 400]
-    xy = np.vstack(r.select(image_id="b").arrays())
+    xy = np.vstack(r.select(stimulus_id="b").arrays())
     assert xy[:, 0].max() <= 9 and xy[:, 1].max() <= 49 and abs(xy[:, 1].mean() - 24.5) < 2.5
     assert r.to_dataframe().equals(random_scanpaths(sizes, {"a": 3, "b": 400}, 2, random_state=1).to_dataframe())
     c = center_scanpaths(sizes, n_fixations=2, sigma=0)
@@ -317,9 +317,9 @@ class _Oracle:
     def __init__(self, path):
         self.path, self.captions = path, None
 
-    def predict(self, images, captions, image_ids=None):
+    def predict(self, images, captions, stimulus_id=None):
         self.captions = captions
-        return Scanpaths.from_arrays([self.path], image_ids, ["oracle"])
+        return Scanpaths.from_arrays([self.path], stimulus_id, ["oracle"])
 
 
 def test_evaluate_on_coco_search18_data(tmp_path):
@@ -336,7 +336,7 @@ def test_evaluate_on_coco_search18_data(tmp_path):
         n = min(len(a), len(b))
         return float(np.hypot(*(a[:n, :2] - b[:n, :2]).T).mean() / np.hypot(*image_size))
 
-    df = evaluate_scanpath_model(oracle, images, human, metrics=[mean_distance], image_ids=["img1.jpg"],
+    df = evaluate_scanpath_model(oracle, images, human, metrics=[mean_distance], stimulus_id=["img1.jpg"],
                                  n_baseline=20)
     assert oracle.captions == {"img1.jpg": "bottle"}  # the human task is the default caption
     means = df.set_index("model")["mean"]
@@ -354,7 +354,7 @@ def test_evaluate_with_the_metrics_module_and_a_model(tmp_path, toy_clip):
     humans = [np.column_stack([rng.uniform(0, 1679, 6), rng.uniform(0, 1049, 6)]) for _ in range(3)]
     human = load_coco_search18(_coco_file(tmp_path, humans))
     model = NevaClip(toy_clip, n_fixations=4, n_iterations=3, progress=False)
-    df = evaluate_scanpath_model(model, _textured(), human, captions="left", image_ids=["img1.jpg"],
+    df = evaluate_scanpath_model(model, _textured(), human, captions="left", stimulus_id=["img1.jpg"],
                                  metrics=("multimatch", "scanmatch", "sequence_score", "dtw"))
     metrics = set(df["metric"])
     assert {"multimatch_vector", "multimatch_position", "scanmatch", "sequence_score", "dtw"} <= metrics
@@ -368,15 +368,15 @@ def test_evaluate_errors(tmp_path):
     images = torch.rand(2, 3, 8, 8)
     pred = Scanpaths.from_arrays([np.array([[1.0, 1.0]])] * 2, ["a", "b"])
     with pytest.raises(AlignmentError, match=r"no scanpaths for image ids \['b'\]"):
-        evaluate_scanpath_model(pred, images, human, metrics=[lambda a, b: 0.0], image_ids=["a", "b"])
+        evaluate_scanpath_model(pred, images, human, metrics=[lambda a, b: 0.0], stimulus_id=["a", "b"])
     with pytest.raises(InputError, match="baselines: received \\['shuffled'\\]"):
-        evaluate_scanpath_model(pred, images[:1], human, metrics=[lambda a, b: 0.0], image_ids=["a"],
+        evaluate_scanpath_model(pred, images[:1], human, metrics=[lambda a, b: 0.0], stimulus_id=["a"],
                                 baselines=("shuffled",))
     with pytest.raises(InputError, match="model: received int"):
-        evaluate_scanpath_model(3, images[:1], human, metrics=[lambda a, b: 0.0], image_ids=["a"])
+        evaluate_scanpath_model(3, images[:1], human, metrics=[lambda a, b: 0.0], stimulus_id=["a"])
     with pytest.raises(InputError, match="captions: received None and the human scanpaths"):
         evaluate_scanpath_model(_Oracle(np.zeros((1, 2))), images[:1], human, metrics=[lambda a, b: 0.0],
-                                image_ids=["a"])
+                                stimulus_id=["a"])
 
 
 # ------------------------------------------------------------------------------------------ demo section

@@ -53,7 +53,7 @@ def test_coco_search18_reads_every_fixation_and_trial_field(coco_dir):
     for k, (rec, arr) in enumerate(zip(records, sp.arrays(with_duration=True))):
         np.testing.assert_array_equal(arr, np.c_[rec["X"], rec["Y"], rec["T"]])
         row = attrs.iloc[k]
-        assert (row["image_id"], row["subject"], row["task"], row["condition"]) == \
+        assert (row["stimulus_id"], row["subject"], row["task"], row["condition"]) == \
             (rec["name"], str(rec["subject"]), rec["task"], rec["condition"])
         assert (row["rt"], row["correct"], row["split"]) == (rec["RT"], rec["correct"], rec["split"])
         if "bbox" in rec:
@@ -164,7 +164,7 @@ def test_capmit1003_recovers_click_paths_and_captions(tmp_path):
         np.testing.assert_array_equal(sp.arrays()[k], xy)
         got = sp.table[sp.table["scanpath"] == k]
         np.testing.assert_allclose(got["onset"], onsets)
-        assert attrs.loc[obs, "image_id"] == image and attrs.loc[obs, "subject"] == user
+        assert attrs.loc[obs, "stimulus_id"] == image and attrs.loc[obs, "subject"] == user
     assert captions["caption"].tolist() == [f"caption {o}" for o in range(6)]
     assert set(sp.table["task"]) == {"caption"} and sp.table["duration"].isna().all()
 
@@ -268,7 +268,7 @@ def test_mit1003_hdf5_written_by_pysaliency(tmp_path, pysaliency_mod):
     np.testing.assert_allclose(t["y"], fixations.y)
     np.testing.assert_allclose(t["onset"], fixations.t * 1000)
     np.testing.assert_allclose(t["duration"], fixations.duration * 1000)
-    assert t["image_id"].tolist() == [names[n] for n in fixations.n]
+    assert t["stimulus_id"].tolist() == [names[n] for n in fixations.n]
     assert t["subject"].tolist() == [str(s) for s in fixations.subjects]
     assert t["scanpath"].tolist() == fixations.scanpath_index.tolist()
     assert scanpath_attributes(sp)["target_present"].tolist() == fixations.scanpath_attributes[
@@ -281,15 +281,15 @@ def test_mit1003_hdf5_written_by_pysaliency(tmp_path, pysaliency_mod):
     plain = tmp_path / "plain.hdf5"  # pysaliency Fixations (no trains) keep their scanpath_index
     fixations[np.arange(len(fixations.x))].to_hdf5(str(plain))
     from_plain = load_mit1003_fixations(plain, stimuli=folder / "stimuli.hdf5")
-    pd.testing.assert_frame_equal(from_plain.table[["scanpath", "fixation", "image_id", "x", "y", "onset", "duration"]],
-                                  t[["scanpath", "fixation", "image_id", "x", "y", "onset", "duration"]])
+    cols = ["scanpath", "fixation", "stimulus_id", "x", "y", "onset", "duration"]
+    pd.testing.assert_frame_equal(from_plain.table[cols], t[cols])
 
 
 def test_mit1003_bounds_and_errors(tmp_path, pysaliency_mod):
     ps = pysaliency_mod
     f = tmp_path / "fixations.hdf5"
     ps.FixationTrains.from_fixation_trains([[5.0, 50.0]], [[5.0, 5.0]], [[0.0, 0.2]], [0], [0]).to_hdf5(str(f))
-    assert load_mit1003_fixations(f).table["image_id"].tolist() == ["0", "0"]  # no stimuli: index as id
+    assert load_mit1003_fixations(f).table["stimulus_id"].tolist() == ["0", "0"]  # no stimuli: index as id
     with pytest.warns(UserWarning, match="1 of 2 fixations lie outside their image"):
         assert load_mit1003_fixations(f, stimuli=_fake_stimuli(tmp_path, (20, 20))).allow_off_display
     with pytest.raises(InputError, match="stimulus index 0"):
@@ -335,7 +335,7 @@ def test_mit1003_newer_scanpath_fixations_layout(tmp_path):
         fa.attrs["__attributes__"] = np.bytes_(json.dumps(["durations", "ts"]))
     sp = load_mit1003_fixations(f, stimuli=["a.jpg", "b.jpg"])
     assert [a.tolist() for a in sp.arrays()] == [[[1, 11], [2, 12]], [[3, 13], [4, 14], [5, 15]]]
-    assert sp.meta[["image_id", "subject"]].values.tolist() == [["b.jpg", "4"], ["a.jpg", "7"]]
+    assert sp.meta[["stimulus_id", "subject"]].values.tolist() == [["b.jpg", "4"], ["a.jpg", "7"]]
     np.testing.assert_allclose(sp.table["onset"], [0, 100, 0, 200, 400])
     np.testing.assert_allclose(sp.table["duration"], [100, 100, 200, 200, 300])
 

@@ -90,7 +90,7 @@ def test_coco_search18_clip_moves_them_onto_the_edge_pixels():
     for rec, arr in zip(recs, sp.arrays()):
         x, y = np.asarray(rec["X"]), np.asarray(rec["Y"])
         np.testing.assert_array_equal(arr, np.c_[np.clip(x, 0, W - 1), np.clip(y, 0, H - 1)])
-    assert sorted(sp.table.loc[sp.table["y"] == H - 1, "image_id"]) == ["000000107226.jpg", "000000109227.jpg"]
+    assert sorted(sp.table.loc[sp.table["y"] == H - 1, "stimulus_id"]) == ["000000107226.jpg", "000000109227.jpg"]
 
 
 def test_coco_search18_in_bounds_files_load_without_warnings(tmp_path):
@@ -139,7 +139,7 @@ def test_policy_values_and_bad_coordinates_are_errors(tmp_path):
 
 
 def test_table_allows_off_display_fixations_only_when_asked():
-    df = pd.DataFrame({"image_id": ["a", "a"], "x": [5.0, 12.5], "y": [3.0, -1.0]})
+    df = pd.DataFrame({"stimulus_id": ["a", "a"], "x": [5.0, 12.5], "y": [3.0, -1.0]})
     with pytest.raises(InputError, match="outside their image"):
         Scanpaths(df, {"a": (10, 10)})
     sp = Scanpaths(df, {"a": (10, 10)}, allow_off_display=True)

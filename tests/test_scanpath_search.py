@@ -29,9 +29,9 @@ def test_target_is_at_reported_location_and_items_are_drawn_where_listed():
     arr = search_array("Q", "O", set_size=7, size=128, n=4, random_state=5)
     images = arr.images.images.numpy()
     q, o = draw_item("Q", 16), draw_item("O", 16)
-    assert (arr.items.groupby("image_id").size() == 7).all()
-    assert (arr.items.groupby("image_id")["is_target"].sum() == 1).all()
-    for k, image_id in enumerate(arr.ids):
+    assert (arr.items.groupby("stimulus_id").size() == 7).all()
+    assert (arr.items.groupby("stimulus_id")["is_target"].sum() == 1).all()
+    for k, stimulus_id in enumerate(arr.ids):
         x0, y0, x1, y1 = arr.target_boxes[k].astype(int)
         np.testing.assert_allclose(images[k, :, y0:y1, x0:x1], q, atol=1e-6)
         np.testing.assert_allclose(arr.target_xy[k], [(x0 + x1 - 1) / 2, (y0 + y1 - 1) / 2])
@@ -40,7 +40,7 @@ def test_target_is_at_reported_location_and_items_are_drawn_where_listed():
         lo = (t.shape[-1] - 16) // 2
         np.testing.assert_allclose(t[:, lo:lo + 16, lo:lo + 16], q, atol=1e-6)
         mask = np.zeros(images.shape[-2:], dtype=bool)
-        for _, row in arr.items[arr.items["image_id"] == image_id].iterrows():
+        for _, row in arr.items[arr.items["stimulus_id"] == stimulus_id].iterrows():
             a, b, c, d = int(row.x0), int(row.y0), int(row.x1), int(row.y1)
             assert 0 <= a < c <= 128 and 0 <= b < d <= 128
             assert not mask[b:d, a:c].any(), "items overlap"
@@ -109,7 +109,7 @@ def test_popout_found_in_fewer_fixations_than_random(popout, alexnet_search):
 def test_scanpaths_are_labelled_and_stop_on_target(popout, alexnet_search):
     sp, n_fix = alexnet_search.search(popout)
     assert isinstance(sp, Scanpaths) and len(sp) == len(popout)
-    assert sp.meta["image_id"].tolist() == popout.ids
+    assert sp.meta["stimulus_id"].tolist() == popout.ids
     assert set(sp.table["task"]) == {"visual search"}
     assert set(sp.table["condition"]) == {"red among green"}
     assert sp.table.attrs == {"model": "VisualSearch(torchvision:alexnet)", "weights": "random-init(seed=0)"}

@@ -9,7 +9,7 @@ from neuroperception.scanpaths import Scanpaths
 
 
 def test_fills_and_groups_rows():
-    df = pd.DataFrame({"image_id": ["a", "a", "b", "a"], "subject": ["s1", "s1", "s1", "s2"],
+    df = pd.DataFrame({"stimulus_id": ["a", "a", "b", "a"], "subject": ["s1", "s1", "s1", "s2"],
                        "x": [1, 2, 3, 4], "y": [5, 6, 7, 8]})
     sp = Scanpaths(df)
     assert len(sp) == 3 and sp.n_fixations == 4
@@ -30,7 +30,7 @@ def test_xarray_and_dataframe_round_trip():
 def test_select_and_iterate():
     sp = Scanpaths.from_arrays([np.zeros((2, 2)), np.ones((1, 2))], ["a", "b"], subjects=["s1", "s2"])
     assert len(sp.select(subject=["s2"])) == 1
-    metas = [m["image_id"] for m, _ in sp]
+    metas = [m["stimulus_id"] for m, _ in sp]
     assert metas == ["a", "b"]
     with pytest.raises(InputError, match="unknown column"):
         sp.select(colour="red")
@@ -46,14 +46,14 @@ def test_errors():
     with pytest.raises(InputError, match="missing columns"):
         Scanpaths(pd.DataFrame({"x": [1], "y": [2]}))
     with pytest.raises(InputError, match="NaN/Inf"):
-        Scanpaths(pd.DataFrame({"image_id": ["a"], "x": [np.nan], "y": [2]}))
+        Scanpaths(pd.DataFrame({"stimulus_id": ["a"], "x": [np.nan], "y": [2]}))
     with pytest.raises(InputError, match="mixes"):
-        Scanpaths(pd.DataFrame({"image_id": ["a", "b"], "x": [1, 2], "y": [2, 3], "scanpath": [0, 0],
+        Scanpaths(pd.DataFrame({"stimulus_id": ["a", "b"], "x": [1, 2], "y": [2, 3], "scanpath": [0, 0],
                                 "fixation": [0, 1]}))
 
 
 def test_constructor_checks_sizes_and_numbers():
-    df = pd.DataFrame({"image_id": ["a", "a"], "x": [1.0, 2.0], "y": [3.0, 4.0]})
+    df = pd.DataFrame({"stimulus_id": ["a", "a"], "x": [1.0, 2.0], "y": [3.0, 4.0]})
     with pytest.raises(InputError, match=r"image_sizes\['a'\]: received \(0, 40\)"):
         Scanpaths(df, {"a": (0, 40)})
     with pytest.raises(InputError, match="image_sizes"):

@@ -61,7 +61,7 @@ def test_coco_search18_target_boxes_are_rescaled(tmp_path):
     np.testing.assert_allclose(boxes.iloc[0], [106.3, 13.6, 9.5, 66.8])
     assert boxes.iloc[1].isna().all()  # target-absent trials have no box
     np.testing.assert_allclose(out.arrays()[0], [[84.8, 101.8], [105.85, 38.42]])
-    kept = ["image_id", "subject", "task", "condition", "duration", "rt", "correct", "split", "source"]
+    kept = ["stimulus_id", "subject", "task", "condition", "duration", "rt", "correct", "split", "source"]
     pd.testing.assert_frame_equal(out.table[kept], sp.table[kept])
     assert list(out.table.columns) == list(sp.table.columns)
 

@@ -33,7 +33,7 @@ def three():
 def _share_on(sp: Scanpaths, target: pd.Series) -> float:
     """Share of the fixations after the first that land on each scene's target object."""
     t = sp.table[sp.table["fixation"] > 0]
-    return float((t["object"].to_numpy() == target.reindex(t["image_id"]).to_numpy()).mean())
+    return float((t["object"].to_numpy() == target.reindex(t["stimulus_id"]).to_numpy()).mean())
 
 
 def test_scanpath_table_starts_at_the_centre_and_is_reproducible(three):
@@ -42,14 +42,14 @@ def test_scanpath_table_starts_at_the_centre_and_is_reproducible(three):
     assert isinstance(sp, Scanpaths) and len(sp) == 180 and sp.n_fixations == 180 * 6
     meta = sp.meta
     assert set(meta["subject"]) == {"observer00", "observer01", "observer02"} and set(meta["condition"]) == {"caption"}
-    assert (sp.table.groupby("image_id")["task"].first() == pd.Series(captions)).all()
+    assert (sp.table.groupby("stimulus_id")["task"].first() == pd.Series(captions)).all()
     first = sp.table[sp.table["fixation"] == 0]
     np.testing.assert_array_equal(first[["x", "y"]].to_numpy(), 31.5)
     assert sp.image_sizes["world00000"] == (64, 64)  # bounds were checked
     # the object column is the mask under the fixation
     t = sp.table
     px = np.rint(t[["x", "y"]].to_numpy()).astype(int)
-    pos = pd.Index(scenes.ids).get_indexer(t["image_id"])
+    pos = pd.Index(scenes.ids).get_indexer(t["stimulus_id"])
     on = t["object"].to_numpy()
     hit = on >= 0
     assert scenes.masks[pos[hit], on[hit], px[hit, 1], px[hit, 0]].all()
@@ -87,7 +87,7 @@ def test_search_stops_on_the_target(three):
     # what was found is of the searched category
     obj = scenes.objects.set_index(["stimulus_id", "object"])["category"]
     hit = last[found]
-    assert (obj.loc[list(zip(hit["image_id"], hit["object"]))].to_numpy() == hit["task"].to_numpy()).all()
+    assert (obj.loc[list(zip(hit["stimulus_id"], hit["object"]))].to_numpy() == hit["task"].to_numpy()).all()
 
 
 def test_centre_bias_inhibition_of_return_and_durations(three):

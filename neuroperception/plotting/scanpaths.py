@@ -35,7 +35,7 @@ def _paths(scanpaths: Any) -> tuple[list[np.ndarray], list[str] | None]:
     """A list of ``(n, 3)`` arrays (x, y, duration; NaN when unknown) and default labels."""
     if hasattr(scanpaths, "arrays") and hasattr(scanpaths, "meta"):  # a Scanpaths table
         meta = scanpaths.meta
-        labels = [f"{r.subject or r.image_id} #{r.scanpath}" for r in meta.itertuples()]
+        labels = [f"{r.subject or r.stimulus_id} #{r.scanpath}" for r in meta.itertuples()]
         return list(scanpaths.arrays(with_duration=True)), labels
     items = [scanpaths] if isinstance(scanpaths, np.ndarray) and scanpaths.ndim == 2 else list(scanpaths)
     if not items:
@@ -97,7 +97,7 @@ def plot_scanpaths(image, scanpaths, ax=None, *, labels: Sequence[str] | None = 
     scanpaths : Scanpaths, array or list of arrays
         One ``(n, 2)`` (x, y) or ``(n, 3)`` (x, y, duration) array, a list of them, or a
         :class:`~neuroperception.scanpaths.Scanpaths` table (select one image first, e.g.
-        ``sp.select(image_id=...)``). Pixels, origin top-left.
+        ``sp.select(stimulus_id=...)``). Pixels, origin top-left.
     ax : matplotlib Axes, optional
         Draw into these axes; default a new figure.
     labels : sequence of str, optional

@@ -207,7 +207,7 @@ def load_mit1003_fixations(path, stimuli=None, *, time_scale: float = 1000.0, of
     Returns
     -------
     Scanpaths
-        ``image_id`` = image file name, ``subject`` = subject index as text, ``onset`` = ``t`` (ms),
+        ``stimulus_id`` = image file name, ``subject`` = subject index as text, ``onset`` = ``t`` (ms),
         ``duration`` from the ``durations`` attribute (ms) when stored; extra columns ``n`` (stimulus
         index) and the other scanpath attributes. Plain ``Fixations`` are grouped per stored
         ``scanpath_index``, else per (image, subject) in time order. Scanpath ids are ``0..n-1`` in the
@@ -222,7 +222,7 @@ def load_mit1003_fixations(path, stimuli=None, *, time_scale: float = 1000.0, of
     ...     for k, v in dict(train_xs=[[5., 9.]], train_ys=[[3., 4.]], train_ts=[[0., .3]], train_ns=[0],
     ...                      train_subjects=[1]).items():
     ...         _ = h.create_dataset(k, data=np.array(v))
-    >>> load_mit1003_fixations(f, stimuli=["img.jpeg"]).table[["image_id", "subject", "x", "onset"]].values.tolist()
+    >>> load_mit1003_fixations(f, stimuli=["img.jpeg"]).table[["stimulus_id", "subject", "x", "onset"]].values.tolist()
     [['img.jpeg', '1', 5.0, 0.0], ['img.jpeg', '1', 9.0, 300.0]]
     """
     _check_policy(off_display, empty)
@@ -256,7 +256,7 @@ def load_mit1003_fixations(path, stimuli=None, *, time_scale: float = 1000.0, of
         raise InputError(f"stimuli: {len(names)} stimuli named, but fixations refer to stimulus index "
                          f"{int(all_n.max())}; expected one name per stimulus index")
     ids = np.asarray(names, dtype=object) if names is not None else np.arange(all_n.max() + 1).astype(str)
-    df["image_id"] = ids[df["n"].to_numpy(dtype=int)]
+    df["stimulus_id"] = ids[df["n"].to_numpy(dtype=int)]
     df["subject"] = df["subject"].map(_subject_text)
     subjects = np.asarray(trains["subject"])
     empty_paths = [f"train {k} ({ids[all_n[k]]}, subject {_subject_text(subjects[k])})" for k in empty_trains]

@@ -64,12 +64,12 @@ def _count(n: int, noun: str) -> str:
 def _describe_path(table: pd.DataFrame, scanpath: int) -> str:
     row = table.loc[table["scanpath"] == scanpath].iloc[0]
     subject = f", subject {row['subject']}" if "subject" in table.columns and str(row["subject"]) else ""
-    return f"scanpath {scanpath} ({row['image_id']}{subject})"
+    return f"scanpath {scanpath} ({row['stimulus_id']}{subject})"
 
 
 def _off_display(table: pd.DataFrame, sizes: Mapping[str, tuple[int, int]]) -> tuple[np.ndarray, ...]:
     """Per-row height, width (inf for images without a size) and the mask of fixations outside them."""
-    frame = table["image_id"].astype(str).map(lambda i: sizes.get(i, (np.inf, np.inf)))
+    frame = table["stimulus_id"].astype(str).map(lambda i: sizes.get(i, (np.inf, np.inf)))
     h = np.array([s[0] for s in frame], dtype=float)
     w = np.array([s[1] for s in frame], dtype=float)
     x = pd.to_numeric(table["x"], errors="coerce").to_numpy(dtype=float)
@@ -85,7 +85,7 @@ def _apply_reader_policy(table: pd.DataFrame, image_sizes: Mapping[str, tuple[in
     Parameters
     ----------
     table : pandas.DataFrame
-        One row per fixation with ``scanpath`` (ids in source order), ``fixation``, ``image_id``, ``x``, ``y``.
+        One row per fixation with ``scanpath`` (ids in source order), ``fixation``, ``stimulus_id``, ``x``, ``y``.
     image_sizes : mapping of image id to (height, width), or None
         Images without a size are not checked.
     reader : str
@@ -121,8 +121,8 @@ def _apply_reader_policy(table: pd.DataFrame, image_sizes: Mapping[str, tuple[in
                   "drop": "dropped them (off_display='drop')",
                   "clip": "clipped them onto the image's edge pixels (off_display='clip')"}[off_display]
         warnings.warn(f"{reader}: {n_off} of {len(table)} fixations lie outside their image{where}, e.g. "
-                      f"(x={float(first['x']):.1f}, y={float(first['y']):.1f}) on {first['image_id']!r} of (height, "
-                      f"width) {sizes.get(str(first['image_id']))}; {action}",
+                      f"(x={float(first['x']):.1f}, y={float(first['y']):.1f}) on {first['stimulus_id']!r} of (height, "
+                      f"width) {sizes.get(str(first['stimulus_id']))}; {action}",
                       UserWarning, stacklevel=_user_stacklevel())
         if off_display == "drop":
             table = table[~off].reset_index(drop=True)

@@ -165,27 +165,27 @@ def _fixation_array(f: Any, name: str) -> np.ndarray:
     return arr[:, :2]
 
 
-def _fixation_sets(fixations: Any, n_maps: int, ids: list[str] | None, image_id: Any, name: str) -> list[np.ndarray]:
+def _fixation_sets(fixations: Any, n_maps: int, ids: list[str] | None, stimulus_id: Any, name: str) -> list[np.ndarray]:
     """One ``(n_i, 2)`` array per map, from an array, a list of arrays or a Scanpaths."""
     if isinstance(fixations, Scanpaths):
         table = fixations.table
-        if image_id is not None:
-            wanted = [str(image_id)] if isinstance(image_id, (str, int)) else [str(i) for i in image_id]
+        if stimulus_id is not None:
+            wanted = [str(stimulus_id)] if isinstance(stimulus_id, (str, int)) else [str(i) for i in stimulus_id]
         elif ids is not None:
             wanted = ids
-        elif n_maps == 1 and table["image_id"].nunique() == 1:
-            wanted = [str(table["image_id"].iloc[0])]
+        elif n_maps == 1 and table["stimulus_id"].nunique() == 1:
+            wanted = [str(table["stimulus_id"].iloc[0])]
         else:
-            raise InputError(f"{name}: received a Scanpaths over {table['image_id'].nunique()} images and maps "
-                             "without stimulus_id; expected image_id=<id per map> or maps labelled with stimulus_id")
+            raise InputError(f"{name}: received a Scanpaths over {table['stimulus_id'].nunique()} images and maps "
+                             "without a stimulus_id coordinate; expected stimulus_id=<one id per map> or labelled maps")
         if len(wanted) != n_maps:
-            raise ShapeError(f"image_id: received {len(wanted)} ids; expected one per map ({n_maps})")
-        if image_id is None:
-            extra = sorted(set(table["image_id"]) - set(wanted))
+            raise ShapeError(f"stimulus_id: received {len(wanted)} ids; expected one per map ({n_maps})")
+        if stimulus_id is None:
+            extra = sorted(set(table["stimulus_id"]) - set(wanted))
             if extra:
                 raise AlignmentError(f"{name}: fixations on images {extra[:5]} have no map (maps: {wanted[:5]}...); "
-                                     "expected a map for every image id, or image_id= to choose images")
-        groups = {k: g[["x", "y"]].to_numpy(dtype=float) for k, g in table.groupby("image_id", sort=False)}
+                                     "expected a map for every image id, or stimulus_id= to choose images")
+        groups = {k: g[["x", "y"]].to_numpy(dtype=float) for k, g in table.groupby("stimulus_id", sort=False)}
         return [groups.get(w, np.zeros((0, 2))) for w in wanted]
     if isinstance(fixations, (list, tuple)) and len(fixations) and not np.isscalar(fixations[0]) \
             and np.asarray(fixations[0]).ndim == 2:

@@ -177,7 +177,7 @@ class SearchModel(abc.ABC):
         rows = []
         for k, (path, on) in enumerate(zip(paths, hits)):
             for j, ((x, y), hit) in enumerate(zip(path, on)):
-                rows.append({"scanpath": k, "fixation": j, "image_id": ids[k], "subject": self.name,
+                rows.append({"scanpath": k, "fixation": j, "stimulus_id": ids[k], "subject": self.name,
                              "task": "visual search", "condition": conditions[k], "x": x, "y": y,
                              "on_target": hit})
         scanpaths = Scanpaths(pd.DataFrame(rows), {i: (h, w) for i in ids})

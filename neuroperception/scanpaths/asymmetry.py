@@ -68,7 +68,7 @@ class AsymmetryResult:
     ----------
     trials : pandas.DataFrame
         One row per display: ``pair, condition, difficulty ("easy"/"hard" for humans), target,
-        distractor, set_size, image_id, n_fixations, found, rt_ms``.
+        distractor, set_size, stimulus_id, n_fixations, found, rt_ms``.
     conditions : pandas.DataFrame
         One row per condition and set size: mean ``n_fixations``, mean ``rt_ms`` and its ``sem``,
         ``found`` (fraction of displays where the target was found).
@@ -218,9 +218,9 @@ def search_asymmetry_experiment(model, pairs: Sequence[tuple[str, str]] = DEFAUL
                 n_fix = np.asarray(n_fix, dtype=float)
                 found = np.isfinite(n_fix)
                 n_used = np.where(found, n_fix, float(k))
-                for image_id, n, f in zip(arr.ids, n_used, found):
+                for stimulus_id, n, f in zip(arr.ids, n_used, found):
                     rows.append({"pair": pair, "condition": f"{t} among {d}", "difficulty": difficulty,
-                                 "target": t, "distractor": d, "set_size": k, "image_id": image_id,
+                                 "target": t, "distractor": d, "set_size": k, "stimulus_id": stimulus_id,
                                  "n_fixations": n, "found": bool(f), "rt_ms": RT_SLOPE_MS * n + RT_INTERCEPT_MS})
     trials = pd.DataFrame(rows)
     keys = ["pair", "condition", "difficulty", "set_size"]

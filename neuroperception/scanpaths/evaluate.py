@@ -41,7 +41,7 @@ def _sizes_and_counts(image_sizes: Any, n_fixations: Any) -> tuple[dict[str, tup
         shape = tuple(image_sizes.images.shape[-2:])
         image_sizes = {i: shape for i in image_sizes.ids}
     if not isinstance(image_sizes, Mapping) or not image_sizes:
-        raise InputError(f"image_sizes: received {type(image_sizes).__name__}; expected a mapping image_id -> "
+        raise InputError(f"image_sizes: received {type(image_sizes).__name__}; expected a mapping stimulus_id -> "
                          "(height, width) or an ImageSet")
     sizes = {}
     for k, v in image_sizes.items():
@@ -63,15 +63,15 @@ def _baseline(kind: str, image_sizes, n_fixations, n_per_image: int, random_stat
         raise InputError(f"n_per_image: received {n_per_image!r}; expected a positive int")
     rng = check_random_state(random_state)
     rows, k = [], 0
-    for image_id, (h, w) in sizes.items():
+    for stimulus_id, (h, w) in sizes.items():
         for _ in range(n_per_image):
-            m = int(counts[image_id])
+            m = int(counts[stimulus_id])
             if kind == "random":
                 xy = rng.uniform(0, 1, (m, 2)) * [w - 1, h - 1]
             else:
                 xy = [(w - 1) / 2, (h - 1) / 2] + rng.standard_normal((m, 2)) * [sigma * w, sigma * h]
                 xy = np.clip(xy, 0, [w - 1, h - 1])
-            rows += [{"scanpath": k, "fixation": j, "image_id": image_id, "subject": kind, "x": xy[j][0],
+            rows += [{"scanpath": k, "fixation": j, "stimulus_id": stimulus_id, "subject": kind, "x": xy[j][0],
                       "y": xy[j][1]} for j in range(m)]
             k += 1
     return Scanpaths(pd.DataFrame(rows), image_sizes=sizes)
@@ -85,7 +85,7 @@ def random_scanpaths(image_sizes: Any, n_fixations: int | Mapping[str, int] = 10
     Parameters
     ----------
     image_sizes : mapping or ImageSet
-        ``{image_id: (height, width)}``.
+        ``{stimulus_id: (height, width)}``.
     n_fixations : int or mapping
         Fixations per scanpath, for all images or per image id.
     n_per_image : int
@@ -114,7 +114,7 @@ def center_scanpaths(image_sizes: Any, n_fixations: int | Mapping[str, int] = 10
     Parameters
     ----------
     image_sizes : mapping or ImageSet
-        ``{image_id: (height, width)}``.
+        ``{stimulus_id: (height, width)}``.
     n_fixations : int or mapping
         Fixations per scanpath, for all images or per image id.
     n_per_image : int
@@ -183,7 +183,7 @@ def _columns(name: str, values: np.ndarray) -> dict[str, np.ndarray]:
 def _by_image(sp: Scanpaths, with_duration: bool) -> dict[str, list[np.ndarray]]:
     out: dict[str, list[np.ndarray]] = {}
     for (meta, _), arr in zip(sp, sp.arrays(with_duration=with_duration)):
-        out.setdefault(str(meta["image_id"]), []).append(arr)
+        out.setdefault(str(meta["stimulus_id"]), []).append(arr)
     return out
 
 
@@ -217,14 +217,14 @@ def _predict(model: Any, images: Any, ids: list[str], captions: Any, human: Scan
                          "returning Scanpaths (NevaClip, NeVA, VisualSearch...) or a precomputed Scanpaths")
     name = type(model).__name__
     params = inspect.signature(model.predict).parameters
-    kwargs = {"image_ids": ids} if "image_ids" in params else {}
+    kwargs = {"stimulus_id": ids} if "stimulus_id" in params else {}
     if "captions" in params:
         if captions is None:
-            tasks = human.table.groupby("image_id", sort=False)["task"].first().to_dict()
+            tasks = human.table.groupby("stimulus_id", sort=False)["task"].first().to_dict()
             empty = [i for i in ids if not tasks.get(i)]
             if empty:
                 raise InputError(f"captions: received None and the human scanpaths of {empty[:5]} have no task; "
-                                 "expected captions (a string, one per image or {image_id: caption})")
+                                 "expected captions (a string, one per image or {stimulus_id: caption})")
             captions = {i: tasks[i] for i in ids}
         return model.predict(images, captions, **kwargs), name
     return model.predict(images, **kwargs), name
@@ -233,7 +233,8 @@ def _predict(model: Any, images: Any, ids: list[str], captions: Any, human: Scan
 @fill_doc
 def evaluate_scanpath_model(model: Any, images: Any, human: Scanpaths, captions: Any = None,
                             metrics: Sequence[str | Callable] = DEFAULT_METRICS,
-                            baselines: Sequence[str] = ("center", "random"), *, image_ids: Sequence[str] | None = None,
+                            baselines: Sequence[str] = ("center", "random"), *,
+                            stimulus_id: Sequence[str] | None = None,
                             human_size: tuple[int, int] | None = None, n_baseline: int = 5,
                             include_human: bool = True, fixation_duration: float = 250.0,
                             random_state: int | np.random.Generator | None = 0) -> pd.DataFrame:
@@ -245,7 +246,7 @@ def evaluate_scanpath_model(model: Any, images: Any, human: Scanpaths, captions:
         A scanpath model (:class:`~neuroperception.scanpaths.neva.NevaClip`, ``NeVA``, ...) run on
         ``images`` here, or its scanpaths already computed (in the images' pixel frame).
     images : ImageSet, torch.Tensor or array
-        The stimuli, ``(N, 3, h, w)``; ids from the ImageSet or ``image_ids``.
+        The stimuli, ``(N, 3, h, w)``; ids from the ImageSet or ``stimulus_id``.
     human : Scanpaths
         Human scanpaths; every image id must have at least one.
     captions : str, sequence or mapping, optional
@@ -260,7 +261,7 @@ def evaluate_scanpath_model(model: Any, images: Any, human: Scanpaths, captions:
         gives them: check each metric's direction.
     baselines : sequence of {"center", "random"}
         Baseline scanpaths with the model's number of fixations per image.
-    image_ids : sequence of str, optional
+    stimulus_id : sequence of str, optional
         Ids for tensor images.
     human_size : (height, width), optional
         The frame of the human fixations (e.g. COCO-Search18's 1050 x 1680 display). Model
@@ -296,14 +297,14 @@ def evaluate_scanpath_model(model: Any, images: Any, human: Scanpaths, captions:
     >>> human = Scanpaths.from_arrays([np.array([[5.0, 5.0], [25.0, 25.0]])] * 2, ["a", "a"], ["s1", "s2"])
     >>> model = Scanpaths.from_arrays([np.array([[6.0, 5.0], [24.0, 26.0]])], ["a"], ["mine"])
     >>> dist = lambda a, b: float(np.abs(a[:, :2] - b[:, :2]).mean())
-    >>> df = evaluate_scanpath_model(model, torch.rand(1, 3, 32, 32), human, metrics=[dist], image_ids=["a"])
+    >>> df = evaluate_scanpath_model(model, torch.rand(1, 3, 32, 32), human, metrics=[dist], stimulus_id=["a"])
     >>> df.set_index("model").loc[["mine", "human"], "mean"].tolist()
     [0.75, 0.0]
     """
-    x, ids = _images_and_ids(images, image_ids)
+    x, ids = _images_and_ids(images, stimulus_id)
     h, w = int(x.shape[-2]), int(x.shape[-1])
     if isinstance(human, Scanpaths):
-        human_by_image = _by_image(human.select(image_id=ids), True)
+        human_by_image = _by_image(human.select(stimulus_id=ids), True)
     else:
         raise InputError(f"human: received {type(human).__name__}; expected Scanpaths (see scanpaths.readers)")
     missing = [i for i in ids if i not in human_by_image]
@@ -331,7 +332,7 @@ def evaluate_scanpath_model(model: Any, images: Any, human: Scanpaths, captions:
     hh, hw = int(human_size[0]), int(human_size[1])
 
     pred, name = _predict(model, images, ids, captions, human)
-    pred = pred.select(image_id=ids).rescale(from_size=(h, w), to_size=(hh, hw))
+    pred = pred.select(stimulus_id=ids).rescale(from_size=(h, w), to_size=(hh, hw))
     pred_by_image = _by_image(pred, True)
     missing = [i for i in ids if i not in pred_by_image]
     if missing:

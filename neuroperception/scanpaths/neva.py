@@ -125,7 +125,7 @@ class _NevaSearch:
 
     def _table(self, ids: list[str], xy: np.ndarray, losses: np.ndarray, tasks: list[str],
                size: tuple[int, int]) -> Scanpaths:
-        rows = [{"scanpath": i, "fixation": j, "image_id": ids[i], "subject": self._name, "task": tasks[i],
+        rows = [{"scanpath": i, "fixation": j, "stimulus_id": ids[i], "subject": self._name, "task": tasks[i],
                  "x": xy[i, j, 0], "y": xy[i, j, 1], "loss": losses[i, j]}
                 for i in range(len(ids)) for j in range(xy.shape[1])]
         scanpaths = Scanpaths(pd.DataFrame(rows), image_sizes={i: size for i in ids})
@@ -208,7 +208,7 @@ class NevaClip(_NevaSearch):
         fm.to(self.device)
 
     def predict(self, images: Any, captions: str | Sequence[str] | Mapping[str, str],
-                image_ids: Sequence[str] | None = None) -> Scanpaths:
+                stimulus_id: Sequence[str] | None = None) -> Scanpaths:
         """Scanpaths, one per image, driven by its caption.
 
         Parameters
@@ -216,8 +216,8 @@ class NevaClip(_NevaSearch):
         images : ImageSet, torch.Tensor or array
             ``(N, 3, H, W)`` in ``[0, 1]``; the whole image is resized to CLIP's input size.
         captions : str, sequence of str or mapping
-            One caption for all images, one per image, or ``{image_id: caption}``.
-        image_ids : sequence of str, optional
+            One caption for all images, one per image, or ``{stimulus_id: caption}``.
+        stimulus_id : sequence of str, optional
             Ids for tensor input (an ImageSet has its own).
 
         Returns
@@ -229,7 +229,7 @@ class NevaClip(_NevaSearch):
         """
         fm = self.model
         device = self._get_device(fm.device)
-        x, ids = _images_and_ids(images, image_ids)
+        x, ids = _images_and_ids(images, stimulus_id)
         texts = _captions(captions, ids)
         x = x.to(device)
         clip = fm.extras["clip"]
@@ -258,7 +258,7 @@ def _captions(captions: Any, ids: list[str]) -> list[str]:
         return list(captions)
     n = len(captions) if hasattr(captions, "__len__") else "?"
     raise InputError(f"captions: received {type(captions).__name__} of length {n}; expected a string, one string "
-                     f"per image ({len(ids)}) or a mapping image_id -> caption")
+                     f"per image ({len(ids)}) or a mapping stimulus_id -> caption")
 
 
 class NeVA(_NevaSearch):
@@ -308,7 +308,7 @@ class NeVA(_NevaSearch):
             else _as_callable(model, "model", self.device)
 
     def predict(self, images: Any, labels: Sequence[int] | None = None,
-                image_ids: Sequence[str] | None = None) -> Scanpaths:
+                stimulus_id: Sequence[str] | None = None) -> Scanpaths:
         """Scanpaths, one per image.
 
         Parameters
@@ -317,7 +317,7 @@ class NeVA(_NevaSearch):
             ``(N, 3, H, W)`` in ``[0, 1]``.
         labels : sequence of int, optional
             Class per image for ``"classification"`` (default: the model's prediction on the original).
-        image_ids : sequence of str, optional
+        stimulus_id : sequence of str, optional
             Ids for tensor input.
 
         Returns
@@ -327,7 +327,7 @@ class NeVA(_NevaSearch):
             the table's ``attrs`` hold ``model`` (``"NeVA(<spec or module>)"``) and ``weights``
             (``"none (pixels)"`` without a task model).
         """
-        x, ids = _images_and_ids(images, image_ids)
+        x, ids = _images_and_ids(images, stimulus_id)
         x = x.to(self._get_device(self._model_device or x.device))
         with torch.no_grad():
             reference = self._fn(x).detach()

@@ -306,7 +306,7 @@ def simulate_scanpaths(scenes: WorldScenes, *, task: Any = None, n_observers: in
     subjects = np.array([f"observer{k:0{width}d}" for k in range(n_observers)], dtype=object)
     tasks_arr = np.array([t_ or "" for t_ in tasks], dtype=object)
     table = pd.DataFrame({
-        "scanpath": path, "fixation": fix, "image_id": np.asarray(ids, dtype=object)[scene[path]],
+        "scanpath": path, "fixation": fix, "stimulus_id": np.asarray(ids, dtype=object)[scene[path]],
         "subject": subjects[path % n_observers], "x": xy[path, fix, 0], "y": xy[path, fix, 1],
         "onset": onset[path, fix], "duration": dur[path, fix], "task": tasks_arr[scene[path]],
         "condition": np.asarray(kind, dtype=object)[scene[path]], "object": obj[path, fix],

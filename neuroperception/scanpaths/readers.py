@@ -58,9 +58,9 @@ def scanpath_attributes(scanpaths: Scanpaths) -> pd.DataFrame:
     Examples
     --------
     >>> import pandas as pd
-    >>> sp = Scanpaths(pd.DataFrame({"image_id": ["a", "a", "b"], "x": [1, 2, 3], "y": [1, 2, 3],
+    >>> sp = Scanpaths(pd.DataFrame({"stimulus_id": ["a", "a", "b"], "x": [1, 2, 3], "y": [1, 2, 3],
     ...                              "rt": [900, 900, 450]}))
-    >>> scanpath_attributes(sp)[["image_id", "n_fixations", "rt"]].values.tolist()
+    >>> scanpath_attributes(sp)[["stimulus_id", "n_fixations", "rt"]].values.tolist()
     [['a', 2, 900], ['b', 1, 450]]
     """
     if not isinstance(scanpaths, Scanpaths):
@@ -139,7 +139,7 @@ def load_coco_search18(paths, split: str | None = None, *, task: str | Sequence[
     Returns
     -------
     Scanpaths
-        ``image_id`` = ``name``, ``subject`` = subject number as text, ``task``, ``condition``,
+        ``stimulus_id`` = ``name``, ``subject`` = subject number as text, ``task``, ``condition``,
         ``duration`` = ``T`` (ms), ``onset`` NaN (saccade times are not in the files). Per-trial fields are
         extra columns: ``correct``, ``rt`` (ms), ``bbox_x``, ``bbox_y``, ``bbox_w``, ``bbox_h`` (NaN when
         absent), ``split``, ``source`` (file name) and any other scalar field; list them per scanpath
@@ -167,7 +167,7 @@ def load_coco_search18(paths, split: str | None = None, *, task: str | Sequence[
     if split is not None:
         split = {"validation": "valid", "val": "valid"}.get(split, split)
     tasks = None if task is None else ({task} if isinstance(task, str) else set(task))
-    columns: dict[str, list] = {k: [] for k in ("scanpath", "fixation", "image_id", "subject", "task", "condition",
+    columns: dict[str, list] = {k: [] for k in ("scanpath", "fixation", "stimulus_id", "subject", "task", "condition",
                                                 "x", "y", "duration")}
     trial_fields: list[dict] = []
     empty_trials: list[str] = []
@@ -208,7 +208,7 @@ def load_coco_search18(paths, split: str | None = None, *, task: str | Sequence[
             trial_fields.extend([fields] * n)
             columns["scanpath"].extend([n_paths] * n)
             columns["fixation"].extend(range(n))
-            for col, val in (("image_id", str(rec["name"])), ("subject", str(rec["subject"])),
+            for col, val in (("stimulus_id", str(rec["name"])), ("subject", str(rec["subject"])),
                              ("task", str(rec["task"])), ("condition", str(rec["condition"]))):
                 columns[col].extend([val] * n)
             columns["x"].extend(xs)
@@ -221,7 +221,7 @@ def load_coco_search18(paths, split: str | None = None, *, task: str | Sequence[
     table = pd.concat([pd.DataFrame(columns), pd.DataFrame(trial_fields)], axis=1)
     sizes = None
     if image_size is not None:
-        sizes = {i: tuple(image_size) for i in table["image_id"].unique()}
+        sizes = {i: tuple(image_size) for i in table["stimulus_id"].unique()}
     return _apply_reader_policy(table, sizes, reader="load_coco_search18", off_display=off_display, empty=empty,
                                 empty_paths=empty_trials, by="source")[0]
 
@@ -308,11 +308,11 @@ def load_capmit1003(db_path, *, image_dir=None, image_sizes: Mapping[str, tuple[
     Returns
     -------
     (Scanpaths, pandas.DataFrame)
-        One scanpath per observation, clicks in ``click_id`` order: ``image_id`` = ``img_path`` (the MIT1003
+        One scanpath per observation, clicks in ``click_id`` order: ``stimulus_id`` = ``img_path`` (the MIT1003
         file name, as :func:`load_mit1003_fixations` names images), ``subject`` = ``usr_uid``,
         ``task`` = ``"caption"``, ``onset`` = ms from ``start_time`` to ``click_time``, ``duration`` NaN;
         extra columns ``obs_uid``, ``img_uid``, ``click_id``. The captions table has one row per
-        observation with ``obs_uid, usr_uid, start_time, caption, img_uid, img_path, image_id`` and
+        observation with ``obs_uid, usr_uid, start_time, caption, img_uid, img_path, stimulus_id`` and
         ``scanpath`` (the scanpath id, -1 for an observation left out without clicks).
 
     Examples
@@ -328,7 +328,7 @@ def load_capmit1003(db_path, *, image_dir=None, image_sizes: Mapping[str, tuple[
     ...     "INSERT INTO clicks VALUES (1, 'o1', 10, 20, '2022-01-01 10:00:01.500');")
     >>> cnx.commit(); cnx.close()
     >>> sp, captions = load_capmit1003(db)
-    >>> sp.table[["image_id", "x", "y", "onset"]].values.tolist(), captions["caption"].tolist()
+    >>> sp.table[["stimulus_id", "x", "y", "onset"]].values.tolist(), captions["caption"].tolist()
     ([['i1.jpeg', 10.0, 20.0, 1500.0]], ['a dog'])
     """
     _check_policy(off_display, empty)
@@ -346,7 +346,7 @@ def load_capmit1003(db_path, *, image_dir=None, image_sizes: Mapping[str, tuple[
         bad = captions.loc[captions["img_path"].isna(), "img_uid"].iloc[0]
         raise InputError(f"{db_path.name}: caption image {bad!r} is not in the images table; expected every "
                          "captions.img_uid in images")
-    captions["image_id"] = captions["img_path"].map(lambda p: Path(str(p)).name)
+    captions["stimulus_id"] = captions["img_path"].map(lambda p: Path(str(p)).name)
     orphan = ~clicks["obs_uid"].isin(captions["obs_uid"])
     if orphan.any():
         raise InputError(f"{db_path.name}: {int(orphan.sum())} clicks belong to no caption (e.g. obs_uid "
@@ -355,7 +355,7 @@ def load_capmit1003(db_path, *, image_dir=None, image_sizes: Mapping[str, tuple[
         raise InputError(f"{db_path.name}: the clicks table is empty; expected click sequences")
     without = captions[~captions["obs_uid"].isin(clicks["obs_uid"])]
     empty_obs = [f"obs_uid {o!r} ({i}, usr_uid {u!r})" for o, i, u in
-                 zip(without["obs_uid"], without["image_id"], without["usr_uid"])]
+                 zip(without["obs_uid"], without["stimulus_id"], without["usr_uid"])]
     scanpath_of = pd.Series(np.arange(len(captions)), index=captions["obs_uid"].to_numpy())
     start = pd.Series(_timestamps(captions["start_time"], time_unit, "captions.start_time").to_numpy(),
                       index=captions["obs_uid"].to_numpy())
@@ -366,7 +366,7 @@ def load_capmit1003(db_path, *, image_dir=None, image_sizes: Mapping[str, tuple[
     table = pd.DataFrame({
         "scanpath": clicks["obs_uid"].map(scanpath_of).to_numpy(),
         "fixation": clicks.groupby("obs_uid", sort=False).cumcount().to_numpy(),
-        "image_id": clicks["obs_uid"].map(by_obs["image_id"]).to_numpy(),
+        "stimulus_id": clicks["obs_uid"].map(by_obs["stimulus_id"]).to_numpy(),
         "subject": clicks["obs_uid"].map(by_obs["usr_uid"]).astype(str).to_numpy(),
         "task": "caption", "condition": "",
         "x": clicks["x"].to_numpy(dtype=float), "y": clicks["y"].to_numpy(dtype=float),
@@ -376,9 +376,9 @@ def load_capmit1003(db_path, *, image_dir=None, image_sizes: Mapping[str, tuple[
         "click_id": clicks["click_id"].to_numpy()})
     sizes = dict(image_sizes) if image_sizes is not None else None
     if image_dir is not None:
-        sizes = {**_image_sizes_from_dir(image_dir, sorted(table["image_id"].unique())), **(sizes or {})}
+        sizes = {**_image_sizes_from_dir(image_dir, sorted(table["stimulus_id"].unique())), **(sizes or {})}
     sp, new_id = _apply_reader_policy(table, sizes, reader=f"load_capmit1003({db_path.name})",
                                       off_display=off_display, empty=empty, empty_paths=empty_obs)
     captions["scanpath"] = [new_id.get(k, -1) for k in range(len(captions))]
-    out = captions[["obs_uid", "usr_uid", "start_time", "caption", "img_uid", "img_path", "image_id", "scanpath"]]
+    out = captions[["obs_uid", "usr_uid", "start_time", "caption", "img_uid", "img_path", "stimulus_id", "scanpath"]]
     return sp, out.reset_index(drop=True)

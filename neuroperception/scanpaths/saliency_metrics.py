@@ -41,7 +41,7 @@ _MIT_EPS = 2.2204e-16
 
 
 # -- map-to-fixation metrics ---------------------------------------------------------------------
-def nss(saliency_map: Any, fixations_xy: Any, *, image_id: Any = None, average: str | None = "fixation") -> Any:
+def nss(saliency_map: Any, fixations_xy: Any, *, stimulus_id: Any = None, average: str | None = "fixation") -> Any:
     """Normalized scanpath saliency: the map, z-scored, read at the fixations (Peters et al. 2005).
 
     Each map is standardised with its own mean and (population, ``ddof=0``) standard deviation; a
@@ -53,8 +53,9 @@ def nss(saliency_map: Any, fixations_xy: Any, *, image_id: Any = None, average: 
         ``(H, W)`` or ``(N, H, W)``.
     fixations_xy : array-like, list of arrays or Scanpaths
         ``(n, 2)`` x, y pixels (one map), a list with one array per map, or a Scanpaths matched by
-        image id (``image_id`` chooses the images; otherwise the maps' ``stimulus_id``).
-    image_id : str or sequence of str, optional
+        stimulus id (the ``stimulus_id`` argument chooses the images; otherwise the maps' ``stimulus_id``
+        coordinate).
+    stimulus_id : str or sequence of str, optional
         Image id(s) of the map(s) when fixations come as a Scanpaths.
     average : {"fixation", "image", None}
         Mean over all fixations, mean of per-image means, or per-fixation values.
@@ -77,7 +78,7 @@ def nss(saliency_map: Any, fixations_xy: Any, *, image_id: Any = None, average: 
     """
     maps, _, ids = _stack(saliency_map, "saliency_map")
     total, sumsq = _map_moments(maps, "saliency_map")
-    sets = _fixation_sets(fixations_xy, len(maps), ids, image_id, "fixations_xy")
+    sets = _fixation_sets(fixations_xy, len(maps), ids, stimulus_id, "fixations_xy")
     n_idx, rows, cols = _pixel_indices(sets, maps.shape[1:], "fixations_xy")
     mean, var = _mean_var(maps.reshape(len(maps), -1), total, sumsq)
     std = np.sqrt(var)
@@ -107,7 +108,7 @@ def _mean_var(flat: np.ndarray, total: np.ndarray, sumsq: np.ndarray) -> tuple[n
     return mean, var
 
 
-def information_gain(pred_log_density: Any, baseline_log_density: Any, fixations_xy: Any, *, image_id: Any = None,
+def information_gain(pred_log_density: Any, baseline_log_density: Any, fixations_xy: Any, *, stimulus_id: Any = None,
                      average: str | None = "fixation") -> Any:
     """Information gain of a probabilistic model over a baseline, in bits per fixation (Kümmerer et al. 2015).
 
@@ -121,7 +122,7 @@ def information_gain(pred_log_density: Any, baseline_log_density: Any, fixations
         ``(H, W)`` or ``(N, H, W)`` log densities (``to_log_density`` converts saliency maps).
     baseline_log_density : array-like or None
         Same shape (e.g. a centre bias), or None for the uniform density ``-log(H W)``.
-    fixations_xy, image_id, average
+    fixations_xy, stimulus_id, average
         As in :func:`nss`.
 
     Returns
@@ -149,7 +150,7 @@ def information_gain(pred_log_density: Any, baseline_log_density: Any, fixations
             raise ShapeError(f"baseline_log_density: received {base.shape}; expected {pred.shape} or one map "
                              f"{pred.shape[1:]}")
         base = np.broadcast_to(base, pred.shape)
-    sets = _fixation_sets(fixations_xy, len(pred), ids, image_id, "fixations_xy")
+    sets = _fixation_sets(fixations_xy, len(pred), ids, stimulus_id, "fixations_xy")
     n_idx, rows, cols = _pixel_indices(sets, pred.shape[1:], "fixations_xy")
     values = (pred[n_idx, rows, cols] - base[n_idx, rows, cols]) / np.log(2)
     return _average(values, n_idx, average)
@@ -195,7 +196,7 @@ def _jitter_rng(random_state: Any) -> np.random.Generator | np.random.RandomStat
     return np.random.RandomState(seed)
 
 
-def auc_judd(saliency_map: Any, fixations_xy: Any, *, image_id: Any = None, jitter: bool = True,
+def auc_judd(saliency_map: Any, fixations_xy: Any, *, stimulus_id: Any = None, jitter: bool = True,
              noise_size: float = 1e-7, random_state: int | np.random.Generator | None = 42,
              average: str | None = "image") -> Any:
     """AUC-Judd: ROC area with fixated pixels as positives, never-fixated pixels as negatives.
@@ -213,7 +214,7 @@ def auc_judd(saliency_map: Any, fixations_xy: Any, *, image_id: Any = None, jitt
 
     Parameters
     ----------
-    saliency_map, fixations_xy, image_id
+    saliency_map, fixations_xy, stimulus_id
         As in :func:`nss`.
     jitter, noise_size
         Tie-breaking noise, as above.
@@ -237,7 +238,7 @@ def auc_judd(saliency_map: Any, fixations_xy: Any, *, image_id: Any = None, jitt
     """
     rng = _jitter_rng(random_state) if jitter else None
     maps, _, ids = _as_maps(saliency_map, "saliency_map")
-    sets = _fixation_sets(fixations_xy, len(maps), ids, image_id, "fixations_xy")
+    sets = _fixation_sets(fixations_xy, len(maps), ids, stimulus_id, "fixations_xy")
     n_idx, rows, cols = _pixel_indices(sets, maps.shape[1:], "fixations_xy")
     flat_maps = maps.reshape(len(maps), -1)
     starts = np.searchsorted(n_idx, np.arange(len(maps) + 1))     # n_idx is sorted: one run per map
@@ -249,7 +250,7 @@ def auc_judd(saliency_map: Any, fixations_xy: Any, *, image_id: Any = None, jitt
     return float(np.nanmean(scores))
 
 
-def shuffled_auc(saliency_map: Any, fixations_xy: Any, other_fixations_xy: Any = None, *, image_id: Any = None,
+def shuffled_auc(saliency_map: Any, fixations_xy: Any, other_fixations_xy: Any = None, *, stimulus_id: Any = None,
                  average: str | None = "fixation") -> Any:
     """Shuffled AUC: fixations against fixations from other images, which discounts centre bias.
 
@@ -260,7 +261,7 @@ def shuffled_auc(saliency_map: Any, fixations_xy: Any, other_fixations_xy: Any =
 
     Parameters
     ----------
-    saliency_map, fixations_xy, image_id
+    saliency_map, fixations_xy, stimulus_id
         As in :func:`nss`.
     other_fixations_xy : array-like, list of arrays or None
         Negatives: one ``(m, 2)`` array for every map, one per map, or None (shuffled from the batch).
@@ -278,7 +279,7 @@ def shuffled_auc(saliency_map: Any, fixations_xy: Any, other_fixations_xy: Any =
     0.8333333333333334
     """
     maps, _, ids = _as_maps(saliency_map, "saliency_map")
-    sets = _fixation_sets(fixations_xy, len(maps), ids, image_id, "fixations_xy")
+    sets = _fixation_sets(fixations_xy, len(maps), ids, stimulus_id, "fixations_xy")
     n_idx, rows, cols = _pixel_indices(sets, maps.shape[1:], "fixations_xy")
     if other_fixations_xy is None:
         if len(maps) < 2:

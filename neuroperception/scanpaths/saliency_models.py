@@ -28,13 +28,14 @@ from .foveation import _gaussian_blur
 __all__ = ["SaliencyModel", "CenterBias", "UniformSaliency", "IttiKoch", "FeatureNormSaliency"]
 
 
-def _images_and_ids(images: Any, image_ids: Sequence[str] | None, min_size: int = 2) -> tuple[torch.Tensor, list[str]]:
+def _images_and_ids(images: Any, stimulus_id: Sequence[str] | None,
+                    min_size: int = 2) -> tuple[torch.Tensor, list[str]]:
     """Images as a checked tensor and their ids (an ImageSet's own, given ones, or ``stim0000``...)."""
     if hasattr(images, "images") and hasattr(images, "ids") and not isinstance(images, torch.Tensor):
-        ids = list(images.ids) if image_ids is None else check_ids(image_ids, len(images.ids), name="image_ids")
+        ids = list(images.ids) if stimulus_id is None else check_ids(stimulus_id, len(images.ids), name="stimulus_id")
         return check_images(images.images, min_size=min_size), ids
     x = check_images(images, min_size=min_size)
-    return x, check_ids(image_ids, x.shape[0], name="image_ids")
+    return x, check_ids(stimulus_id, x.shape[0], name="stimulus_id")
 
 
 def _model_input(preprocess, x: torch.Tensor) -> torch.Tensor:
@@ -56,7 +57,7 @@ class SaliencyModel(abc.ABC):
     >>> class Brightness(SaliencyModel):
     ...     def _maps(self, x):
     ...         return x.mean(1)
-    >>> m = Brightness().predict(torch.rand(1, 3, 4, 4), image_ids=["a"])
+    >>> m = Brightness().predict(torch.rand(1, 3, 4, 4), stimulus_id=["a"])
     >>> m["stimulus_id"].values.tolist(), round(float(m.sum()), 6)
     (['a'], 1.0)
     """
@@ -67,14 +68,14 @@ class SaliencyModel(abc.ABC):
 
     _min_size = 2
 
-    def predict(self, images: Any, image_ids: Sequence[str] | None = None) -> xr.DataArray:
+    def predict(self, images: Any, stimulus_id: Sequence[str] | None = None) -> xr.DataArray:
         """Saliency maps ``("stimulus", "y", "x")`` summing to 1 per image.
 
         Parameters
         ----------
         images : ImageSet, torch.Tensor or array
             ``(N, 3, H, W)`` in ``[0, 1]``.
-        image_ids : sequence of str, optional
+        stimulus_id : sequence of str, optional
             Ids for tensor input (an ImageSet has its own).
 
         Returns
@@ -82,7 +83,7 @@ class SaliencyModel(abc.ABC):
         xarray.DataArray
             float64, with ``stimulus_id`` coordinates; an all-zero map becomes uniform.
         """
-        x, ids = _images_and_ids(images, image_ids, self._min_size)
+        x, ids = _images_and_ids(images, stimulus_id, self._min_size)
         with torch.no_grad():
             maps = self._maps(x).detach().to("cpu", torch.float64).clamp_min(0.0).numpy()
         total = maps.sum(axis=(1, 2), keepdims=True)

@@ -267,7 +267,7 @@ _FUNCTIONS = {"multimatch": multimatch, "scanmatch": scanmatch, "string_edit_dis
               "dtw": dtw, "sbtde": sbtde, "sequence_score": sequence_score}
 
 
-_GROUP_COLUMNS = ("image_id", "subject", "task", "condition")
+_GROUP_COLUMNS = ("stimulus_id", "subject", "task", "condition")
 
 
 def _same_group(within: Any, meta_a, meta_b, ia: np.ndarray, ib: np.ndarray) -> np.ndarray:
@@ -277,7 +277,7 @@ def _same_group(within: Any, meta_a, meta_b, ia: np.ndarray, ib: np.ndarray) -> 
         raise InputError(f"within: received {within!r}; expected one of {_GROUP_COLUMNS} or a tuple of them")
     if meta_a is None or meta_b is None:
         raise InputError(f"within={within!r}: received scanpaths without a table; expected Scanpaths (they carry "
-                         "the image_id, subject, task and condition of every scanpath) on both sides")
+                         "the stimulus_id, subject, task and condition of every scanpath) on both sides")
     keep = np.ones(len(ia), dtype=bool)
     for col in columns:
         a, b = meta_a[col].to_numpy(dtype=str), meta_b[col].to_numpy(dtype=str)
@@ -301,9 +301,9 @@ def pairwise_scanpath_scores(scanpaths_a: Any, scanpaths_b: Any = None, metric: 
         Defaults to ``scanpaths_a`` (all pairs within one set, diagonal included).
     metric : {"dtw", "multimatch", "scanmatch", "string_edit_distance", "sbtde", "sequence_score"}
     within : str or tuple of str, optional
-        Score only the pairs that agree on these columns of the scanpath tables: ``"image_id"``
+        Score only the pairs that agree on these columns of the scanpath tables: ``"stimulus_id"``
         compares the scanpaths of the same image (the usual inter-observer comparison),
-        ``("image_id", "task")`` those of the same image and task; ``"subject"``, ``"condition"``
+        ``("stimulus_id", "task")`` those of the same image and task; ``"subject"``, ``"condition"``
         also work. Other pairs are NaN and never computed. Needs :class:`Scanpaths` inputs.
     **params
         The metric's keyword arguments (e.g. ``screen_size`` for MultiMatch, ``image_size`` and
@@ -326,8 +326,8 @@ def pairwise_scanpath_scores(scanpaths_a: Any, scanpaths_b: Any = None, metric: 
 
     Only the scanpaths of the same image, from a table:
 
-    >>> sp = Scanpaths.from_arrays(paths, image_ids=["cat", "cat", "dog"])
-    >>> pairwise_scanpath_scores(sp, metric="dtw", within="image_id").values.tolist()
+    >>> sp = Scanpaths.from_arrays(paths, stimulus_id=["cat", "cat", "dog"])
+    >>> pairwise_scanpath_scores(sp, metric="dtw", within="stimulus_id").values.tolist()
     [[0.0, 10.0, nan], [10.0, 0.0, nan], [nan, nan, 0.0]]
     """
     if metric not in _FUNCTIONS:
@@ -356,7 +356,7 @@ def pairwise_scanpath_scores(scanpaths_a: Any, scanpaths_b: Any = None, metric: 
     for side, meta, n in (("a", meta_a, len(pa)), ("b", meta_b, len(pb))):
         coords[f"scanpath_{side}"] = meta["scanpath"].to_numpy() if meta is not None else np.arange(n)
         if meta is not None:
-            for col in ("image_id", "subject", "task", "condition"):
+            for col in ("stimulus_id", "subject", "task", "condition"):
                 coords[f"{col}_{side}"] = (f"scanpath_{side}", meta[col].to_numpy(dtype=str))
     if metric == "multimatch":
         coords["dimension"] = list(MULTIMATCH_DIMENSIONS)

@@ -3,7 +3,7 @@
 Every reader returns a :class:`Scanpaths`, every model produces one and every metric reads one, so
 the columns are fixed:
 
-``scanpath`` (int, one id per sequence), ``fixation`` (0-based order within it), ``image_id``,
+``scanpath`` (int, one id per sequence), ``fixation`` (0-based order within it), ``stimulus_id``,
 ``subject``, ``x``, ``y`` (pixels, origin top-left, x to the right), ``onset``, ``duration``
 (milliseconds, NaN when unknown), ``task``, ``condition``. Extra columns are kept.
 """
@@ -22,8 +22,8 @@ from ..errors import InputError, ShapeError
 
 __all__ = ["Scanpaths", "COLUMNS"]
 
-COLUMNS = ("scanpath", "fixation", "image_id", "subject", "x", "y", "onset", "duration", "task", "condition")
-_META = ("image_id", "subject", "task", "condition")
+COLUMNS = ("scanpath", "fixation", "stimulus_id", "subject", "x", "y", "onset", "duration", "task", "condition")
+_META = ("stimulus_id", "subject", "task", "condition")
 _FIELDS = ("x", "y", "onset", "duration")
 #: pixel columns scaled with the width / with the height by :meth:`Scanpaths.rescale`
 _X_COLUMNS = ("x", "bbox_x", "bbox_w")
@@ -48,9 +48,9 @@ class Scanpaths:
     Parameters
     ----------
     table : pandas.DataFrame
-        One row per fixation with at least ``image_id``, ``x``, ``y``. Missing columns are filled:
+        One row per fixation with at least ``stimulus_id``, ``x``, ``y``. Missing columns are filled:
         ``subject``/``task``/``condition`` with ``""``, ``onset``/``duration`` with NaN,
-        ``scanpath`` by grouping rows on (image_id, subject, task, condition) in order of appearance,
+        ``scanpath`` by grouping rows on (stimulus_id, subject, task, condition) in order of appearance,
         ``fixation`` by row order within each scanpath.
     image_sizes : mapping of image id to (height, width), optional
         When given, fixations outside their image are an error, unless ``allow_off_display``.
@@ -62,13 +62,13 @@ class Scanpaths:
     --------
     >>> import numpy as np
     >>> sp = Scanpaths.from_arrays([np.array([[10, 20], [30, 40]]), np.array([[5, 5]])],
-    ...                            image_ids=["cat", "dog"], subjects=["s1", "s1"])
+    ...                            stimulus_id=["cat", "dog"], subjects=["s1", "s1"])
     >>> len(sp), sp.n_fixations
     (2, 3)
     >>> sp.arrays()[0].tolist()
     [[10.0, 20.0], [30.0, 40.0]]
     >>> import pandas as pd
-    >>> off = pd.DataFrame({"image_id": ["a", "a"], "x": [4.0, 12.5], "y": [3.0, 5.0]})  # x=12.5 is off a 10 x 10 image
+    >>> off = pd.DataFrame({"stimulus_id": ["a", "a"], "x": [4.0, 12.5], "y": [3.0, 5.0]})  # x=12.5: off a 10x10 image
     >>> Scanpaths(off, {"a": (10, 10)}, allow_off_display=True).n_fixations
     2
     """
@@ -77,15 +77,15 @@ class Scanpaths:
                  allow_off_display: bool = False):
         if not isinstance(table, pd.DataFrame):
             raise InputError(f"table: received {type(table).__name__}; expected a pandas DataFrame")
-        missing = [c for c in ("image_id", "x", "y") if c not in table.columns]
+        missing = [c for c in ("stimulus_id", "x", "y") if c not in table.columns]
         if missing:
             raise InputError(f"table: missing columns {missing} (found {list(table.columns)}); "
-                             "expected at least image_id, x, y")
+                             "expected at least stimulus_id, x, y")
         df = table.copy().reset_index(drop=True)
         for col in ("subject", "task", "condition"):
             if col not in df.columns:
                 df[col] = ""
-        for col in ("image_id", "subject", "task", "condition"):
+        for col in ("stimulus_id", "subject", "task", "condition"):
             df[col] = df[col].astype(str)
         for col in ("onset", "duration"):
             if col not in df.columns:
@@ -114,7 +114,7 @@ class Scanpaths:
             raise InputError("table: duplicated (scanpath, fixation) pairs; expected each fixation once")
         per_path = df.groupby("scanpath", sort=True)[list(_META)].nunique()
         if (per_path > 1).any().any():
-            raise InputError("table: a scanpath mixes several image_id/subject/task/condition values; "
+            raise InputError("table: a scanpath mixes several stimulus_id/subject/task/condition values; "
                              "expected one of each per scanpath")
         order = list(COLUMNS) + [c for c in df.columns if c not in COLUMNS]
         self.table = df[order]
@@ -133,12 +133,12 @@ class Scanpaths:
         return cls(table, image_sizes, allow_off_display=allow_off_display)
 
     @classmethod
-    def from_arrays(cls, paths: Sequence[Any], image_ids: Sequence[str], subjects: Sequence[str] | None = None,
+    def from_arrays(cls, paths: Sequence[Any], stimulus_id: Sequence[str], subjects: Sequence[str] | None = None,
                     tasks: Sequence[str] | None = None, conditions: Sequence[str] | None = None,
                     image_sizes=None) -> "Scanpaths":
         """Build from one ``(n, 2)`` (x, y) or ``(n, 3)`` (x, y, duration) array per scanpath."""
-        if len(paths) != len(image_ids):
-            raise ShapeError(f"image_ids: received {len(image_ids)}; expected one per scanpath ({len(paths)})")
+        if len(paths) != len(stimulus_id):
+            raise ShapeError(f"stimulus_id: received {len(stimulus_id)}; expected one per scanpath ({len(paths)})")
         rows = []
         for k, p in enumerate(paths):
             arr = np.asarray(p, dtype=float)
@@ -147,7 +147,7 @@ class Scanpaths:
             if arr.shape[0] == 0:
                 raise InputError(f"paths[{k}]: received an empty scanpath; expected at least one fixation")
             for j, row in enumerate(arr):
-                rows.append({"scanpath": k, "fixation": j, "image_id": image_ids[k],
+                rows.append({"scanpath": k, "fixation": j, "stimulus_id": stimulus_id[k],
                              "subject": subjects[k] if subjects is not None else "",
                              "task": tasks[k] if tasks is not None else "",
                              "condition": conditions[k] if conditions is not None else "",
@@ -202,7 +202,7 @@ class Scanpaths:
 
         >>> import numpy as np
         >>> sp = Scanpaths.from_arrays([np.zeros((1, 2)), np.ones((2, 2))], ["a", "b"])
-        >>> len(sp.select(image_id="b"))
+        >>> len(sp.select(stimulus_id="b"))
         1
         """
         mask = np.ones(len(self.table), dtype=bool)
@@ -215,7 +215,7 @@ class Scanpaths:
 
     def check_bounds(self, image_sizes: Mapping[str, tuple[int, int]]) -> None:
         """Raise an :class:`InputError` for fixations outside their image (``0 <= x < width``)."""
-        sizes = self.table["image_id"].map(lambda i: image_sizes.get(i, (np.inf, np.inf)))
+        sizes = self.table["stimulus_id"].map(lambda i: image_sizes.get(i, (np.inf, np.inf)))
         h = np.array([s[0] for s in sizes], dtype=float)
         w = np.array([s[1] for s in sizes], dtype=float)
         x, y = self.table["x"].to_numpy(), self.table["y"].to_numpy()
@@ -224,7 +224,7 @@ class Scanpaths:
             first = self.table[out].iloc[0]
             raise InputError(
                 f"{int(out.sum())} fixations fall outside their image, e.g. ({first['x']:.1f}, {first['y']:.1f}) "
-                f"on {first['image_id']!r} of size {image_sizes.get(first['image_id'])} (height, width); "
+                f"on {first['stimulus_id']!r} of size {image_sizes.get(first['stimulus_id'])} (height, width); "
                 "expected 0 <= x < width and 0 <= y < height"
             )
 
@@ -267,7 +267,7 @@ class Scanpaths:
         [[84.0, 52.5], [0.0, 104.9]]
         """
         h2, w2 = _check_size(to_size, "to_size")
-        ids = self.table["image_id"].unique().tolist()
+        ids = self.table["stimulus_id"].unique().tolist()
         if from_size is None:
             missing = [i for i in ids if i not in self.image_sizes]
             if missing:
@@ -289,7 +289,7 @@ class Scanpaths:
                 self.check_bounds(sizes)
             except InputError as err:
                 raise InputError(f"from_size: {err}") from None
-        frame = self.table["image_id"].map(sizes)
+        frame = self.table["stimulus_id"].map(sizes)
         sx = w2 / np.array([s[1] for s in frame], dtype=float)
         sy = h2 / np.array([s[0] for s in frame], dtype=float)
         table = self.table.copy()
@@ -326,4 +326,4 @@ class Scanpaths:
 
     def __repr__(self) -> str:
         return (f"Scanpaths({len(self)} scanpaths, {self.n_fixations} fixations, "
-                f"{self.table['image_id'].nunique()} images, {self.table['subject'].nunique()} subjects)")
+                f"{self.table['stimulus_id'].nunique()} images, {self.table['subject'].nunique()} subjects)")

@@ -136,10 +136,10 @@ class SearchArray:
         One target template per display (the target item alone, centred on a black cell-sized
         patch), ids ``"<display id>/target"``.
     trials : pandas.DataFrame
-        One row per display: ``image_id, target, distractor, set_size, condition, target_x,
+        One row per display: ``stimulus_id, target, distractor, set_size, condition, target_x,
         target_y, x0, y0, x1, y1`` (the target's centre and box).
     items : pandas.DataFrame
-        One row per item: ``image_id, item, shape, is_target, x, y, x0, y0, x1, y1``.
+        One row per item: ``stimulus_id, item, shape, is_target, x, y, x0, y0, x1, y1``.
 
     Examples
     --------
@@ -174,7 +174,7 @@ class SearchArray:
     @property
     def item_boxes(self) -> list[np.ndarray]:
         """One ``(set_size, 4)`` array of item boxes per display, in display order."""
-        groups = dict(tuple(self.items.groupby("image_id", sort=False)))
+        groups = dict(tuple(self.items.groupby("stimulus_id", sort=False)))
         return [groups[i][["x0", "y0", "x1", "y1"]].to_numpy(dtype=float) for i in self.ids]
 
     def __add__(self, other: "SearchArray") -> "SearchArray":
@@ -217,7 +217,7 @@ def _make(target: str, distractor: str, set_size: int, n: int, size: int, item_s
     canvas_t[:, lo:lo + item_size, lo:lo + item_size] = patches[target]
     images, targets, trials, items, ids = [], [], [], [], []
     for k in range(n):
-        image_id = f"{id_prefix}/{k}"
+        stimulus_id = f"{id_prefix}/{k}"
         cells = rng.choice(grid * grid, size=set_size, replace=False)
         target_item = int(rng.integers(set_size))
         canvas = np.zeros((3, size, size))
@@ -228,18 +228,18 @@ def _make(target: str, distractor: str, set_size: int, n: int, size: int, item_s
             x0, y0 = offset + gx * cell + int(dx), offset + gy * cell + int(dy)
             shape = target if j == target_item else distractor
             canvas[:, y0:y0 + item_size, x0:x0 + item_size] = patches[shape]
-            row = {"image_id": image_id, "item": j, "shape": shape, "is_target": j == target_item,
+            row = {"stimulus_id": stimulus_id, "item": j, "shape": shape, "is_target": j == target_item,
                    "x": x0 + (item_size - 1) / 2.0, "y": y0 + (item_size - 1) / 2.0,
                    "x0": x0, "y0": y0, "x1": x0 + item_size, "y1": y0 + item_size}
             items.append(row)
             if j == target_item:
-                trials.append({"image_id": image_id, "target": target, "distractor": distractor,
+                trials.append({"stimulus_id": stimulus_id, "target": target, "distractor": distractor,
                                "set_size": set_size, "condition": f"{target} among {distractor}",
                                "target_x": row["x"], "target_y": row["y"],
                                "x0": x0, "y0": y0, "x1": x0 + item_size, "y1": y0 + item_size})
         images.append(canvas)
         targets.append(canvas_t)
-        ids.append(image_id)
+        ids.append(stimulus_id)
     as_tensor = lambda arrays: torch.from_numpy(np.stack(arrays).astype(np.float32)).clamp_(0, 1)  # noqa: E731
     return SearchArray(ImageSet(as_tensor(images), ids, size=size, source="procedural:search_array"),
                        ImageSet(as_tensor(targets), [f"{i}/target" for i in ids], size=cell,
