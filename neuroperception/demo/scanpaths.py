@@ -36,17 +36,17 @@ def _scanpaths(ctx: DemoContext, report: Report) -> None:
 
     images = photos.images
     fig, axes = plt.subplots(2, len(ids), figsize=(3.2 * len(ids), 6.6), squeeze=False)
-    for k, image_id in enumerate(ids):
-        path = sp.select(image_id=image_id)
-        plot_scanpaths(images[k], path, ax=axes[0, k], labels=["NevaClip"], title=CAPTIONS[image_id])
+    for k, stimulus_id in enumerate(ids):
+        path = sp.select(stimulus_id=stimulus_id)
+        plot_scanpaths(images[k], path, ax=axes[0, k], labels=["NevaClip"], title=CAPTIONS[stimulus_id])
         plot_saliency_overlay(images[k], itti[k].values, fixations=path, ax=axes[1, k],
-                              title=f"Itti-Koch saliency, {image_id}")
+                              title=f"Itti-Koch saliency, {stimulus_id}")
     fig.tight_layout()
 
     rows = []
     last_loss = sp.table.groupby("scanpath")["loss"].last()
     for k, (meta, xy) in enumerate(sp):  # scanpaths come in image order
-        rows.append({"image": meta["image_id"], "caption": meta["task"], "fixations": len(xy),
+        rows.append({"image": meta["stimulus_id"], "caption": meta["task"], "fixations": len(xy),
                      "first fixation (x, y)": f"({xy[0, 0]:.0f}, {xy[0, 1]:.0f})",
                      "1 - cosine at last fixation": float(last_loss[meta["scanpath"]]),
                      "NSS under Itti-Koch": float(nss(itti[k].values, xy)),
