@@ -48,7 +48,7 @@ def main(argv=None) -> int:
         if args.command == "demo":
             from .demo import run_demo
 
-            path = run_demo(args.out, quick=args.quick, progress=not args.no_progress)
+            path = run_demo(args.out, quick=args.quick, progress=False if args.no_progress else None)
             print(f"report written to {path}")
         elif args.command == "features":
             from .features import extract, load_model
@@ -57,7 +57,7 @@ def main(argv=None) -> int:
             model = load_model(args.model, weights=args.weights, device=args.device)
             images = ImageSet.from_folder(args.images, size=args.size)
             feats = extract(model, images, args.layers, pooling=args.pooling, batch_size=args.batch_size,
-                            store=args.out, progress=not args.no_progress)
+                            store=args.out, progress=False if args.no_progress else None)
             for layer, da in feats.items():
                 print(f"{layer}: {dict(da.sizes)}")
             print(f"features written to {args.out}")

@@ -14,6 +14,8 @@ from numbers import Real
 import numpy as np
 import pandas as pd
 
+from .._docs import fill_doc
+from .._validation import check_random_state
 from ..errors import AlignmentError, InputError
 
 __all__ = ["simulate_observers", "fit_choice_model"]
@@ -75,9 +77,10 @@ def _check_count(value, name: str, minimum: int = 1) -> int:
     return int(value)
 
 
+@fill_doc
 def simulate_observers(triplets: pd.DataFrame, w_low: float, w_high: float, *, n_observers: int = 10,
                        noise: float = 1.0, bias: float = 0.0, lapse: float = 0.0,
-                       random_state: int = 0) -> pd.DataFrame:
+                       random_state: int | np.random.Generator | None = 0) -> pd.DataFrame:
     """Simulate observers who weigh low- and high-level distance when choosing in a triplet.
 
     Every observer answers every triplet once and chooses option A with probability
@@ -99,8 +102,7 @@ def simulate_observers(triplets: pd.DataFrame, w_low: float, w_high: float, *, n
         Log-odds of choosing A when both levels are tied (0: no side bias).
     lapse : float
         Probability in ``[0, 1]`` of a random answer.
-    random_state : int
-        Seed; the same seed gives the same responses.
+    %(random_state)s
 
     Returns
     -------
@@ -128,7 +130,7 @@ def simulate_observers(triplets: pd.DataFrame, w_low: float, w_high: float, *, n
     lapse = _check_number(lapse, "lapse", unit=True)
     n_observers = _check_count(n_observers, "n_observers")
     p_a = lapse / 2 + (1 - lapse) / (1 + np.exp(-(bias - d @ w) / noise))
-    rng = np.random.default_rng(random_state)
+    rng = check_random_state(random_state)
     chose = rng.random((n_observers, len(ids))) < p_a
     width = max(3, len(str(n_observers - 1)))
     return pd.DataFrame({
@@ -210,8 +212,10 @@ def _newton_logistic(x: np.ndarray, y: np.ndarray, w: np.ndarray, l2: float, max
     return beta
 
 
+@fill_doc
 def fit_choice_model(triplets: pd.DataFrame, responses: pd.DataFrame, *, n_bootstrap: int = 1000,
-                     resample: str = "both", ci: float = 0.95, l2: float = 1e-2, random_state: int = 0,
+                     resample: str = "both", ci: float = 0.95, l2: float = 1e-2,
+                     random_state: int | np.random.Generator | None = 0,
                      return_bootstrap: bool = False):
     """Logistic regression of choices on the low- and high-level distance differences, with bootstrap CIs.
 
@@ -241,8 +245,8 @@ def fit_choice_model(triplets: pd.DataFrame, responses: pd.DataFrame, *, n_boots
     l2 : float
         Ridge penalty on the two standardised weights (not the intercept); the small default keeps
         the fit finite when choices are perfectly separable and is negligible otherwise.
-    random_state : int
-        Seed of the bootstrap.
+    %(random_state)s
+        It draws the bootstrap.
     return_bootstrap : bool
         Also return the bootstrap estimates.
 
@@ -288,6 +292,7 @@ def fit_choice_model(triplets: pd.DataFrame, responses: pd.DataFrame, *, n_boots
     l2 = _check_number(l2, "l2")
     if l2 < 0:
         raise InputError(f"l2: received {l2!r}; expected a penalty >= 0")
+    rng = check_random_state(random_state)
     d, row, part, n_part, y, n_missing = _design(triplets, responses)
     sd = d.std(axis=0)
     flat = [n for n, s, m in zip(_DELTAS, sd, np.abs(d).max(axis=0)) if not s > 1e-12 * max(m, 1e-300)]
@@ -302,7 +307,6 @@ def fit_choice_model(triplets: pd.DataFrame, responses: pd.DataFrame, *, n_boots
     accuracy = float(np.mean((eta > 0) == (y == 1)))
     boot = np.full((n_bootstrap, 3), np.nan)
     if n_bootstrap:
-        rng = np.random.default_rng(random_state)
         n_trip = len(d)
         chunk = max(1, int(4e6 // max(len(y), 1)))
         for lo in range(0, n_bootstrap, chunk):

@@ -17,7 +17,8 @@ import numpy as np
 import pandas as pd
 import torch
 
-from .._validation import check_images, describe
+from .._docs import fill_doc
+from .._validation import check_images, describe, seed_from
 from ..errors import AlignmentError, InputError
 from ..stimuli import ImageSet
 from ._page import render_page
@@ -119,8 +120,10 @@ def _jsonable(value):
     return str(value)
 
 
+@fill_doc
 def export_experiment(triplets: pd.DataFrame, images, out_dir, task: str = "2afc", *, randomize: bool = True,
-                      random_state: int = 0, instructions: str | None = None, title: str = "Image similarity",
+                      random_state: int | np.random.Generator | None = 0, instructions: str | None = None,
+                      title: str = "Image similarity",
                       iti_ms: int = 300, overwrite: bool = False) -> Path:
     """Write a self-contained browser experiment for a triplet table.
 
@@ -157,8 +160,9 @@ def export_experiment(triplets: pd.DataFrame, images, out_dir, task: str = "2afc
     randomize : bool
         Shuffle the trial order and the on-screen position of each image (seeded); otherwise table
         order, A on the left (2afc) or reference, A, B from left to right (odd-one-out).
-    random_state : int
-        Seed of the randomisation.
+    %(random_state)s
+        It seeds the randomisation; the page's settings record the seed (for a Generator or None,
+        the one drawn from it).
     instructions : str, optional
         Text of the first screen (paragraphs separated by blank lines); a default per task.
     title : str
@@ -197,6 +201,7 @@ def export_experiment(triplets: pd.DataFrame, images, out_dir, task: str = "2afc
     trip_ids = _check_triplet_ids(triplets, "triplets")
     if isinstance(iti_ms, bool) or not isinstance(iti_ms, (int, np.integer)) or iti_ms < 0:
         raise InputError(f"iti_ms: received {iti_ms!r}; expected an int >= 0 (milliseconds)")
+    seed = seed_from(random_state)
     roles = triplets[list(_ROLES)].astype(str)
     same = (roles["ref"] == roles["option_a"]) | (roles["ref"] == roles["option_b"]) | (
         roles["option_a"] == roles["option_b"])
@@ -215,7 +220,7 @@ def export_experiment(triplets: pd.DataFrame, images, out_dir, task: str = "2afc
         Image.fromarray(pixels[image_id]).save(out / rel)
         paths[image_id] = rel
 
-    rng = np.random.default_rng(random_state)
+    rng = np.random.default_rng(seed)
     n = len(triplets)
     order = rng.permutation(n) if randomize else np.arange(n)
     shown = ["option_a", "option_b"] if task == "2afc" else list(_ROLES)
@@ -236,7 +241,7 @@ def export_experiment(triplets: pd.DataFrame, images, out_dir, task: str = "2afc
     text = _INSTRUCTIONS[task] if instructions is None else str(instructions)
     (out / "manifest.json").write_text(json.dumps({
         "task": task, "title": title, "instructions": text, "randomize": bool(randomize),
-        "random_state": _jsonable(random_state), "keys": _KEYS[task], "iti_ms": int(iti_ms),
+        "random_state": seed, "keys": _KEYS[task], "iti_ms": int(iti_ms),
         "triplet_attrs": _jsonable(dict(triplets.attrs)),
         "trials": _jsonable(manifest.to_dict(orient="records")),
     }, indent=1, allow_nan=False), encoding="utf-8")

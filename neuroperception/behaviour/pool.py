@@ -10,6 +10,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from .._docs import fill_doc
+from .._validation import seed_from
 from ..errors import InputError
 from ..stimuli import ImageSet, procedural
 from ..stimuli._transforms import resize_center_crop
@@ -58,7 +60,9 @@ def _procedural(kind: str, size: int, rng: np.random.Generator, seed: int) -> to
     return _colour(x.contiguous(), rng)
 
 
-def candidate_pool(n: int, size: int = 224, random_state: int = 0, photo_fraction: float = 0.5) -> ImageSet:
+@fill_doc
+def candidate_pool(n: int, size: int = 224, random_state: int | np.random.Generator | None = 0,
+                   photo_fraction: float = 0.5) -> ImageSet:
     """A seeded pool of ``n`` distinct candidate images for triplet generation.
 
     About ``photo_fraction`` of the images are random crops (35-100 % of the side), horizontal
@@ -74,8 +78,8 @@ def candidate_pool(n: int, size: int = 224, random_state: int = 0, photo_fractio
         Number of images.
     size : int
         Side of the square images.
-    random_state : int
-        Seed.
+    %(random_state)s
+        The pool's ``source`` records the seed (for a Generator or None, the one drawn from it).
     photo_fraction : float
         Fraction of photograph-derived images, in ``[0, 1]``.
 
@@ -96,7 +100,8 @@ def candidate_pool(n: int, size: int = 224, random_state: int = 0, photo_fractio
         raise InputError(f"size: received {size!r}; expected an int >= 8")
     if not 0.0 <= photo_fraction <= 1.0:
         raise InputError(f"photo_fraction: received {photo_fraction!r}; expected a value in [0, 1]")
-    rng = np.random.default_rng([random_state, n])
+    seed = seed_from(random_state)
+    rng = np.random.default_rng([seed, n])
     n_photo = int(round(n * photo_fraction))
     kinds = rng.permutation(np.array(["photo"] * n_photo + [_KINDS[k % 3] for k in range(n - n_photo)]))
     photos = ImageSet.from_samples(size=max(2 * size, 64)) if n_photo else None
@@ -104,7 +109,7 @@ def candidate_pool(n: int, size: int = 224, random_state: int = 0, photo_fractio
     out = torch.empty(n, 3, size, size)
     ids = []
     for k, kind in enumerate(kinds):
-        item_rng = np.random.default_rng([random_state, k])
+        item_rng = np.random.default_rng([seed, k])
         if kind == "photo":
             which = int(item_rng.integers(len(photos)))
             out[k] = _photo(photo_tensor[which], size, item_rng)
@@ -112,4 +117,4 @@ def candidate_pool(n: int, size: int = 224, random_state: int = 0, photo_fractio
         else:
             out[k] = _procedural(str(kind), size, item_rng, seed=int(item_rng.integers(2**31)))
             ids.append(f"pool/{k:05d}/{kind}")
-    return ImageSet(out, ids, size=size, source=f"candidate_pool(n={n}, seed={random_state})")
+    return ImageSet(out, ids, size=size, source=f"candidate_pool(n={n}, seed={seed})")

@@ -16,8 +16,10 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 from scipy.spatial import cKDTree
-from tqdm.auto import tqdm
 
+from .._docs import fill_doc
+from .._progress import progress_bar, show_progress
+from .._validation import seed_from
 from ..errors import InputError
 from ..features import extract, layer_names, load_model
 from ..features.registry import FeatureModel
@@ -206,7 +208,7 @@ def _search(z_low, z_high, widths, n_bins, quota, tol, rng, progress, max_option
                 return True
         return False
 
-    bar = tqdm(total=total, desc="triplets", unit="triplet", disable=not progress)
+    bar = progress_bar(None, progress, total=total, desc="triplets", unit="triplet")
     try:
         # passes over the unused images in a seeded order, each unused image once a reference per
         # pass; a reference that fits no open cell may fit after other cells have closed
@@ -258,10 +260,11 @@ def _orient(found, rng) -> np.ndarray:
 
 
 # -- the public entry ------------------------------------------------------------------------------
+@fill_doc
 def generate_triplets(images, low=("torchvision:vgg16", "features.4"), high=("cornet_s", "IT"),
                       n_triplets: int = 500, *, n_bins: int = 10, step: float = 0.5, tolerance: float = 0.5,
-                      pca=0.95, pooling="avg:7", random_state: int = 0, batch_size: int = 32,
-                      progress: bool = True, max_options: int = 256) -> pd.DataFrame:
+                      pca=0.95, pooling="avg:7", random_state: int | np.random.Generator | None = 0,
+                      batch_size: int = 32, progress: bool | None = None, max_options: int = 256) -> pd.DataFrame:
     """Triplets (reference, option A, option B) with de-correlated low- and high-level similarity.
 
     For each level the images' features are extracted (``pooling``), optionally reduced by PCA,
@@ -303,12 +306,11 @@ def generate_triplets(images, low=("torchvision:vgg16", "features.4"), high=("co
     pooling : str or (str, str)
         Pooling of each level's activations (see :func:`~neuroperception.features.extract`);
         ``"avg:7"`` keeps a coarse 7×7 spatial layout.
-    random_state : int
-        Seed of the reference order, option subsets, quotas, flips and row order.
-    batch_size : int
-        Images per forward pass when extracting.
-    progress : bool
-        Show progress bars.
+    %(random_state)s
+        It seeds the reference order, option subsets, quotas, flips and row order
+        (``attrs["random_state"]`` records the seed: for a Generator or None, the one drawn from it).
+    %(batch_size)s
+    %(progress)s
     max_options : int
         Options per reference searched as option A (option B is searched among all).
 
@@ -336,7 +338,7 @@ def generate_triplets(images, low=("torchvision:vgg16", "features.4"), high=("co
     >>> ids = [f"im{i}" for i in range(300)]
     >>> feats = {k: xr.DataArray(rng.normal(size=(300, 20)), dims=("stimulus", "feature"),
     ...                          coords={"stimulus_id": ("stimulus", ids)}) for k in ("low", "high")}
-    >>> table = generate_triplets(feats, n_triplets=40, n_bins=4, pca=None, progress=False)
+    >>> table = generate_triplets(feats, n_triplets=40, n_bins=4, pca=None)
     >>> used = set(table[["ref", "option_a", "option_b"]].values.ravel())
     >>> len(table), int((table["condition"] == "congruent").sum()), len(used)
     (40, 20, 120)
@@ -345,6 +347,7 @@ def generate_triplets(images, low=("torchvision:vgg16", "features.4"), high=("co
     check_pca(pca)
     if isinstance(max_options, bool) or not isinstance(max_options, (int, np.integer)) or max_options < 1:
         raise InputError(f"max_options: received {max_options!r}; expected a positive int")
+    seed, progress = seed_from(random_state), show_progress(progress)
     if isinstance(images, Mapping):
         feats, ids = check_feature_levels(images)
         specs = {k: (str(feats[k].attrs.get("model", "precomputed")), str(feats[k].attrs.get("layer", k)))
@@ -359,7 +362,7 @@ def generate_triplets(images, low=("torchvision:vgg16", "features.4"), high=("co
     weights = {k: str(feats[k].attrs.get("weights", "unknown")) for k in ("low", "high")}
     n = len(ids)
     _check_pool_size(n, n_triplets)
-    rng = np.random.default_rng(random_state)
+    rng = np.random.default_rng(seed)
     z_low, k_low = unit_patterns(feats["low"], pca, rng, ids)
     z_high, k_high = unit_patterns(feats["high"], pca, rng, ids)
     s_low, s_high = _spread(z_low, z_high, rng)
@@ -376,7 +379,7 @@ def generate_triplets(images, low=("torchvision:vgg16", "features.4"), high=("co
     ref, opt_a, opt_b = ref[rows], opt_a[rows], opt_b[rows]
     return _table(ids, ref, opt_a, opt_b, z_low, z_high, widths, int(n_bins), {
         "low": specs["low"], "high": specs["high"], "weights": weights, "sigma_low": s_low, "sigma_high": s_high,
-        "random_state": random_state, "n_bins": int(n_bins), "step": float(step), "tolerance": float(tolerance),
+        "random_state": seed, "n_bins": int(n_bins), "step": float(step), "tolerance": float(tolerance),
         "pca": pca, "dims": {"low": int(k_low), "high": int(k_high)}, "n_pool": n,
     })
 

@@ -30,7 +30,8 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from .._validation import check_responses, describe
+from .._docs import fill_doc
+from .._validation import check_random_state, check_responses, describe
 from ..errors import InputError, ShapeError
 
 __all__ = ["noise_ceiling", "ncsnr", "noise_ceiling_from_ncsnr"]
@@ -200,11 +201,12 @@ def _ceiling_from_half_correlation(r: np.ndarray, inv_a: float, inv_b: float, in
         return np.where(r > 0, 1 / (1 + np.clip(q, 0, None) * inv_full), 0.0)
 
 
+@fill_doc
 def noise_ceiling(
     responses: Any,
     method: str = "ncsnr",
     n_splits: int = 50,
-    random_state: int = 0,
+    random_state: int | np.random.Generator | None = 0,
 ) -> xr.DataArray:
     r"""Noise ceiling per voxel: the fraction of the variance of the repeat-averaged response that is signal.
 
@@ -242,8 +244,8 @@ def noise_ceiling(
     method : {"ncsnr", "split_half"}
     n_splits : int
         Random splits for ``"split_half"``.
-    random_state : int
-        Seed of the splits; same seed, same output.
+    %(random_state)s
+        It draws the splits.
 
     Returns
     -------
@@ -274,6 +276,7 @@ def noise_ceiling(
         raise InputError(f"method: received {method!r}; expected one of {list(_METHODS)}")
     if isinstance(n_splits, bool) or not isinstance(n_splits, (int, np.integer)) or n_splits < 1:
         raise InputError(f"n_splits: received {n_splits!r}; expected a positive integer")
+    rng = check_random_state(random_state)
     da, values, counts = _trials(responses)
     inv = float(np.mean(1.0 / counts))
     if method == "ncsnr":
@@ -286,7 +289,7 @@ def noise_ceiling(
                 f"responses: received {int((counts >= 2).sum())} stimuli with 2 or more repeats; expected at "
                 "least 3 for a split-half correlation"
             )
-        out = _split_half(values, counts, int(n_splits), np.random.default_rng(random_state))
+        out = _split_half(values, counts, int(n_splits), rng)
         flat = np.nanvar(values.reshape(-1, values.shape[-1]), axis=0) == 0
         out[flat] = np.nan
     attrs = {"method": method, "n_splits": int(n_splits) if method == "split_half" else 0,

@@ -21,7 +21,8 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from .._validation import check_alignment, check_ids, describe
+from .._docs import fill_doc
+from .._validation import check_alignment, check_ids, describe, seed_from
 from ..errors import InputError, ShapeError
 from ..world.scenes import WorldScenes
 from ._placement import ROI_PLACEMENT, _gaussians, _place, _rf_sizes
@@ -180,6 +181,7 @@ def _as_layers(features: Any) -> dict[str, xr.DataArray]:
     return out
 
 
+@fill_doc
 def simulate_brain(
     features: Any,
     n_voxels: int = 600,
@@ -189,7 +191,7 @@ def simulate_brain(
     space: str = "volume",
     sparsity: float = 0.1,
     rf_size: Any = None,
-    random_state: int = 0,
+    random_state: int | np.random.Generator | None = 0,
     *,
     content: bool = True,
 ) -> SimulatedBrain:
@@ -244,8 +246,8 @@ def simulate_brain(
     rf_size : float, sequence or dict, optional
         Median receptive-field σ as a fraction of the grid side, per ROI; default from
         :data:`ROI_PLACEMENT` (V1 0.05 < V4 0.12 < LO 0.2 < IT 0.3).
-    random_state : int
-        Seed; the same seed gives identical output.
+    %(random_state)s
+        ``attrs["random_state"]`` records the seed (for a Generator or None, the one drawn from it).
     content : bool
         Scenes only: whether LO and IT respond to the objects' categories (True) or to contrast
         energy like early areas (False).
@@ -307,7 +309,8 @@ def simulate_brain(
     if world and len(features) < 3:
         raise ShapeError(f"features: received {len(features)} scenes; expected at least 3 to standardise the signal")
     sizes = _rf_sizes(rf_size, rois)
-    seeds = np.random.SeedSequence(int(random_state)).spawn(5)
+    seed = seed_from(random_state)
+    seeds = np.random.SeedSequence(seed).spawn(5)
     place_rng, tune_rng, noise_rng, snr_rng = (np.random.default_rng(s) for s in seeds[:4])
 
     xyz, hemi, vertex, roi_labels, offs = _place(rois, int(n_voxels), space, place_rng)
@@ -339,7 +342,7 @@ def simulate_brain(
     nc = 1.0 / (1.0 + noise_sd**2 / int(n_repeats))
 
     settings = {"n_voxels": int(n_voxels), "snr": float(snr), "n_repeats": int(n_repeats), "rois": ",".join(rois),
-                "space": space, "sparsity": float(sparsity), "random_state": int(random_state), **sig.settings}
+                "space": space, "sparsity": float(sparsity), "random_state": seed, **sig.settings}
     coords: dict[str, Any] = {"roi": roi_labels, "xyz": xyz}
     if space == "surface":
         coords.update(hemi=hemi, vertex=vertex)

@@ -62,7 +62,7 @@ def _static(ctx: DemoContext, report: Report) -> None:
     ridge_top1, contrastive_top1 = rows[-2]["top-1 brain_to_image"], rows[-1]["top-1 brain_to_image"]
     verdict = (f"{'trails' if contrastive_top1 < ridge_top1 else 'matches or beats'} ridge with these {len(train)} "
                "training pairs")
-    ablation = roi_ablation(RidgeDecoder(), resp, target, test=test, progress=False)
+    ablation = roi_ablation(RidgeDecoder(), resp, target, test=test, progress=ctx.progress)
     ablated = ablation[ablation["condition"] == "without"]["roi"].iloc[0]
 
     s = report.section(

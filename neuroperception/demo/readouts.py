@@ -48,7 +48,7 @@ def _readouts(ctx: DemoContext, report: Report) -> None:
         "attention": (coarse, AttentionReadout(query="group", n_groups=8, dim=16, n_heads=2, lr=0.01,
                                                max_epochs=2 * epochs, random_state=0)),
     }
-    results = {name: fit_encoding_model(features, brain.responses, model=model, test=0.25, progress=False,
+    results = {name: fit_encoding_model(features, brain.responses, model=model, test=0.25, progress=ctx.progress,
                                         random_state=0) for name, (features, model) in models.items()}
     fact, attn = results["factorised"].model, results["attention"].model
     test_ids = results["attention"].dataset["test_stimulus_id"].values.astype(str)

@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from .._docs import fill_doc
 from ..plotting import Report
 from ..stimuli import ImageSet
 
@@ -45,7 +46,7 @@ class DemoContext:
 
     out_dir: Path
     quick: bool = False
-    progress: bool = True
+    progress: bool | None = None
     images: ImageSet | None = None
     groups: list[str] = field(default_factory=list)
     features: dict[str, dict[str, Any]] = field(default_factory=dict)  # model name -> layer -> DataArray
@@ -129,7 +130,9 @@ def correlation_rdm(features) -> np.ndarray:
     return np.clip(1.0 - x @ x.T, 0.0, 2.0)
 
 
-def run_demo(out_dir="demo-report", quick: bool = False, progress: bool = True, docs_url: str | None = None) -> Path:
+@fill_doc
+def run_demo(out_dir="demo-report", quick: bool = False, progress: bool | None = None,
+             docs_url: str | None = None) -> Path:
     """Run every demo section on the embedded default and write ``out_dir/index.html``.
 
     Parameters
@@ -139,8 +142,7 @@ def run_demo(out_dir="demo-report", quick: bool = False, progress: bool = True, 
         the report's are left alone.
     quick : bool
         Fewer and smaller images (for tests).
-    progress : bool
-        Show progress bars.
+    %(progress)s
     docs_url : str, optional
         Base URL of the documentation site each section links to (see :func:`docs_location` for the
         default: ``$NEUROPERCEPTION_DOCS_URL``, then the locally built ``site/``, then ``docs/``).
@@ -153,7 +155,7 @@ def run_demo(out_dir="demo-report", quick: bool = False, progress: bool = True, 
     Examples
     --------
     >>> import tempfile
-    >>> run_demo(tempfile.mkdtemp(), quick=True, progress=False).name  # doctest: +SKIP
+    >>> run_demo(tempfile.mkdtemp(), quick=True).name  # doctest: +SKIP
     'index.html'
     """
     out = Path(out_dir)

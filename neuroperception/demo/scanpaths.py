@@ -25,7 +25,7 @@ def _scanpaths(ctx: DemoContext, report: Report) -> None:
     size = 64 if ctx.quick else 128
     ids = list(CAPTIONS)[:3] if ctx.quick else list(CAPTIONS)
     photos = ImageSet.from_samples(size=size)[ids]
-    clip = load_model(register_clip_architecture(TINY_NAME), seed=0)
+    clip = load_model(register_clip_architecture(TINY_NAME), random_state=0)
     model = NevaClip(clip, n_fixations=4 if ctx.quick else 8, n_iterations=4 if ctx.quick else 15,
                      restarts=1 if ctx.quick else 2, random_state=0, progress=ctx.progress)
     t0 = time.perf_counter()
