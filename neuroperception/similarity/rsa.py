@@ -200,7 +200,9 @@ def compare_rdms(a, b, method: str = "spearman", *, sigma_k=None):
     a, b : RDM or stack of RDMs
         ``("stimulus", "stimulus_")`` DataArrays (e.g. from :func:`compute_rdm`), stacks
         ``("rdm", "stimulus", "stimulus_")``, lists of RDM DataArrays, or arrays ``(N, N)`` /
-        ``(K, N, N)``. ``b`` is reordered to ``a``'s ``stimulus_id``; plain arrays align by position.
+        ``(K, N, N)``. When both carry ``stimulus_id``, ``b`` is reordered to ``a``'s ids; when
+        neither does, they are matched by position; ids on one of them only are an error
+        (:func:`compute_rdm` always labels its result).
     method : str, default "spearman"
         ``"pearson"``, ``"spearman"``, ``"rho_a"`` (expected Spearman under random tie breaking),
         ``"kendall_tau_a"``, ``"kendall_tau_b"``, ``"cosine"``, ``"corr_cov"`` / ``"cosine_cov"``
@@ -217,7 +219,7 @@ def compare_rdms(a, b, method: str = "spearman", *, sigma_k=None):
     Raises
     ------
     AlignmentError
-        Different stimulus ids (or counts).
+        Different stimulus ids (or counts), or ids on one input only.
     InputError
         Unknown method, non-symmetric or non-finite RDMs, an RDM with no variance.
 
