@@ -360,10 +360,10 @@ def test_saliency_maps_from_png_and_npy(tmp_path):
     np.testing.assert_allclose(sal.sel(stimulus=1), raw / raw.sum())
     lum = np.asarray(Image.fromarray(rgb).convert("L"), dtype=float)
     np.testing.assert_allclose(sal.sel(stimulus=2), lum / lum.sum())
-    picked = load_saliency_maps(tmp_path, ids=["owl", "cat"], size=(6, 8))
+    picked = load_saliency_maps(tmp_path, stimulus_id=["owl", "cat"], size=(6, 8))
     assert picked["stimulus_id"].values.tolist() == ["owl", "cat"] and picked.shape == (2, 6, 8)
     np.testing.assert_allclose(picked.sum(("y", "x")), 1.0)
-    up = load_saliency_maps(tmp_path, ids=["dog"], size=24)
+    up = load_saliency_maps(tmp_path, stimulus_id=["dog"], size=24)
     assert up.shape == (1, 24, 24)
 
 
@@ -374,7 +374,7 @@ def test_saliency_map_errors(tmp_path):
         load_saliency_maps(tmp_path)
     np.save(tmp_path / "a.npy", np.ones((4, 4)))
     with pytest.raises(InputError, match=r"no map for \['zebra'\]"):
-        load_saliency_maps(tmp_path, ids=["a", "zebra"])
+        load_saliency_maps(tmp_path, stimulus_id=["a", "zebra"])
     np.save(tmp_path / "b.npy", np.ones((5, 4)))
     with pytest.raises(ShapeError, match="different sizes"):
         load_saliency_maps(tmp_path)

@@ -47,8 +47,8 @@ def _read_map(path: Path, size: tuple[int, int] | None) -> np.ndarray:
     return arr / arr.sum()
 
 
-def load_saliency_maps(folder, ids: Sequence[str] | None = None, size: int | tuple[int, int] | None = None
-                       ) -> xr.DataArray:
+def load_saliency_maps(folder, stimulus_id: Sequence[str] | None = None,
+                       size: int | tuple[int, int] | None = None) -> xr.DataArray:
     """Read a folder of saliency maps (grey png/jpg/bmp/tif images or ``.npy`` arrays) into one DataArray.
 
     Each map is converted to float (colour images to luminance), optionally resized (bilinear) and
@@ -59,7 +59,7 @@ def load_saliency_maps(folder, ids: Sequence[str] | None = None, size: int | tup
     ----------
     folder : str or Path
         Folder whose files ``<image id>.<ext>`` are maps (the MIT/Tuebingen benchmark layout).
-    ids : sequence of str, optional
+    stimulus_id : sequence of str, optional
         The ids (file stems) to read, in this order; default all, sorted.
     size : int or (height, width), optional
         Resize every map to this size; without it all maps must share one size.
@@ -98,13 +98,13 @@ def load_saliency_maps(folder, ids: Sequence[str] | None = None, size: int | tup
     if not by_stem:
         raise InputError(f"folder: found no saliency maps in {str(root)!r}; expected files ending in "
                          f"{', '.join(SALIENCY_MAP_EXTENSIONS)}")
-    wanted = list(by_stem) if ids is None else [str(i) for i in ids]
+    wanted = list(by_stem) if stimulus_id is None else [str(i) for i in stimulus_id]
     missing = [i for i in wanted if i not in by_stem]
     if missing:
-        raise InputError(f"ids: no map for {missing[:5]}{' ...' if len(missing) > 5 else ''} in {str(root)!r}; "
+        raise InputError(f"stimulus_id: no map for {missing[:5]}{' ...' if len(missing) > 5 else ''} in {str(root)!r}; "
                          f"expected files named <id>{{{', '.join(SALIENCY_MAP_EXTENSIONS)}}}")
     if not wanted:
-        raise InputError("ids: received an empty list; expected at least one image id")
+        raise InputError("stimulus_id: received an empty list; expected at least one id")
     if size is not None:
         size = (int(size), int(size)) if np.ndim(size) == 0 else (int(size[0]), int(size[1]))
     maps = [_read_map(by_stem[i], size) for i in wanted]
