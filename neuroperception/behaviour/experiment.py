@@ -189,7 +189,7 @@ def export_experiment(triplets: pd.DataFrame, images, out_dir, task: str = "2afc
     --------
     >>> import tempfile, torch, pandas as pd
     >>> from neuroperception.stimuli import ImageSet
-    >>> imgs = ImageSet.from_array(torch.rand(3, 3, 16, 16), ids=["r", "a", "b"])
+    >>> imgs = ImageSet.from_array(torch.rand(3, 3, 16, 16), stimulus_id=["r", "a", "b"])
     >>> t = pd.DataFrame({"triplet": [0], "ref": ["r"], "option_a": ["a"], "option_b": ["b"]})
     >>> page = export_experiment(t, imgs, tempfile.mkdtemp() + "/exp")
     >>> sorted(p.name for p in page.parent.iterdir())

@@ -15,8 +15,8 @@ attributes vary independently; :func:`simulate_judgements` answers them as 2AFC 
 more like the reference: logistic in ``D(ref, A) - D(ref, B)``, as
 :func:`~neuroperception.behaviour.simulate_observers`) or odd-one-out (softmax over the three pairs'
 similarities ``-D``, as in THINGS' choice model), in the response format of
-:func:`~neuroperception.behaviour.load_responses`, so :func:`~neuroperception.behaviour.fit_choice_model`
-recovers the planted weights (``w / noise`` per unit of distance).
+:func:`~neuroperception.behaviour.load_experiment_responses`, so
+:func:`~neuroperception.behaviour.fit_choice_model` recovers the planted weights (``w / noise`` per unit of distance).
 """
 
 from __future__ import annotations
@@ -238,8 +238,8 @@ def simulate_judgements(triplets: pd.DataFrame, weights: Mapping[str, float], *,
     -------
     pandas.DataFrame
         One row per (observer, triplet), in the format of
-        :func:`~neuroperception.behaviour.load_responses`: ``participant``, ``task``, ``triplet``,
-        ``ref``, ``option_a``, ``option_b``, ``chosen`` (the role clicked: ``"option_a"``,
+        :func:`~neuroperception.behaviour.load_experiment_responses`: ``participant``, ``task``,
+        ``triplet``, ``ref``, ``option_a``, ``option_b``, ``chosen`` (the role clicked: ``"option_a"``,
         ``"option_b"``, or ``"ref"`` as the odd one out), ``choice`` (``"A"``/``"B"``; for odd-one-out
         the option kept with the reference, ``""`` when the reference was picked), ``chose_a``
         (1.0, 0.0 or NaN) and ``p_chosen`` (the planted probability of that answer); 2AFC adds
