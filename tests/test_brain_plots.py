@@ -8,6 +8,7 @@ matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 import xarray as xr  # noqa: E402
 from matplotlib.container import BarContainer  # noqa: E402
@@ -216,3 +217,20 @@ def test_estimate_vs_truth_reports_mae_and_checks_lengths():
     assert texts == ["ncsnr (MAE 0.05)", "split_half (MAE 0.2)"]
     with pytest.raises(ShapeError, match="received 3 values; expected one per truth value \\(11\\)"):
         plot_estimate_vs_truth(t, {"bad": t[:3]})
+
+
+def test_roi_summary_draws_a_summary_table_as_it_is():
+    table = pd.DataFrame({"early": [0.5, 0.2, 0.9, 0.4], "late": [0.1, 0.3, 0.0, 0.6]},
+                         index=["all", "V1", "V4", "IT"])
+    table.attrs["statistic"] = "median"
+    ax = plot_roi_summary(table).axes[0]
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["V1", "V4", "IT"]  # the table's order, "all" left out
+    assert [round(p.get_height(), 6) for p in ax.patches] == [0.2, 0.9, 0.4, 0.3, 0.0, 0.6]
+    assert ax.get_ylabel() == "median over voxels" and [t.get_text() for t in ax.get_legend().get_texts()] == \
+        ["early", "late"]
+    with pytest.raises(InputError, match="non-numeric"):
+        plot_roi_summary(table.assign(best_layer="early"))
+    with pytest.raises(InputError, match="only with voxel values"):
+        plot_roi_summary(table, significant=np.ones(3, dtype=bool))
+    with pytest.raises(InputError, match="one row per ROI"):
+        plot_roi_summary(table.loc[["all"]])

@@ -102,6 +102,10 @@ def test_per_layer_finds_planted_layers(layered):
     assert result.layers == ["early", "middle", "late"] and result["r"].dims == ("layer", "voxel")
     table = result.roi_summary()
     assert table.loc[["V1", "V4", "IT"], "best_layer"].tolist() == ["early", "middle", "late"]
+    bars = result.plot_rois().axes[0]  # the table's medians per layer, in the table's ROI order
+    assert [t.get_text() for t in bars.get_xticklabels()] == list(table.index[1:])
+    np.testing.assert_allclose([p.get_height() for p in bars.patches],
+                               table.loc[table.index[1:], result.layers].to_numpy(dtype=float).T.ravel())
     planted_layer = brain.receptive_fields["layer"].to_numpy()
     assert (result["best_layer"].values == planted_layer).mean() > 0.9
     assert isinstance(result.plot_rois(), matplotlib.figure.Figure)
@@ -119,6 +123,20 @@ def test_dict_defaults_to_banded_and_generic_model(layered):
     share = result["split_r2"].groupby("roi").median()
     assert float(share.sel(band="early", roi="V1")) > 0.3 and abs(float(share.sel(band="late", roi="V1"))) < 0.05
     assert result["alpha"].dims == ("band", "voxel")
+    # the table and the bars agree: one column (bar) per band, the same statistic, the same ROI order
+    for statistic in ("median", "mean"):
+        table = result.roi_summary("split_r2", statistic)
+        rois = list(dict.fromkeys(result["roi"].values.tolist()))
+        assert list(table.index) == ["all"] + rois and list(table.columns[:2]) == ["early", "late"]
+        reduce = np.nanmedian if statistic == "median" else np.nanmean
+        for roi in rois:
+            own = result["split_r2"].values[:, result["roi"].values == roi]
+            np.testing.assert_allclose(table.loc[roi, ["early", "late"]].to_numpy(dtype=float), reduce(own, axis=1))
+        ax = result.plot_rois("split_r2", statistic=statistic).axes[0]
+        assert [t.get_text() for t in ax.get_xticklabels()] == rois
+        heights = np.array([p.get_height() for p in ax.patches]).reshape(2, len(rois))  # band by band
+        np.testing.assert_allclose(heights, table.loc[rois, ["early", "late"]].to_numpy(dtype=float).T)
+        assert statistic in ax.get_ylabel()
     generic = fit_encoding_model(layers["early"], brain.responses, model=Ridge(alpha=1.0), progress=False)
     assert isinstance(generic.model, Ridge) and "alpha" not in generic.dataset
     assert float(generic["r"].where(generic["roi"] == "V1", drop=True).median()) > 0.8

@@ -182,6 +182,13 @@ def test_summary_medians_per_roi():
     assert table.loc["V2", "n_nan"] == 1 and table.loc["V1", "n_nan"] == 0
     means = summarize_scores(s, statistic="mean")
     assert means.loc["hV4"].iloc[0] == pytest.approx(values[roi == "hV4"].mean())
+    assert table.attrs["statistic"] == "median" and means.attrs["statistic"] == "mean"
+
+
+def test_summary_rows_follow_the_order_of_the_voxels():
+    roi = ["V1", "V1", "V2", "V4", "IT", "LO", "V2"]  # anatomical order, not alphabetical
+    s = xr.DataArray(np.arange(7.0), dims="voxel", coords={"roi": ("voxel", roi)})
+    assert list(summarize_scores(s).index) == ["all", "V1", "V2", "V4", "IT", "LO"]
 
 
 def test_bad_scoring_inputs():

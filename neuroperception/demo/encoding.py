@@ -83,8 +83,8 @@ def _encoding(ctx: DemoContext, report: Report) -> None:
     s.tables.append(Report.table(pd.DataFrame(rows), "Best layer per voxel vs the planted layer"))
     s.figures.append(report.figure(
         result.plot_rois(title="Encoding accuracy per ROI and layer", ylabel="noise-ceiling-normalised score"),
-        "encoding_rois", "Mean ± s.e.m. over voxels of the held-out noise-ceiling-normalised score, one bar per "
-        "candidate layer."))
+        "encoding_rois", "Median over voxels of the held-out noise-ceiling-normalised score (the ROI table), one "
+        "bar per candidate layer."))
     s.figures.append(report.figure(
         result.plot_brain(title="Best layer's score (held-out)", vmin=0.0, vmax=1.0, cmap="hot"),
         "encoding_brain", "Each voxel's noise-ceiling-normalised score under its best layer, on the MNI152 "

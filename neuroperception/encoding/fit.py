@@ -60,9 +60,9 @@ class EncodingResult:
     --------
     >>> ds = xr.Dataset({"r": ("voxel", [0.2, 0.6])}, coords={"roi": ("voxel", ["V1", "IT"])})
     >>> EncodingResult(ds).roi_summary()["r"].to_dict()
-    {'all': 0.4, 'IT': 0.6, 'V1': 0.2}
+    {'all': 0.4, 'V1': 0.2, 'IT': 0.6}
     >>> EncodingResult(ds).roi_summary(significant=np.array([False, True]))["r"].to_dict()
-    {'all': 0.6, 'IT': 0.6, 'V1': nan}
+    {'all': 0.6, 'V1': nan, 'IT': 0.6}
     """
 
     def __init__(self, dataset: xr.Dataset, model: Any = None):
@@ -123,20 +123,39 @@ class EncodingResult:
 
     def roi_summary(self, metric: str | None = None, statistic: str = "median", *, significant: Any = None,
                     fdr: float | None = None) -> pd.DataFrame:
-        """Median (or mean) score over all voxels and per ROI.
+        """Median (or mean) score over all voxels and per ROI: the table :meth:`plot_rois` draws.
 
-        One column per metric; with one model per layer, one column per layer for ``metric``
-        (default: ``nc_normalized`` if present, else ``r``) and ``best_layer``, the layer with the
-        highest value in each row. Voxels with NaN scores (below the minimum noise ceiling) are left
-        out and counted in ``n_nan``. ``significant`` (boolean mask per voxel, or per layer and voxel)
-        or ``fdr`` (e.g. 0.05: Benjamini–Hochberg on ``pvalue``, per layer) keeps only the significant
+        Rows ``all`` then the ROIs in the order they first appear among the voxels. One column per
+        metric; for a metric that varies over bands (``split_r2``, ``alpha`` of banded ridge), one
+        column per band; with one model per layer, one column per layer for ``metric`` (default:
+        ``nc_normalized`` if present, else ``r``) and ``best_layer``, the layer with the highest value
+        in each row. Voxels with NaN scores (below the minimum noise ceiling) are left out and
+        counted in ``n_nan``. ``significant`` (boolean mask per voxel, or per layer and voxel) or
+        ``fdr`` (e.g. 0.05: Benjamini–Hochberg on ``pvalue``, per layer) keeps only the significant
         voxels and adds their count, ``n_significant`` (one column per layer for one model per layer).
+
+        Examples
+        --------
+        >>> ds = xr.Dataset({"split_r2": (("band", "voxel"), [[0.3, 0.1, 0.0], [0.1, 0.2, 0.4]])},
+        ...                 coords={"band": ["gabor", "clip"], "roi": ("voxel", ["V1", "V1", "IT"])})
+        >>> EncodingResult(ds).roi_summary("split_r2")[["gabor", "clip"]].round(2).to_dict("index")
+        {'all': {'gabor': 0.1, 'clip': 0.2}, 'V1': {'gabor': 0.2, 'clip': 0.15}, 'IT': {'gabor': 0.0, 'clip': 0.4}}
         """
         mask = self._significance(significant, fdr)
         if self.layers is None:
             names = [metric] if metric else self.metrics
-            return scoring.summarize_scores({m: self.dataset[self._metric(m)] for m in names}, statistic=statistic,
-                                            significant=self._mask_at(mask, None, None))
+            values = {}
+            for name in names:
+                v = self.dataset[self._metric(name)]
+                extra = [d for d in v.dims if d != "voxel"]
+                if not extra:
+                    values[name] = v
+                    continue
+                if len(extra) > 1 or len(names) > 1:
+                    raise ShapeError(f"metric: {name!r} varies over {extra}; expected it alone (roi_summary({name!r}))"
+                                     " and over one dimension")
+                values.update({str(k): v.isel({extra[0]: i}, drop=True) for i, k in enumerate(v[extra[0]].values)})
+            return scoring.summarize_scores(values, statistic=statistic, significant=self._mask_at(mask, None, None))
         m = self._metric(metric)
         masks = None if mask is None else {lay: self._mask_at(mask, "layer", lay) for lay in self.layers}
         table = scoring.summarize_scores({lay: self.dataset[m].sel(layer=lay) for lay in self.layers},
@@ -186,25 +205,26 @@ class EncodingResult:
         kwargs.setdefault("title", title if keep is None else f"{title}, significant voxels")
         return brain_plots.plot_voxel_map(values, significant=keep, **kwargs)
 
-    def plot_rois(self, metric: str | None = None, *, significant: Any = None, fdr: float | None = None,
-                  **kwargs):
-        """Bar chart per ROI (:func:`~neuroperception.plotting.brain.plot_roi_summary`), one bar per layer or band.
+    def plot_rois(self, metric: str | None = None, *, statistic: str = "median", significant: Any = None,
+                  fdr: float | None = None, **kwargs):
+        """Bar chart of :meth:`roi_summary` (:func:`~neuroperception.plotting.brain.plot_roi_summary`).
 
-        ``significant`` or ``fdr`` (as in :meth:`roi_summary`) leaves the other voxels out.
+        The bars are the table's numbers: the same statistic, ROIs in the same order (as they first
+        appear among the voxels), one bar per layer or band. ``significant`` or ``fdr`` (as in
+        :meth:`roi_summary`) leaves the other voxels out. Extra keywords go to ``plot_roi_summary``.
+
+        Examples
+        --------
+        >>> ds = xr.Dataset({"r": ("voxel", [0.2, 0.4, 0.9])}, coords={"roi": ("voxel", ["V1", "V1", "IT"])})
+        >>> ax = EncodingResult(ds).plot_rois().axes[0]
+        >>> [t.get_text() for t in ax.get_xticklabels()], [round(float(p.get_height()), 2) for p in ax.patches]
+        (['V1', 'IT'], [0.3, 0.9])
         """
         m = self._metric(metric)
-        mask = self._significance(significant, fdr)
-        values = self.dataset[m]
-        extra = [d for d in values.dims if d != "voxel"]
-        keep: Any = self._mask_at(mask, None, None) if mask is not None and not extra else None
-        if extra:
-            dim = extra[0]
-            keys = values[dim].values
-            values = {str(k): values.isel({dim: i}, drop=True) for i, k in enumerate(keys)}
-            if mask is not None:
-                keep = {str(k): self._mask_at(mask, dim, k) for k in keys}
-        kwargs.setdefault("ylabel", m)
-        return brain_plots.plot_roi_summary(values, significant=keep, **kwargs)
+        table = self.roi_summary(m, statistic, significant=significant, fdr=fdr)
+        columns = [c for c in table.columns if c != "best_layer" and not str(c).startswith("n_")]
+        kwargs.setdefault("ylabel", f"{m}, {statistic} over voxels")
+        return brain_plots.plot_roi_summary(table[columns], **kwargs)
 
     def to_netcdf(self, path: str | Path) -> Path:
         """Write the scores (not the model) to NetCDF; :meth:`from_netcdf` reads them back."""
@@ -342,7 +362,7 @@ def fit_encoding_model(features: Any, responses: Any, model: Any = None, test: A
     ...                    [f"s{i}" for i in range(100)], roi=["V1", "V1", "IT", "IT"])
     >>> result = fit_encoding_model(X, Y)
     >>> result.metrics, bool((result["r"] > 0.95).all()), list(result.roi_summary().index)
-    (['r', 'r2'], True, ['all', 'IT', 'V1'])
+    (['r', 'r2'], True, ['all', 'V1', 'IT'])
     >>> result.roi_summary(fdr=0.05)["n_significant"].tolist()     # every voxel's held-out r is significant
     [4, 2, 2]
     """

@@ -264,8 +264,10 @@ def summarize_scores(scores: Any, *, by: str = "roi", statistic: str = "median",
     Returns
     -------
     pandas.DataFrame
-        Index ``"all"`` then each group in sorted order; a column per metric, ``n_voxels``, ``n_nan``
-        (voxels NaN in at least one metric) and the ``n_significant`` count(s) with ``significant``.
+        Index ``"all"`` then each group in the order it first appears among the voxels (the order of
+        the ``by`` coordinate, e.g. V1, V2, V4, IT as the responses list them); a column per metric,
+        ``n_voxels``, ``n_nan`` (voxels NaN in at least one metric) and the ``n_significant`` count(s)
+        with ``significant``. ``attrs["statistic"]`` names the statistic.
 
     Examples
     --------
@@ -293,7 +295,7 @@ def summarize_scores(scores: Any, *, by: str = "roi", statistic: str = "median",
         groups = {"all": np.ones(values.sizes["voxel"], dtype=bool)}
         if by in values.coords:
             labels = np.asarray(values[by].values).astype(str)
-            groups.update({str(g): labels == g for g in sorted(set(labels.tolist()))})
+            groups.update({str(g): labels == g for g in dict.fromkeys(labels.tolist())})  # order of appearance
         vals = np.asarray(values.values, dtype=np.float64)
         keep, count_name = np.ones(vals.shape, dtype=bool), None
         if isinstance(significant, Mapping):
@@ -322,4 +324,6 @@ def summarize_scores(scores: Any, *, by: str = "roi", statistic: str = "median",
     table["n_nan"] = {g: int(missing[m].sum()) for g, m in first.items()}
     frame = pd.DataFrame(table)
     cols = [c for c in frame.columns if c not in counts] + counts
-    return frame[cols]
+    frame = frame[cols]
+    frame.attrs["statistic"] = statistic
+    return frame

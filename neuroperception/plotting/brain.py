@@ -20,6 +20,7 @@ import matplotlib
 matplotlib.use("Agg", force=False)
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
 import xarray as xr  # noqa: E402
 
 from .._validation import describe  # noqa: E402
@@ -383,22 +384,56 @@ def _groups(values: Any, name: str) -> dict[str, xr.DataArray]:
     return {str(getattr(values, "name", None) or "value"): _voxel_values(values, name)}
 
 
+def _plot_roi_table(table: pd.DataFrame, title: str | None, ylabel: str | None):
+    """Bars of a per-ROI summary table (rows ``all`` and the ROIs, one numeric column per bar group)."""
+    rows = table.drop(index="all", errors="ignore")
+    if rows.empty or not len(table.columns):
+        raise InputError(f"values: received a table with rows {list(table.index)} and columns {list(table.columns)}; "
+                         "expected one row per ROI and at least one column (e.g. EncodingResult.roi_summary())")
+    try:
+        data = rows.to_numpy(dtype=float)
+    except (TypeError, ValueError) as err:
+        raise InputError(f"values: received a table with non-numeric columns {list(table.columns)}; expected the "
+                         "numeric columns of a summary (drop best_layer and the n_ counts)") from err
+    names, groups = [str(r) for r in rows.index], [str(c) for c in rows.columns]
+    width = 0.8 / len(groups)
+    fig, ax = plt.subplots(figsize=(1.2 + 0.9 * len(names) * max(1, len(groups) / 2), 3.2))
+    for g, label in enumerate(groups):
+        pos = np.arange(len(names)) + (g - (len(groups) - 1) / 2) * width
+        ax.bar(pos, data[:, g], width, label=label, color=_ROI_COLORS[g % len(_ROI_COLORS)])
+    ax.set_xticks(np.arange(len(names)), names)
+    statistic = table.attrs.get("statistic")
+    ax.set_ylabel(ylabel or (f"{statistic} over voxels" if statistic else groups[0]))
+    if len(groups) > 1:
+        ax.legend(fontsize=7, frameon=False)
+    if title:
+        ax.set_title(title, fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
 def plot_roi_summary(values: Any, roi: Sequence[str] | None = None, *, title: str | None = None,
                      ylabel: str | None = None, significant: Any = None):
-    """Bar chart of the mean ± s.e.m. over voxels in each ROI (grouped bars for a dict of maps).
+    """Bar chart per ROI: of a summary table as it is, or the mean ± s.e.m. over voxels of voxel values.
 
-    NaN values (e.g. scores of voxels below the minimum noise ceiling) are left out.
+    NaN values (e.g. scores of voxels below the minimum noise ceiling) are left out. A summary table
+    (from :meth:`~neuroperception.encoding.EncodingResult.roi_summary` or
+    :func:`~neuroperception.encoding.summarize_scores`) is drawn as it is: its numbers, its ROI
+    order, one bar per column, so the figure and the table agree.
 
     Parameters
     ----------
-    values : xarray.DataArray or dict of str to DataArray
+    values : pandas.DataFrame, xarray.DataArray or dict of str to DataArray
+        A summary table (index ``all`` and the ROIs, numeric columns only; ``all`` is not drawn), or
         ``("voxel",)`` values; a dict draws one bar per entry in each ROI (e.g. truth vs estimates).
     roi : sequence of str, optional
-        ROI label per voxel; default: the ``roi`` coordinate.
+        ROI label per voxel (voxel values only); default: the ``roi`` coordinate. ROIs are drawn in
+        the order they first appear.
     title, ylabel : str, optional
     significant : boolean array-like or DataArray, or dict of them, optional
         ``(voxel,)`` mask: only these voxels enter the bars; a dict with the keys of ``values`` gives
-        each its own mask (e.g. one per layer).
+        each its own mask (e.g. one per layer). Voxel values only (a summary table was made with its
+        own mask).
 
     Returns
     -------
@@ -414,7 +449,16 @@ def plot_roi_summary(values: Any, roi: Sequence[str] | None = None, *, title: st
     >>> ax = plot_roi_summary(v, significant=np.array([True, False, True, True])).axes[0]
     >>> [round(float(p.get_height()), 2) for p in ax.patches]
     [0.1, 0.6]
+    >>> import pandas as pd
+    >>> table = pd.DataFrame({"r": [0.4, 0.2, 0.6]}, index=["all", "V1", "IT"])
+    >>> [round(float(p.get_height()), 2) for p in plot_roi_summary(table).axes[0].patches]
+    [0.2, 0.6]
     """
+    if isinstance(values, pd.DataFrame):
+        if roi is not None or significant is not None:
+            raise InputError("roi, significant: received with a summary table; expected them only with voxel "
+                             "values (summarise with significant=... instead)")
+        return _plot_roi_table(values, title, ylabel)
     groups = _groups(values, "values")
     if isinstance(significant, Mapping):
         if set(map(str, significant)) != set(groups):
