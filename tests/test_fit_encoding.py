@@ -316,3 +316,13 @@ def test_significance_per_layer(layered):
     assert isinstance(result.plot_brain(fdr=0.05), matplotlib.figure.Figure)
     assert isinstance(result.plot_brain(layer="late", fdr=0.05), matplotlib.figure.Figure)
     assert isinstance(result.plot_rois(fdr=0.05), matplotlib.figure.Figure)
+
+
+def test_result_constructor_checks_its_dataset():
+    with pytest.raises(InputError, match="expected an xarray.Dataset"):
+        EncodingResult({"r": [0.1, 0.2]})
+    with pytest.raises(ShapeError, match="without a 'voxel' dim"):
+        EncodingResult(xr.Dataset({"r": ("stimulus", [0.1, 0.2])}))
+    with pytest.raises(ShapeError, match=r"\['alpha'\] without a 'voxel' dim"):
+        EncodingResult(xr.Dataset({"r": ("voxel", [0.1, 0.2]), "alpha": 1.0}))
+    assert EncodingResult(xr.Dataset({"r": ("voxel", [0.1, 0.2])})).metrics == ["r"]

@@ -66,6 +66,13 @@ class EncodingResult:
     """
 
     def __init__(self, dataset: xr.Dataset, model: Any = None):
+        if not isinstance(dataset, xr.Dataset):
+            raise InputError(f"dataset: received {type(dataset).__name__}; expected an xarray.Dataset of per-voxel "
+                             "scores (as fit_encoding_model or EncodingResult.from_netcdf make)")
+        no_voxel = [str(k) for k, v in dataset.data_vars.items() if "voxel" not in v.dims]
+        if "voxel" not in dataset.dims or no_voxel:
+            raise ShapeError(f"dataset: received variables {no_voxel or list(dataset.data_vars)} without a 'voxel' "
+                             f"dim (dims {dict(dataset.sizes)}); expected per-voxel scores, each with a 'voxel' dim")
         self.dataset = dataset
         self.model = model
 
