@@ -25,7 +25,7 @@ and the other LPIPS, but SSIM still falls (averaging over a few transforms makes
 impossible); optimising L2 improves every judge. Hacked images stand out by their disagreement, real
 progress does not.
 
-With real weights, ``LPIPS("alex", backbone_weights="DEFAULT")`` (ImageNet AlexNet in ``TORCH_HOME``)
+With real weights, ``LPIPS("alex", weights="DEFAULT")`` (ImageNet AlexNet in ``TORCH_HOME``)
 gives the published metric, and CLIP rewards (``TextGoalReward``, ``EmbeddingDistance`` on
 ``open_clip`` weights by path) go in the same places; the random-init backbone here is a learned
 metric with the same architecture and the same kind of vulnerability, not the published numbers.

@@ -43,7 +43,7 @@ def _metrics(tmp: Path):
     model = torchvision.models.alexnet()
     path = tmp / "alexnet.pth"
     torch.save(model.state_dict(), path)
-    ours = LPIPS("alex", backbone_weights=path).eval()
+    ours = LPIPS("alex", weights=path).eval()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         peer = lpips.LPIPS(net="alex", pretrained=True, pnet_rand=True, verbose=False).eval()

@@ -40,7 +40,7 @@ def _reference(model, net, **kwargs):
 @pytest.fixture(scope="module")
 def alex(tmp_path_factory):
     model, path = _backbone_file(tmp_path_factory, "alex")
-    return LPIPS("alex", backbone_weights=path), _reference(model, "alex"), model, path
+    return LPIPS("alex", weights=path), _reference(model, "alex"), model, path
 
 
 @pytest.fixture(scope="module")
@@ -54,7 +54,7 @@ def images():
 def test_equals_lpips_package_on_01_input(alex, images):
     ours, ref, _, path = alex
     x, y = images
-    assert ours.backbone_source == f"file:{path.resolve()}"
+    assert ours.weights == f"file:{path.resolve()}"
     assert ours.heads_source == f"file:{lpips_head_file('alex')}"
     with torch.no_grad():
         expected = ref(x, y, normalize=True).flatten()
@@ -66,7 +66,7 @@ def test_equals_lpips_package_on_01_input(alex, images):
 
 def test_equals_lpips_package_on_pm1_input(alex, images):
     _, ref, _, path = alex
-    ours = LPIPS("alex", backbone_weights=path, value_range=(-1, 1))
+    ours = LPIPS("alex", weights=path, value_range=(-1, 1))
     x, y = (v * 2 - 1 for v in images)
     with torch.no_grad():
         assert torch.allclose(ours(x, y), ref(x, y).flatten(), atol=1e-5, rtol=0)
@@ -75,7 +75,7 @@ def test_equals_lpips_package_on_pm1_input(alex, images):
 def test_spatial_maps_equal_lpips_package(alex, images):
     _, _, model, path = alex
     ref = _reference(model, "alex", spatial=True)
-    ours = LPIPS("alex", backbone_weights=path, spatial=True)
+    ours = LPIPS("alex", weights=path, spatial=True)
     x, y = images
     with torch.no_grad():
         total, per_layer = ref(x, y, retPerLayer=True, normalize=True)
@@ -101,7 +101,7 @@ def test_layer_maps_at_stage_resolution_sum_to_distance(alex, images):
 def test_uniform_heads_equal_lpips_baseline(alex, images):
     _, _, model, path = alex
     ref = _reference(model, "alex", lpips=False)
-    ours = LPIPS("alex", backbone_weights=path, heads=None)
+    ours = LPIPS("alex", weights=path, heads=None)
     x, y = images
     assert ours.heads_source == "uniform"
     with torch.no_grad():
@@ -110,7 +110,7 @@ def test_uniform_heads_equal_lpips_baseline(alex, images):
 
 def test_squeezenet_equals_lpips_package(tmp_path_factory, images):
     model, path = _backbone_file(tmp_path_factory, "squeeze")
-    ours, ref = LPIPS("squeeze", backbone_weights=path), _reference(model, "squeeze")
+    ours, ref = LPIPS("squeeze", weights=path), _reference(model, "squeeze")
     x, y = images
     with torch.no_grad():
         assert torch.allclose(ours(x, y), ref(x, y, normalize=True).flatten(), atol=1e-5, rtol=0)
@@ -119,7 +119,7 @@ def test_squeezenet_equals_lpips_package(tmp_path_factory, images):
 @pytest.mark.slow
 def test_vgg_equals_lpips_package(tmp_path_factory, images):
     model, path = _backbone_file(tmp_path_factory, "vgg")
-    ours, ref = LPIPS("vgg", backbone_weights=path), _reference(model, "vgg")
+    ours, ref = LPIPS("vgg", weights=path), _reference(model, "vgg")
     x, y = images
     with torch.no_grad():
         assert torch.allclose(ours(x, y), ref(x, y, normalize=True).flatten(), atol=1e-5, rtol=0)
@@ -219,7 +219,7 @@ def test_head_file_for_another_backbone_is_rejected(tmp_path):
 def test_default_weights_absent_from_torch_home(monkeypatch, tmp_path):
     monkeypatch.setenv("TORCH_HOME", str(tmp_path))
     with pytest.raises(MissingWeightsError, match="alexnet"):
-        LPIPS("alex", backbone_weights="DEFAULT")
+        LPIPS("alex", weights="DEFAULT")
 
 
 def test_random_init_is_recorded_warned_per_load_and_seeded(images):
@@ -230,9 +230,9 @@ def test_random_init_is_recorded_warned_per_load_and_seeded(images):
     assert "torchvision:alexnet" in str(caught[0].message) and caught[0].filename == __file__
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        b = LPIPS("alex", backbone_weights="random", random_state=1)          # random on purpose: silent
-    c = LPIPS("alex", backbone_weights="random", random_state=2)
-    assert a.backbone_source == a.weights == b.weights == "random-init(seed=1)"
+        b = LPIPS("alex", weights="random", random_state=1)          # random on purpose: silent
+    c = LPIPS("alex", weights="random", random_state=2)
+    assert a.weights == b.weights == "random-init(seed=1)"
     x, y = images
     with torch.no_grad():
         assert torch.equal(a(x, y), b(x, y))
@@ -240,7 +240,7 @@ def test_random_init_is_recorded_warned_per_load_and_seeded(images):
 
 
 def test_bad_arguments():
-    with pytest.raises(InputError, match="net: received 'resnet'"):
+    with pytest.raises(InputError, match="model: received 'resnet'"):
         LPIPS("resnet")
     with pytest.raises(InputError, match="heads: received int"):
         LPIPS("alex", heads=3)
@@ -264,7 +264,7 @@ def test_cuda_matches_cpu(alex, images):
 
 @pytest.mark.parametrize("net, smallest", [("alex", 31), ("squeeze", 17)])
 def test_images_too_small_for_the_backbone_are_a_shape_error(net, smallest):
-    metric = LPIPS(net, backbone_weights="random", heads=None)
+    metric = LPIPS(net, weights="random", heads=None)
     assert metric.min_size == smallest
     ok = torch.rand(2, 3, smallest, smallest)
     assert metric(ok, ok.flip(0)).shape == (2,)  # the smallest size runs

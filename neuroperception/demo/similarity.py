@@ -89,7 +89,7 @@ def _similarity(ctx: DemoContext, report: Report) -> None:
         f"{len(photos)} shipped photographs, each distorted five ways, compared with LPIPS (AlexNet stages, "
         "unit-normalised, weighted by the calibrated linear heads shipped inside the lpips package), SSIM and "
         "PSNR. The AlexNet backbone is a seeded random init here (no download), so the LPIPS values show the "
-        "computation, not human-calibrated judgements; with backbone_weights='DEFAULT' and a local torchvision "
+        "computation, not human-calibrated judgements; with weights='DEFAULT' and a local torchvision "
         "cache, or a state-dict path, the same call gives the published metric. Every metric also gives "
         f"distance matrices with each image embedded once: the {tuple(matrix.shape)} LPIPS matrix below "
         "came from one pass.",

@@ -317,7 +317,7 @@ def calibrate_heads(metric: LPIPS, judgements: Any, epochs: int = 50, lr: float 
 def save_heads(metric: LPIPS, path: str | os.PathLike) -> Path:
     """Write an LPIPS metric's heads in the ``lpips`` package's key layout (``lin<k>.model.1.weight``).
 
-    The file loads back with ``LPIPS(net, heads=path)`` and also into the ``lpips`` package
+    The file loads back with ``LPIPS(model, heads=path)`` and also into the ``lpips`` package
     (``lpips.LPIPS(net=..., model_path=path)``).
 
     Parameters

@@ -43,19 +43,20 @@ _EPS = 1e-10
 _HEAD_KEY = re.compile(r"^lin(\d+)\.model\.\d+\.weight$")
 
 
-def lpips_head_file(net: str) -> Path:
+def lpips_head_file(model: str) -> Path:
     """Path of the calibrated heads shipped inside the installed ``lpips`` package (v0.1).
 
     The package is located without importing it. Nothing is downloaded.
 
     Parameters
     ----------
-    net : {"alex", "vgg", "squeeze"}
+    model : {"alex", "vgg", "squeeze"}
+        The backbone the heads belong to.
 
     Returns
     -------
     pathlib.Path
-        ``<site-packages>/lpips/weights/v0.1/<net>.pth``.
+        ``<site-packages>/lpips/weights/v0.1/<model>.pth``.
 
     Raises
     ------
@@ -67,26 +68,26 @@ def lpips_head_file(net: str) -> Path:
     >>> lpips_head_file("alex").name
     'alex.pth'
     """
-    _check_net(net)
+    _check_model(model)
     how = ("install the `lpips` package (pip install lpips, or the [test] extra), or pass heads=<path to a head "
            "file> (the lpips layout lin<k>.model.1.weight, or one written by save_heads), or heads=None for "
            "uniform heads")
     spec = importlib.util.find_spec("lpips")
     if spec is None or not spec.submodule_search_locations:
-        raise MissingWeightsError(f"LPIPS heads for net={net!r}: the `lpips` package is not installed, so its "
-                                  f"calibrated heads (lpips/weights/v0.1/{net}.pth) cannot be found; {how}")
-    searched = [Path(p) / "weights" / "v0.1" / f"{net}.pth" for p in spec.submodule_search_locations]
+        raise MissingWeightsError(f"LPIPS heads for model={model!r}: the `lpips` package is not installed, so its "
+                                  f"calibrated heads (lpips/weights/v0.1/{model}.pth) cannot be found; {how}")
+    searched = [Path(p) / "weights" / "v0.1" / f"{model}.pth" for p in spec.submodule_search_locations]
     for path in searched:
         if path.is_file():
             return path
-    raise MissingWeightsError(f"LPIPS heads for net={net!r}: file not found; looked in: "
+    raise MissingWeightsError(f"LPIPS heads for model={model!r}: file not found; looked in: "
                               f"{', '.join(str(p) for p in searched)}. Nothing is downloaded at run time: {how}")
 
 
-def _check_net(net: Any) -> str:
-    if net not in _NETS:
-        raise InputError(f"net: received {net!r}; expected one of {sorted(_NETS)}")
-    return net
+def _check_model(model: Any) -> str:
+    if not isinstance(model, str) or model not in _NETS:
+        raise InputError(f"model: received {model!r}; expected one of {sorted(_NETS)}")
+    return model
 
 
 def _out_size(module: nn.Module, n: int) -> int:
@@ -128,7 +129,7 @@ def _min_input_size(backbone: nn.Module) -> int:
     raise InputError("LPIPS: the backbone shrinks every input below one pixel")  # pragma: no cover
 
 
-def _read_heads(path: Path, channels: tuple[int, ...], net: str) -> list[torch.Tensor]:
+def _read_heads(path: Path, channels: tuple[int, ...], model: str) -> list[torch.Tensor]:
     if not path.is_file():
         raise MissingWeightsError(
             f"LPIPS heads file {str(path)!r} does not exist (looked in: {path.parent.resolve()}); expected a head "
@@ -144,13 +145,13 @@ def _read_heads(path: Path, channels: tuple[int, ...], net: str) -> list[torch.T
     want = list(range(len(channels)))
     if sorted(found) != want:
         raise InputError(f"heads: {path} holds head keys for stages {sorted(found)}; expected lin0..lin{want[-1]} "
-                         f"(keys 'lin<k>.model.1.weight') for net={net!r}")
+                         f"(keys 'lin<k>.model.1.weight') for model={model!r}")
     heads = []
     for k, c in enumerate(channels):
         w = found[k].detach().to(torch.float32)
         if w.numel() != c:
             raise ShapeError(f"heads: {path} stage {k} has {tuple(w.shape)} weights; expected {c} channels "
-                             f"(shape (1, {c}, 1, 1)) for net={net!r}")
+                             f"(shape (1, {c}, 1, 1)) for model={model!r}")
         heads.append(w.reshape(c))
     return heads
 
@@ -161,11 +162,11 @@ class LPIPS(Metric):
 
     Parameters
     ----------
-    net : {"alex", "vgg", "squeeze"}, default "alex"
-        Backbone: torchvision ``alexnet``, ``vgg16`` or ``squeezenet1_1``, cut at the ReLU stages
+    model : {"alex", "vgg", "squeeze"}, default "alex"
+        The backbone: torchvision ``alexnet``, ``vgg16`` or ``squeezenet1_1``, cut at the ReLU stages
         LPIPS uses (5, 5 and 7 stages).
-    backbone_weights : None, "random", "DEFAULT" or path, optional
-        None: seeded random init (recorded in :attr:`backbone_source`), with the
+    weights : None, "random", "DEFAULT" or path, optional
+        The backbone's weights. None: seeded random init (recorded in :attr:`weights`), with the
         :class:`~neuroperception.errors.RandomWeightsWarning` of
         :func:`~neuroperception.features.load_model`: distances are then not the published LPIPS.
         ``"random"``: the same init asked for on purpose, without the warning. ``"DEFAULT"``:
@@ -185,10 +186,10 @@ class LPIPS(Metric):
 
     Attributes
     ----------
-    backbone_source : str
-        Where the backbone weights came from (``"random-init(seed=0)"``, ``"file:..."``, a torchvision tag).
+    model : str
+        The backbone's name (``"alex"``, ``"vgg"`` or ``"squeeze"``).
     weights : str
-        The same as :attr:`backbone_source` (the name every model-holding object uses).
+        Where the backbone weights came from (``"random-init(seed=0)"``, ``"file:..."``, a torchvision tag).
     heads_source : str
         Where the heads came from.
     channels : tuple of int
@@ -207,7 +208,7 @@ class LPIPS(Metric):
     Examples
     --------
     >>> import torch
-    >>> metric = LPIPS("alex", backbone_weights="random")   # "DEFAULT" for the published metric
+    >>> metric = LPIPS("alex", weights="random")   # "DEFAULT" for the published metric
     >>> x, y = torch.rand(2, 3, 64, 64), torch.rand(2, 3, 64, 64)
     >>> metric(x, y).shape, metric.pairwise(x, y).shape
     (torch.Size([2]), torch.Size([2, 2]))
@@ -215,26 +216,26 @@ class LPIPS(Metric):
     0.0
     """
 
-    def __init__(self, net: str = "alex", backbone_weights: str | os.PathLike | None = None,
+    def __init__(self, model: str = "alex", weights: str | os.PathLike | None = None,
                  heads: str | os.PathLike | None = "lpips", spatial: bool = False,
                  value_range: tuple[float, float] = (0.0, 1.0), random_state: Any = 0):
         super().__init__(value_range=value_range)
-        self.net = _check_net(net)
-        arch, taps, channels = _NETS[net]
+        self.model = _check_model(model)
+        arch, taps, channels = _NETS[model]
         self.taps, self.channels, self.spatial = taps, channels, bool(spatial)
         if heads is None:  # heads first: a missing file fails before the backbone is built
-            weights, source = [torch.ones(c) for c in channels], "uniform"
+            head_values, source = [torch.ones(c) for c in channels], "uniform"
         else:
             if isinstance(heads, str) and heads == "lpips":
-                path = lpips_head_file(net)
+                path = lpips_head_file(model)
             elif isinstance(heads, (str, os.PathLike)):
                 path = Path(heads).expanduser()
             else:
                 raise InputError(f"heads: received {type(heads).__name__}; expected 'lpips', a file path or None")
-            weights, source = _read_heads(path, channels, net), f"file:{path}"
-        model = load_model(f"torchvision:{arch}", weights=backbone_weights, random_state=random_state)
-        self.backbone_source = model.weights
-        features = model.module.features
+            head_values, source = _read_heads(path, channels, model), f"file:{path}"
+        backbone = load_model(f"torchvision:{arch}", weights=weights, random_state=random_state)
+        self.weights = backbone.weights
+        features = backbone.module.features
         self.backbone = nn.Sequential(*list(features.children())[: taps[-1] + 1]).eval()
         for p in self.backbone.parameters():
             p.requires_grad_(False)
@@ -249,15 +250,10 @@ class LPIPS(Metric):
         # [0, 1] images x -> (2x - 1 - shift) / scale = x * gain + offset
         self.register_buffer("gain", 2.0 / scale, persistent=False)
         self.register_buffer("offset", (-1.0 - shift) / scale, persistent=False)
-        for k, w in enumerate(weights):
+        for k in range(len(head_values)):
             self.register_buffer(f"head{k}", torch.zeros(channels[k]))
-        self.set_heads(weights)
+        self.set_heads(head_values)
         self.heads_source = source
-
-    @property
-    def weights(self) -> str:
-        """Where the backbone weights came from: :attr:`backbone_source`."""
-        return self.backbone_source
 
     # -- heads -----------------------------------------------------------------------------
     @property
@@ -270,13 +266,14 @@ class LPIPS(Metric):
 
         Examples
         --------
-        >>> m = LPIPS(heads=None, backbone_weights="random")
+        >>> m = LPIPS(heads=None, weights="random")
         >>> m.set_heads([2 * h for h in m.heads]).heads[0][:2]
         tensor([2., 2.])
         """
         heads = list(heads)
         if len(heads) != len(self.channels):
-            raise ShapeError(f"heads: received {len(heads)} stages; expected {len(self.channels)} for net={self.net!r}")
+            raise ShapeError(f"heads: received {len(heads)} stages; expected {len(self.channels)} for "
+                             f"model={self.model!r}")
         for k, (w, c) in enumerate(zip(heads, self.channels)):
             w = torch.as_tensor(w, dtype=torch.float32).detach()
             if w.numel() != c:
@@ -294,7 +291,7 @@ class LPIPS(Metric):
         Examples
         --------
         >>> import torch
-        >>> m = LPIPS(backbone_weights="random")
+        >>> m = LPIPS(weights="random")
         >>> m.min_size
         31
         >>> m(torch.rand(1, 3, 8, 8), torch.rand(1, 3, 8, 8))  # doctest: +ELLIPSIS
@@ -305,7 +302,7 @@ class LPIPS(Metric):
         x = super().check(images, name)
         if min(x.shape[-2:]) < self.min_size:
             raise ShapeError(f"{name}: received images of size {tuple(x.shape[-2:])}; expected at least "
-                             f"{self.min_size}x{self.min_size} for LPIPS(net={self.net!r}), whose backbone shrinks "
+                             f"{self.min_size}x{self.min_size} for LPIPS(model={self.model!r}), whose backbone shrinks "
                              "smaller images below one pixel; upsample them first (e.g. ImageSet.from_array(x, "
                              "size=64))")
         return x
@@ -317,7 +314,7 @@ class LPIPS(Metric):
         Examples
         --------
         >>> import torch
-        >>> f = LPIPS(heads=None, backbone_weights="random").normalized_features(torch.rand(1, 3, 64, 64))
+        >>> f = LPIPS(heads=None, weights="random").normalized_features(torch.rand(1, 3, 64, 64))
         >>> len(f), round(float(f[0].pow(2).sum(1).mean()), 3)
         (5, 1.0)
         """
@@ -432,7 +429,7 @@ class LPIPS(Metric):
         Examples
         --------
         >>> import torch
-        >>> m = LPIPS(heads=None, backbone_weights="random")
+        >>> m = LPIPS(heads=None, weights="random")
         >>> maps = m.layer_maps(torch.rand(2, 3, 64, 64), torch.rand(2, 3, 64, 64))
         >>> len(maps), tuple(maps[0].shape)
         (5, (2, 1, 64, 64))
@@ -449,5 +446,5 @@ class LPIPS(Metric):
         return maps
 
     def extra_repr(self) -> str:
-        return (f"net={self.net!r}, backbone={self.backbone_source!r}, heads={self.heads_source!r}, "
+        return (f"model={self.model!r}, weights={self.weights!r}, heads={self.heads_source!r}, "
                 f"spatial={self.spatial}, value_range={self.value_range}")
