@@ -27,6 +27,16 @@ class UpsamplingWarning(UserWarning):
     Features of upsampled images are not those of the same images at their own size (a network sees
     blurred, enlarged content). Silence it with ``warnings.filterwarnings("ignore",
     category=UpsamplingWarning)``, or feed the images natively with ``upsample=False``.
+
+    Examples
+    --------
+    >>> import warnings, torch
+    >>> pre = Preprocessing(resize=32, crop=32)
+    >>> with warnings.catch_warnings(record=True) as caught:
+    ...     warnings.simplefilter("always")
+    ...     _ = pre(torch.rand(1, 3, 16, 16)), pre(torch.rand(1, 3, 16, 16))   # said once
+    >>> [w.category.__name__ for w in caught]
+    ['UpsamplingWarning']
     """
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
