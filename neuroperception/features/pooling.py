@@ -283,21 +283,22 @@ class PCA(Pooling):
         return f"pca:{self.n_components}(fit_on={fit})"
 
 
-def get_pooling(spec) -> Pooling:
-    """Turn a spec string or a :class:`Pooling` into a fresh :class:`Pooling` object.
+def get_pooling(pooling) -> Pooling:
+    """Turn a pooling string or a :class:`Pooling` into a fresh :class:`Pooling` object (the ``pooling=`` of
+    :func:`~neuroperception.features.extract`).
 
     Examples
     --------
     >>> get_pooling("avg:2").describe(), get_pooling(None).describe()
     ('avg:2', 'none')
     """
-    if isinstance(spec, Pooling):
-        return copy.deepcopy(spec)
-    if spec is None:
+    if isinstance(pooling, Pooling):
+        return copy.deepcopy(pooling)
+    if pooling is None:
         return NoPooling()
-    if not isinstance(spec, str):
-        raise InputError(f"pooling: received {type(spec).__name__}; expected a string such as 'avg' or a Pooling")
-    kind, _, arg = spec.partition(":")
+    if not isinstance(pooling, str):
+        raise InputError(f"pooling: received {type(pooling).__name__}; expected a string such as 'avg' or a Pooling")
+    kind, _, arg = pooling.partition(":")
     simple = {"none": NoPooling, "avg": GlobalAvg, "mean": GlobalAvg, "max": GlobalMax}
     if kind in simple and not arg:
         return simple[kind]()
@@ -308,4 +309,4 @@ def get_pooling(spec) -> Pooling:
     makers = {"avg": AdaptiveAvg, "srp": SparseRandomProjection, "pca": PCA}
     if kind in makers and n is not None:
         return makers[kind](n)
-    raise InputError(f"pooling: received {spec!r}; expected 'none', 'avg', 'max', 'avg:K', 'srp:D' or 'pca:K'")
+    raise InputError(f"pooling: received {pooling!r}; expected 'none', 'avg', 'max', 'avg:K', 'srp:D' or 'pca:K'")
