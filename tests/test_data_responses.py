@@ -103,7 +103,7 @@ def test_plain_xarray_file_with_one_variable(tmp_path):
 def test_select_stimuli_keeps_the_array_order_and_refuses_unknown_ids():
     from neuroperception.data import select_stimuli
 
-    r = make_responses(np.arange(8.0).reshape(4, 2), stimulus_ids=["a", "b", "c", "d"])
+    r = make_responses(np.arange(8.0).reshape(4, 2), stimulus_id=["a", "b", "c", "d"])
     out = select_stimuli(r, ["d", "b"])
     assert out["stimulus_id"].values.tolist() == ["b", "d"]
     np.testing.assert_array_equal(out.values, r.values[[1, 3]])

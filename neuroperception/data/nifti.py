@@ -163,7 +163,7 @@ def _atlas_values(atlas: Any, mask_img, resample_atlas: bool, source: str) -> np
 
 def load_nifti_responses(
     imgs: Any,
-    stimulus_ids: Sequence[str],
+    stimulus_id: Sequence[str],
     mask: Any = None,
     atlas: Any = None,
     atlas_labels: Any = None,
@@ -180,7 +180,7 @@ def load_nifti_responses(
     imgs : str, path, nibabel image, or list of them
         A 4-D image ``(x, y, z, trial)`` (e.g. single-trial GLM betas), or a list of 3-D images, one
         per trial, all on the same grid.
-    stimulus_ids : sequence of str
+    stimulus_id : sequence of str
         The stimulus shown on each volume, in volume order. Repeated ids are stacked on a
         ``repeat`` dim with :func:`~neuroperception.data.stack_repeats`.
     mask : str, path or nibabel image, optional
@@ -236,7 +236,7 @@ def load_nifti_responses(
 
     nib = _nib()
     img, source = _as_4d(imgs)
-    ids = [str(i) for i in (stimulus_ids.tolist() if hasattr(stimulus_ids, "tolist") else stimulus_ids)]
+    ids = [str(i) for i in (stimulus_id.tolist() if hasattr(stimulus_id, "tolist") else stimulus_id)]
     n_vol = img.shape[3]
     if len(ids) != n_vol:
         raise ShapeError(

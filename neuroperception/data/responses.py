@@ -39,7 +39,7 @@ def _voxel_coord(name: str, value: Any, n_voxels: int) -> np.ndarray:
 
 def make_responses(
     values: Any,
-    stimulus_ids: Sequence[str] | None = None,
+    stimulus_id: Sequence[str] | None = None,
     *,
     roi: Any = None,
     subject: Any = None,
@@ -55,7 +55,7 @@ def make_responses(
     ----------
     values : array-like
         ``(stimulus, voxel)`` or ``(repeat, stimulus, voxel)``; NaN is allowed only for missing repeats.
-    stimulus_ids : sequence of str, optional
+    stimulus_id : sequence of str, optional
         One unique id per stimulus; ``stim0000...`` when omitted.
     roi, subject, hemi, vertex : array-like or scalar, optional
         Per-voxel labels (a scalar is repeated for every voxel).
@@ -84,7 +84,7 @@ def make_responses(
         )
     dims = ("stimulus", "voxel") if arr.ndim == 2 else ("repeat", "stimulus", "voxel")
     n_stim, n_vox = arr.shape[-2], arr.shape[-1]
-    ids = check_ids(stimulus_ids, n_stim, name=f"{name}.stimulus_ids")
+    ids = check_ids(stimulus_id, n_stim, name=f"{name}.stimulus_id")
     coords: dict[str, Any] = {"stimulus_id": ("stimulus", np.asarray(ids, dtype=str))}
     for key, value in (("roi", roi), ("subject", subject), ("hemi", hemi), ("vertex", vertex)):
         if value is not None:
@@ -103,7 +103,7 @@ def make_responses(
 
 def stack_repeats(
     trials: Any,
-    trial_ids: Sequence[str],
+    stimulus_id: Sequence[str],
     *,
     order: Sequence[str] | None = None,
     **coords: Any,
@@ -118,7 +118,7 @@ def stack_repeats(
     ----------
     trials : array-like
         ``(n_trials, n_voxels)``.
-    trial_ids : sequence of str
+    stimulus_id : sequence of str
         The stimulus shown on each trial (repeats share an id).
     order : sequence of str, optional
         Stimulus order of the result; default: first appearance.
@@ -138,16 +138,16 @@ def stack_repeats(
     (2, nan)
     """
     arr = np.asarray(trials, dtype=float)
-    ids = [str(i) for i in (trial_ids.tolist() if hasattr(trial_ids, "tolist") else trial_ids)]
+    ids = [str(i) for i in (stimulus_id.tolist() if hasattr(stimulus_id, "tolist") else stimulus_id)]
     if arr.ndim != 2:
         raise ShapeError(f"trials: received {describe(arr)}; expected (trial, voxel)")
     if len(ids) != arr.shape[0]:
-        raise ShapeError(f"trial_ids: received {len(ids)} ids; expected one per trial ({arr.shape[0]})")
+        raise ShapeError(f"stimulus_id: received {len(ids)} ids; expected one per trial ({arr.shape[0]})")
     stim = list(dict.fromkeys(ids)) if order is None else [str(s) for s in order]
     pos = {s: k for k, s in enumerate(stim)}
     missing = sorted(set(ids) - set(pos))
     if missing:
-        raise InputError(f"trial_ids: {len(missing)} ids are not in `order` (e.g. {missing[:5]})")
+        raise InputError(f"stimulus_id: {len(missing)} ids are not in `order` (e.g. {missing[:5]})")
     counts = np.zeros(len(stim), dtype=int)
     slot = np.empty(len(ids), dtype=int)
     for t, s in enumerate(ids):
@@ -245,14 +245,14 @@ def load_responses(path: str | os.PathLike) -> xr.DataArray:
     return check_responses(da, allow_repeats=True, allow_nan=True, name=str(path))
 
 
-def select_stimuli(data: xr.DataArray, ids: Any) -> xr.DataArray:
-    """The stimuli of ``data`` whose ``stimulus_id`` is in ``ids``, in the array's own order.
+def select_stimuli(data: xr.DataArray, stimulus_id: Any) -> xr.DataArray:
+    """The stimuli of ``data`` whose ``stimulus_id`` is one of ``stimulus_id``, in the array's own order.
 
     Parameters
     ----------
     data : xarray.DataArray
         Any array with a ``stimulus`` dim and a ``stimulus_id`` coordinate (responses, features, flows).
-    ids : sequence of str
+    stimulus_id : sequence of str
         Stimulus ids to keep; every one must be present.
 
     Raises
@@ -264,16 +264,16 @@ def select_stimuli(data: xr.DataArray, ids: Any) -> xr.DataArray:
 
     Examples
     --------
-    >>> r = make_responses(np.arange(6.0).reshape(3, 2), stimulus_ids=["a", "b", "c"])
+    >>> r = make_responses(np.arange(6.0).reshape(3, 2), stimulus_id=["a", "b", "c"])
     >>> select_stimuli(r, ["c", "a"])["stimulus_id"].values.tolist()
     ['a', 'c']
     """
     if not isinstance(data, xr.DataArray) or "stimulus_id" not in data.coords:
         raise InputError(f"data: received {describe(data)}; expected a DataArray with a stimulus_id coordinate")
     have = data["stimulus_id"].values.astype(str)
-    wanted = [str(i) for i in (ids.tolist() if hasattr(ids, "tolist") else ids)]
+    wanted = [str(i) for i in (stimulus_id.tolist() if hasattr(stimulus_id, "tolist") else stimulus_id)]
     missing = sorted(set(wanted) - set(have))
     if missing:
-        raise AlignmentError(f"ids: received {len(missing)} stimulus ids the data do not hold (e.g. {missing[:3]}); "
-                             "expected ids of its stimulus_id coordinate")
+        raise AlignmentError(f"stimulus_id: received {len(missing)} stimulus ids the data do not hold (e.g. "
+                             f"{missing[:3]}); expected ids of its stimulus_id coordinate")
     return data.isel(stimulus=np.flatnonzero(np.isin(have, wanted)))

@@ -222,7 +222,7 @@ def _read_roi(src: Any, n_vertices: int, roi_labels: Any, what: str) -> np.ndarr
 def load_surface_responses(
     left: Any,
     right: Any,
-    stimulus_ids: Sequence[str],
+    stimulus_id: Sequence[str],
     *,
     roi_left: Any = None,
     roi_right: Any = None,
@@ -241,7 +241,7 @@ def load_surface_responses(
         2-D array in either orientation), a FreeSurfer ``.mgh``/``.mgz`` file (``(n_vertices, 1, 1,
         n_trials)``, one frame per trial), a ``.npy`` file, or an array ``(n_stimuli, n_vertices)``.
         One of them may be None to read a single hemisphere.
-    stimulus_ids : sequence of str
+    stimulus_id : sequence of str
         The stimulus of each row, shared by both hemispheres. Repeated ids are stacked on a
         ``repeat`` dim with :func:`~neuroperception.data.stack_repeats`.
     roi_left, roi_right : str, path or array-like, optional
@@ -289,7 +289,7 @@ def load_surface_responses(
         raise InputError("left, right: received None for both hemispheres; expected at least one")
     if mesh is not None and mesh not in MESH_VERTICES:
         raise InputError(f"mesh: received {mesh!r}; expected one of {sorted(MESH_VERTICES)}")
-    ids = [str(i) for i in (stimulus_ids.tolist() if hasattr(stimulus_ids, "tolist") else stimulus_ids)]
+    ids = [str(i) for i in (stimulus_id.tolist() if hasattr(stimulus_id, "tolist") else stimulus_id)]
     hemis = []
     for hemi, src, roi in (("left", left, roi_left), ("right", right, roi_right)):
         if src is None:
