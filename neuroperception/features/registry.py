@@ -28,6 +28,8 @@ __all__ = ["FeatureModel", "load_model", "register_model", "registered_sources",
            "check_device"]
 
 _BUILDERS: dict[str, Callable[..., "BuildResult"]] = {}
+#: What a source's builder receives for ``weights=None`` (absent: None, the random init).
+_DEFAULT_WEIGHTS: dict[str, str] = {}
 _WEIGHT_SUFFIXES = (".pt", ".pth", ".bin", ".safetensors", ".ckpt", ".tar")
 #: ``weights="random"`` asks for the seeded random init on purpose (no :class:`RandomWeightsWarning`).
 _RANDOM = "random"
@@ -111,13 +113,15 @@ class FeatureModel:
         return f"FeatureModel({self.spec!r}, weights={self.weights!r}, params={n:,}, device={self.device})"
 
 
-def register_model(source: str) -> Callable:
+def register_model(source: str, *, default_weights: str | None = None) -> Callable:
     """Register a builder for specs ``"<source>:<name>"`` (or a bare ``"<source>"``).
 
     The builder is called as ``builder(name, weights, **kwargs)`` under a seeded RNG and returns a
     ``BuildResult``. ``weights`` is None (random init), a :class:`pathlib.Path` or a tag string. A
     builder that keeps the random init says so with a ``weights`` description starting with
     ``"random-init"``: :func:`load_model` then records the seed and warns unless it was asked for.
+    A source whose trained weights ship with the package names their tag in ``default_weights``:
+    its builder receives that tag for ``weights=None`` (and None only for ``weights="random"``).
 
     Examples
     --------
@@ -127,10 +131,22 @@ def register_model(source: str) -> Callable:
     ...     return BuildResult(torch.nn.Conv2d(3, 4, 3), Preprocessing(None, None), "random-init")
     >>> load_model("tiny", weights="random").module
     Conv2d(3, 4, kernel_size=(3, 3), stride=(1, 1))
+
+    A source with weights of its own gets their tag for ``weights=None``:
+
+    >>> @register_model("tiny_trained", default_weights="bundled")
+    ... def _build_trained(name, weights, **kw):
+    ...     return BuildResult(torch.nn.Identity(), Preprocessing(None, None), f"tag:{weights}")
+    >>> load_model("tiny_trained").weights, load_model("tiny_trained", weights="random").weights
+    ('tag:bundled', 'tag:None')
     """
 
     def deco(fn):
         _BUILDERS[source] = fn
+        if default_weights is None:
+            _DEFAULT_WEIGHTS.pop(source, None)
+        else:
+            _DEFAULT_WEIGHTS[source] = default_weights
         return fn
 
     return deco
@@ -188,7 +204,9 @@ def load_model(spec: str, weights: str | os.PathLike | None = None, device: str 
     weights : None, path or str
         None: seeded random init (recorded as ``random-init(seed=...)``), with a
         :class:`~neuroperception.errors.RandomWeightsWarning` (once per load) for a model that has
-        learnable weights. ``"random"``: the same init, asked for on purpose, without the warning.
+        learnable weights; for a source whose trained weights ship with the package
+        (``"world:cnn"``, ``"world:clip"``), those. ``"random"``: the seeded random init, asked for
+        on purpose, without the warning.
         A path: a state dict loaded with ``weights_only=True`` (bare or ``state_dict``-wrapped).
         ``"DEFAULT"`` or a tag name: resolved in the library's own cache; absent →
         ``MissingWeightsError`` naming the file and every folder searched. Nothing is downloaded.
@@ -228,6 +246,8 @@ def load_model(spec: str, weights: str | os.PathLike | None = None, device: str 
                          "tag such as 'DEFAULT'")
     on_purpose = isinstance(weights, str) and weights == _RANDOM
     w = None if on_purpose else Path(weights).expanduser() if is_weights_path(weights) else weights
+    if weights is None:
+        w = _DEFAULT_WEIGHTS.get(source)
     if "seed" in kwargs:
         raise InputError(f"seed: received seed={kwargs['seed']!r}; expected random_state= (seed was renamed "
                          "random_state, the package's one name for seeds)")
