@@ -74,14 +74,14 @@ def test_crossnobis_matches_rsatoolbox(feats, precision):
     ref = calc_rdm(Dataset(obs, obs_descriptors={"stim": ids, "run": runs}), method="crossnobis",
                    descriptor="stim", cv_descriptor="run", noise=precision)
     order = [IDS.index(str(v)) for v in ref.pattern_descriptors["stim"]]
-    ours = compute_rdm(obs, "crossnobis", runs=runs, ids=ids, noise=precision)
+    ours = compute_rdm(obs, "crossnobis", runs=runs, stimulus_id=ids, noise=precision)
     np.testing.assert_allclose(ours.values[np.ix_(order, order)], ref.get_matrices()[0], atol=1e-6)
     # the same data as a ("run", "stimulus", "feature") array, shuffled rows give the same RDM
     cube = xr.DataArray(obs.reshape(3, N, F), dims=("run", "stimulus", "feature"),
                         coords={"stimulus_id": ("stimulus", IDS)})
     np.testing.assert_allclose(compute_rdm(cube, "crossnobis", noise=precision).values, ours.values, atol=1e-12)
     perm = rng.permutation(3 * N)
-    shuffled = compute_rdm(obs[perm], "crossnobis", runs=runs[perm], ids=ids[perm], noise=precision)
+    shuffled = compute_rdm(obs[perm], "crossnobis", runs=runs[perm], stimulus_id=ids[perm], noise=precision)
     np.testing.assert_allclose(shuffled.sel(stimulus=np.argsort([IDS.index(i) for i in shuffled.stimulus_id.values]))
                                .values[:, np.argsort([IDS.index(i) for i in shuffled.stimulus_id_.values])],
                                ours.values, atol=1e-12)
@@ -91,7 +91,7 @@ def test_crossnobis_is_unbiased_for_identical_patterns():
     rng = np.random.default_rng(4)
     same = np.tile(rng.normal(size=(1, 200)), (6, 1))
     obs = np.concatenate([same + rng.normal(size=same.shape) for _ in range(8)])
-    rdm = compute_rdm(obs, "crossnobis", runs=np.repeat(np.arange(8), 6), ids=np.tile(list("abcdef"), 8))
+    rdm = compute_rdm(obs, "crossnobis", runs=np.repeat(np.arange(8), 6), stimulus_id=np.tile(list("abcdef"), 8))
     noisy = compute_rdm(obs[:6], "sqeuclidean_mean")  # biased upwards by the noise (about 2)
     assert abs(_vectors(rdm.values[None]).mean()) < 0.1 < 1.5 < _vectors(noisy.values[None]).mean()
 
@@ -104,7 +104,7 @@ COMPARE = [("pearson", "corr"), ("spearman", "spearman"), ("rho_a", "rho-a"), ("
 def stack():
     rng = np.random.default_rng(5)
     base = rng.normal(size=(N, F))
-    rdms = [compute_rdm(base + rng.normal(scale=1.5, size=base.shape), ids=IDS) for _ in range(4)]
+    rdms = [compute_rdm(base + rng.normal(scale=1.5, size=base.shape), stimulus_id=IDS) for _ in range(4)]
     rdms[1] = rdms[1].round(1)  # ties, which the rank methods treat differently
     return xr.concat(rdms, "rdm").assign_coords(rdm=["s1", "s2", "s3", "s4"])
 
@@ -156,7 +156,7 @@ def test_an_rdm_needs_two_stimuli(metric):
         compute_rdm(one, metric, **kw)
     if metric == "crossnobis":  # two runs of one stimulus are still one stimulus
         with pytest.raises(ShapeError, match="received 1 stimulus"):
-            compute_rdm(np.vstack([one, one + 1]), metric, runs=[0, 1], ids=["a", "a"])
+            compute_rdm(np.vstack([one, one + 1]), metric, runs=[0, 1], stimulus_id=["a", "a"])
     with pytest.raises(ShapeError, match="no features"):
         compute_rdm(np.zeros((3, 0)), "euclidean")
     two = compute_rdm(np.random.default_rng(1).normal(size=(2, 6)), "euclidean")
@@ -175,13 +175,13 @@ def test_clear_errors(feats, stack):
     with pytest.raises(InputError, match="NaN|finite"):
         compute_rdm(feats.where(feats.stimulus_id != "s01"))
     with pytest.raises(AlignmentError, match="duplicated"):
-        compute_rdm(feats.values, ids=["a"] * N)
+        compute_rdm(feats.values, stimulus_id=["a"] * N)
     with pytest.raises(InputError, match="only 'crossnobis' uses runs"):
         compute_rdm(feats.values, "correlation", runs=np.arange(N))
     with pytest.raises(InputError, match="crossnobis needs one run label"):
         compute_rdm(feats, "crossnobis")
     with pytest.raises(AlignmentError, match="has no row in run"):
-        compute_rdm(feats.values, "crossnobis", runs=[0] * 6 + [1] * 6, ids=IDS[:7] + IDS[:5])
+        compute_rdm(feats.values, "crossnobis", runs=[0] * 6 + [1] * 6, stimulus_id=IDS[:7] + IDS[:5])
     with pytest.raises(ShapeError, match=r"expected a \(30, 30\) precision matrix"):
         compute_rdm(feats, "mahalanobis", noise=np.eye(3))
     with pytest.raises(InputError, match="variance is zero"):

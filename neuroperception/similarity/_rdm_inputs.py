@@ -14,7 +14,7 @@ from typing import Any, NamedTuple
 import numpy as np
 import xarray as xr
 
-from .._validation import check_alignment, check_ids, describe
+from .._validation import check_alignment, check_ids, default_stimulus_ids, describe
 from ..errors import AlignmentError, InputError, ShapeError
 
 _RUN_DIMS = ("run", "repeat")
@@ -49,8 +49,8 @@ def _parse_features(features, ids, runs, dtype):
             raise ShapeError(f"{name}: received dims {features.dims}; expected at most one of {_RUN_DIMS}")
         if "stimulus_id" in features.coords:
             if ids is not None:
-                raise InputError("ids: received ids for a DataArray that has a stimulus_id coordinate; expected "
-                                 "one source of ids")
+                raise InputError("stimulus_id: received ids for a DataArray that has a stimulus_id coordinate; "
+                                 "expected one source of ids")
             ids = [str(v) for v in features["stimulus_id"].values]
         rest = [d for d in features.dims if d != "stimulus" and d not in run_dims]
         da = features.transpose(*run_dims, "stimulus", *rest)
@@ -73,11 +73,11 @@ def _parse_features(features, ids, runs, dtype):
     values = _finite_float(values, name, dtype).reshape(values.shape[0], -1)
     n = values.shape[0]
     if runs is not None:
-        ids = [str(v) for v in (ids if ids is not None else range(n))]
+        ids = [str(v) for v in ids] if ids is not None else default_stimulus_ids(n)
         if len(ids) != n:
-            raise ShapeError(f"ids: received {len(ids)} ids; expected one per row ({n})")
+            raise ShapeError(f"stimulus_id: received {len(ids)} ids; expected one per row ({n})")
         return values, ids, _check_runs(runs, n)
-    return values, check_ids(ids, n, name="ids"), None
+    return values, check_ids(ids, n, name="stimulus_id"), None
 
 
 def _check_runs(runs, n):

@@ -95,7 +95,7 @@ def _crossnobis(x, ids, runs, noise, remove_mean):
     return acc / (k * f), [str(v) for v in stim_ids]
 
 
-def compute_rdm(features, metric: str = "correlation", *, noise=None, runs=None, ids=None,
+def compute_rdm(features, metric: str = "correlation", *, noise=None, runs=None, stimulus_id=None,
                 remove_mean: bool = False, dtype=np.float64) -> xr.DataArray:
     """Representational dissimilarity matrix of stimulus patterns.
 
@@ -104,7 +104,7 @@ def compute_rdm(features, metric: str = "correlation", *, noise=None, runs=None,
     features : xarray.DataArray, numpy.ndarray or torch.Tensor
         ``("stimulus", "feature")``; any other dims (``channel``, ``y``, ``x``...) are flattened into
         features and ``stimulus_id`` is kept. For ``crossnobis`` a ``"run"`` (or ``"repeat"``) dim
-        holds the runs, or rows are observations labelled by ``runs`` and ``ids``.
+        holds the runs, or rows are observations labelled by ``runs`` and ``stimulus_id``.
     metric : str, default "correlation"
         One of :data:`RDM_METRICS` (see the module table for rsatoolbox's names):
         ``"correlation"`` 1 - Pearson r; ``"cosine"`` 1 - cosine; ``"euclidean"`` the plain
@@ -115,7 +115,7 @@ def compute_rdm(features, metric: str = "correlation", *, noise=None, runs=None,
         Noise precision matrix for ``mahalanobis``/``crossnobis`` (identity when None).
     runs : array of labels, optional
         Run label of each row (``crossnobis`` only); rows sharing run and id are averaged.
-    ids : sequence of str, optional
+    stimulus_id : sequence of str, optional
         Stimulus ids for plain arrays (repeats allowed only with ``runs``).
     remove_mean : bool
         Subtract each pattern's mean over features first (squared distances, as rsatoolbox).
@@ -141,7 +141,7 @@ def compute_rdm(features, metric: str = "correlation", *, noise=None, runs=None,
     Examples
     --------
     >>> import numpy as np
-    >>> rdm = compute_rdm(np.random.default_rng(0).normal(size=(4, 10)), "euclidean", ids=list("abcd"))
+    >>> rdm = compute_rdm(np.random.default_rng(0).normal(size=(4, 10)), "euclidean", stimulus_id=list("abcd"))
     >>> rdm.dims, rdm.shape, float(rdm[0, 0])
     (('stimulus', 'stimulus_'), (4, 4), 0.0)
     """
@@ -150,7 +150,7 @@ def compute_rdm(features, metric: str = "correlation", *, noise=None, runs=None,
     if noise is not None and metric not in ("mahalanobis", "crossnobis"):
         raise InputError(f"noise: received a matrix for metric {metric!r}; only 'mahalanobis' and 'crossnobis' "
                          "use a noise precision")
-    x, obs_ids, obs_runs = _parse_features(features, ids, runs, dtype)
+    x, obs_ids, obs_runs = _parse_features(features, stimulus_id, runs, dtype)
     if obs_runs is not None and metric != "crossnobis":
         raise InputError(f"runs: received run labels for metric {metric!r}; only 'crossnobis' uses runs "
                          "(average the runs first, e.g. features.mean('run'))")
