@@ -41,9 +41,8 @@ def _pair(y_true: Any, y_pred: Any) -> tuple[np.ndarray, np.ndarray, xr.DataArra
     t = check_responses(y_true, name="y_true")
     p = check_responses(y_pred, name="y_pred")
     labelled = y_true if isinstance(y_true, xr.DataArray) else None
-    if isinstance(y_true, xr.DataArray) and isinstance(y_pred, xr.DataArray):
-        if "stimulus_id" in t.coords or "stimulus_id" in p.coords:
-            _, p = align(np.asarray(t.values), t, p, names=("y_true", "y_pred"))
+    if "stimulus_id" in t.coords or "stimulus_id" in p.coords:  # the one rule: ids on one side only is an error
+        _, p = align(np.asarray(t.values), t, p, names=("y_true", "y_pred"))
     if t.shape != p.shape:
         raise ShapeError(f"y_pred: received {describe(p)}; expected the shape of y_true {tuple(t.shape)}")
     return np.asarray(t.values, dtype=np.float64), np.asarray(p.values, dtype=np.float64), labelled

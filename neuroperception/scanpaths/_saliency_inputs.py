@@ -250,8 +250,9 @@ def _pair(map_a: Any, map_b: Any, names: tuple[str, str]) -> tuple[np.ndarray, n
     The two ``(N, H, W)`` arrays come back with their shapes checked; their values are checked by
     the caller, from the statistics it computes anyway.
     """
-    if isinstance(map_a, xr.DataArray) and isinstance(map_b, xr.DataArray) and "stimulus" in map_a.dims \
-            and "stimulus" in map_b.dims and "stimulus_id" in map_a.coords and "stimulus_id" in map_b.coords:
+    labelled = [isinstance(m, xr.DataArray) and "stimulus" in m.dims and "stimulus_id" in m.coords
+                for m in (map_a, map_b)]
+    if any(labelled):  # the one rule: both labelled → by id; one side only → AlignmentError
         map_a, map_b = check_alignment(map_a, map_b, names=list(names))
     a, single_a, ids = _stack(map_a, names[0])
     b, single_b, ids_b = _stack(map_b, names[1])
