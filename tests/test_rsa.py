@@ -151,7 +151,7 @@ def test_alignment_by_ids(stack):
 @pytest.mark.parametrize("metric", ["correlation", "euclidean", "crossnobis"])
 def test_an_rdm_needs_two_stimuli(metric):
     one = np.random.default_rng(0).normal(size=(1, 6))
-    kw = {"runs": [0], "ids": ["a"]} if metric == "crossnobis" else {}
+    kw = {"runs": [0], "stimulus_id": ["a"]} if metric == "crossnobis" else {}
     with pytest.raises(ShapeError, match="received 1 stimulus .*expected at least 2 stimuli"):
         compute_rdm(one, metric, **kw)
     if metric == "crossnobis":  # two runs of one stimulus are still one stimulus
