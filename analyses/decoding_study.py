@@ -50,9 +50,9 @@ def crops(n: int, size: int, random_state: int = 0) -> ImageSet:
 
 def features(images: ImageSet) -> dict[str, xr.DataArray]:
     """The three layers the simulated ROIs read (V1, V4, IT order); the last is the decoded embedding."""
-    maps = extract(load_model("gabor"), images, ["scale2"], pooling="avg:4", progress=False)["scale2"]
+    maps = extract(load_model("gabor"), images, ["scale2"], pooling="avg:4")["scale2"]
     alexnet = extract(load_model("torchvision:alexnet", random_state=0), images, ["features.4", "features.11"],
-                      pooling="avg", progress=False)
+                      pooling="avg")
     return {"gabor scale2": maps, "alexnet features.4": alexnet["features.4"],
             "alexnet features.11": alexnet["features.11"]}
 

@@ -72,10 +72,9 @@ def crops(n: int, size: int, random_state: int = 0) -> ImageSet:
 def features(images: ImageSet) -> tuple[dict[str, xr.DataArray], xr.DataArray]:
     """The candidate layers, each averaged over a 4x4 grid, and the Gabor scale-2 maps V1 reads."""
     gabor = load_model("gabor")
-    maps = extract(gabor, images, ["scale2"], pooling="none", progress=False)["scale2"]
-    pooled = extract(gabor, images, list(GABOR_SCALES), pooling="avg:4", progress=False)
-    alexnet = extract(load_model("torchvision:alexnet", random_state=0), images, list(ALEXNET_LAYERS), pooling="avg:4",
-                      progress=False)
+    maps = extract(gabor, images, ["scale2"], pooling="none")["scale2"]
+    pooled = extract(gabor, images, list(GABOR_SCALES), pooling="avg:4")
+    alexnet = extract(load_model("torchvision:alexnet", random_state=0), images, list(ALEXNET_LAYERS), pooling="avg:4")
     candidates = {**{f"gabor {k}": pooled[k] for k in GABOR_SCALES},
                   **{f"alexnet {k}": alexnet[k] for k in ALEXNET_LAYERS}}
     return candidates, maps
@@ -160,12 +159,12 @@ def run(out_dir: Path, quick: bool = False, random_state: int = 0) -> dict[str, 
 
     # (3) the three planted feature spaces: ridge on their concatenation vs banded ridge
     bands = {k: candidates[k] for k in ("gabor scale2", "alexnet features.4", "alexnet features.11")}
-    concat = fit_encoding_model(bands, brain.responses, model=RidgeCV(), test=test, progress=False,
+    concat = fit_encoding_model(bands, brain.responses, model=RidgeCV(), test=test,
                                 random_state=random_state)
     # quick: a fixed grid on the simplex (steps of 1/4, corners included); full: Dirichlet samples + refinement
     search = dict(n_iter=simplex_grid(len(bands), 4), n_refine=0) if quick else dict(n_iter=24, n_refine=5)
     banded = fit_encoding_model(bands, brain.responses, model=BandedRidgeCV(**search, random_state=random_state),
-                                test=test, progress=False, random_state=random_state)
+                                test=test, random_state=random_state)
     band_table = banded_table(concat, banded, brain)
     band_table.to_csv(out_dir / "banded.csv", index=False)
     save_figure(banded.plot_rois("split_r2", title="Banded ridge: the held-out R² split between the bands",
@@ -183,7 +182,7 @@ def run(out_dir: Path, quick: bool = False, random_state: int = 0) -> dict[str, 
                                                              random_state=random_state))}
     rows, fitted = [], {}
     for name, (feats, model) in models.items():
-        res = fit_encoding_model(feats, resp_v1, model=model, test=test, progress=False, random_state=random_state)
+        res = fit_encoding_model(feats, resp_v1, model=model, test=test, random_state=random_state)
         fitted[name] = res.model
         rows.append({"model": name, "V1 median nc_normalized": float(np.nanmedian(res["nc_normalized"].values)),
                      "V1 median r": float(np.nanmedian(res["r"].values))})

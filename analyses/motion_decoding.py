@@ -50,8 +50,8 @@ def run(out_dir: Path, quick: bool = False, random_state: int = 0) -> pd.DataFra
     snrs = (0.25, 1.0) if quick else (0.125, 0.25, 0.5, 1.0, 2.0)
     out_dir.mkdir(parents=True, exist_ok=True)
     stim = flowing_textures(n=n_videos, size=size, n_frames=8, max_speed=1.5, random_state=random_state)
-    motion = extract(load_model("motion_energy"), stim.videos, ["output"], pooling="none", progress=False)["output"]
-    static = extract(load_model("gabor"), stim.videos.frames(), ["scale1"], pooling="avg:4", progress=False)["scale1"]
+    motion = extract(load_model("motion_energy"), stim.videos, ["output"], pooling="none")["output"]
+    static = extract(load_model("gabor"), stim.videos.frames(), ["scale1"], pooling="avg:4")["scale1"]
     layers = {"gabor scale1 (middle frame)": static, "motion energy": motion}
     flows = xr.DataArray(stim.flow.numpy(), dims=("stimulus", "axis", "y", "x"),
                          coords={"stimulus_id": ("stimulus", stim.videos.ids), "axis": ["dx", "dy"]})
@@ -78,7 +78,7 @@ def run(out_dir: Path, quick: bool = False, random_state: int = 0) -> pd.DataFra
                 keep = pred
     table = pd.DataFrame(rows)
     test_videos = stim.videos[list(test)]
-    hs = mean_flow(test_videos, progress=False)
+    hs = mean_flow(test_videos)
     table.attrs["EPE Horn-Schunck"] = float(endpoint_error(hs, torch.as_tensor(f_test.values)).mean())
     table.to_csv(out_dir / "epe.csv", index=False)
 

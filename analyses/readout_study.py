@@ -61,7 +61,7 @@ def run(out_dir: Path, quick: bool = False, random_state: int = 0) -> pd.DataFra
     }
     rows, fitted = [], {}
     for name, (features, model) in models.items():
-        res = fit_encoding_model(features, brain.responses, model=model, progress=False, random_state=random_state)
+        res = fit_encoding_model(features, brain.responses, model=model, random_state=random_state)
         fitted[name] = res.model
         summary = res.roi_summary("nc_normalized")["nc_normalized"]
         rows.append({"model": name, **{k: float(v) for k, v in summary.items()}})

@@ -47,7 +47,7 @@ def run() -> list[dict]:
             def ours():
                 store = tmp / "bench.zarr"
                 shutil.rmtree(store, ignore_errors=True)
-                extract(model, images, layers, pooling=pooling, batch_size=BATCH, store=store, progress=False)
+                extract(model, images, layers, pooling=pooling, batch_size=BATCH, store=store)
 
             t_bare, t_ours = compare(lambda: bare_forward(model, images), ours, repeats=3)
             rows.append({"model": spec, "layers": len(layers), "pooling": pooling,
@@ -71,12 +71,12 @@ def breakdown() -> None:
 
     def streamed():
         shutil.rmtree(tmp / "b.zarr", ignore_errors=True)
-        extract(model, images, layers, batch_size=BATCH, store=tmp / "b.zarr", progress=False)
+        extract(model, images, layers, batch_size=BATCH, store=tmp / "b.zarr")
 
     variants = {
         "bare forward": lambda: bare_forward(model, images),
-        "extract output only": lambda: extract(model, images, ["output"], batch_size=BATCH, progress=False),
-        "extract 6 layers in memory": lambda: extract(model, images, layers, batch_size=BATCH, progress=False),
+        "extract output only": lambda: extract(model, images, ["output"], batch_size=BATCH),
+        "extract 6 layers in memory": lambda: extract(model, images, layers, batch_size=BATCH),
         "extract 6 layers to zarr": streamed,
     }
     times = {k: [] for k in variants}

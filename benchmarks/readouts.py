@@ -49,7 +49,7 @@ def main() -> None:
     rows = []
     for name, (features, model) in models.items():
         t0 = time.perf_counter()
-        res = fit_encoding_model(features, brain.responses, model=model, test=0.2, progress=False, random_state=0)
+        res = fit_encoding_model(features, brain.responses, model=model, test=0.2, random_state=0)
         seconds = time.perf_counter() - t0
         fitted = res.model
         centres, speed = "", ""

@@ -70,12 +70,12 @@ def test_banded_bands_labelled_on_some_only(planted):
 
 def test_fit_encoding_model(planted):
     X, Y = planted
-    aligned = fit_encoding_model(X, Y, progress=False)
-    shuffled = fit_encoding_model(X, Y.isel(stimulus=PERM), progress=False)
+    aligned = fit_encoding_model(X, Y)
+    shuffled = fit_encoding_model(X, Y.isel(stimulus=PERM))
     np.testing.assert_allclose(shuffled["r"].values, aligned["r"].values, rtol=1e-10)
     assert float(aligned["r"].min()) > 0.9
     with pytest.raises(AlignmentError, match="responses: received .* without stimulus_id while features carries"):
-        fit_encoding_model(X, Y.values[PERM], progress=False)
+        fit_encoding_model(X, Y.values[PERM])
 
 
 def test_readout(planted):

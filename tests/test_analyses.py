@@ -13,7 +13,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def test_gabor_tuning_analysis_recovers_built_orientations(tmp_path):
     module = runpy.run_path(str(ROOT / "analyses" / "gabor_tuning.py"))
-    df = module["run"](tmp_path, progress=False)
+    df = module["run"](tmp_path)
     assert (tmp_path / "tuning.png").stat().st_size > 10000
     assert (tmp_path / "tuning.csv").is_file()
     assert len(df) == 16  # 8 orientations x 2 frequencies

@@ -29,8 +29,7 @@ def test_tables_recover_independent_planted_layers(study):
                                  coords={"stimulus_id": ids}) for name in study.PLANTED.values()}
     brain = simulate_brain(layers, n_voxels=30, snr=2.0, n_repeats=3, random_state=0)
     test = [f"s{i:03d}" for i in range(0, 150, 4)]
-    per_layer = fit_encoding_model(layers, brain.responses, model=RidgeCV(), per_layer=True, test=test,
-                                   progress=False)
+    per_layer = fit_encoding_model(layers, brain.responses, model=RidgeCV(), per_layer=True, test=test)
     best, voxels = study.best_layer_tables(per_layer, brain)
     best = best.set_index("roi")
     for roi, layer in study.PLANTED.items():
@@ -42,9 +41,8 @@ def test_tables_recover_independent_planted_layers(study):
     assert best.loc["all", "noise ceiling |estimated - true|"] < 0.1
     assert len(voxels) == 30 and (voxels["best layer"] == voxels["planted layer"]).all()
 
-    concat = fit_encoding_model(layers, brain.responses, model=RidgeCV(), test=test, progress=False)
-    banded = fit_encoding_model(layers, brain.responses, model=BandedRidgeCV(n_iter=6, n_refine=0), test=test,
-                                progress=False)
+    concat = fit_encoding_model(layers, brain.responses, model=RidgeCV(), test=test)
+    banded = fit_encoding_model(layers, brain.responses, model=BandedRidgeCV(n_iter=6, n_refine=0), test=test)
     table = study.banded_table(concat, banded, brain).set_index("roi")
     assert list(table.index) == ["all", "V1", "V4", "IT"]
     assert (table["largest share is planted band"] == 1.0).all()

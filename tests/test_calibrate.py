@@ -80,7 +80,7 @@ def test_planted_stage_heads_are_recovered(data):
     w_planted = torch.cat(planted)
     judge, judge_test = _votes(delta @ w_planted, g), _votes(delta_test @ w_planted, g)
     metric.set_heads([torch.ones(c) for c in metric.channels])
-    result = calibrate_heads(metric, fit + (judge,), epochs=200, lr=1.0, per="stage", progress=False)
+    result = calibrate_heads(metric, fit + (judge,), epochs=200, lr=1.0, per="stage")
     got = torch.stack([h.mean() for h in metric.heads])
     want = torch.stack([h.mean() for h in planted])
     assert F.cosine_similarity(got, want, dim=0) >= 0.9
@@ -105,7 +105,7 @@ def test_per_channel_fit_agrees_with_people_on_new_judgements(data):
     judge, judge_test = _votes(delta @ w_planted, g), _votes(delta_test @ w_planted, g)
     metric.set_heads([torch.ones(c) for c in metric.channels])
     result = calibrate_heads(metric, {"ref": fit[0], "p0": fit[1], "p1": fit[2], "judge": judge}, epochs=30,
-                             lr=0.5, progress=False)
+                             lr=0.5)
     assert all(float(h.min()) >= 0 for h in result.heads)
     assert all(torch.equal(a, b) for a, b in zip(result.heads, metric.heads))
     weights = (torch.cat(metric.heads), w_planted, torch.ones_like(w_planted))
@@ -134,13 +134,13 @@ def test_same_seed_same_heads_and_dataset_forms_agree(data):
     metric, runs = data[3], []
     for judgements in forms:
         metric.set_heads([torch.ones(c) for c in metric.channels])
-        calibrate_heads(metric, judgements, epochs=3, lr=0.1, batch_size=16, random_state=5, progress=False)
+        calibrate_heads(metric, judgements, epochs=3, lr=0.1, batch_size=16, random_state=5)
         runs.append(torch.cat(metric.heads))
     assert len(runs) >= 3
     for other in runs[1:]:
         assert torch.allclose(runs[0], other, atol=1e-6)
     metric.set_heads([torch.ones(c) for c in metric.channels])
-    calibrate_heads(metric, fit + (judge,), epochs=3, lr=0.1, batch_size=16, random_state=6, progress=False)
+    calibrate_heads(metric, fit + (judge,), epochs=3, lr=0.1, batch_size=16, random_state=6)
     assert not torch.allclose(torch.cat(metric.heads), runs[0])
 
 
@@ -170,16 +170,16 @@ def test_bad_judgements_are_clear_errors(data):
     ref, p0, p1 = (v[:4] for v in data[0])
     metric = data[3]
     with pytest.raises(InputError, match=r"judge: .*expected fractions of people preferring p1, in \[0, 1\]"):
-        calibrate_heads(metric, (ref, p0, p1, torch.full((4,), 2.0)), progress=False)
+        calibrate_heads(metric, (ref, p0, p1, torch.full((4,), 2.0)))
     with pytest.raises(ShapeError, match=r"one fraction per judgement \(4\)"):
-        calibrate_heads(metric, (ref, p0, p1, torch.zeros(3)), progress=False)
+        calibrate_heads(metric, (ref, p0, p1, torch.zeros(3)))
     with pytest.raises(InputError, match="lacks the field 'judge'"):
-        calibrate_heads(metric, {"ref": ref, "p0": p0, "p1": p1}, progress=False)
+        calibrate_heads(metric, {"ref": ref, "p0": p0, "p1": p1})
     with pytest.raises(ShapeError, match="expected the same shape"):
-        calibrate_heads(metric, (ref, p0[:, :, :16, :16], p1, torch.zeros(4)), progress=False)
+        calibrate_heads(metric, (ref, p0[:, :, :16, :16], p1, torch.zeros(4)))
     with pytest.raises(InputError, match="expected an LPIPS metric"):
-        calibrate_heads(object(), (ref, p0, p1, torch.zeros(4)), progress=False)
+        calibrate_heads(object(), (ref, p0, p1, torch.zeros(4)))
     with pytest.raises(InputError, match="per: received 'layer'"):
-        calibrate_heads(metric, (ref, p0, p1, torch.zeros(4)), per="layer", progress=False)
+        calibrate_heads(metric, (ref, p0, p1, torch.zeros(4)), per="layer")
     with pytest.raises(InputError, match="received no judgements"):
-        calibrate_heads(metric, [], progress=False)
+        calibrate_heads(metric, [])

@@ -41,7 +41,7 @@ def test_correlation_rdm_matches_numpy():
 
 
 def test_demo_writes_report_with_figures(tmp_path):
-    index = run_demo(tmp_path / "report", quick=True, progress=False)
+    index = run_demo(tmp_path / "report", quick=True)
     html = index.read_text()
     for title in ("Stimuli", "Features", "Simulated brain", "Encoding models", "Deep readouts",
                   "Decoding: which image was seen", "Decoding motion: optical flow from a simulated MT",

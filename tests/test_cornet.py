@@ -37,7 +37,7 @@ def test_area_output_shapes(cornet):
 
 
 def test_extract_at_the_model_resolution(cornet):
-    feats = extract(cornet, torch.rand(1, 3, 224, 224), ["IT", "V4"], pooling="none", progress=False)
+    feats = extract(cornet, torch.rand(1, 3, 224, 224), ["IT", "V4"], pooling="none")
     assert feats["IT"].shape == (1, 512, 7, 7) and feats["V4"].shape == (1, 256, 14, 14)
     assert feats["IT"].attrs["model"] == "cornet_s"
 

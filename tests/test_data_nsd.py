@@ -127,7 +127,7 @@ def _expected(betas, order, subjectim, sessions, sel, subject=1):
 def test_ids_repeats_and_values_exactly(nsd_root):
     root, betas, order, subjectim, *_ = nsd_root
     sel = np.ones((X, Y, Z), bool)
-    r = load_nsd_betas(root, "subj01", [1, 2], progress=False)
+    r = load_nsd_betas(root, "subj01", [1, 2])
     trials, ids = _expected(betas, order, subjectim, [1, 2], sel)
     first = list(dict.fromkeys(ids))
     assert r.dims == ("repeat", "stimulus", "voxel")
@@ -152,13 +152,13 @@ def test_hdf5_axis_order_matches_nifti(nsd_root):
     with h5py.File(_betas_dir(root) / "betas_session02.hdf5") as f:  # the layout the reader must handle
         assert f["betas"].shape == (T, Z, Y, X) and f["betas"].chunks == (T, 1, 1, 1)
         assert f["betas"].dtype == np.int16
-    a = load_nsd_betas(root, 1, 2, format="hdf5", mask="nsdgeneral", progress=False)
-    b = load_nsd_betas(root, 1, 2, format="nifti", mask="nsdgeneral", progress=False)
+    a = load_nsd_betas(root, 1, 2, format="hdf5", mask="nsdgeneral")
+    b = load_nsd_betas(root, 1, 2, format="nifti", mask="nsdgeneral")
     np.testing.assert_array_equal(a.values, b.values)
     assert a["i"].values.tolist() == b["i"].values.tolist()
     # one voxel checked by hand: NIfTI voxel (3, 1, 2) of the first trial of session 2
     v = int(np.flatnonzero((a["i"] == 3) & (a["j"] == 1) & (a["k"] == 2))[0])
-    sid = load_nsd_betas(root, 1, 2, mask="nsdgeneral", progress=False)["stimulus_id"].values[0]
+    sid = load_nsd_betas(root, 1, 2, mask="nsdgeneral")["stimulus_id"].values[0]
     assert a.sel(repeat=0).values[0, v] == np.float32(betas[2][3, 1, 2, 0]) / np.float32(300)
     assert str(a["stimulus_id"].values[0]) == str(sid)
 
@@ -223,7 +223,7 @@ def test_mask_and_roi_files(nsd_root):
     func = root / "nsddata" / "ppdata" / "subj01" / "func1pt8mm"
     general = np.asarray(nib.load(func / "roi" / "nsdgeneral.nii.gz").dataobj)
     visual = np.asarray(nib.load(func / "roi" / "prf-visualrois.nii.gz").dataobj)
-    r = load_nsd_betas(root, 1, [1], mask="nsdgeneral", roi="prf-visualrois", progress=False)
+    r = load_nsd_betas(root, 1, [1], mask="nsdgeneral", roi="prf-visualrois")
     sel = general > 0
     assert r.sizes["voxel"] == sel.sum() == 12
     names = {0: "unlabelled", 3: "V2v", 7: "hV4"}
@@ -231,11 +231,11 @@ def test_mask_and_roi_files(nsd_root):
     trials, _ = _expected(betas, order, subjectim, [1], sel)
     np.testing.assert_array_equal(r.values[0, 0], trials[0])
     # roi alone keeps voxels with roi > 0; a path works as well as a name
-    r = load_nsd_betas(root, 1, [1], roi=func / "roi" / "prf-visualrois.nii.gz", progress=False)
+    r = load_nsd_betas(root, 1, [1], roi=func / "roi" / "prf-visualrois.nii.gz")
     assert r.sizes["voxel"] == (visual > 0).sum()
     assert sorted(set(r["roi"].values)) == ["V1v", "V2v", "V3v", "hV4"]
     # without a colour table the integers are the names
-    r = load_nsd_betas(root, 1, [1], roi=visual, progress=False)
+    r = load_nsd_betas(root, 1, [1], roi=visual)
     assert sorted(set(r["roi"].values)) == ["1", "3", "5", "7"]
 
 
@@ -248,14 +248,14 @@ def test_hemisphere_roi_files_by_name_and_by_path(nsd_root, hemi):
     names = dict(line.split() for line in CTAB.splitlines())
     for spec in (f"{hemi}.prf-visualrois", roi_dir / f"{hemi}.prf-visualrois.nii.gz",
                  str(roi_dir / f"{hemi}.prf-visualrois.nii.gz")):
-        r = load_nsd_betas(root, 1, [1], roi=spec, progress=False)
+        r = load_nsd_betas(root, 1, [1], roi=spec)
         keep = side & (visual > 0)
         np.testing.assert_array_equal(np.c_[r["i"], r["j"], r["k"]], np.argwhere(keep))
         assert r["roi"].values.tolist() == [names[str(v)] for v in visual[keep]]
         assert r.attrs["roi_source"] == str(roi_dir / f"{hemi}.prf-visualrois.nii.gz")
         np.testing.assert_array_equal(r.values[0, 0], _expected(betas, order, subjectim, [1], keep)[0][0])
     # with a mask, the other hemisphere's voxels are kept and unlabelled
-    r = load_nsd_betas(root, 1, [1], mask="nsdgeneral", roi=f"{hemi}.prf-visualrois", progress=False)
+    r = load_nsd_betas(root, 1, [1], mask="nsdgeneral", roi=f"{hemi}.prf-visualrois")
     general = np.asarray(nib.load(roi_dir / "nsdgeneral.nii.gz").dataobj) > 0
     expected = np.where(side, visual, 0)[general]
     assert r["roi"].values.tolist() == [names[str(v)] if v > 0 else "unlabelled" for v in expected]
@@ -266,27 +266,27 @@ def test_surface_betas_fsaverage_as_stored_and_nativesurface_scaled(nsd_root):
     ids = [f"nsd-{subjectim[0, order[t] - 1]:05d}" for t in range(T)]
     first = list(dict.fromkeys(ids))
     for space, scale in (("fsaverage", 1), ("nativesurface", 300)):
-        r = load_nsd_betas(root, 1, [1], space=space, progress=False)
+        r = load_nsd_betas(root, 1, [1], space=space)
         values = np.hstack([surf[space, 1, "lh"].T, surf[space, 1, "rh"].T]).astype(np.float32) / np.float32(scale)
         assert r["stimulus_id"].values[0] == first[0] == ids[0]
         np.testing.assert_array_equal(r.sel(repeat=0).values[0], values[0])  # the first trial
         assert r["hemi"].values.tolist() == ["left"] * V["lh"] + ["right"] * V["rh"]
         assert r["vertex"].values.tolist() == list(range(V["lh"])) + list(range(V["rh"]))
         assert "i" not in r.coords and "x" not in r.coords
-    r = load_nsd_betas(root, 1, [1], space="fsaverage", progress=False)
+    r = load_nsd_betas(root, 1, [1], space="fsaverage")
     assert float(r.sel(repeat=0).values[0, 0]) == 1.0  # planted in trial 0, vertex 0: never divided by 300
     assert "float32 percent signal change (as stored)" in r.attrs["stored"]
     # names and hemisphere names on surfaces: fsaverage labels for fsaverage, the subject's for nativesurface
     names = dict(line.split() for line in CTAB.splitlines())
     for space, subj in (("fsaverage", "fsaverage"), ("nativesurface", "subj01")):
-        r = load_nsd_betas(root, 1, [1], space=space, mask="nsdgeneral", roi="lh.prf-visualrois", progress=False)
+        r = load_nsd_betas(root, 1, [1], space=space, mask="nsdgeneral", roi="lh.prf-visualrois")
         keep = {h: np.flatnonzero(np.arange(n) % 3 != 0) for h, n in V.items()}
         assert r["vertex"].values.tolist() == keep["lh"].tolist() + keep["rh"].tolist()
         lab = labels[subj, "lh"][keep["lh"]]
         assert r["roi"].values.tolist() == ([names[str(v)] if v > 0 else "unlabelled" for v in lab]
                                             + ["unlabelled"] * keep["rh"].size)
     path = root / "nsddata" / "freesurfer" / "subj01" / "label" / "rh.prf-visualrois.mgz"
-    r = load_nsd_betas(root, 1, [1, 2], space="nativesurface", roi=path, progress=False)
+    r = load_nsd_betas(root, 1, [1, 2], space="nativesurface", roi=path)
     assert set(r["hemi"].values) == {"right"} and r.sizes["voxel"] == (labels["subj01", "rh"] > 0).sum()
 
 
@@ -303,8 +303,8 @@ def test_nonfinite_surface_betas_raise_or_drop(tmp_path, nsd_root):
             psc[2, 10] = np.nan  # NaN vertices exist in some subjects' fsaverage betas
         _mgh(out / f"{hemi}.betas_session01.mgh", psc)
     with pytest.raises(InputError, match=r"1 of 16 voxels hold NaN/Inf .*hemi=right, vertex=2.*drop_nonfinite"):
-        load_nsd_betas(bad, 1, 1, space="fsaverage", progress=False)
-    r = load_nsd_betas(bad, 1, 1, space="fsaverage", progress=False, drop_nonfinite=True)
+        load_nsd_betas(bad, 1, 1, space="fsaverage")
+    r = load_nsd_betas(bad, 1, 1, space="fsaverage", drop_nonfinite=True)
     assert r.sizes["voxel"] == 15 and 2 not in r["vertex"].values[r["hemi"].values == "right"]
 
 
@@ -317,8 +317,8 @@ def test_auto_format_per_session(nsd_root, tmp_path):
     out.mkdir(parents=True)
     shutil.copy(_betas_dir(root) / "betas_session01.hdf5", out)
     shutil.copy(_betas_dir(root) / "betas_session02.nii.gz", out)
-    a = load_nsd_betas(mixed, 1, [1, 2], mask="nsdgeneral", progress=False)
-    b = load_nsd_betas(root, 1, [1, 2], mask="nsdgeneral", format="hdf5", progress=False)
+    a = load_nsd_betas(mixed, 1, [1, 2], mask="nsdgeneral")
+    b = load_nsd_betas(root, 1, [1, 2], mask="nsdgeneral", format="hdf5")
     np.testing.assert_array_equal(a.values, b.values)
 
 
@@ -334,27 +334,27 @@ def test_errors(nsd_root, tmp_path):
     root, *_ = nsd_root
     missing = _betas_dir(root) / "betas_session04.hdf5"
     with pytest.raises(FileNotFoundError, match=rf"session 4: looked for {missing}"):
-        load_nsd_betas(root, 1, [1, 4], progress=False)
+        load_nsd_betas(root, 1, [1, 4])
     with pytest.raises(ShapeError, match=r"betas_session03.hdf5: holds 700 trials; expected 750"):
-        load_nsd_betas(root, 1, [3], progress=False)
+        load_nsd_betas(root, 1, [3])
     for bad in ("subj09", 0, "s1", True):
         with pytest.raises(InputError, match="subject: received .*expected an NSD subject 1..8"):
-            load_nsd_betas(root, bad, [1], progress=False)
+            load_nsd_betas(root, bad, [1])
     with pytest.raises(InputError, match=r"sessions: received \[41\]"):
-        load_nsd_betas(root, 1, [41], progress=False)
+        load_nsd_betas(root, 1, [41])
     with pytest.raises(FileNotFoundError, match=r"roi/V9.nii.gz"):
-        load_nsd_betas(root, 1, [1], roi="V9", progress=False)
+        load_nsd_betas(root, 1, [1], roi="V9")
     with pytest.raises(FileNotFoundError, match=r"roi/lh.V9.nii.gz"):
-        load_nsd_betas(root, 1, [1], roi="lh.V9", progress=False)
+        load_nsd_betas(root, 1, [1], roi="lh.V9")
     with pytest.raises(ShapeError, match=r"mask/roi: received a volume of shape \(2, 2, 2\); expected \(6, 5, 4\)"):
-        load_nsd_betas(root, 1, [1], mask=np.ones((2, 2, 2)), progress=False)
+        load_nsd_betas(root, 1, [1], mask=np.ones((2, 2, 2)))
     with pytest.raises(FileNotFoundError, match="nsd_expdesign.mat"):
-        load_nsd_betas(tmp_path, 1, [1], progress=False)
+        load_nsd_betas(tmp_path, 1, [1])
     with pytest.raises(InputError, match="format: received 'mat'"):
-        load_nsd_betas(root, 1, [1], format="mat", progress=False)
+        load_nsd_betas(root, 1, [1], format="mat")
     with pytest.raises(InputError, match=r"format: received 'nifti'; expected 'auto' or one of \('hdf5', 'mgh'\)"):
-        load_nsd_betas(root, 1, [1], space="fsaverage", format="nifti", progress=False)
+        load_nsd_betas(root, 1, [1], space="fsaverage", format="nifti")
     with pytest.raises(ShapeError, match=r"mask: received .*shape=\(5,\).*expected \(16,\), one value per vertex"):
-        load_nsd_betas(root, 1, [1], space="fsaverage", mask=np.ones(5), progress=False)
+        load_nsd_betas(root, 1, [1], space="fsaverage", mask=np.ones(5))
     with pytest.raises(InputError, match=r"expected a surface file named lh.<name>.mgz"):
-        load_nsd_betas(root, 1, [1], space="fsaverage", roi=tmp_path / "prf-visualrois.mgz", progress=False)
+        load_nsd_betas(root, 1, [1], space="fsaverage", roi=tmp_path / "prf-visualrois.mgz")

@@ -25,7 +25,7 @@ def test_readouts_section_is_registered_right_after_encoding():
 
 
 def test_readouts_section_quick_writes_figures_and_a_table_where_readouts_beat_pooled_ridge(tmp_path):
-    ctx = DemoContext(tmp_path, quick=True, progress=False)
+    ctx = DemoContext(tmp_path, quick=True)
     report = Report(tmp_path, "test")
     demo_readouts._readouts(ctx, report)
     section = report.sections[-1]

@@ -264,7 +264,7 @@ def test_demo_sections_link_to_existing_pages(tmp_path, monkeypatch):
         report.section("Own page", doc="rsa.md")
 
     monkeypatch.setattr(registry, "_SECTIONS", [("encoding", plain), ("similarity", explicit_doc)])
-    text = registry.run_demo(tmp_path, quick=True, progress=False, docs_url="https://h/docs").read_text()
+    text = registry.run_demo(tmp_path, quick=True, docs_url="https://h/docs").read_text()
     assert "<h2>Plain</h2><p class='doc'><a href='https://h/docs/encoding.html'>" in text
     assert "<h2>Own page</h2><p class='doc'><a href='https://h/docs/rsa.html'>" in text
 

@@ -25,8 +25,8 @@ def _manual(model, images: torch.Tensor, layer: str) -> torch.Tensor:
 
 def test_extract_equals_hand_written_hook(alexnet, small_images):
     layers = ["features.2", "features.10", "classifier.4"]
-    raw = extract(alexnet, small_images, layers, pooling="none", batch_size=4, progress=False)
-    avg = extract(alexnet, small_images, layers, pooling="avg", batch_size=4, progress=False)
+    raw = extract(alexnet, small_images, layers, pooling="none", batch_size=4)
+    avg = extract(alexnet, small_images, layers, pooling="avg", batch_size=4)
     for layer in layers:
         ref = _manual(alexnet, small_images.images, layer).numpy()
         np.testing.assert_allclose(raw[layer].values, ref, rtol=1e-5, atol=1e-6)
@@ -40,22 +40,22 @@ def test_extract_equals_hand_written_hook(alexnet, small_images):
 def test_inplace_operations_after_a_layer_do_not_leak_into_it(alexnet, small_images):
     # features.0 (conv) is followed by ReLU(inplace=True): its recorded output must keep negatives
     for pooling in ("none", "avg"):
-        conv = extract(alexnet, small_images, ["features.0", "features.1"], pooling=pooling, progress=False)
+        conv = extract(alexnet, small_images, ["features.0", "features.1"], pooling=pooling)
         assert (conv["features.0"].values < 0).any(), pooling
         assert (conv["features.1"].values >= 0).all()
-    lin = extract(alexnet, small_images, ["classifier.1", "classifier.2"], progress=False)
+    lin = extract(alexnet, small_images, ["classifier.1", "classifier.2"])
     assert (lin["classifier.1"].values < 0).any() and (lin["classifier.2"].values >= 0).all()
 
 
 def test_output_layer_is_forward_output(alexnet, small_images):
-    out = extract(alexnet, small_images, "output", progress=False)["output"]
+    out = extract(alexnet, small_images, "output")["output"]
     with torch.no_grad():
         ref = alexnet(small_images.images).numpy()
     np.testing.assert_allclose(out.values, ref, rtol=1e-5, atol=1e-6)
 
 
 def test_ids_and_attrs_kept(alexnet, small_images):
-    da = extract(alexnet, small_images, ["features.5"], progress=False)["features.5"]
+    da = extract(alexnet, small_images, ["features.5"])["features.5"]
     assert list(da["stimulus_id"].values) == small_images.ids
     assert da.attrs["model"] == "torchvision:alexnet"
     assert da.attrs["weights"] == "random-init(seed=0)"
@@ -64,14 +64,14 @@ def test_ids_and_attrs_kept(alexnet, small_images):
 
 
 def test_batch_size_does_not_change_results(alexnet, small_images):
-    a = extract(alexnet, small_images, ["features.7"], batch_size=1, progress=False)["features.7"]
-    b = extract(alexnet, small_images, ["features.7"], batch_size=5, progress=False)["features.7"]
+    a = extract(alexnet, small_images, ["features.7"], batch_size=1)["features.7"]
+    b = extract(alexnet, small_images, ["features.7"], batch_size=5)["features.7"]
     np.testing.assert_allclose(a.values, b.values, rtol=1e-4, atol=1e-5)
 
 
 def test_plain_array_input_gets_generated_ids(alexnet):
     x = np.random.default_rng(0).integers(0, 255, (3, 40, 40, 3), dtype=np.uint8)
-    da = extract(alexnet, x, "features.0", progress=False)["features.0"]
+    da = extract(alexnet, x, "features.0")["features.0"]
     assert list(da["stimulus_id"].values) == ["stim0000", "stim0001", "stim0002"]
 
 
@@ -81,7 +81,7 @@ def test_plain_array_input_gets_generated_ids(alexnet):
 ])
 def test_pooling_values(alexnet, small_images, spec, check):
     ref = _manual(alexnet, small_images.images, "features.4").numpy()
-    got = extract(alexnet, small_images, "features.4", pooling=spec, progress=False)["features.4"].values
+    got = extract(alexnet, small_images, "features.4", pooling=spec)["features.4"].values
     np.testing.assert_allclose(got, check(ref), rtol=1e-5, atol=1e-6)
 
 
@@ -106,8 +106,7 @@ def test_sparse_random_projection_preserves_distances_and_is_seeded():
 
 def test_pca_pooling_equals_sklearn_on_fit_subset(alexnet, small_images):
     fit_ids = small_images.ids[:5]
-    got = extract(alexnet, small_images, "features.9", pooling=PCA(3, fit_on=fit_ids),
-                  progress=False)["features.9"]
+    got = extract(alexnet, small_images, "features.9", pooling=PCA(3, fit_on=fit_ids))["features.9"]
     acts = _manual(alexnet, small_images.images, "features.9").reshape(6, -1).numpy().astype(np.float64)
     sk = SkPCA(3, svd_solver="full").fit(acts[:5])
     np.testing.assert_allclose(got.values, sk.transform(acts), rtol=1e-3, atol=1e-3)
@@ -115,15 +114,15 @@ def test_pca_pooling_equals_sklearn_on_fit_subset(alexnet, small_images):
     other = PCA(3, fit_on=small_images.ids[1:]).describe()
     assert other.startswith("pca:3(fit_on=5ids:") and other != got.attrs["pooling"]
     with pytest.raises(InputError, match="expected at most"):
-        extract(alexnet, small_images, "features.9", pooling=PCA(10, fit_on=3), progress=False)
+        extract(alexnet, small_images, "features.9", pooling=PCA(10, fit_on=3))
 
 
 def test_pooling_per_layer_dict(alexnet, small_images):
     out = extract(alexnet, small_images, ["features.1", "classifier.1"],
-                  pooling={"features.1": "avg:3", "classifier.1": "none"}, progress=False)
+                  pooling={"features.1": "avg:3", "classifier.1": "none"})
     assert out["features.1"].shape == (6, 64 * 9) and out["classifier.1"].shape == (6, 4096)
     with pytest.raises(InputError, match="no entry for layers"):
-        extract(alexnet, small_images, ["features.1", "features.4"], pooling={"features.1": "avg"}, progress=False)
+        extract(alexnet, small_images, ["features.1", "features.4"], pooling={"features.1": "avg"})
 
 
 def test_tokens_become_a_grid():
@@ -139,19 +138,19 @@ def test_tokens_become_a_grid():
 
 def test_errors_name_what_was_received(alexnet, small_images):
     with pytest.raises(InputError, match=r"features\.99.*close"):
-        extract(alexnet, small_images, "features.99", progress=False)
+        extract(alexnet, small_images, "features.99")
     with pytest.raises(InputError, match="unknown source 'torchvison'.*did you mean 'torchvision'"):
         load_model("torchvison:alexnet")
     with pytest.raises(InputError, match="not in torchvision"):
         load_model("torchvision:alexnett")
     with pytest.raises(InputError, match="pooling: received 'mean:x'"):
-        extract(alexnet, small_images, "features.0", pooling="mean:x", progress=False)
+        extract(alexnet, small_images, "features.0", pooling="mean:x")
     with pytest.raises(InputError, match="batch_size"):
-        extract(alexnet, small_images, "features.0", batch_size=0, progress=False)
+        extract(alexnet, small_images, "features.0", batch_size=0)
     with pytest.raises(InputError, match="duplicated"):
-        extract(alexnet, small_images, ["features.0", "features.0"], progress=False)
+        extract(alexnet, small_images, ["features.0", "features.0"])
     with pytest.raises(InputError, match="NaN"):
-        extract(alexnet, torch.full((1, 3, 32, 32), float("nan")), "features.0", progress=False)
+        extract(alexnet, torch.full((1, 3, 32, 32), float("nan")), "features.0")
 
 
 def test_layer_names_and_seeded_init():
@@ -167,7 +166,7 @@ def test_open_clip_and_timm_specs():
     clip = load_model("open_clip:ViT-B-32")
     assert "transformer.resblocks.0" in layer_names(clip) and "tokenizer" in clip.extras
     x = ImageSet.from_array(torch.rand(2, 3, 64, 64))
-    out = extract(clip, x, ["output", "transformer.resblocks.11"], pooling="none", progress=False)
+    out = extract(clip, x, ["output", "transformer.resblocks.11"], pooling="none")
     assert out["output"].shape == (2, 512)
     assert out["transformer.resblocks.11"].dims == ("stimulus", "channel", "y", "x")
     assert out["transformer.resblocks.11"].shape == (2, 768, 7, 7)
@@ -180,9 +179,9 @@ def test_open_clip_and_timm_specs():
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 def test_cuda_extraction_matches_cpu(small_images):
-    cpu = extract(load_model("torchvision:alexnet"), small_images, ["features.4", "output"], progress=False)
+    cpu = extract(load_model("torchvision:alexnet"), small_images, ["features.4", "output"])
     gpu_model = load_model("torchvision:alexnet", device="cuda")
-    gpu = extract(gpu_model, small_images, ["features.4", "output"], progress=False)
+    gpu = extract(gpu_model, small_images, ["features.4", "output"])
     for layer in cpu:
         np.testing.assert_allclose(gpu[layer].values, cpu[layer].values, rtol=1e-3, atol=1e-3)
 

@@ -36,7 +36,7 @@ def layered():
 
 def test_planted_weights_recovered(planted):
     features, brain = planted
-    result = fit_encoding_model(features, brain.responses, model=RidgeCV(alphas=ALPHAS), progress=False)
+    result = fit_encoding_model(features, brain.responses, model=RidgeCV(alphas=ALPHAS))
     true = brain.true_weights["features"].values
     assert result.model.coef_.shape == true.shape
     assert np.corrcoef(result.model.coef_.ravel(), true.ravel())[0, 1] >= 0.95
@@ -49,7 +49,7 @@ def test_planted_weights_recovered(planted):
 
 def test_noise_ceiling_from_repeats_and_normalisation(planted):
     features, brain = planted
-    result = fit_encoding_model(features, brain.responses, model=RidgeCV(alphas=ALPHAS), progress=False)
+    result = fit_encoding_model(features, brain.responses, model=RidgeCV(alphas=ALPHAS))
     counts = np.full(result.dataset.sizes["test_stimulus"], 3)
     expected = noise_ceiling_from_ncsnr(ncsnr(brain.responses), counts).values
     np.testing.assert_allclose(result["noise_ceiling"].values, expected)
@@ -57,10 +57,9 @@ def test_noise_ceiling_from_repeats_and_normalisation(planted):
     np.testing.assert_allclose(result["nc_normalized"].values,
                                noise_ceiling_normalized(result["r"].values, expected))
     given = np.full(60, 0.5)
-    halved = fit_encoding_model(features, brain.responses, model=RidgeCV(alphas=ALPHAS), noise_ceiling=given,
-                                progress=False)
+    halved = fit_encoding_model(features, brain.responses, model=RidgeCV(alphas=ALPHAS), noise_ceiling=given)
     np.testing.assert_allclose(halved["nc_normalized"].values, np.minimum(result["r"].values.clip(0) ** 2 / 0.5, 1))
-    plain = fit_encoding_model(features, brain.responses.mean("repeat"), progress=False)
+    plain = fit_encoding_model(features, brain.responses.mean("repeat"))
     assert "nc_normalized" not in plain.dataset and plain.metrics == ["r", "r2"]
 
 
@@ -68,37 +67,36 @@ def test_alignment_by_id_and_errors(planted):
     features, brain = planted
     avg = brain.responses.mean("repeat")
     perm = np.random.default_rng(1).permutation(300)
-    a = fit_encoding_model(features, avg, model=RidgeCV(alphas=ALPHAS), progress=False)
-    b = fit_encoding_model(features, avg.isel(stimulus=perm), model=RidgeCV(alphas=ALPHAS), progress=False)
+    a = fit_encoding_model(features, avg, model=RidgeCV(alphas=ALPHAS))
+    b = fit_encoding_model(features, avg.isel(stimulus=perm), model=RidgeCV(alphas=ALPHAS))
     np.testing.assert_allclose(a["r"].values, b["r"].values, rtol=1e-6)
     other = avg.assign_coords(stimulus_id=("stimulus", [f"x{i}" for i in range(300)]))
     with pytest.raises(AlignmentError, match="stimulus ids differ"):
-        fit_encoding_model(features, other, progress=False)
+        fit_encoding_model(features, other)
     with pytest.raises(AlignmentError, match="unknown ids"):
-        fit_encoding_model(features, avg, test=["s1", "nope"], progress=False)
+        fit_encoding_model(features, avg, test=["s1", "nope"])
     with pytest.raises(InputError, match="fraction"):
-        fit_encoding_model(features, avg, test=1.5, progress=False)
+        fit_encoding_model(features, avg, test=1.5)
     with pytest.raises(InputError, match="fraction"):
-        fit_encoding_model(features, avg, test=30, progress=False)
+        fit_encoding_model(features, avg, test=30)
     with pytest.raises(ShapeError, match="one per voxel"):
-        fit_encoding_model(features, avg, noise_ceiling=np.ones(3), progress=False)
+        fit_encoding_model(features, avg, noise_ceiling=np.ones(3))
 
 
 def test_test_split_ids_and_seed(planted):
     features, brain = planted
     avg = brain.responses.mean("repeat")
     chosen = [f"s{i}" for i in range(0, 300, 5)]
-    by_ids = fit_encoding_model(features, avg, test=chosen, progress=False)
+    by_ids = fit_encoding_model(features, avg, test=chosen)
     assert by_ids["test_stimulus_id"].values.tolist() == chosen
-    same = [fit_encoding_model(features, avg, test=0.3, random_state=s, progress=False)["test_stimulus_id"].values
+    same = [fit_encoding_model(features, avg, test=0.3, random_state=s)["test_stimulus_id"].values
             for s in (5, 5, 6)]
     assert np.array_equal(same[0], same[1]) and not np.array_equal(same[0], same[2]) and len(same[0]) == 90
 
 
 def test_per_layer_finds_planted_layers(layered):
     layers, brain = layered
-    result = fit_encoding_model(layers, brain.responses, model=RidgeCV(alphas=ALPHAS), per_layer=True,
-                                progress=False)
+    result = fit_encoding_model(layers, brain.responses, model=RidgeCV(alphas=ALPHAS), per_layer=True)
     assert result.layers == ["early", "middle", "late"] and result["r"].dims == ("layer", "voxel")
     table = result.roi_summary()
     assert table.loc[["V1", "V4", "IT"], "best_layer"].tolist() == ["early", "middle", "late"]
@@ -118,7 +116,7 @@ def test_dict_defaults_to_banded_and_generic_model(layered):
     layers, brain = layered
     two = {k: layers[k] for k in ("early", "late")}
     model = BandedRidgeCV(alphas=ALPHAS, n_iter=6, n_refine=2)
-    result = fit_encoding_model(two, brain.responses, model=model, progress=False)
+    result = fit_encoding_model(two, brain.responses, model=model)
     assert isinstance(result.model, BandedRidgeCV) and result["split_r2"].dims == ("band", "voxel")
     share = result["split_r2"].groupby("roi").median()
     assert float(share.sel(band="early", roi="V1")) > 0.3 and abs(float(share.sel(band="late", roi="V1"))) < 0.05
@@ -137,7 +135,7 @@ def test_dict_defaults_to_banded_and_generic_model(layered):
         heights = np.array([p.get_height() for p in ax.patches]).reshape(2, len(rois))  # band by band
         np.testing.assert_allclose(heights, table.loc[rois, ["early", "late"]].to_numpy(dtype=float).T)
         assert statistic in ax.get_ylabel()
-    generic = fit_encoding_model(layers["early"], brain.responses, model=Ridge(alpha=1.0), progress=False)
+    generic = fit_encoding_model(layers["early"], brain.responses, model=Ridge(alpha=1.0))
     assert isinstance(generic.model, Ridge) and "alpha" not in generic.dataset
     assert float(generic["r"].where(generic["roi"] == "V1", drop=True).median()) > 0.8
 
@@ -145,8 +143,7 @@ def test_dict_defaults_to_banded_and_generic_model(layered):
 def test_netcdf_round_trip(tmp_path, layered):
     layers, brain = layered
     for per_layer in (False, True):
-        result = fit_encoding_model(layers if per_layer else layers["early"], brain.responses, per_layer=per_layer,
-                                    progress=False)
+        result = fit_encoding_model(layers if per_layer else layers["early"], brain.responses, per_layer=per_layer)
         path = result.to_netcdf(tmp_path / f"result{per_layer}.nc")
         back = EncodingResult.from_netcdf(path)
         assert back.dataset.identical(result.dataset) and back.model is None
@@ -157,7 +154,7 @@ def test_netcdf_round_trip(tmp_path, layered):
 
 def test_plots_return_figures(planted):
     features, brain = planted
-    result = fit_encoding_model(features, brain.responses, progress=False)
+    result = fit_encoding_model(features, brain.responses)
     assert isinstance(result.plot_brain(metric="r"), matplotlib.figure.Figure)
     assert isinstance(result.plot_rois(metric="nc_normalized"), matplotlib.figure.Figure)
     with pytest.raises(InputError, match="metric"):
@@ -174,47 +171,45 @@ def test_dask_equals_single_process(planted, layered):
             Client(cluster) as client:
         for feats, resp, model in ((features, brain.responses, RidgeCV(alphas=ALPHAS, voxel_chunk=16)),
                                    (two, lbrain.responses, BandedRidgeCV(n_iter=4, n_refine=2, voxel_chunk=8))):
-            single = fit_encoding_model(feats, resp, model=model, progress=False)
-            dist = fit_encoding_model(feats, resp, model=model, client=client, progress=False)
+            single = fit_encoding_model(feats, resp, model=model)
+            dist = fit_encoding_model(feats, resp, model=model, client=client)
             assert dist.dataset.identical(single.dataset)
             np.testing.assert_array_equal(dist.model.coef_, single.model.coef_)
             np.testing.assert_array_equal(dist.model.best_alphas_, single.model.best_alphas_)
-        generic = fit_encoding_model(features, brain.responses, model=Ridge(alpha=1.0), client=client, progress=False)
+        generic = fit_encoding_model(features, brain.responses, model=Ridge(alpha=1.0), client=client)
         assert isinstance(generic.model, VoxelBlockModel)
         np.testing.assert_allclose(generic["r"].values,
-                                   fit_encoding_model(features, brain.responses, model=Ridge(alpha=1.0),
-                                                      progress=False)["r"].values, rtol=1e-6)
+                                   fit_encoding_model(features, brain.responses, model=Ridge(alpha=1.0))["r"].values,
+                                   rtol=1e-6)
         with pytest.raises(InputError, match="alpha_per_target"):
-            fit_encoding_model(features, brain.responses, model=RidgeCV(alpha_per_target=False), client=client,
-                               progress=False)
+            fit_encoding_model(features, brain.responses, model=RidgeCV(alpha_per_target=False), client=client)
     local = fit_encoding_model(features, brain.responses, model=RidgeCV(alphas=ALPHAS, voxel_chunk=16),
-                               client="local", progress=False)
+                               client="local")
     assert local.dataset.identical(fit_encoding_model(features, brain.responses,
-                                                      model=RidgeCV(alphas=ALPHAS, voxel_chunk=16),
-                                                      progress=False).dataset)
+                                                      model=RidgeCV(alphas=ALPHAS, voxel_chunk=16)).dataset)
     with pytest.raises(InputError, match="client"):
-        fit_encoding_model(features, brain.responses, client="remote", progress=False)
+        fit_encoding_model(features, brain.responses, client="remote")
 
 
 def test_missing_dask_names_the_extra(planted, monkeypatch):
     features, brain = planted
     monkeypatch.setitem(sys.modules, "distributed", None)
     with pytest.raises(ImportError, match=r"neuroperception\[dist\]"):
-        fit_encoding_model(features, brain.responses, client="local", progress=False)
+        fit_encoding_model(features, brain.responses, client="local")
 
 
 def test_plain_arrays_and_too_few_stimuli():
     rng = np.random.default_rng(0)
     X = rng.normal(size=(50, 4))
     Y = X @ rng.normal(size=(4, 3))
-    result = fit_encoding_model(X, Y, progress=False)
+    result = fit_encoding_model(X, Y)
     assert result["r"].shape == (3,) and bool((result["r"] > 0.99).all())
     with pytest.raises(AlignmentError, match="stimulus_id"):
-        fit_encoding_model(X, Y, test=["a", "b"], progress=False)
+        fit_encoding_model(X, Y, test=["a", "b"])
     with pytest.raises(AlignmentError, match="features: received .* without stimulus_id"):
-        fit_encoding_model(X, make_responses(Y), progress=False)
+        fit_encoding_model(X, make_responses(Y))
     with pytest.raises(InputError, match="at least 6"):
-        fit_encoding_model(X[:4], Y[:4], progress=False)
+        fit_encoding_model(X[:4], Y[:4])
 
 
 @pytest.fixture(scope="module")
@@ -231,7 +226,7 @@ def half_noise(planted):
 def test_pure_noise_voxels_are_left_out_and_warned_about(half_noise):
     features, trials = half_noise
     with pytest.warns(UserWarning, match=r"most voxels of ROI 'noise' \(\d+ of 60\)") as record:
-        result = fit_encoding_model(features, trials, model=RidgeCV(alphas=ALPHAS), progress=False)
+        result = fit_encoding_model(features, trials, model=RidgeCV(alphas=ALPHAS))
     assert len(record) == 1 and "'V1'" not in str(record[0].message)
     noise = result["roi"].values == "noise"
     nc, norm = result["noise_ceiling"].values, result["nc_normalized"].values
@@ -246,10 +241,10 @@ def test_pure_noise_voxels_are_left_out_and_warned_about(half_noise):
     assert table.loc["noise", "n_nan"] == int(np.isnan(norm[noise]).sum())
     assert table.loc["all", "nc_normalized"] == pytest.approx(np.nanmedian(norm))
     # without a minimum (the Algonauts recipe) pure-noise voxels score exactly 1
-    bare = fit_encoding_model(features, trials, model=RidgeCV(alphas=ALPHAS), progress=False, min_ceiling=0)
+    bare = fit_encoding_model(features, trials, model=RidgeCV(alphas=ALPHAS), min_ceiling=0)
     assert (bare["nc_normalized"].values[noise] == 1.0).sum() >= 3
     with pytest.raises(InputError, match="min_ceiling: received"):
-        fit_encoding_model(features, trials, progress=False, min_ceiling=10)
+        fit_encoding_model(features, trials, min_ceiling=10)
 
 
 def test_pvalues_and_significance_in_summaries_and_maps(half_noise, monkeypatch):
@@ -260,7 +255,7 @@ def test_pvalues_and_significance_in_summaries_and_maps(half_noise, monkeypatch)
 
     features, trials = half_noise
     with pytest.warns(UserWarning):
-        result = fit_encoding_model(features, trials, model=RidgeCV(alphas=ALPHAS), progress=False)
+        result = fit_encoding_model(features, trials, model=RidgeCV(alphas=ALPHAS))
     ids = list(features["stimulus_id"].values)
     test = [ids.index(i) for i in result["test_stimulus_id"].values]
     y_test = trials.mean("repeat").values[test]
@@ -300,8 +295,7 @@ def test_pvalues_and_significance_in_summaries_and_maps(half_noise, monkeypatch)
 
 def test_significance_per_layer(layered):
     layers, brain = layered
-    result = fit_encoding_model(layers, brain.responses, model=RidgeCV(alphas=ALPHAS), per_layer=True,
-                                progress=False)
+    result = fit_encoding_model(layers, brain.responses, model=RidgeCV(alphas=ALPHAS), per_layer=True)
     assert result["pvalue"].dims == ("layer", "voxel")
     table = result.roi_summary(fdr=0.05)
     from neuroperception.encoding import fdr_correct

@@ -19,7 +19,7 @@ def model():
 def test_preferred_orientation_matches_grating(model, orientation):
     # scale0 frequencies are 0.25 and 0.125 cycles/pixel = 32 and 16 cycles per 128-pixel image
     img = procedural.gratings(orientations=(orientation,), spatial_frequencies=(16,), size=128)
-    feats = extract(model, img, "scale0", progress=False)["scale0"].values[0]
+    feats = extract(model, img, "scale0")["scale0"].values[0]
     labels = model.module.channel_labels()
     freq, ori = labels[int(np.argmax(feats))]
     assert freq == 0.125
@@ -29,20 +29,20 @@ def test_preferred_orientation_matches_grating(model, orientation):
 def test_preferred_frequency_moves_with_scale(model):
     # 8 cycles/image at 128 px: 0.0625 cycles/px, which scale1's 0.125 filter sees after halving
     img = procedural.gratings(orientations=(0,), spatial_frequencies=(8,), size=128)
-    feats = extract(model, img, ["scale0", "scale1", "scale2"], progress=False)
+    feats = extract(model, img, ["scale0", "scale1", "scale2"])
     peaks = {layer: float(da.values.max()) for layer, da in feats.items()}
     assert max(peaks, key=peaks.get) == "scale1"
 
 
 def test_complex_cells_are_phase_invariant(model):
     imgs = procedural.gratings(orientations=(30,), spatial_frequencies=(16,), phases=(0, 60, 120, 200), size=128)
-    energy = extract(model, imgs, "scale0", progress=False)["scale0"].values
-    simple = extract(model, imgs, "scale0.simple", progress=False)["scale0.simple"].values
+    energy = extract(model, imgs, "scale0")["scale0"].values
+    simple = extract(model, imgs, "scale0.simple")["scale0.simple"].values
     best = int(np.argmax(energy[0]))
     spread = energy[:, best].std() / energy[:, best].mean()
     assert spread < 0.02
     # the linear (simple) responses at the centre do depend on phase
-    raw = extract(model, imgs, "scale0.simple", pooling="none", progress=False)["scale0.simple"].values
+    raw = extract(model, imgs, "scale0.simple", pooling="none")["scale0.simple"].values
     centre = raw[:, 2 * best, 64, 64]
     assert centre.std() > 10 * abs(energy[:, best].std())
     assert simple.shape[1] == 2 * energy.shape[1]

@@ -57,7 +57,7 @@ def simulated(tmp_path_factory):
 @pytest.mark.parametrize("method", ["lss", "lsa"])
 def test_recovers_planted_betas_and_stacks_repeats(simulated, method):
     runs, events, planted, ids = simulated
-    betas = single_trial_betas(runs, events, t_r=T_R, method=method, mask=False, progress=False)
+    betas = single_trial_betas(runs, events, t_r=T_R, method=method, mask=False)
     truth = stack_repeats(planted, ids)
     assert betas.dims == ("repeat", "stimulus", "voxel")
     assert betas["stimulus_id"].values.tolist() == list(dict.fromkeys(ids))
@@ -83,7 +83,7 @@ def test_lsa_equals_first_level_model_on_the_run(simulated):
     from nilearn.glm.first_level import FirstLevelModel
 
     runs, events, _, _ = simulated
-    betas = single_trial_betas(runs[0], events[0], t_r=T_R, method="lsa", mask=False, progress=False)
+    betas = single_trial_betas(runs[0], events[0], t_r=T_R, method="lsa", mask=False)
     table = pd.read_csv(events[0], sep="\t")
     table["trial_type"] = [f"t{i:02d}" for i in range(len(table))]
     mask = nib.Nifti1Image(np.ones(SHAPE, dtype=np.uint8), AFFINE)
@@ -101,12 +101,12 @@ def test_mask_and_voxel_coordinates(simulated, tmp_path):
     keep[1:3, :, 1] = 1
     mask_path = tmp_path / "mask.nii.gz"
     nib.save(nib.Nifti1Image(keep, AFFINE), mask_path)
-    betas = single_trial_betas(runs, events, t_r=T_R, mask=mask_path, noise_model="ar1", progress=False)
+    betas = single_trial_betas(runs, events, t_r=T_R, mask=mask_path, noise_model="ar1")
     assert betas.sizes["voxel"] == keep.sum()
     ijk = np.argwhere(keep.astype(bool))
     xyz = ijk * [2.0, 2.0, 3.0] + [-4, -6, 10]
     np.testing.assert_allclose(np.c_[betas["x"], betas["y"], betas["z"]], xyz)
-    full = single_trial_betas(runs, events, t_r=T_R, mask=False, noise_model="ar1", progress=False)
+    full = single_trial_betas(runs, events, t_r=T_R, mask=False, noise_model="ar1")
     flat = np.ravel_multi_index(ijk.T, SHAPE)
     np.testing.assert_allclose(betas.values, full.values[..., flat], rtol=1e-6, equal_nan=True)
 
@@ -117,7 +117,7 @@ def test_lss_condition_others_and_trial_type_column(simulated, tmp_path):
     for k, e in enumerate(events):
         t = pd.read_csv(e, sep="\t").drop(columns="trial_type").rename(columns={"stimulus_id": "trial_type"})
         tables.append(t)
-    betas = single_trial_betas(runs, tables, t_r=T_R, lss_others="condition", mask=False, progress=False)
+    betas = single_trial_betas(runs, tables, t_r=T_R, lss_others="condition", mask=False)
     truth = stack_repeats(planted, ids)
     ok = ~np.isnan(truth.values)
     assert np.corrcoef(betas.values[ok], truth.values[ok])[0, 1] >= 0.9
@@ -127,32 +127,32 @@ def test_errors(simulated, tmp_path):
     runs, events, _, _ = simulated
     table = pd.read_csv(events[0], sep="\t")
     with pytest.raises(InputError, match="t_r: received 0.0"):
-        single_trial_betas(runs[0], table, t_r=0, progress=False)
+        single_trial_betas(runs[0], table, t_r=0)
     with pytest.raises(InputError, match="2 events tables for 1 bold runs"):
-        single_trial_betas(runs[0], events, t_r=T_R, progress=False)
+        single_trial_betas(runs[0], events, t_r=T_R)
     img3d = nib.Nifti1Image(np.ones(SHAPE, dtype=np.float32), AFFINE)
     with pytest.raises(ShapeError, match=r"shape \(4, 4, 3\); expected 4-D"):
-        single_trial_betas(img3d, table, t_r=T_R, progress=False)
+        single_trial_betas(img3d, table, t_r=T_R)
     late = table.copy()
     late.loc[3, "onset"] = N_SCANS * T_R + 5
     with pytest.raises(InputError, match=r"events outside the run .*onset=200 s.*<= 195 s"):
-        single_trial_betas(runs[0], late, t_r=T_R, mask=False, progress=False)
+        single_trial_betas(runs[0], late, t_r=T_R, mask=False)
     nan_tsv = tmp_path / "nan_events.tsv"
     bad = table.copy().astype({"onset": object})
     bad.loc[2, "onset"] = "n/a"
     bad.to_csv(nan_tsv, sep="\t", index=False)
     with pytest.raises(InputError, match=r"NaN/non-numeric onset values \(rows \[2\]\)"):
-        single_trial_betas(runs[0], nan_tsv, t_r=T_R, progress=False)
+        single_trial_betas(runs[0], nan_tsv, t_r=T_R)
     with pytest.raises(InputError, match=r"found columns \['onset', 'duration', 'condition'\]"):
-        single_trial_betas(runs[0], table[["onset", "duration"]].assign(condition="x"), t_r=T_R, progress=False)
+        single_trial_betas(runs[0], table[["onset", "duration"]].assign(condition="x"), t_r=T_R)
     with pytest.raises(InputError, match="method: received 'lsx'"):
-        single_trial_betas(runs[0], table, t_r=T_R, method="lsx", progress=False)
+        single_trial_betas(runs[0], table, t_r=T_R, method="lsx")
     with pytest.raises(FileNotFoundError, match="missing_bold.nii.gz does not exist"):
-        single_trial_betas(tmp_path / "missing_bold.nii.gz", table, t_r=T_R, progress=False)
+        single_trial_betas(tmp_path / "missing_bold.nii.gz", table, t_r=T_R)
     many = pd.DataFrame({"onset": np.arange(0, 190, 1.5), "duration": 0.5,
                          "stimulus_id": [f"x{i}" for i in range(127)]})
     with pytest.raises(InputError, match="rank deficient"):
-        single_trial_betas(runs[0], many, t_r=T_R, method="lsa", mask=False, progress=False)
+        single_trial_betas(runs[0], many, t_r=T_R, method="lsa", mask=False)
 
 
 def test_automatic_epi_mask_keeps_only_brain_voxels():
@@ -160,10 +160,10 @@ def test_automatic_epi_mask_keeps_only_brain_voxels():
     data = rng.uniform(0, 1, size=(16, 16, 10, 60)).astype(np.float32)
     data[4:12, 4:12, 2:8] += 100 + rng.normal(size=(8, 8, 6, 60)).astype(np.float32)
     events = pd.DataFrame({"onset": [10.0, 25, 40], "duration": 1.0, "stimulus_id": ["a", "b", "a"]})
-    betas = single_trial_betas(nib.Nifti1Image(data, np.eye(4)), events, t_r=1.0, progress=False)
+    betas = single_trial_betas(nib.Nifti1Image(data, np.eye(4)), events, t_r=1.0)
     assert 0 < betas.sizes["voxel"] <= 8 * 8 * 6
     for axis, (lo, hi) in zip("xyz", [(4, 11), (4, 11), (2, 7)]):
         assert betas[axis].min() >= lo and betas[axis].max() <= hi
     tiny = nib.Nifti1Image(data[3:6, 3:6, 1:4], np.eye(4))
     with pytest.raises(InputError, match="automatic EPI mask of the runs is empty"):
-        single_trial_betas(tiny, events, t_r=1.0, progress=False)
+        single_trial_betas(tiny, events, t_r=1.0)

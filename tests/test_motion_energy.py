@@ -43,7 +43,7 @@ def responses(model):
     """Compressed (``output``) and raw (``energy`` layer) channel means of every planted video, in one pass."""
     videos = ([drifting_grating(d) for d in DIRECTIONS] + [drifting_grating(0.0, sf=f, speed=v) for f, v, _ in SPEEDS]
               + [drifting_grating(o, speed=0.0) for o in ORIENTATIONS])
-    feats = extract(model, torch.cat(videos), ["output", "energy"], progress=False)
+    feats = extract(model, torch.cat(videos), ["output", "energy"])
     return feats["output"].values, feats["energy"].values
 
 
@@ -88,7 +88,7 @@ def test_static_input_drives_tf_zero(model, responses, k):
 
 def test_energy_is_phase_invariant(model):
     videos = torch.cat([drifting_grating(45, phase=p, n_frames=10) for p in (0, 70, 160, 250)])
-    energy = extract(model, videos, "energy", progress=False)["energy"].values
+    energy = extract(model, videos, "energy")["energy"].values
     best = int(np.argmax(energy[0]))
     assert energy[:, best].std() / energy[:, best].mean() < 0.02
 
@@ -111,14 +111,13 @@ def test_channels_labels_and_layers():
 
 def test_deterministic_and_registered_spec_forms():
     video = torch.rand(2, 10, 3, 40, 40, generator=torch.Generator().manual_seed(1))
-    a = extract(load_model("motion_energy", input_size=32), video, ["energy", "output"], progress=False)
-    b = extract(load_model("motion_energy:default", input_size=32, random_state=7), video, ["energy", "output"],
-                progress=False)
+    a = extract(load_model("motion_energy", input_size=32), video, ["energy", "output"])
+    b = extract(load_model("motion_energy:default", input_size=32, random_state=7), video, ["energy", "output"])
     for layer in a:
         np.testing.assert_array_equal(a[layer].values, b[layer].values)
     assert a["output"].attrs["weights"] == "none (weight-free)"
     assert list(a["output"].stimulus_id.values) == ["stim0000", "stim0001"]
-    maps = extract(load_model("motion_energy", input_size=32), video, "output", pooling="none", progress=False)
+    maps = extract(load_model("motion_energy", input_size=32), video, "output", pooling="none")
     assert maps["output"].dims == ("stimulus", "channel", "y", "x")
 
 
@@ -145,4 +144,4 @@ def test_errors():
     with pytest.raises(InputError, match="expected 'motion_energy' or 'motion_energy:default'"):
         load_model("motion_energy:fast")
     with pytest.raises(InputError, match="is a video model; received images"):
-        extract("motion_energy", torch.rand(2, 3, 32, 32), "output", progress=False)
+        extract("motion_energy", torch.rand(2, 3, 32, 32), "output")

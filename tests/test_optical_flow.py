@@ -78,7 +78,7 @@ def test_flowing_textures_known_flow():
     from neuroperception.stimuli.moving import flowing_textures
 
     m = flowing_textures(n=3, size=S, n_frames=3, max_speed=3.0, random_state=0)
-    est = mean_flow(m.videos.videos, progress=False)
+    est = mean_flow(m.videos.videos)
     assert est.shape == m.flow.shape
     err = endpoint_error(est, m.flow)
     zero = endpoint_error(torch.zeros_like(m.flow), m.flow)
@@ -89,7 +89,7 @@ def test_drifting_gratings_give_the_normal_velocity():
     from neuroperception.stimuli.moving import drifting_gratings
 
     m = drifting_gratings(directions=(0, 45, 90), speeds=(1.0, 2.0), size=S, n_frames=3)
-    est = mean_flow(m.videos.videos, progress=False)
+    est = mean_flow(m.videos.videos)
     centre = est[..., 16:32, 16:32].mean(dim=(-2, -1))
     torch.testing.assert_close(centre, m.flow[..., S // 2, S // 2], rtol=0, atol=0.05)
 
@@ -101,13 +101,13 @@ def test_videos_give_one_flow_per_frame_step_whatever_the_batch_size():
     for _ in range(3):
         frames.append(warp(frames[-1], flow))
     videos = torch.stack(frames, dim=1)  # (2, 4, 3, S, S), steady motion
-    est = estimate_flow(videos, batch_size=4, progress=False, n_iter=30)
+    est = estimate_flow(videos, batch_size=4, n_iter=30)
     assert est.shape == (2, 3, 2, S, S)
-    by_one = estimate_flow(videos, batch_size=1, progress=False, n_iter=30)
+    by_one = estimate_flow(videos, batch_size=1, n_iter=30)
     torch.testing.assert_close(est, by_one, rtol=1e-4, atol=1e-4)
     pair = HornSchunck(n_iter=30)(videos[:, 1], videos[:, 2])
     torch.testing.assert_close(est[:, 1], pair, rtol=1e-4, atol=1e-4)
-    mean = mean_flow(videos, progress=False, n_iter=30)
+    mean = mean_flow(videos, n_iter=30)
     torch.testing.assert_close(mean, est.mean(dim=1))
     assert (_interior_epe(mean, flow) < 0.1).all()
 
@@ -117,10 +117,10 @@ def test_uint8_channels_last_videos_and_frame_pairs():
     flow = _uniform(-1.0, 1.0, n=1)
     video = torch.stack((tex, warp(tex, flow)), dim=1)
     as_uint8 = (video.permute(0, 1, 3, 4, 2) * 255).round().to(torch.uint8).numpy()
-    est = estimate_flow(as_uint8, progress=False)
+    est = estimate_flow(as_uint8)
     assert est.shape == (1, 1, 2, S, S)
     assert float(_interior_epe(est[:, 0], flow)) < 0.1
-    pair = estimate_flow((video[:, 0], video[:, 1]), progress=False)
+    pair = estimate_flow((video[:, 0], video[:, 1]))
     assert pair.shape == (1, 2, S, S)
 
 
@@ -146,7 +146,7 @@ def test_raft_loads_by_path_and_follows_the_convention(raft_small_file):
         torch.testing.assert_close(v, state[k])
     g = torch.Generator().manual_seed(0)
     a, b = torch.rand(1, 3, 20, 28, generator=g), torch.rand(1, 3, 20, 28, generator=g)
-    out = estimate_flow((a, b), method=est, progress=False)
+    out = estimate_flow((a, b), method=est)
     assert out.shape == (1, 2, 20, 28) and out.dtype == torch.float32 and torch.isfinite(out).all()
     # reference: torchvision's RAFT on [-1, 1] frames replicate-padded to 128 x 128, cropped back
     pad = (50, 50, 54, 54)
@@ -184,7 +184,7 @@ def test_raft_missing_weights_errors(tmp_path, monkeypatch):
                        + str(tmp_path)):
         load_raft("DEFAULT")
     with pytest.raises(MissingWeightsError, match="received None.*HornSchunck"):
-        estimate_flow((torch.rand(1, 3, 8, 8), torch.rand(1, 3, 8, 8)), method="raft", progress=False)
+        estimate_flow((torch.rand(1, 3, 8, 8), torch.rand(1, 3, 8, 8)), method="raft")
 
 
 def test_raft_bad_tags_sizes_and_state_dicts(raft_small_file):
@@ -209,31 +209,31 @@ def test_raft_bad_tags_sizes_and_state_dicts(raft_small_file):
 def test_bad_inputs_are_clear_errors():
     a = torch.rand(2, 3, 16, 16)
     with pytest.raises(ShapeError, match="1 frames.*at least 2 frames"):
-        estimate_flow(torch.rand(2, 1, 3, 16, 16), progress=False)
+        estimate_flow(torch.rand(2, 1, 3, 16, 16))
     with pytest.raises(ShapeError, match="1 frames.*at least 2 frames"):
-        mean_flow(torch.rand(2, 1, 3, 16, 16), progress=False)
+        mean_flow(torch.rand(2, 1, 3, 16, 16))
     with pytest.raises(ShapeError, match=r"frames_b: received .*\(2, 3, 16, 20\).*same shape"):
-        estimate_flow((a, torch.rand(2, 3, 16, 20)), progress=False)
+        estimate_flow((a, torch.rand(2, 3, 16, 20)))
     with pytest.raises(ShapeError, match="same shape"):
         HornSchunck()(a, torch.rand(1, 3, 16, 16))
     with pytest.raises(InputError, match="3 items; expected videos"):
-        estimate_flow((a, a, a), progress=False)
+        estimate_flow((a, a, a))
     with pytest.raises(InputError, match="for a frame pair use estimate_flow"):
-        mean_flow((a, a), progress=False)
+        mean_flow((a, a))
     with pytest.raises(InputError, match=r"frames_a: received values in \[-0\.\d+.*value_range=\(-1, 1\)"):
-        estimate_flow((a * 2 - 1, a), progress=False)
+        estimate_flow((a * 2 - 1, a))
     with pytest.raises(InputError, match="method: received 'farneback'"):
-        estimate_flow((a, a), method="farneback", progress=False)
+        estimate_flow((a, a), method="farneback")
     with pytest.raises(InputError, match="weight-free"):
-        estimate_flow((a, a), weights="x.pth", progress=False)
+        estimate_flow((a, a), weights="x.pth")
     with pytest.raises(InputError, match=r"together with \['alpha'\]"):
-        estimate_flow((a, a), method=HornSchunck(), alpha=1.0, progress=False)
+        estimate_flow((a, a), method=HornSchunck(), alpha=1.0)
     with pytest.raises(InputError, match="for method='horn_schunck'; expected alpha"):
-        estimate_flow((a, a), smoothness=1.0, progress=False)
+        estimate_flow((a, a), smoothness=1.0)
     with pytest.raises(InputError, match="for method='raft'; expected"):
-        estimate_flow((a, a), method="raft", weights="x.pth", alpha=1.0, progress=False)
+        estimate_flow((a, a), method="raft", weights="x.pth", alpha=1.0)
     with pytest.raises(InputError, match="batch_size: received 0"):
-        estimate_flow((a, a), batch_size=0, progress=False)
+        estimate_flow((a, a), batch_size=0)
     with pytest.raises(InputError, match="alpha: received -1"):
         HornSchunck(alpha=-1)
     with pytest.raises(InputError, match="n_iter: received 2.5"):
@@ -244,7 +244,7 @@ def test_bad_inputs_are_clear_errors():
 
 def test_identical_frames_give_zero_flow():
     tex = _texture(n=1)
-    est = estimate_flow((tex, tex), progress=False)
+    est = estimate_flow((tex, tex))
     assert float(est.abs().max()) < 1e-5
     assert np.isfinite(est.numpy()).all()
 
@@ -254,6 +254,6 @@ def test_horn_schunck_on_gpu_matches_cpu():
     tex, flow = _texture(), _uniform(2.5, 1.0)
     moved = warp(tex, flow)
     cpu = HornSchunck()(tex, moved)
-    gpu = estimate_flow((tex, moved), device="cuda", progress=False)
+    gpu = estimate_flow((tex, moved), device="cuda")
     assert gpu.device.type == "cpu"
     torch.testing.assert_close(gpu, cpu, rtol=1e-3, atol=1e-3)

@@ -52,10 +52,10 @@ def test_native_size_keeps_small_images_and_still_shrinks_large_ones():
 def test_extract_at_native_size_from_a_loaded_model():
     model = load_model("torchvision:squeezenet1_1", weights="random")
     images = torch.rand(2, 3, 64, 64)
-    _, caught = _upsampling_warnings(lambda: extract(model, images, "features.3", progress=False))
+    _, caught = _upsampling_warnings(lambda: extract(model, images, "features.3"))
     assert len(caught) == 1
     model.preprocess = dataclasses.replace(model.preprocess, upsample=False)
-    feats, caught = _upsampling_warnings(lambda: extract(model, images, "features.3", progress=False))
+    feats, caught = _upsampling_warnings(lambda: extract(model, images, "features.3"))
     assert caught == []
     assert feats["features.3"].attrs["preprocessing"].endswith("no-upsampling")
     with torch.no_grad():

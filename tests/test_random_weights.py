@@ -80,23 +80,23 @@ def test_models_loaded_inside_other_objects_warn_once_at_the_callers_line():
 
 def test_features_from_a_random_network_record_its_weights(tmp_path):
     images = torch.rand(3, 3, 32, 32, generator=torch.Generator().manual_seed(0))
-    (feats, caught) = _caught(lambda: extract(SMALL, images, ["2"], progress=False))   # a spec: loaded, warns
+    (feats, caught) = _caught(lambda: extract(SMALL, images, ["2"]))   # a spec: loaded, warns
     assert len(caught) == 1 and feats["2"].attrs["weights"] == "random-init(seed=0)"
     model = load_model(SMALL, weights="random", random_state=6)
-    stored = extract(model, images, ["2"], store=tmp_path / "f.zarr", progress=False)
+    stored = extract(model, images, ["2"], store=tmp_path / "f.zarr")
     assert stored["2"].attrs["weights"] == "random-init(seed=6)"
 
 
 def test_triplets_from_a_random_spec_warn_once_and_record_the_weights():
     pool = candidate_pool(60, size=32, random_state=2)
     table, caught = _caught(lambda: generate_triplets(pool, low=(SMALL, "0"), high=(SMALL, "2"), n_triplets=8,
-                                                      n_bins=2, pooling="avg:2", progress=False))
+                                                      n_bins=2, pooling="avg:2"))
     assert len(caught) == 1 and SMALL in str(caught[0].message) and caught[0].filename == __file__
     assert table.attrs["weights"] == {"low": "random-init(seed=0)", "high": "random-init(seed=0)"}
     # precomputed features carry their own record into the table
-    feats = {lvl: extract(load_model(SMALL, weights="random", random_state=seed), pool, ["2"], progress=False)["2"]
+    feats = {lvl: extract(load_model(SMALL, weights="random", random_state=seed), pool, ["2"])["2"]
              for lvl, seed in (("low", 3), ("high", 4))}
-    table = generate_triplets(feats, n_triplets=8, n_bins=2, pca=None, progress=False)
+    table = generate_triplets(feats, n_triplets=8, n_bins=2, pca=None)
     assert table.attrs["weights"] == {"low": "random-init(seed=3)", "high": "random-init(seed=4)"}
     assert np.isfinite(table["delta_high"]).all()
 

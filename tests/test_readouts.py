@@ -65,10 +65,10 @@ def test_full_mask_recovers_centres(sim):
 def test_readouts_beat_pooled_ridge_in_fit_encoding_model(sim):
     maps, brain = sim
     pooled = maps.mean(("y", "x"))
-    ridge = fit_encoding_model(pooled, brain.responses, model=RidgeCV(), progress=False, random_state=1)
+    ridge = fit_encoding_model(pooled, brain.responses, model=RidgeCV(), random_state=1)
     scores = {"ridge": float(ridge["nc_normalized"].median())}
     for cls in (FactorizedReadout, AttentionReadout):
-        res = fit_encoding_model(maps, brain.responses, model=_fast(cls), progress=False,
+        res = fit_encoding_model(maps, brain.responses, model=_fast(cls),
                                  random_state=1)
         assert isinstance(res.model, cls) and res["nc_normalized"].dims == ("voxel",)
         scores[cls.__name__] = float(res["nc_normalized"].median())
@@ -161,23 +161,23 @@ def test_fit_encoding_model_passes_maps_unflattened(sim):
     maps, brain = sim
     small, y = maps[:120], brain.signal[:120, :12]
     assert FactorizedReadout.accepts_maps and AttentionReadout.accepts_maps
-    direct = fit_encoding_model(small, y, model=FactorizedReadout(max_epochs=3), progress=False)
+    direct = fit_encoding_model(small, y, model=FactorizedReadout(max_epochs=3))
     assert direct.model.map_shapes_ == [(C, H, W)] and direct.model.map_shape is None
     flat = small.stack(feature=("channel", "y", "x")).reset_index("feature", drop=True)
-    via_flat = fit_encoding_model(flat, y, model=FactorizedReadout(max_epochs=3, map_shape=(C, H, W)), progress=False)
+    via_flat = fit_encoding_model(flat, y, model=FactorizedReadout(max_epochs=3, map_shape=(C, H, W)))
     np.testing.assert_allclose(direct["r"].values, via_flat["r"].values, rtol=1e-5, atol=1e-6)
     # a dict of layers reaches the readout as a dict of maps (one joint readout, not concatenated)
     layers = {"fine": small, "coarse": small[:, :3, ::2, ::2]}
-    res = fit_encoding_model(layers, y, model=AttentionReadout(dim=8, n_heads=2, max_epochs=2), progress=False)
+    res = fit_encoding_model(layers, y, model=AttentionReadout(dim=8, n_heads=2, max_epochs=2))
     assert res.model.layer_names_ == ["fine", "coarse"] and res.model.map_shapes_ == [(C, H, W), (3, 4, 4)]
     assert res["r"].dims == ("voxel",)
     # plain numpy maps too; ridge still flattens maps
-    plain = fit_encoding_model(small.values, y.values, model=FactorizedReadout(max_epochs=2), progress=False)
+    plain = fit_encoding_model(small.values, y.values, model=FactorizedReadout(max_epochs=2))
     assert plain.model.map_shapes_ == [(C, H, W)]
-    ridge = fit_encoding_model(small, y, model=RidgeCV(), progress=False)
+    ridge = fit_encoding_model(small, y, model=RidgeCV())
     assert ridge.model.coef_.shape[1] == C * H * W
     with pytest.raises(ShapeError, match="spatial dims"):
-        fit_encoding_model(small.mean(("y", "x")), y, model=FactorizedReadout(), progress=False)
+        fit_encoding_model(small.mean(("y", "x")), y, model=FactorizedReadout())
 
 
 def test_attention_centres_follow_planted_centres(sim):

@@ -374,7 +374,7 @@ def test_missing_extra_names_it(monkeypatch):
 
 def test_short_ppo_run_logs(tmp_path):
     module = runpy.run_path(str(ROOT / "analyses" / "reward_rl.py"))
-    summary = module["run"](tmp_path, steps=256, eval_every=256, n_eval=2, progress=False)
+    summary = module["run"](tmp_path, steps=256, eval_every=256, n_eval=2)
     assert set(summary["condition"]) == {"sparse", "goal image (shaped)", "random policy"}
     assert (tmp_path / "learning_curves.png").stat().st_size > 5000
     curves = (tmp_path / "curves.csv").read_text().splitlines()
@@ -388,7 +388,7 @@ def test_ppo_with_goal_image_reward_beats_a_random_policy(tmp_path):
     # (docs/rewards.md; about 50 minutes of CPU, too long even for a slow test). On Reach-v0, run here, sparse
     # PPO already solves the task within ~3000 steps, so only the gap to a random policy is asserted.
     module = runpy.run_path(str(ROOT / "analyses" / "reward_rl.py"))
-    summary = module["run"](tmp_path, steps=10_000, progress=False, task="reach").set_index("condition")
+    summary = module["run"](tmp_path, steps=10_000, task="reach").set_index("condition")
     shaped, rand = summary.loc["goal image (shaped)"], summary.loc["random policy"]
     assert shaped["final success"] > rand["final success"] + 0.3
 

@@ -35,7 +35,7 @@ def _decoder():
 
 def test_planted_roi_ranked_first(brain):
     sim, features = brain
-    table = roi_ablation(_decoder(), sim.responses, features["late"], test=0.25, k=(1, 5), progress=False)
+    table = roi_ablation(_decoder(), sim.responses, features["late"], test=0.25, k=(1, 5))
     assert list(table.columns) == ["condition", "roi", "n_voxels", "top-1", "top-5", "identification", "drop",
                                    "identification_drop"]
     assert table["condition"].tolist() == ["all", "without", "without", "without", "only", "only", "only"]
@@ -52,7 +52,7 @@ def test_planted_roi_ranked_first(brain):
         expected = counts[row["roi"]] if row["condition"] == "only" else 180 - counts[row["roi"]]
         assert row["n_voxels"] == expected
     # the same decoding of the early layer ranks V1 first
-    early = roi_ablation(_decoder(), sim.responses, features["early"], test=0.25, progress=False)
+    early = roi_ablation(_decoder(), sim.responses, features["early"], test=0.25)
     assert early.loc[1, "roi"] == "V1"
 
 
@@ -62,14 +62,13 @@ def test_test_split_forms_agree_and_decoder_untouched(brain):
     dec = _decoder()
     rng = np.random.default_rng(1)
     pos = np.sort(rng.choice(N, size=20, replace=False))
-    by_pos = roi_ablation(dec, responses, features["mid"], test=pos.tolist(), n_way=10, random_state=3,
-                          progress=False)
+    by_pos = roi_ablation(dec, responses, features["mid"], test=pos.tolist(), n_way=10, random_state=3)
     by_id = roi_ablation(dec, responses, features["mid"], test=[IDS[i] for i in pos[::-1]], n_way=10,
-                         random_state=3, progress=False)
+                         random_state=3)
     assert by_pos.equals(by_id)
     assert by_pos.attrs["chance"] == pytest.approx(0.1)
     assert not hasattr(dec, "ridge_")  # cloned for every condition
-    only_v1 = roi_ablation(dec, responses, features["mid"], rois=["V1"], test=pos.tolist(), progress=False)
+    only_v1 = roi_ablation(dec, responses, features["mid"], rois=["V1"], test=pos.tolist())
     assert only_v1["roi"].tolist() == ["all", "V1", "V1"]
     assert only_v1.loc[1, "roi"] == "V1" and only_v1.loc[1, "n_voxels"] == 60
 
@@ -90,8 +89,8 @@ def test_any_decoder_with_fit_predict():
     f = rng.normal(size=(40, 3))
     r = make_responses(rng.normal(size=(40, 8)), roi=["A"] * 4 + ["B"] * 4)
     with pytest.raises(AlignmentError, match="features: received .* without stimulus_id while responses carries"):
-        roi_ablation(_MeanPredictor(), r, f, progress=False)  # ids on one side only are never matched by position
-    table = roi_ablation(_MeanPredictor(), r.drop_vars("stimulus_id"), f, progress=False)
+        roi_ablation(_MeanPredictor(), r, f)  # ids on one side only are never matched by position
+    table = roi_ablation(_MeanPredictor(), r.drop_vars("stimulus_id"), f)
     assert table["n_voxels"].tolist() == [8, 4, 4, 4, 4]
     assert np.isfinite(table["identification"]).all()
 
@@ -100,22 +99,22 @@ def test_errors(brain):
     sim, features = brain
     late = features["late"]
     with pytest.raises(InputError, match="no 'roi' coordinate"):
-        roi_ablation(_decoder(), np.zeros((N, 5)) + np.arange(5), late.values, progress=False)
+        roi_ablation(_decoder(), np.zeros((N, 5)) + np.arange(5), late.values)
     with pytest.raises(InputError, match="rois: received \\['MT'\\]"):
-        roi_ablation(_decoder(), sim.responses, late, rois=["MT"], progress=False)
+        roi_ablation(_decoder(), sim.responses, late, rois=["MT"])
     with pytest.raises(InputError, match="test: received 1.5"):
-        roi_ablation(_decoder(), sim.responses, late, test=1.5, progress=False)
+        roi_ablation(_decoder(), sim.responses, late, test=1.5)
     with pytest.raises(AlignmentError, match="1 unknown ids"):
-        roi_ablation(_decoder(), sim.responses, late, test=["nope", "im000"], progress=False)
+        roi_ablation(_decoder(), sim.responses, late, test=["nope", "im000"])
     with pytest.raises(AlignmentError, match="stimulus ids differ"):
-        roi_ablation(_decoder(), sim.responses, late.isel(stimulus=slice(0, 100)), progress=False)
+        roi_ablation(_decoder(), sim.responses, late.isel(stimulus=slice(0, 100)))
 
     class _Bad(_MeanPredictor):
         def predict(self, responses):
             return np.zeros((2, 2))
 
     with pytest.raises(ShapeError, match="decoder.predict: returned shape \\(2, 2\\)"):
-        roi_ablation(_Bad(), sim.responses, late, progress=False)
+        roi_ablation(_Bad(), sim.responses, late)
 
 
 def test_plot_roi_ablation_draws_drop_and_alone():
@@ -123,7 +122,7 @@ def test_plot_roi_ablation_draws_drop_and_alone():
     f = rng.normal(size=(40, 3))
     r = make_responses(np.hstack([f @ rng.normal(size=(3, 6)), rng.normal(size=(40, 6))]), roi=["IT"] * 6 + ["V1"] * 6)
     f = xr.DataArray(f, dims=("stimulus", "feature"), coords={"stimulus_id": r["stimulus_id"]})
-    table = roi_ablation(_decoder(), r, f, progress=False)
+    table = roi_ablation(_decoder(), r, f)
     ax = plot_roi_ablation(table).axes[0]
     heights = [float(p.get_height()) for p in ax.patches]
     without, only = table[table["condition"] == "without"], table[table["condition"] == "only"]

@@ -24,7 +24,7 @@ def fitted(gabor):
     """Ridge fitted on Gabor features of 40 random images to planted linear responses (30 voxels)."""
     g = torch.Generator().manual_seed(0)
     train = torch.rand(40, 3, 32, 32, generator=g)
-    X = extract(gabor, train, "output", progress=False)["output"].values
+    X = extract(gabor, train, "output")["output"].values
     rng = np.random.default_rng(0)
     W = rng.standard_normal((X.shape[1], ROIS.size))
     Y = X @ W + 0.01 * rng.standard_normal((40, ROIS.size))
@@ -48,7 +48,7 @@ class _LabelledRidge:
 
 
 def _predictions(gabor, ridge, images):
-    return ridge.predict(extract(gabor, images, "output", progress=False)["output"].values)
+    return ridge.predict(extract(gabor, images, "output")["output"].values)
 
 
 @pytest.mark.parametrize("metric", ["correlation", "euclidean"])
@@ -84,7 +84,7 @@ def test_roi_selection_picks_the_labelled_voxels(gabor, fitted, images):
 
 def test_callable_feature_fn_and_reference(gabor, fitted, images):
     def features(x):
-        return extract(gabor, x, "output", progress=False)["output"].values
+        return extract(gabor, x, "output")["output"].values
 
     brain = BrainDistance(fitted, features, metric="euclidean")
     spec = BrainDistance(fitted, (gabor, "output", "avg"), metric="euclidean")

@@ -79,7 +79,7 @@ def test_bapps_2afc_matches_the_lpips_loader(tmp_path):
     root = _bapps_tree(tmp_path)
     ds = load_bapps_2afc(root, "val", size=None)
     got = {name: [] for name in ("ref", "p0", "p1")}
-    for batch in ds.batches(3, progress=False):
+    for batch in ds.batches(3):
         for name in got:
             got[name].append(getattr(batch, name))
     for subset in ("cnn", "color"):  # the LPIPS evaluation loads one subset folder at a time
@@ -100,7 +100,7 @@ def test_bapps_jnd_matches_the_lpips_loader(tmp_path):
     ds = load_bapps_jnd(root, size=None)
     same = np.concatenate([np.load(p).reshape((1, 1, 1)) for p in _lpips_paths(folder / "same", "np")]).ravel()
     np.testing.assert_allclose(ds.same, same)
-    batch = next(ds.batches(10, progress=False))
+    batch = next(ds.batches(10))
     torch.testing.assert_close(batch.p1, torch.stack([_pixels(p) for p in _lpips_paths(folder / "p1")]))
     assert ds.ids == ["traditional/000004", "traditional/000005", "traditional/000007"]
 
@@ -149,7 +149,7 @@ def test_nights_matches_the_dreamsim_loader(tmp_path, split):
     ds = load_nights(root, split=split, size=None)
     assert ds.ids == [str(r[0]) for r in ref]
     np.testing.assert_allclose(ds.judge, [r[1] for r in ref])
-    batch = next(ds.batches(10, progress=False))
+    batch = next(ds.batches(10))
     for field, k in (("ref", 2), ("p0", 3), ("p1", 4)):
         torch.testing.assert_close(getattr(batch, field), torch.stack([_pixels(root / r[k]) for r in ref]))
 

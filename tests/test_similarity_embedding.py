@@ -63,7 +63,7 @@ def test_pairwise_and_paired_equal_scipy_on_the_embeddings(small_resnet, images,
 def test_layer_embedding_is_the_extracted_feature(small_resnet, images):
     for layer, pooling in (("layer2", "avg"), ("layer4.1.conv1", "max"), ("fc", "avg")):
         d = EmbeddingDistance(small_resnet, layer=layer, pooling=pooling)
-        ref = extract(small_resnet, images, layer, pooling=pooling, progress=False)[layer].values
+        ref = extract(small_resnet, images, layer, pooling=pooling)[layer].values
         np.testing.assert_allclose(d.embed(d.check(images)).numpy(), ref, rtol=1e-5, atol=1e-5)
 
 
@@ -72,7 +72,7 @@ def test_inplace_operation_after_the_layer_does_not_change_its_embedding(alexnet
     d = EmbeddingDistance(small, layer="classifier.1")  # a Linear followed by ReLU(inplace=True)
     emb = d.embed(d.check(images)).numpy()
     assert (emb < 0).any()
-    np.testing.assert_allclose(emb, extract(small, images, "classifier.1", progress=False)["classifier.1"].values,
+    np.testing.assert_allclose(emb, extract(small, images, "classifier.1")["classifier.1"].values,
                                rtol=1e-5, atol=1e-6)
 
 

@@ -282,7 +282,7 @@ def test_demo_brain_section_writes_its_figures(tmp_path):
     from neuroperception.plotting import Report
     from neuroperception.stimuli import procedural
 
-    ctx = DemoContext(tmp_path, quick=True, progress=False)
+    ctx = DemoContext(tmp_path, quick=True)
     ctx.images = procedural.gratings(orientations=(0, 45, 90, 135), spatial_frequencies=(4, 8, 16), size=48)
     report = Report(tmp_path, "test")
     _brain(ctx, report)

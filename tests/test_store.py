@@ -46,7 +46,7 @@ CHILD = textwrap.dedent("""
     # slow every forward pass down so the parent can kill the run in the middle
     model.module.register_forward_pre_hook(lambda m, i: time.sleep(0.4))
     extract(model, ImageSet.from_folder(sys.argv[1]), ["features.3", "classifier.1"], pooling="avg",
-            batch_size=4, store=sys.argv[2], progress=False)
+            batch_size=4, store=sys.argv[2])
 """)
 
 
@@ -71,8 +71,8 @@ def test_killed_run_resumes_to_identical_result(tmp_path):
     model = load_model("torchvision:squeezenet1_1", random_state=0)
     images = ImageSet.from_folder(images_dir)
     layers = ["features.3", "classifier.1"]
-    resumed = extract(model, images, layers, batch_size=4, store=store, progress=False)
-    reference = extract(model, images, layers, batch_size=4, store=ref_store, progress=False)
+    resumed = extract(model, images, layers, batch_size=4, store=store)
+    reference = extract(model, images, layers, batch_size=4, store=ref_store)
     for layer in reference:
         np.testing.assert_array_equal(resumed[layer].values, reference[layer].values)
         assert list(resumed[layer]["stimulus_id"].values) == images.ids
@@ -83,18 +83,18 @@ def test_killed_run_resumes_to_identical_result(tmp_path):
 
 def test_finished_store_is_returned_without_recomputing(tmp_path, small_images):
     model = load_model("gabor")
-    first = extract(model, small_images, ["scale1"], store=tmp_path / "s.zarr", progress=False)
+    first = extract(model, small_images, ["scale1"], store=tmp_path / "s.zarr")
     calls = []
     model.module.register_forward_pre_hook(lambda m, i: calls.append(1))
-    second = extract(model, small_images, ["scale1"], store=tmp_path / "s.zarr", progress=False)
+    second = extract(model, small_images, ["scale1"], store=tmp_path / "s.zarr")
     assert calls == []
     np.testing.assert_array_equal(first["scale1"].values, second["scale1"].values)
 
 
 def test_in_memory_equals_store(tmp_path, small_images):
-    mem = extract("gabor", small_images, ["scale0", "output"], pooling="none", batch_size=4, progress=False)
+    mem = extract("gabor", small_images, ["scale0", "output"], pooling="none", batch_size=4)
     disk = extract("gabor", small_images, ["scale0", "output"], pooling="none", batch_size=4,
-                   store=tmp_path / "m.zarr", progress=False)
+                   store=tmp_path / "m.zarr")
     for layer in mem:
         np.testing.assert_array_equal(mem[layer].values, disk[layer].values)
         assert mem[layer].dims == disk[layer].dims == ("stimulus", "channel", "y", "x")
@@ -109,7 +109,7 @@ def test_in_memory_equals_store(tmp_path, small_images):
 ])
 def test_mismatched_store_refuses_to_append(tmp_path, small_images, change, expected):
     store = tmp_path / "s.zarr"
-    extract("gabor", small_images, ["scale0", "scale1"], store=store, progress=False)
+    extract("gabor", small_images, ["scale0", "scale1"], store=store)
     kwargs = dict(model="gabor", images=small_images, layers=["scale0", "scale1"], pooling="avg")
     kwargs.update(change)
     if kwargs["model"] != "gabor":
@@ -117,8 +117,7 @@ def test_mismatched_store_refuses_to_append(tmp_path, small_images, change, expe
     if kwargs["images"] == "other":
         kwargs["images"] = ImageSet.from_array(torch.rand(5, 3, 48, 48))
     with pytest.raises(StoreMismatchError, match=expected):
-        extract(kwargs["model"], kwargs["images"], kwargs["layers"], pooling=kwargs["pooling"], store=store,
-                progress=False)
+        extract(kwargs["model"], kwargs["images"], kwargs["layers"], pooling=kwargs["pooling"], store=store)
     # the original results are untouched
     assert open_features(store)["scale0"].sizes["stimulus"] == 6
 
@@ -127,5 +126,5 @@ def test_store_path_that_is_not_a_store(tmp_path, small_images):
     (tmp_path / "notastore").mkdir()
     (tmp_path / "notastore" / "data.txt").write_text("mine")
     with pytest.raises(InputError, match="notastore"):
-        extract("gabor", small_images, ["scale0"], store=tmp_path / "notastore", progress=False)
+        extract("gabor", small_images, ["scale0"], store=tmp_path / "notastore")
     assert (tmp_path / "notastore" / "data.txt").read_text() == "mine"

@@ -330,7 +330,7 @@ def test_page_reports_missing_images(tmp_path, setup):
 def test_triplet_study_analysis_quick_run(tmp_path):
     module = runpy.run_path(str(ROOT / "analyses" / "triplet_study.py"))
     table = module["run"](tmp_path, n_pool=90, n_triplets=24, n_bins=4, size=48, low=("gabor", "scale0"),
-                          high=("gabor", "scale3"), n_observers=12, n_bootstrap=100, progress=False)
+                          high=("gabor", "scale3"), n_observers=12, n_bootstrap=100)
     assert set(table["observer"]) == {"low-driven", "high-driven", "mixed"}
     for _, row in table.iterrows():  # the planted share is recovered within its interval (or close at 0/1)
         assert row["high_share_ci_low"] - 0.05 <= row["planted_high_share"] <= row["high_share_ci_high"] + 0.05

@@ -54,7 +54,7 @@ def planted():
 
 @pytest.fixture(scope="module")
 def table(planted):
-    return generate_triplets(planted, n_triplets=500, progress=False, random_state=0)
+    return generate_triplets(planted, n_triplets=500, random_state=0)
 
 
 def _check_must_show(table, n_pool, n_triplets=500):
@@ -122,16 +122,16 @@ def test_pca_matches_scikit_learn_both_ways():
 
 def test_same_seed_same_table_other_seed_other_table(planted):
     small = {k: v.isel(stimulus=slice(0, 600)) for k, v in planted.items()}
-    a = generate_triplets(small, n_triplets=100, progress=False, random_state=4)
-    b = generate_triplets(small, n_triplets=100, progress=False, random_state=4)
-    c = generate_triplets(small, n_triplets=100, progress=False, random_state=5)
+    a = generate_triplets(small, n_triplets=100, random_state=4)
+    b = generate_triplets(small, n_triplets=100, random_state=4)
+    c = generate_triplets(small, n_triplets=100, random_state=5)
     assert a.equals(b)
     assert not a[["ref", "option_a", "option_b"]].equals(c[["ref", "option_a", "option_b"]])
 
 
 def test_odd_counts_stay_balanced(planted):
     small = {k: v.isel(stimulus=slice(0, 300)) for k, v in planted.items()}
-    t = generate_triplets(small, n_triplets=37, n_bins=4, progress=False)
+    t = generate_triplets(small, n_triplets=37, n_bins=4)
     n_con = int((t["condition"] == "congruent").sum())
     assert len(t) == 37 and abs(n_con - (37 - n_con)) <= 1
     assert abs(int((t["delta_low"] > 0).sum()) - int((t["delta_low"] < 0).sum())) <= 1
@@ -140,51 +140,51 @@ def test_odd_counts_stay_balanced(planted):
 def test_too_few_images_is_a_clear_error(planted):
     small = {k: v.isel(stimulus=slice(0, 20)) for k, v in planted.items()}
     with pytest.raises(InputError, match="received 20 images for n_triplets=7; expected at least 21"):
-        generate_triplets(small, n_triplets=7, progress=False)
+        generate_triplets(small, n_triplets=7)
     with pytest.raises(InputError, match="received 4 images for n_triplets=2"):
         generate_triplets(np.random.default_rng(0).random((4, 3, 16, 16)), low=("gabor", "scale0"),
-                          high=("gabor", "scale1"), n_triplets=2, progress=False)
+                          high=("gabor", "scale1"), n_triplets=2)
 
 
 def test_an_unfillable_grid_says_which_cells_stayed_short(planted):
     small = {k: v.isel(stimulus=slice(0, 90)) for k, v in planted.items()}
     with pytest.raises(InputError, match=r"filled \d+ of 30 triplets from 90 images; .*stayed short"):
-        generate_triplets(small, n_triplets=30, n_bins=10, tolerance=0.05, progress=False)
+        generate_triplets(small, n_triplets=30, n_bins=10, tolerance=0.05)
 
 
 def test_features_without_ids_or_with_mismatched_ids(planted):
     small = {k: v.isel(stimulus=slice(0, 30)) for k, v in planted.items()}
     bare = {"low": small["low"].drop_vars("stimulus_id"), "high": small["high"]}
     with pytest.raises(InputError, match="without a stimulus_id"):
-        generate_triplets(bare, n_triplets=5, progress=False)
+        generate_triplets(bare, n_triplets=5)
     other = {"low": small["low"], "high": planted["high"].isel(stimulus=slice(30, 60))}
     with pytest.raises(AlignmentError, match="stimulus ids differ"):
-        generate_triplets(other, n_triplets=5, progress=False)
+        generate_triplets(other, n_triplets=5)
     with pytest.raises(InputError, match="expected exactly 'low' and 'high'"):
-        generate_triplets({"low": small["low"]}, n_triplets=5, progress=False)
+        generate_triplets({"low": small["low"]}, n_triplets=5)
 
 
 def test_layers_not_found_before_any_extraction():
     images = np.random.default_rng(0).random((9, 3, 16, 16)).astype(np.float32)
     with pytest.raises(InputError, match="high: layer 'scale9' is not a layer of gabor"):
-        generate_triplets(images, low=("gabor", "scale0"), high=("gabor", "scale9"), n_triplets=3, progress=False)
+        generate_triplets(images, low=("gabor", "scale0"), high=("gabor", "scale9"), n_triplets=3)
     with pytest.raises(InputError, match="expected a \\(model spec or FeatureModel, layer name\\) pair"):
-        generate_triplets(images, low="gabor", n_triplets=3, progress=False)
+        generate_triplets(images, low="gabor", n_triplets=3)
 
 
 def test_bad_settings_are_refused(planted):
     with pytest.raises(InputError, match="n_bins: received 5; expected an even int"):
-        generate_triplets(planted, n_bins=5, progress=False)
+        generate_triplets(planted, n_bins=5)
     with pytest.raises(InputError, match="tolerance"):
-        generate_triplets(planted, tolerance=0.7, progress=False)
+        generate_triplets(planted, tolerance=0.7)
     with pytest.raises(InputError, match="pca"):
-        generate_triplets(planted, pca=1.5, progress=False)
+        generate_triplets(planted, pca=1.5)
 
 
 def test_generation_from_images_through_the_registry():
     pool = candidate_pool(60, size=32, random_state=2)
     t = generate_triplets(pool, low=("gabor", "scale0"), high=("gabor", "scale1"), n_triplets=10, n_bins=2,
-                          pooling="avg:2", progress=False)
+                          pooling="avg:2")
     assert len(set(t[["ref", "option_a", "option_b"]].to_numpy().ravel())) == 30
     assert set(t["ref"]) <= set(pool.ids)
     assert t.attrs["low"] == ("gabor", "scale0") and t.attrs["high"] == ("gabor", "scale1")
@@ -234,6 +234,6 @@ def test_must_show_with_networks_on_a_2000_image_pool():
     cornet = load_model("cornet_s")
     cornet = dataclasses.replace(cornet, preprocess=Preprocessing(None, None, IMAGENET_MEAN, IMAGENET_STD))
     t = generate_triplets(pool, low=("gabor", "scale0"), high=(cornet, "IT"), n_triplets=500, pooling="avg:4",
-                          batch_size=100, progress=False)
+                          batch_size=100)
     _check_must_show(t, 2000)
     assert t.attrs["high"] == ("cornet_s", "IT")

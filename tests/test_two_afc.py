@@ -125,7 +125,7 @@ def test_bapps_2afc_reader_returns_planted_values(tmp_path):
     assert repr(ds) == "TwoAFCDataset(name='bapps-2afc-val', n=5, subsets={'cnn': 3, 'color': 2})"
     expected = [PLANTED_2AFC[tuple(i.split("/"))] for i in ds.ids]
     np.testing.assert_allclose(ds.judge, [e[3] for e in expected], atol=1e-7)
-    batches = list(ds.batches(batch_size=2, progress=False))
+    batches = list(ds.batches(batch_size=2))
     assert [len(b.ids) for b in batches] == [2, 2, 1]
     for field, k in (("ref", 0), ("p0", 1), ("p1", 2)):
         images = torch.cat([getattr(b, field) for b in batches])
@@ -135,7 +135,7 @@ def test_bapps_2afc_reader_returns_planted_values(tmp_path):
     assert ds.select("color").ids == ["color/000000", "color/000001"]
     only = load_bapps_2afc(tmp_path, subsets="color", size=None)
     assert only.ids == ["color/000000", "color/000001"]
-    assert next(only.batches(progress=False)).ref.shape == (2, 3, 16, 16)  # stored size kept
+    assert next(only.batches()).ref.shape == (2, 3, 16, 16)  # stored size kept
 
 
 def test_bapps_jnd_reader_returns_planted_values(tmp_path):
@@ -143,7 +143,7 @@ def test_bapps_jnd_reader_returns_planted_values(tmp_path):
     assert ds.subset_names == ["traditional", "cnn"]
     assert ds.ids[:2] == ["traditional/000000", "traditional/000001"]
     np.testing.assert_allclose(ds.same, [PLANTED_JND[tuple(i.split("/"))][2] for i in ds.ids])
-    batch = next(ds.batches(batch_size=10, progress=False))
+    batch = next(ds.batches(batch_size=10))
     torch.testing.assert_close(batch.p1[1, :, 0, 0], _colour(140), atol=1e-5, rtol=0)
     assert batch.p0.shape == (7, 3, 4, 4)
 
@@ -154,7 +154,7 @@ def test_nights_reader_maps_votes_to_the_bapps_convention(tmp_path):
     assert ds.ids == ["0", "1"]  # row 2 has fewer than 6 votes, rows 3-4 are other splits
     assert ds.subsets == ["imagenet", "no_imagenet"]
     np.testing.assert_allclose(ds.judge, [0.75, 0.0])  # fraction preferring the right image (p1)
-    batch = next(ds.batches(progress=False))
+    batch = next(ds.batches())
     torch.testing.assert_close(batch.p0[0, :, 5, 5], _colour(60), atol=1e-5, rtol=0)  # left -> p0
     torch.testing.assert_close(batch.p1[0, :, 5, 5], _colour(200), atol=1e-5, rtol=0)  # right -> p1
     assert batch.ref.shape == (2, 3, 12, 12)
@@ -173,7 +173,7 @@ def test_nights_vote_counts_are_normalised(tmp_path):
 # ----------------------------------------------------------------------------------- 2AFC score
 def test_two_afc_score_equals_hand_computed_values(tmp_path):
     ds = load_bapps_2afc(_bapps_2afc(tmp_path), size=8)
-    res = two_afc_score(MeanColourL2(), ds, batch_size=2, progress=False)
+    res = two_afc_score(MeanColourL2(), ds, batch_size=2)
     hand = [PLANTED_2AFC[tuple(i.split("/"))][4] for i in ds.ids]
     np.testing.assert_allclose(res.items["score"], hand, atol=1e-6)
     assert list(res.items["id"]) == ds.ids
@@ -188,7 +188,7 @@ def test_two_afc_score_equals_hand_computed_values(tmp_path):
     assert table.loc["cnn", "oracle"] == pytest.approx(0.8, abs=1e-6)
     assert table.loc["cnn", "sem"] == pytest.approx(np.std([0.8, 0.7, 0.5], ddof=1) / np.sqrt(3), abs=1e-6)
     # a plain callable gives the same answer as the Metric path, whatever the batch size
-    plain = two_afc_score(lambda x, y: ((x - y) ** 2).mean(dim=(2, 3)).sum(1), ds, batch_size=50, progress=False)
+    plain = two_afc_score(lambda x, y: ((x - y) ** 2).mean(dim=(2, 3)).sum(1), ds, batch_size=50)
     np.testing.assert_allclose(plain.items["score"], res.items["score"])
 
 
@@ -209,7 +209,7 @@ def test_two_afc_score_matches_lpips_reference():
                        "judge": judge[lo:lo + 7].view(-1, 1, 1, 1)}
 
     expected, details = trainer.score_2afc_dataset(_Loader(), l1)
-    res = two_afc_score(l1, ds, batch_size=5, progress=False)
+    res = two_afc_score(l1, ds, batch_size=5)
     assert res.overall == pytest.approx(expected, abs=1e-9)
     np.testing.assert_allclose(res.items["score"], details["scores"], atol=1e-9)
 
@@ -228,13 +228,13 @@ def test_metric_with_wrong_output_is_a_clear_error():
     x = torch.rand(3, 3, 8, 8)
     ds = TwoAFCDataset.from_arrays(x, x, x, judge=[0.1, 0.2, 0.3])
     with pytest.raises(ShapeError, match=r"metric\(ref, p0\): received .*shape=\(3, 2\).*expected \(N,\) distances"):
-        two_afc_score(lambda a, b: torch.zeros(len(a), 2), ds, progress=False)
+        two_afc_score(lambda a, b: torch.zeros(len(a), 2), ds)
     with pytest.raises(InputError, match="expected finite distances"):
-        two_afc_score(lambda a, b: torch.full((len(a),), float("nan")), ds, progress=False)
+        two_afc_score(lambda a, b: torch.full((len(a),), float("nan")), ds)
     with pytest.raises(InputError, match="metric: received int; expected a Metric or a callable"):
-        two_afc_score(3, ds, progress=False)
+        two_afc_score(3, ds)
     with pytest.raises(InputError, match="dataset: received JNDDataset; expected a TwoAFCDataset"):
-        two_afc_score(MeanColourL2(), JNDDataset.from_arrays(x, x, same=[1, 0, 1]), progress=False)
+        two_afc_score(MeanColourL2(), JNDDataset.from_arrays(x, x, same=[1, 0, 1]))
 
 
 # ----------------------------------------------------------------------------------- JND mAP
@@ -260,11 +260,11 @@ def test_jnd_map_score_matches_lpips_reference(tmp_path):
     trainer = pytest.importorskip("lpips.trainer")
     ds = load_bapps_jnd(_bapps_jnd(tmp_path), size=8)
     metric = MeanColourL2()
-    res = jnd_map_score(metric, ds, batch_size=3, progress=False)
+    res = jnd_map_score(metric, ds, batch_size=3)
     assert list(res.table["subset"]) == ["traditional", "cnn"]
     for subset in ("traditional", "cnn"):
         part = ds.select(subset)
-        batch = next(part.batches(100, progress=False))
+        batch = next(part.batches(100))
 
         class _Loader:
             def load_data(self, batch=batch):

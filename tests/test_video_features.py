@@ -36,8 +36,8 @@ def _manual(model, videos, layer):
 
 
 def test_r3d_features_equal_a_hand_written_hook(r3d, videos):
-    raw = extract(r3d, videos, ["layer2", "output"], pooling="none", progress=False)
-    avg = extract(r3d, videos, ["layer2", "output"], progress=False)
+    raw = extract(r3d, videos, ["layer2", "output"], pooling="none")
+    avg = extract(r3d, videos, ["layer2", "output"])
     ref = _manual(r3d, videos, "layer2").numpy()  # (N, C, T, H, W)
     assert raw["layer2"].dims == ("stimulus", "channel", "time", "y", "x")
     np.testing.assert_allclose(raw["layer2"].values, ref, rtol=1e-4, atol=1e-5)
@@ -70,11 +70,11 @@ def test_state_dict_loaded_by_path_gives_identical_features(r3d, videos, tmp_pat
     torch.save(other.module.state_dict(), path)
     loaded = load_model("torchvision_video:mc3_18", weights=path)
     other.preprocess = loaded.preprocess = r3d.preprocess
-    a = extract(other, videos, "layer3", progress=False)["layer3"]
-    b = extract(loaded, videos, "layer3", progress=False)["layer3"]
+    a = extract(other, videos, "layer3")["layer3"]
+    b = extract(loaded, videos, "layer3")["layer3"]
     np.testing.assert_array_equal(a.values, b.values)
     assert b.attrs["weights"] == f"file:{path.resolve()}"
-    assert not np.allclose(extract(r3d, videos, "layer3", progress=False)["layer3"].values, b.values)
+    assert not np.allclose(extract(r3d, videos, "layer3")["layer3"].values, b.values)
 
 
 def test_weight_tags_are_looked_up_offline(tmp_path, monkeypatch):
@@ -98,11 +98,11 @@ def test_video_sets_are_duck_typed_and_streamed_to_zarr(r3d, videos, tmp_path):
                 yield self.ids[lo:lo + batch_size], self.videos[lo:lo + batch_size]
 
     vs = TinyVideoSet(videos, ["walk", "run", "jump"])
-    mem = extract(r3d, vs, ["layer1", "layer4"], batch_size=2, progress=False)
+    mem = extract(r3d, vs, ["layer1", "layer4"], batch_size=2)
     assert list(mem["layer4"].stimulus_id.values) == ["walk", "run", "jump"]
     np.testing.assert_allclose(mem["layer4"].values,
-                               extract(r3d, videos, "layer4", progress=False)["layer4"].values, rtol=1e-5, atol=1e-6)
-    stored = extract(r3d, vs, ["layer1", "layer4"], batch_size=2, store=tmp_path / "f.zarr", progress=False)
+                               extract(r3d, videos, "layer4")["layer4"].values, rtol=1e-5, atol=1e-6)
+    stored = extract(r3d, vs, ["layer1", "layer4"], batch_size=2, store=tmp_path / "f.zarr")
     for layer in mem:
         np.testing.assert_allclose(stored[layer].values, mem[layer].values, rtol=1e-6)
         assert list(stored[layer].stimulus_id.values) == ["walk", "run", "jump"]
@@ -112,11 +112,10 @@ def test_pca_pooling_fits_on_video_ids(r3d, videos):
     from sklearn.decomposition import PCA as SkPCA
 
     pca = PCA(2, fit_on=["stim0000", "stim0002"])
-    feats = extract(r3d, videos, ["layer1", "layer2"], pooling={"layer1": pca, "layer2": "none"},
-                    progress=False)
+    feats = extract(r3d, videos, ["layer1", "layer2"], pooling={"layer1": pca, "layer2": "none"})
     maps = feats["layer2"].values
     assert feats["layer1"].shape == (3, 2)
-    raw = extract(r3d, videos, "layer1", pooling="none", progress=False)["layer1"].values.reshape(3, -1)
+    raw = extract(r3d, videos, "layer1", pooling="none")["layer1"].values.reshape(3, -1)
     ref = SkPCA(2, svd_solver="full").fit(raw[[0, 2]])
     np.testing.assert_allclose(np.abs(feats["layer1"].values), np.abs(ref.transform(raw)), rtol=1e-3, atol=1e-3)
     assert maps.ndim == 5
@@ -126,7 +125,7 @@ def test_pca_pooling_fits_on_video_ids(r3d, videos):
 def test_swin3d_channels_last_layers_come_out_channels_first():
     model = load_model("torchvision_video:swin3d_t")
     video = torch.rand(1, 4, 3, 16, 16, generator=torch.Generator().manual_seed(2))
-    feats = extract(model, video, ["features.1", "norm"], pooling="none", progress=False)
+    feats = extract(model, video, ["features.1", "norm"], pooling="none")
     ref = _manual(model, video, "features.1")  # (N, T, H, W, C)
     assert feats["features.1"].dims == ("stimulus", "channel", "time", "y", "x")
     np.testing.assert_allclose(feats["features.1"].values, ref.permute(0, 4, 1, 2, 3).numpy(), rtol=1e-4, atol=1e-5)
@@ -135,17 +134,17 @@ def test_swin3d_channels_last_layers_come_out_channels_first():
 
 def test_errors(r3d, videos):
     with pytest.raises(InputError, match="is a video model; received images"):
-        extract(r3d, ImageSet.from_array(torch.rand(2, 3, 32, 32)), "layer1", progress=False)
+        extract(r3d, ImageSet.from_array(torch.rand(2, 3, 32, 32)), "layer1")
     with pytest.raises(InputError, match="is a video model; received images"):
-        extract(r3d, torch.rand(2, 3, 32, 32), "layer1", progress=False)
+        extract(r3d, torch.rand(2, 3, 32, 32), "layer1")
     with pytest.raises(InputError, match=r"takes images; received videos .*load a video model"):
-        extract("gabor", videos, "scale0", progress=False)
+        extract("gabor", videos, "scale0")
     with pytest.raises(InputError, match="did you mean 'r3d_18'"):
         load_model("torchvision_video:r3d_81")
     with pytest.raises(InputError, match=r"expected 5 dimensions|values outside|expected"):
-        extract(r3d, videos * 3, "layer1", progress=False)
+        extract(r3d, videos * 3, "layer1")
     with pytest.raises(InputError, match="expected maps"):
-        extract(r3d, videos, "layer1", pooling="avg:2", progress=False)
+        extract(r3d, videos, "layer1", pooling="avg:2")
     assert {"r3d_18", "mc3_18", "r2plus1d_18", "s3d", "mvit_v2_s", "swin3d_t"} <= set(video_model_names())
 
 

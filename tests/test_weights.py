@@ -128,7 +128,7 @@ def test_open_clip_file_and_tag(tmp_path, monkeypatch, tiny_clip):
     torch.save(full, snap / "open_clip_pytorch_model.bin")
     tagged = load_model(f"open_clip:{tiny_clip}", weights="DEFAULT")
     assert tagged.preprocess.mean == (0.5, 0.5, 0.5)  # the tag's own normalisation
-    feats = extract(tagged, x, "output", progress=False)["output"]
+    feats = extract(tagged, x, "output")["output"]
     with torch.no_grad():
         ref = source.module(tagged.preprocess(x)).numpy()
     np.testing.assert_allclose(feats.values, ref, rtol=1e-5, atol=1e-6)
