@@ -148,7 +148,7 @@ class _PairedBase:
     @classmethod
     def _from_arrays(cls, arrays, values, ids, subsets, name):
         sets = [ImageSet.from_array(a) for a in arrays]
-        ids = check_ids(ids, len(sets[0]), name="ids")
+        ids = check_ids(ids, len(sets[0]), name="stimulus_id")
         subsets = list(subsets) if subsets is not None else [name] * len(ids)
         fields = {f: ImageSet(s.images, ids) for f, s in zip(cls._images, sets)}
         return cls(ids=ids, subsets=subsets, name=name, **fields, **{cls._value: values})
@@ -194,10 +194,10 @@ class TwoAFCDataset(_PairedBase):
     _batch = TwoAFCBatch
 
     @classmethod
-    def from_arrays(cls, ref, p0, p1, judge, *, ids: Sequence[str] | None = None,
+    def from_arrays(cls, ref, p0, p1, judge, *, stimulus_id: Sequence[str] | None = None,
                     subsets: Sequence[str] | None = None, name: str = "2afc") -> "TwoAFCDataset":
         """Build an in-memory dataset from three image arrays (see :meth:`ImageSet.from_array`)."""
-        return cls._from_arrays((ref, p0, p1), judge, ids, subsets, name)
+        return cls._from_arrays((ref, p0, p1), judge, stimulus_id, subsets, name)
 
 
 @dataclass(repr=False, eq=False)
@@ -225,7 +225,7 @@ class JNDDataset(_PairedBase):
     _batch = JNDBatch
 
     @classmethod
-    def from_arrays(cls, p0, p1, same, *, ids: Sequence[str] | None = None,
+    def from_arrays(cls, p0, p1, same, *, stimulus_id: Sequence[str] | None = None,
                     subsets: Sequence[str] | None = None, name: str = "jnd") -> "JNDDataset":
         """Build an in-memory dataset from two image arrays (see :meth:`ImageSet.from_array`)."""
-        return cls._from_arrays((p0, p1), same, ids, subsets, name)
+        return cls._from_arrays((p0, p1), same, stimulus_id, subsets, name)
