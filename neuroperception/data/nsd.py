@@ -30,6 +30,8 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
+from .._docs import fill_doc
+from .._progress import progress_bar
 from .._validation import describe
 from ..errors import InputError, ShapeError
 from . import _nsd_files as files_
@@ -142,7 +144,7 @@ def _keep_and_roi(mask, roi, load, what_shape):
     return sel, roi_values, srcs
 
 
-def _read_volumes(found, subj_dir, space, mask, roi, block_size, progress_bar):
+def _read_volumes(found, subj_dir, space, mask, roi, block_size, sessions_bar):
     affines = []
 
     def load(spec, what):
@@ -152,7 +154,7 @@ def _read_volumes(found, subj_dir, space, mask, roi, block_size, progress_bar):
 
     sel, roi_values, srcs = _keep_and_roi(mask, roi, load, "voxel")
     blocks, notes, shape = [], set(), None
-    for (path,), kind in progress_bar(found):
+    for (path,), kind in sessions_bar(found):
         values, note, vol_shape, affine = files_.read_volume(path, kind, sel, block_size, NSD_TRIALS_PER_SESSION)
         if shape is not None and vol_shape != shape:
             raise ShapeError(f"{path}: volume of shape {vol_shape}; expected {shape} like the first session")
@@ -176,7 +178,7 @@ def _read_volumes(found, subj_dir, space, mask, roi, block_size, progress_bar):
     return blocks, notes, coords, index, None if roi_values is None else roi_values[sel], srcs
 
 
-def _read_surfaces(found, label_dir, mask, roi, block_size, progress_bar):
+def _read_surfaces(found, label_dir, mask, roi, block_size, sessions_bar):
     first, first_kind = found[0]
     sizes = {h: files_.surface_size(p, first_kind, NSD_TRIALS_PER_SESSION) for (h, _), p in zip(rois_.HEMIS, first)}
     sel, roi_values, srcs = _keep_and_roi(mask, roi, lambda spec, what: rois_.surface(spec, label_dir, sizes, what),
@@ -185,7 +187,7 @@ def _read_surfaces(found, label_dir, mask, roi, block_size, progress_bar):
     keep = {h: (np.arange(sizes[h]) if sel is None else np.flatnonzero(sel[bounds[n]:bounds[n + 1]]))
             for n, (h, _) in enumerate(rois_.HEMIS)}
     blocks, notes = [], set()
-    for pair, kind in progress_bar(found):
+    for pair, kind in sessions_bar(found):
         parts = []
         for (h, _), path in zip(rois_.HEMIS, pair):
             n = files_.surface_size(path, kind, NSD_TRIALS_PER_SESSION)
@@ -202,6 +204,7 @@ def _read_surfaces(found, label_dir, mask, roi, block_size, progress_bar):
     return blocks, notes, {}, index, None if roi_values is None else roi_values[flat], srcs
 
 
+@fill_doc
 def load_nsd_betas(
     root: str | os.PathLike,
     subject: Any,
@@ -212,7 +215,7 @@ def load_nsd_betas(
     roi: Any = None,
     format: str = "auto",
     *,
-    progress: bool = True,
+    progress: bool | None = None,
     block_size: int = 50,
     drop_nonfinite: bool = False,
 ) -> xr.DataArray:
@@ -247,8 +250,8 @@ def load_nsd_betas(
     format : {"auto", "hdf5", "nifti", "mgh"}
         File to read: ``.hdf5`` or ``.nii.gz`` for volumes, ``.hdf5`` or ``.mgh`` for surfaces;
         ``auto`` takes the first present in that order.
-    progress : bool
-        Show a progress bar over sessions (tqdm).
+    %(progress)s
+        The bar runs over sessions.
     block_size : int
         Trials read at once from HDF5 files whose chunks do not hold all trials of a voxel (or that
         are not chunked); NSD's own files are read along their chunks, every trial at once.
@@ -311,19 +314,17 @@ def load_nsd_betas(
         )
     found = [_session_files(betas_dir, s, space, format) for s in sess]  # fail early on a missing session
 
-    from tqdm.auto import tqdm
-
-    def progress_bar(items):
-        return tqdm(items, desc=f"NSD {name} sessions", disable=not progress)
+    def sessions_bar(items):
+        return progress_bar(items, progress, desc=f"NSD {name} sessions")
 
     freesurfer = root / "nsddata" / "freesurfer"
     if space in _VOLUMES:
         blocks, notes, coords, index, roi_values, srcs = _read_volumes(
-            found, root / "nsddata" / "ppdata" / name, space, mask, roi, block_size, progress_bar)
+            found, root / "nsddata" / "ppdata" / name, space, mask, roi, block_size, sessions_bar)
     else:
         label_dir = freesurfer / (name if space == "nativesurface" else "fsaverage") / "label"
         blocks, notes, coords, index, roi_values, srcs = _read_surfaces(
-            found, label_dir, mask, roi, block_size, progress_bar)
+            found, label_dir, mask, roi, block_size, sessions_bar)
     trials = np.concatenate(blocks, axis=0)
     del blocks
     bad = ~np.isfinite(trials).all(axis=0)

@@ -84,7 +84,7 @@ def _mse(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
 
 def _augment_generator(random_state: int) -> torch.Generator:
     """A generator for batch augmentation, independent of the batch-order one seeded with ``random_state``."""
-    seed = int(np.random.SeedSequence([int(random_state), 1]).generate_state(1, dtype=np.uint64)[0] >> 1)
+    seed = int(np.random.SeedSequence([seed_from(random_state), 1]).generate_state(1, dtype=np.uint64)[0] >> 1)
     return torch.Generator().manual_seed(seed)
 
 

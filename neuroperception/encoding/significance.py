@@ -84,7 +84,7 @@ def score_pvalues(y_true: Any, y_pred: Any, *, method: str = "analytic", alterna
       freedom), the p-value of :func:`scipy.stats.pearsonr`.
     * ``"permutation"``: the rows (stimuli) of ``y_pred`` are permuted against ``y_true``
       ``n_permutations`` times, the same permutation for every voxel (the k-th is the k-th call of
-      ``numpy.random.default_rng(random_state).permutation(n_stimuli)``), and
+      ``rng.permutation(n_stimuli)``, ``rng = numpy.random.default_rng(seed)`` for an int seed), and
       :math:`p = (1 + \#\{r_{perm} \ge r\}) / (1 + n_{permutations})`, never 0 (Phipson & Smyth, 2010). It
       assumes only exchangeable stimuli, not normal responses; its smallest value is
       :math:`1/(1 + n_{permutations})`, so correct across many voxels with enough permutations.

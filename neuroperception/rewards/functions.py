@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .._docs import fill_doc
-from .._validation import check_images, describe
+from .._validation import check_images, check_random_state, describe
 from ..errors import InputError, ShapeError
 from ..features.registry import FeatureModel, load_model
 from ..similarity.base import Metric
@@ -148,6 +148,7 @@ class TextGoalReward(RewardFunction):
         super().__init__()
         if not isinstance(renormalize, bool):
             raise InputError(f"renormalize: received {renormalize!r}; expected True or False")
+        check_random_state(random_state)  # checked even when a loaded model leaves it unused
         fm = _clip_parts(clip_model, random_state)
         self.renormalize = renormalize
         self._weights = {"clip_model": fm.weights}

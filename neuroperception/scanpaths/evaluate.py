@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from .._docs import fill_doc
-from .._validation import check_random_state
+from .._validation import check_random_state, seed_from
 from ..errors import AlignmentError, InputError
 from .saliency_models import _images_and_ids
 from .table import Scanpaths
@@ -301,6 +301,7 @@ def evaluate_scanpath_model(model: Any, images: Any, human: Scanpaths, captions:
     >>> df.set_index("model").loc[["mine", "human"], "mean"].tolist()
     [0.75, 0.0]
     """
+    seed = seed_from(random_state)  # one seed for both baselines
     x, ids = _images_and_ids(images, stimulus_id)
     h, w = int(x.shape[-2]), int(x.shape[-1])
     if isinstance(human, Scanpaths):
@@ -342,7 +343,7 @@ def evaluate_scanpath_model(model: Any, images: Any, human: Scanpaths, captions:
     sizes = {i: (hh, hw) for i in ids}
     for b in baselines:
         maker = center_scanpaths if b == "center" else random_scanpaths
-        sp = maker(sizes, n_fixations=counts, n_per_image=n_baseline, random_state=random_state)
+        sp = maker(sizes, n_fixations=counts, n_per_image=n_baseline, random_state=seed)
         runs[b] = _fill_durations(_by_image(sp, True), fixation_duration)
 
     rows = []

@@ -35,7 +35,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .._docs import fill_doc
-from .._validation import describe, seed_from
+from .._validation import check_random_state, describe, seed_from
 from ..errors import InputError, ShapeError
 from ..features import FeatureModel, load_model
 from ..features.hooks import record
@@ -173,6 +173,7 @@ class VisualSearch(SearchModel):
                  layer_weights=None, target_radius: float = 0.0, batch_size: int = 16, device=None,
                  random_state: int | np.random.Generator | None = 0):
         super().__init__(ior_radius, max_fixations, target_radius, batch_size)
+        check_random_state(random_state)  # checked even when a loaded model leaves it unused
         if similarity not in ("dot", "cosine", "centered"):
             raise InputError(f"similarity: received {similarity!r}; expected 'dot', 'cosine' or 'centered'")
         if fovea_radius is not None and (not np.isfinite(fovea_radius) or fovea_radius < 0):

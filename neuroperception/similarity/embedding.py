@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .._docs import fill_doc
-from .._validation import describe
+from .._validation import check_random_state, describe
 from ..errors import InputError, ShapeError
 from ..features.extract import canonical_activation
 from ..features.hooks import check_layers, first_tensor, record
@@ -131,6 +131,7 @@ class EmbeddingDistance(Metric):
                  pooling: Any = "avg", weights: str | os.PathLike | None = None, random_state: Any = 0,
                  value_range: tuple[float, float] = (0.0, 1.0)):
         super().__init__(value_range=value_range)
+        check_random_state(random_state)  # checked even when a loaded model leaves it unused
         if isinstance(model, str):
             model = load_model(model, weights=weights, random_state=random_state)
         elif not isinstance(model, FeatureModel):
