@@ -1,0 +1,53 @@
+"""What the demo's sections share: scene sets of the miniature world, map pooling, and the "What this
+shows" line every section ends with."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+import xarray as xr
+
+from ..plotting.report import Section
+from ..world import CATEGORIES, WorldScenes, render_scenes
+
+
+def category_scenes(per_category: int, *, random_state: int = 0, id_prefix: str = "world") -> WorldScenes:
+    """One-object scenes, ``per_category`` of each category, ordered by category (then colour).
+
+    Drawn from a larger seeded set, so the objects' other attributes (colour, texture, size,
+    position) stay random and independent of the category.
+    """
+    pool = render_scenes(max(120, 4 * per_category * len(CATEGORIES)), n_objects=1, random_state=random_state,
+                         id_prefix=id_prefix)
+    objects = pool.objects.set_index("stimulus_id")
+    picked = (objects.groupby("category", sort=False).head(per_category)
+              .assign(order=lambda t: t["category"].map({c: i for i, c in enumerate(CATEGORIES)}))
+              .sort_values(["order", "colour"], kind="stable"))
+    return pool[list(picked.index)]
+
+
+def scene_labels(scenes: WorldScenes, attribute: str) -> list[str]:
+    """One attribute (``category``, ``colour``, ...) of each one-object scene, in scene order."""
+    objects = scenes.objects.drop_duplicates("stimulus_id").set_index("stimulus_id")
+    return [str(objects.loc[i, attribute]) for i in scenes.ids]
+
+
+def pool_grid(maps: xr.DataArray, grid: int = 4) -> xr.DataArray:
+    """Average ``(stimulus, channel, y, x)`` maps over a ``grid × grid`` grid: ``(stimulus, feature)``."""
+    pooled = torch.nn.functional.adaptive_avg_pool2d(torch.as_tensor(np.asarray(maps.values)), grid)
+    coords = {k: c for k, c in maps.coords.items() if c.dims == ("stimulus",)}
+    return xr.DataArray(pooled.reshape(pooled.shape[0], -1).numpy(), dims=("stimulus", "feature"), coords=coords,
+                        attrs=dict(maps.attrs))
+
+
+def split_ids(ids: list[str], test: float = 0.25, random_state: int = 0) -> tuple[list[str], list[str]]:
+    """A seeded train/test split of ``ids`` (each part in the original order)."""
+    order = np.random.default_rng(random_state).permutation(len(ids))
+    n_test = int(round(test * len(ids)))
+    return [ids[i] for i in sorted(order[n_test:])], [ids[i] for i in sorted(order[:n_test])]
+
+
+def shows(section: Section, text: str, paper: str) -> None:
+    """End ``section`` with its "What this shows" paragraph: what this run's numbers show and the paper
+    the section mirrors."""
+    section.text += f"\n\nWhat this shows: {text} (Mirrors {paper}.)"
