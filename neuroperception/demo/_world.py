@@ -7,6 +7,7 @@ import numpy as np
 import torch
 import xarray as xr
 
+from .._validation import check_random_state
 from ..plotting.report import Section
 from ..world import CATEGORIES, WorldScenes, render_scenes
 
@@ -40,9 +41,10 @@ def pool_grid(maps: xr.DataArray, grid: int = 4) -> xr.DataArray:
                         attrs=dict(maps.attrs))
 
 
-def split_ids(ids: list[str], test: float = 0.25, random_state: int = 0) -> tuple[list[str], list[str]]:
+def split_ids(ids: list[str], test: float = 0.25,
+              random_state: int | np.random.Generator | None = 0) -> tuple[list[str], list[str]]:
     """A seeded train/test split of ``ids`` (each part in the original order)."""
-    order = np.random.default_rng(random_state).permutation(len(ids))
+    order = check_random_state(random_state).permutation(len(ids))
     n_test = int(round(test * len(ids)))
     return [ids[i] for i in sorted(order[n_test:])], [ids[i] for i in sorted(order[:n_test])]
 
