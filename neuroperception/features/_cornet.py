@@ -185,7 +185,7 @@ def _checkpoint_dir() -> Path:
 def build_cornet_s(name: str, weights, **kwargs) -> BuildResult:
     """Builder behind ``load_model("cornet_s", weights=None | path | "DEFAULT", random_state=0)``."""
     if name:
-        raise InputError(f"spec: received 'cornet_s:{name}'; expected the bare spec 'cornet_s'")
+        raise InputError(f"model: received 'cornet_s:{name}'; expected the bare spec 'cornet_s'")
     if kwargs:
         raise InputError(f"cornet_s: received unexpected arguments {sorted(kwargs)}; expected none")
     module = CORnetS()

@@ -154,6 +154,6 @@ def build_gabor(name: str, weights, input_size: int = 128, **kwargs) -> BuildRes
     if weights is not None:
         raise InputError(f"weights: received {weights!r} for 'gabor'; expected None (the Gabor pyramid has no weights)")
     if name:
-        raise InputError(f"spec: received 'gabor:{name}'; expected 'gabor' (options go as keyword arguments)")
+        raise InputError(f"model: received 'gabor:{name}'; expected 'gabor' (options go as keyword arguments)")
     pre = Preprocessing(resize=input_size, crop=input_size, mean=(0.5,), std=(0.5,), grayscale=True)
     return BuildResult(GaborPyramid(**kwargs), pre, "none (weight-free)")

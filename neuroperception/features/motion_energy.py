@@ -232,7 +232,7 @@ def build_motion_energy(name: str, weights, input_size: int = 64, **kwargs) -> B
         raise InputError(f"weights: received {weights!r} for 'motion_energy'; expected None (the motion-energy "
                          "model has no weights)")
     if name not in ("", "default"):
-        raise InputError(f"spec: received 'motion_energy:{name}'; expected 'motion_energy' or 'motion_energy:default' "
+        raise InputError(f"model: received 'motion_energy:{name}'; expected 'motion_energy' or 'motion_energy:default' "
                          "(options go as keyword arguments)")
     pre = Preprocessing(resize=input_size, crop=input_size, mean=(0.5,), std=(0.5,), grayscale=True)
     return BuildResult(MotionEnergy(**kwargs), pre, "none (weight-free)", input_kind="videos")

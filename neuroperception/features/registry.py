@@ -1,4 +1,4 @@
-"""The model registry: ``load_model(spec)`` and the :class:`FeatureModel` it returns.
+"""The model registry: ``load_model(model)`` and the :class:`FeatureModel` it returns.
 
 A spec is ``"<source>:<name>"`` (``torchvision:alexnet``, ``open_clip:ViT-B-32``,
 ``timm:resnet18``) or a bare registered name (``gabor``). Other modules add sources with
@@ -192,15 +192,15 @@ def is_weights_path(weights: Any) -> bool:
 
 
 @fill_doc
-def load_model(spec: str, weights: str | os.PathLike | None = None, device: str | torch.device | None = None,
+def load_model(model: str, weights: str | os.PathLike | None = None, device: str | torch.device | None = None,
                random_state: Any = 0, **kwargs) -> FeatureModel:
     """Build a registered model, with weights from a file, a cache tag, or a seeded random init.
 
     Parameters
     ----------
-    spec : str
-        ``"torchvision:<name>"``, ``"open_clip:<arch>"``, ``"timm:<name>"``, ``"gabor"``; for videos
-        ``"motion_energy"`` and ``"torchvision_video:<name>"``.
+    model : str
+        The model's registry spec: ``"torchvision:<name>"``, ``"open_clip:<arch>"``, ``"timm:<name>"``,
+        ``"gabor"``; for videos ``"motion_energy"`` and ``"torchvision_video:<name>"``.
     weights : None, path or str
         None: seeded random init (recorded as ``random-init(seed=...)``), with a
         :class:`~neuroperception.errors.RandomWeightsWarning` (once per load) for a model that has
@@ -232,13 +232,14 @@ def load_model(spec: str, weights: str | os.PathLike | None = None, device: str 
     >>> m.weights, m.preprocess.crop
     ('random-init(seed=0)', 224)
     """
-    if not isinstance(spec, str) or not spec:
-        raise InputError(f"spec: received {spec!r}; expected a string such as 'torchvision:alexnet' or 'gabor'")
-    source, _, name = spec.partition(":")
+    if not isinstance(model, str) or not model:
+        raise InputError(f"model: received {model!r}; expected a spec string such as 'torchvision:alexnet' or "
+                         "'gabor'")
+    source, _, name = model.partition(":")
     if source not in _BUILDERS:
         close = difflib.get_close_matches(source, _BUILDERS, n=3)
         raise InputError(
-            f"spec: received {spec!r} with unknown source {source!r}; expected one of {registered_sources()}"
+            f"model: received {model!r} with unknown source {source!r}; expected one of {registered_sources()}"
             + (f" (did you mean {close[0]!r}?)" if close else "")
         )
     if weights is not None and not isinstance(weights, (str, os.PathLike)):
@@ -259,11 +260,11 @@ def load_model(spec: str, weights: str | os.PathLike | None = None, device: str 
     if built.weights.startswith("random-init"):
         built.weights = f"random-init(seed={seed})"
         if not on_purpose:
-            _warn_random_weights(spec, built.weights)
+            _warn_random_weights(model, built.weights)
     for value in built.extras.values():
         if isinstance(value, nn.Module):
             value.eval()
-    return FeatureModel(built.module.eval(), built.preprocess, spec, built.weights, device=dev, extras=built.extras,
+    return FeatureModel(built.module.eval(), built.preprocess, model, built.weights, device=dev, extras=built.extras,
                         input_kind=built.input_kind)
 
 
