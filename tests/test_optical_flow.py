@@ -140,7 +140,7 @@ def raft_small_file(tmp_path_factory):
 
 def test_raft_loads_by_path_and_follows_the_convention(raft_small_file):
     path, state = raft_small_file
-    est = load_raft(path, size="small", num_flow_updates=2)
+    est = load_raft(path, variant="small", num_flow_updates=2)
     assert isinstance(est, RAFTFlow) and str(path.resolve()) in est.weights
     for k, v in est.module.state_dict().items():
         torch.testing.assert_close(v, state[k])
@@ -165,10 +165,10 @@ def test_raft_tag_found_in_torchvision_cache(raft_small_file, tmp_path, monkeypa
     target = checkpoints / _url_file(Raft_Small_Weights.C_T_V2.url)
     target.write_bytes(path.read_bytes())
     monkeypatch.setenv("TORCH_HOME", str(tmp_path))
-    est = load_raft(Raft_Small_Weights.C_T_V2, size="small")
+    est = load_raft(Raft_Small_Weights.C_T_V2, variant="small")
     assert str(target) in est.weights
-    assert str(target) in load_raft("DEFAULT", size="small").weights  # DEFAULT is C_T_V2 for raft_small
-    assert str(target) in load_raft("Raft_Small_Weights.C_T_V2", size="small").weights
+    assert str(target) in load_raft("DEFAULT", variant="small").weights  # DEFAULT is C_T_V2 for raft_small
+    assert str(target) in load_raft("Raft_Small_Weights.C_T_V2", variant="small").weights
 
 
 def _url_file(url):
@@ -192,15 +192,15 @@ def test_raft_bad_tags_sizes_and_state_dicts(raft_small_file):
 
     path, _ = raft_small_file
     with pytest.raises(InputError, match="expected 'DEFAULT', one of"):
-        load_raft("C_T_V9", size="small")
+        load_raft("C_T_V9", variant="small")
     with pytest.raises(InputError, match="expected a member of Raft_Small_Weights"):
-        load_raft(Raft_Large_Weights.C_T_V2, size="small")
+        load_raft(Raft_Large_Weights.C_T_V2, variant="small")
     with pytest.raises(InputError, match="expected a tag of Raft_Small_Weights"):
-        load_raft("Raft_Large_Weights.C_T_V2", size="small")
-    with pytest.raises(InputError, match="size: received 'medium'"):
-        load_raft(path, size="medium")
+        load_raft("Raft_Large_Weights.C_T_V2", variant="small")
+    with pytest.raises(InputError, match="variant: received 'medium'"):
+        load_raft(path, variant="medium")
     with pytest.raises(InputError, match="do not fit RAFT"):
-        load_raft(path, size="large")  # a raft_small file for raft_large
+        load_raft(path, variant="large")  # a raft_small file for raft_large
 
 
 # ---------------------------------------------------------------------------------------------- input errors

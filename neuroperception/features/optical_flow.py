@@ -111,7 +111,7 @@ def _get_estimator(method, weights, options: dict) -> FlowEstimator:
             raise InputError(f"options: received {sorted(options)} for method='horn_schunck'; expected alpha, "
                              "n_iter, n_scales, warp_iters, presmooth, device") from err
     if method == "raft":
-        allowed = {"size", "device", "num_flow_updates"}
+        allowed = {"variant", "device", "num_flow_updates"}
         if set(options) - allowed:
             raise InputError(f"options: received {sorted(options)} for method='raft'; expected {sorted(allowed)}")
         return load_raft(weights, **options)
@@ -152,7 +152,7 @@ def estimate_flow(inputs: Any, method: str | FlowEstimator = "horn_schunck", wei
     %(progress)s
     **options
         Passed to :class:`HornSchunck` (``alpha``, ``n_iter``, ``n_scales``, ``warp_iters``,
-        ``presmooth``, ``device``) or :func:`load_raft` (``size``, ``device``, ``num_flow_updates``).
+        ``presmooth``, ``device``) or :func:`load_raft` (``variant``, ``device``, ``num_flow_updates``).
 
     Returns
     -------

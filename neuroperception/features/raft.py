@@ -44,7 +44,7 @@ class RAFTFlow(FlowEstimator):
     ----------
     module : torchvision.models.optical_flow.RAFT
         The network.
-    size : {"large", "small"}
+    variant : {"large", "small"}
         Which RAFT it is.
     weights : str
         Where the weights came from.
@@ -56,7 +56,7 @@ class RAFTFlow(FlowEstimator):
     ----------
     module : torchvision.models.optical_flow.RAFT
         The network, in eval mode.
-    size : {"large", "small"}
+    variant : {"large", "small"}
     weights : str
         Where the weights came from.
     num_flow_updates : int
@@ -65,16 +65,16 @@ class RAFTFlow(FlowEstimator):
     Examples
     --------
     >>> from torchvision.models.optical_flow import raft_small
-    >>> RAFTFlow(raft_small(weights=None), size="small", weights="random-init", num_flow_updates=4, device="cpu")
-    RAFTFlow(size='small', weights='random-init', num_flow_updates=4, device=cpu)
+    >>> RAFTFlow(raft_small(weights=None), variant="small", weights="random-init", num_flow_updates=4, device="cpu")
+    RAFTFlow(variant='small', weights='random-init', num_flow_updates=4, device=cpu)
     """
 
     name = "raft"
 
-    def __init__(self, module: torch.nn.Module, *, size: str, weights: str, num_flow_updates: int = 12,
+    def __init__(self, module: torch.nn.Module, *, variant: str, weights: str, num_flow_updates: int = 12,
                  device=None):
         self.module = module.eval()
-        self.size = size
+        self.variant = variant
         self.weights = weights
         self.num_flow_updates = _count(num_flow_updates, "num_flow_updates")
         self.to(device)
@@ -97,8 +97,8 @@ class RAFTFlow(FlowEstimator):
         return flows[-1][..., top:top + h, left:left + w].contiguous()
 
     def __repr__(self) -> str:
-        return (f"RAFTFlow(size={self.size!r}, weights={self.weights!r}, num_flow_updates={self.num_flow_updates}, "
-                f"device={self.device})")
+        return (f"RAFTFlow(variant={self.variant!r}, weights={self.weights!r}, "
+                f"num_flow_updates={self.num_flow_updates}, device={self.device})")
 
 
 def _raft_padded(n: int) -> int:
@@ -108,35 +108,35 @@ def _raft_padded(n: int) -> int:
 # --------------------------------------------------------------------------------------------- loading
 
 
-def _raft_enum(size: str):
+def _raft_enum(variant: str):
     from torchvision.models.optical_flow import Raft_Large_Weights, Raft_Small_Weights
 
-    return Raft_Large_Weights if size == "large" else Raft_Small_Weights
+    return Raft_Large_Weights if variant == "large" else Raft_Small_Weights
 
 
-def _resolve_raft_tag(weights, size: str):
+def _resolve_raft_tag(weights, variant: str):
     """A torchvision weights entry for a tag (``"DEFAULT"``, ``"C_T_SKHT_V2"``, ``"Raft_Large_Weights.C_T_V2"``)."""
-    enum = _raft_enum(size)
+    enum = _raft_enum(variant)
     tags = [w.name for w in enum]
     if not isinstance(weights, str):  # a WeightsEnum member
         if isinstance(weights, enum):
             return weights
-        raise InputError(f"weights: received {weights!r} for size={size!r}; expected a member of {enum.__name__} "
-                         f"({tags}), 'DEFAULT' or a file path")
+        raise InputError(f"weights: received {weights!r} for variant={variant!r}; expected a member of "
+                         f"{enum.__name__} ({tags}), 'DEFAULT' or a file path")
     prefix, _, tag = weights.rpartition(".")
     if prefix and prefix != enum.__name__:
-        raise InputError(f"weights: received {weights!r} for size={size!r}; expected a tag of {enum.__name__} "
-                         f"({tags}), 'DEFAULT' or a file path")
+        raise InputError(f"weights: received {weights!r} for variant={variant!r}; expected a tag of "
+                         f"{enum.__name__} ({tags}), 'DEFAULT' or a file path")
     if tag.upper() == "DEFAULT":
         return enum.DEFAULT
     if tag in tags:
         return enum[tag]
-    raise InputError(f"weights: received tag {weights!r} for RAFT {size}; expected 'DEFAULT', one of {tags} "
+    raise InputError(f"weights: received tag {weights!r} for RAFT {variant}; expected 'DEFAULT', one of {tags} "
                      f"(torchvision.models.optical_flow.{enum.__name__}) or a file path")
 
 
 @fill_doc
-def load_raft(weights, *, size: str = "large", device=None, num_flow_updates: int = 12) -> RAFTFlow:
+def load_raft(weights, *, variant: str = "large", device=None, num_flow_updates: int = 12) -> RAFTFlow:
     """torchvision's RAFT with weights from a local file or from torchvision's cache; no download.
 
     Parameters
@@ -145,7 +145,7 @@ def load_raft(weights, *, size: str = "large", device=None, num_flow_updates: in
         A state-dict file (``.pth/.pt/.safetensors``, e.g. torchvision's ``raft_large_C_T_SKHT_V2-ff5fadd5.pth``
         or ``torch.save(raft.state_dict(), path)``), or a tag (``"DEFAULT"``, ``"C_T_SKHT_V2"``,
         ``Raft_Large_Weights.C_T_V2``) looked up in ``$TORCH_HOME/hub/checkpoints``.
-    size : {"large", "small"}
+    variant : {"large", "small"}
         ``raft_large`` (5.3 M parameters) or ``raft_small`` (1.0 M).
     %(device)s
     num_flow_updates : int, default 12
@@ -161,7 +161,7 @@ def load_raft(weights, *, size: str = "large", device=None, num_flow_updates: in
         No weights given, the file does not exist, or a tag's file is not in torchvision's cache;
         the message names where it looked and how to provide the file.
     InputError
-        Unknown size or tag, or a state dict of another architecture.
+        Unknown variant or tag, or a state dict of another architecture.
 
     Examples
     --------
@@ -169,35 +169,35 @@ def load_raft(weights, *, size: str = "large", device=None, num_flow_updates: in
     >>> from torchvision.models.optical_flow import raft_small
     >>> path = tempfile.mktemp(suffix=".pth")
     >>> torch.save(raft_small(weights=None).state_dict(), path)    # stands for downloaded weights
-    >>> load_raft(path, size="small").module.__class__.__name__
+    >>> load_raft(path, variant="small").module.__class__.__name__
     'RAFT'
     """
-    if size not in ("large", "small"):
-        raise InputError(f"size: received {size!r}; expected 'large' (raft_large) or 'small' (raft_small)")
+    if variant not in ("large", "small"):
+        raise InputError(f"variant: received {variant!r}; expected 'large' (raft_large) or 'small' (raft_small)")
     from torchvision.models.optical_flow import raft_large, raft_small
 
-    enum = _raft_enum(size)
-    how = (f"on a machine with internet run `torch.save(torchvision.models.optical_flow.raft_{size}(weights="
-           f"{enum.__name__}.DEFAULT).state_dict(), 'raft_{size}.pth')` (or download "
+    enum = _raft_enum(variant)
+    how = (f"on a machine with internet run `torch.save(torchvision.models.optical_flow.raft_{variant}(weights="
+           f"{enum.__name__}.DEFAULT).state_dict(), 'raft_{variant}.pth')` (or download "
            f"{os.path.basename(enum.DEFAULT.url)} from {enum.DEFAULT.url}), copy the file here and pass "
            f"weights=<its path>, or put torchvision's file in {torchvision_checkpoint_dir()} and pass "
            "weights='DEFAULT'")
     if weights is None:
-        raise MissingWeightsError(f"weights: received None for RAFT {size}; RAFT needs trained weights and nothing is "
-                                  f"downloaded at run time: {how}. For a weight-free estimate use HornSchunck")
+        raise MissingWeightsError(f"weights: received None for RAFT {variant}; RAFT needs trained weights and "
+                                  f"nothing is downloaded at run time: {how}. For a weight-free estimate use HornSchunck")
     dev = check_device(device)
-    module = (raft_large if size == "large" else raft_small)(weights=None)
+    module = (raft_large if variant == "large" else raft_small)(weights=None)
     if is_weights_path(weights):
         path = Path(weights).expanduser()
         if not path.is_file():
-            raise MissingWeightsError(f"weights: RAFT {size} weight file {str(path)!r} does not exist (looked in: "
+            raise MissingWeightsError(f"weights: RAFT {variant} weight file {str(path)!r} does not exist (looked in: "
                                       f"{path.parent.resolve()}); {how}")
         apply_state_dict(module, load_state_dict_file(path), str(path))
         source = f"file:{path.resolve()}"
     else:
-        entry = _resolve_raft_tag(weights, size)
+        entry = _resolve_raft_tag(weights, variant)
         path = find_cached_file(os.path.basename(entry.url), [torchvision_checkpoint_dir()],
-                                what=f"RAFT {size} weights {entry}", how=how)
+                                what=f"RAFT {variant} weights {entry}", how=how)
         apply_state_dict(module, load_state_dict_file(path), str(path))
         source = f"torchvision:{entry} ({path})"
-    return RAFTFlow(module, size=size, weights=source, num_flow_updates=num_flow_updates, device=dev)
+    return RAFTFlow(module, variant=variant, weights=source, num_flow_updates=num_flow_updates, device=dev)
