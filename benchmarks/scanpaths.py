@@ -175,17 +175,17 @@ def _multimatch_cases():
     shares = {"lattice": _tied_share(lattice, lattice), "forrest": _tied_share(viewer_1, viewer_2)}
     cases = [
         ("MultiMatch", "docomparison per pair", reference(paths, paths, SCREEN, False),
-         lambda: spm.pairwise_scanpath_scores(paths, metric="multimatch", screen_size=SCREEN), None,
+         lambda: spm.pairwise_scanpath_scores(paths, metric="multimatch", size=SCREEN), None,
          f"{N_PATHS ** 2} pairs", 7),
         ("MultiMatch + simplification", "docomparison(grouping=True) per pair",
          reference(paths, paths, SCREEN, True),
-         lambda: spm.pairwise_scanpath_scores(paths, metric="multimatch", screen_size=SCREEN, **GROUPING), None,
+         lambda: spm.pairwise_scanpath_scores(paths, metric="multimatch", size=SCREEN, **GROUPING), None,
          f"{N_PATHS ** 2} pairs", 7),
         ("MultiMatch, tied (100-px lattice)", "docomparison per pair", reference(lattice, lattice, SCREEN, False),
-         lambda: spm.pairwise_scanpath_scores(lattice, metric="multimatch", screen_size=SCREEN), None,
+         lambda: spm.pairwise_scanpath_scores(lattice, metric="multimatch", size=SCREEN), None,
          f"{N_PATHS ** 2} pairs", 3),
         ("MultiMatch, studyforrest", "docomparison per pair", reference(viewer_1, viewer_2, FORREST_SCREEN, False),
-         lambda: spm.pairwise_scanpath_scores(viewer_1, viewer_2, metric="multimatch", screen_size=FORREST_SCREEN),
+         lambda: spm.pairwise_scanpath_scores(viewer_1, viewer_2, metric="multimatch", size=FORREST_SCREEN),
          None, f"{len(viewer_1) * len(viewer_2)} pairs", 3),
     ]
     return cases, shares
@@ -193,7 +193,7 @@ def _multimatch_cases():
 
 def _own_cases():
     paths = _paths()
-    grid = dict(grid=(6, 8), image_size=SCREEN)
+    grid = dict(grid=(6, 8), size=SCREEN)
     calls = [("DTW", spm.dtw, {}), ("SBTDE (k=3)", spm.sbtde, {"k": 3}),
              ("string edit distance", spm.string_edit_distance, grid),
              ("sequence score", spm.sequence_score, grid),

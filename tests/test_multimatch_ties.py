@@ -85,7 +85,7 @@ def test_tied_lattice_alignments_equal_multimatch_gaze(lattice, search_cells, mo
     paths, reference = lattice
     if search_cells is not None:            # a few pairs per stacked search instead of all at once
         monkeypatch.setattr(_multimatch, "_SEARCH_CELLS", search_cells)
-    ours = pairwise_scanpath_scores(paths, metric="multimatch", screen_size=(768, 1024))
+    ours = pairwise_scanpath_scores(paths, metric="multimatch", size=(768, 1024))
     np.testing.assert_allclose(ours, reference, rtol=0, atol=1e-12)
     # the ties are real: the table's own backtrack meets one in many pairs and would leave
     # multimatch-gaze's path in some of them
@@ -101,7 +101,7 @@ def test_tied_lattice_alignments_equal_multimatch_gaze(lattice, search_cells, mo
 def test_studyforrest_segment_pairs_equal_multimatch_gaze():
     viewer_1 = [_forrest(s, "01") for s in SEGMENTS]
     viewer_2 = [_forrest(s, "19") for s in SEGMENTS]
-    ours = pairwise_scanpath_scores(viewer_1, viewer_2, metric="multimatch", screen_size=FORREST)
+    ours = pairwise_scanpath_scores(viewer_1, viewer_2, metric="multimatch", size=FORREST)
     for k, (a, b) in enumerate(zip(viewer_1, viewer_2)):
         np.testing.assert_allclose(ours[k, k], _reference(a, b, FORREST), rtol=0, atol=1e-12)
     for (s1, v1), (s2, v2) in TIED_ACROSS:
@@ -126,7 +126,7 @@ def test_studyforrest_with_simplification_equals_multimatch_gaze():
     thresholds = dict(direction_threshold=45.0, duration_threshold=0.3, amplitude_threshold=147.0)
     viewer_1 = [_forrest(s, "01") for s in SEGMENTS]
     viewer_2 = [_forrest(s, "19") for s in SEGMENTS]
-    ours = pairwise_scanpath_scores(viewer_1, viewer_2, metric="multimatch", screen_size=FORREST, **thresholds)
+    ours = pairwise_scanpath_scores(viewer_1, viewer_2, metric="multimatch", size=FORREST, **thresholds)
     compared = 0
     for k, (a, b) in enumerate(zip(viewer_1, viewer_2)):
         try:

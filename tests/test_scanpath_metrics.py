@@ -43,7 +43,7 @@ def paths():
 @pytest.mark.parametrize("grouping", [False, True])
 def test_multimatch_equals_multimatch_gaze(paths, grouping):
     kwargs = GROUPING if grouping else {}
-    matrix = pairwise_scanpath_scores(paths, metric="multimatch", screen_size=SCREEN, **kwargs)
+    matrix = pairwise_scanpath_scores(paths, metric="multimatch", size=SCREEN, **kwargs)
     assert matrix.shape == (len(paths), len(paths), 5)
     for i in range(len(paths)):
         for j in range(len(paths)):
@@ -52,8 +52,8 @@ def test_multimatch_equals_multimatch_gaze(paths, grouping):
 
 
 def test_multimatch_simplification_changes_scores(paths):
-    plain = pairwise_scanpath_scores(paths, metric="multimatch", screen_size=SCREEN)
-    grouped = pairwise_scanpath_scores(paths, metric="multimatch", screen_size=SCREEN, **GROUPING)
+    plain = pairwise_scanpath_scores(paths, metric="multimatch", size=SCREEN)
+    grouped = pairwise_scanpath_scores(paths, metric="multimatch", size=SCREEN, **GROUPING)
     assert np.mean(np.abs(plain - grouped) > 1e-9) > 0.3          # the thresholds really merge saccades
 
 
@@ -125,10 +125,10 @@ def test_dtw_hand_cases_and_naive_reference(paths):
 def test_string_edit_distance_hand_case_and_naive_reference(paths):
     # on a 2 x 2 grid over 100 x 100: regions 0 1 3 against 0 3 -> one deletion
     a = np.array([[10, 10], [90, 10], [90, 90]])
-    assert string_edit_distance(a, a[[0, 2]], grid=(2, 2), image_size=(100, 100), normalize=False) == 1.0
-    assert string_edit_distance(a, a[[0, 2]], grid=(2, 2), image_size=(100, 100)) == pytest.approx(1 / 3)
-    assert string_edit_distance(a, a[::-1], grid=(2, 2), image_size=(100, 100), normalize=False) == 2.0
-    matrix = pairwise_scanpath_scores(paths, metric="string_edit_distance", grid=(3, 4), image_size=SCREEN,
+    assert string_edit_distance(a, a[[0, 2]], grid=(2, 2), size=(100, 100), normalize=False) == 1.0
+    assert string_edit_distance(a, a[[0, 2]], grid=(2, 2), size=(100, 100)) == pytest.approx(1 / 3)
+    assert string_edit_distance(a, a[::-1], grid=(2, 2), size=(100, 100), normalize=False) == 2.0
+    matrix = pairwise_scanpath_scores(paths, metric="string_edit_distance", grid=(3, 4), size=SCREEN,
                                       normalize=False)
     cells = [_cells(p, 3, 4, *SCREEN) for p in paths]
     for i in range(len(paths)):
@@ -150,7 +150,7 @@ def test_scanmatch_hand_cases_and_naive_reference(paths):
     assert scanmatch(a, a[::-1], (20, 100), grid=(1, 2), threshold=2.0, gap=-1.0) == pytest.approx(0.5)
     full = scanmatch_substitution_matrix((3, 4), 2.5)
     matrix = pairwise_scanpath_scores(paths, metric="scanmatch", grid=(3, 4), threshold=2.5, gap=-0.5,
-                                      temporal_bin=0.1, image_size=SCREEN)
+                                      temporal_bin=0.1, size=SCREEN)
     seqs = [np.repeat(_cells(p, 3, 4, *SCREEN), np.floor(p[:, 2] / 0.1 + 0.5).astype(int)) for p in paths]
     for i in range(0, len(paths), 3):
         for j in range(len(paths)):
@@ -162,12 +162,12 @@ def test_scanmatch_hand_cases_and_naive_reference(paths):
 
 def test_sequence_score_hand_case_centres_and_naive_reference(paths):
     a = np.array([[10, 10], [90, 10], [90, 90]])
-    assert sequence_score(a, a[[0, 2]], grid=(2, 2), image_size=(100, 100)) == pytest.approx(2 / 3)
+    assert sequence_score(a, a[[0, 2]], grid=(2, 2), size=(100, 100)) == pytest.approx(2 / 3)
     centres = np.array([[0, 0], [100, 100]])
     # nearest centres: 0, (tie) 0, 1 against 1, 0, 0 -> the two 0s align
     assert sequence_score(a, a[::-1], centers=centres) == pytest.approx(2 / 3)
     assert sequence_score(a[[2]], a[:2], centers=centres) == 0.0
-    matrix = pairwise_scanpath_scores(paths, metric="sequence_score", grid=(2, 3), image_size=SCREEN)
+    matrix = pairwise_scanpath_scores(paths, metric="sequence_score", grid=(2, 3), size=SCREEN)
     cells = [_cells(p, 2, 3, *SCREEN) for p in paths]
     for i in range(len(paths)):
         for j in range(len(paths)):
@@ -196,9 +196,9 @@ def test_sbtde_hand_cases_and_naive_reference(paths):
 def test_pairwise_equals_single_pair_functions(paths):
     a, b = paths[:5], paths[5:9]
     calls = {"dtw": (dtw, {}), "sbtde": (sbtde, {"k": 2}),
-             "string_edit_distance": (string_edit_distance, {"grid": (4, 4), "image_size": SCREEN}),
-             "sequence_score": (sequence_score, {"grid": (4, 4), "image_size": SCREEN}),
-             "scanmatch": (scanmatch, {"image_size": SCREEN, "temporal_bin": 0.05})}
+             "string_edit_distance": (string_edit_distance, {"grid": (4, 4), "size": SCREEN}),
+             "sequence_score": (sequence_score, {"grid": (4, 4), "size": SCREEN}),
+             "scanmatch": (scanmatch, {"size": SCREEN, "temporal_bin": 0.05})}
     for metric, (fn, kwargs) in calls.items():
         matrix = pairwise_scanpath_scores(a, b, metric=metric, **kwargs)
         expected = [[fn(x, y, **kwargs) for y in b] for x in a]
@@ -207,13 +207,13 @@ def test_pairwise_equals_single_pair_functions(paths):
 
 def test_pairwise_labels_scanpaths_and_defaults_image_size(paths):
     sp = Scanpaths.from_arrays(paths[:4], ["i1", "i1", "i2", "i2"], subjects=["s1", "s2", "s1", "s2"],
-                               image_sizes={"i1": SCREEN, "i2": SCREEN})
+                               sizes={"i1": SCREEN, "i2": SCREEN})
     out = pairwise_scanpath_scores(sp, metric="multimatch")
     assert isinstance(out, xr.DataArray) and out.dims == ("scanpath_a", "scanpath_b", "dimension")
     assert list(out["dimension"].values) == list(MULTIMATCH_DIMENSIONS)
     assert list(out["subject_b"].values) == ["s1", "s2", "s1", "s2"]
     np.testing.assert_allclose(out.values, pairwise_scanpath_scores(paths[:4], metric="multimatch",
-                                                                    screen_size=SCREEN), atol=1e-12)
+                                                                    size=SCREEN), atol=1e-12)
     edit = pairwise_scanpath_scores(sp, metric="string_edit_distance")
     np.testing.assert_allclose(edit.values, edit.values.T)
 
@@ -226,8 +226,8 @@ def test_clear_errors(paths):
     with pytest.raises(InputError, match="missing parameters"):
         pairwise_scanpath_scores(paths, metric="multimatch")
     with pytest.raises(InputError, match="outside the image"):
-        string_edit_distance(np.array([[5, 5]]), np.array([[200, 5]]), image_size=(100, 100))
-    with pytest.raises(InputError, match="image_size"):
+        string_edit_distance(np.array([[5, 5]]), np.array([[200, 5]]), size=(100, 100))
+    with pytest.raises(InputError, match="size: received None"):
         sequence_score(paths[0], paths[1])
     with pytest.raises(InputError, match="k <="):
         sbtde(paths[0][:2], paths[1], k=3)
@@ -243,7 +243,7 @@ def test_within_image_scores_only_pairs_of_the_same_image():
              for n in rng.integers(3, 8, 7)]
     images = ["a", "a", "b", "a", "b", "c", "c"]
     subjects = ["s0", "s1", "s0", "s2", "s1", "s0", "s1"]
-    sp = Scanpaths.from_arrays(paths, images, subjects=subjects, image_sizes={i: (768, 1024) for i in "abc"})
+    sp = Scanpaths.from_arrays(paths, images, subjects=subjects, sizes={i: (768, 1024) for i in "abc"})
     full = pairwise_scanpath_scores(sp, metric="dtw")
     within = pairwise_scanpath_scores(sp, metric="dtw", within="stimulus_id")
     same = np.equal.outer(np.array(images), np.array(images))
@@ -251,7 +251,7 @@ def test_within_image_scores_only_pairs_of_the_same_image():
     assert np.isnan(within.values[~same]).all()
     assert list(within["stimulus_id_a"].values) == images
     # two columns at once, against a second set, and MultiMatch's five dimensions
-    first = Scanpaths.from_arrays(paths[:4], images[:4], subjects=subjects[:4], image_sizes={"a": (768, 1024),
+    first = Scanpaths.from_arrays(paths[:4], images[:4], subjects=subjects[:4], sizes={"a": (768, 1024),
                                                                                             "b": (768, 1024)})
     both = pairwise_scanpath_scores(first, sp, metric="multimatch", within=("stimulus_id", "subject"))
     assert both.shape == (4, 7, 5)

@@ -295,7 +295,7 @@ def test_baseline_scanpaths():
     assert c.arrays()[1].tolist() == [[4.5, 24.5], [4.5, 24.5]]
     with pytest.raises(InputError, match="n_fixations: received 0 for image 'a'"):
         random_scanpaths(sizes, n_fixations=0)
-    with pytest.raises(InputError, match="image_sizes"):
+    with pytest.raises(InputError, match="sizes"):
         center_scanpaths([(10, 10)])
 
 
@@ -332,9 +332,9 @@ def test_evaluate_on_coco_search18_data(tmp_path):
     oracle = _Oracle(base / 10.0)  # the same path in a 10x smaller image
     images = torch.rand(1, 3, 105, 168)
 
-    def mean_distance(a, b, image_size):
+    def mean_distance(a, b, size):
         n = min(len(a), len(b))
-        return float(np.hypot(*(a[:n, :2] - b[:n, :2]).T).mean() / np.hypot(*image_size))
+        return float(np.hypot(*(a[:n, :2] - b[:n, :2]).T).mean() / np.hypot(*size))
 
     df = evaluate_scanpath_model(oracle, images, human, metrics=[mean_distance], stimulus_id=["img1.jpg"],
                                  n_baseline=20)

@@ -60,7 +60,7 @@ def test_coco_search18_reads_every_fixation_and_trial_field(coco_dir):
             assert [row[f"bbox_{c}"] for c in "xywh"] == rec["bbox"]
         else:
             assert np.isnan([row[f"bbox_{c}"] for c in "xywh"]).all()
-    assert sp.image_sizes[records[0]["name"]] == (1050, 1680)
+    assert sp.sizes[records[0]["name"]] == (1050, 1680)
 
 
 def test_coco_search18_filters(coco_dir):
@@ -104,7 +104,7 @@ def test_coco_search18_errors(tmp_path):
         assert load_coco_search18(f).allow_off_display
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        assert len(load_coco_search18(f, image_size=None)) == 1  # no display size, no bounds
+        assert len(load_coco_search18(f, size=None)) == 1  # no display size, no bounds
     f.write_text(json.dumps({"name": "x"}))
     with pytest.raises(InputError, match="expected a list of trial records"):
         load_coco_search18(f)
@@ -156,7 +156,7 @@ def test_capmit1003_recovers_click_paths_and_captions(tmp_path):
     sizes = {"i05june05_static_street_boston_p1010764.jpeg": (768, 1024), "i1000.jpeg": (1024, 768)}
     db = tmp_path / "capmit1003.db"
     planted = _write_capmit(db, np.random.default_rng(2), sizes)
-    sp, captions = load_capmit1003(db, image_sizes=sizes)
+    sp, captions = load_capmit1003(db, sizes=sizes)
     assert len(sp) == len(planted) == len(captions)
     attrs = scanpath_attributes(sp).set_index("obs_uid")
     for obs, (image, user, xy, onsets) in planted.items():
@@ -179,7 +179,7 @@ def test_capmit1003_bounds_from_image_folder(tmp_path):
     with pytest.raises(InputError, match=r"b\.jpeg.*does not exist"):
         load_capmit1003(db, image_dir=stim)
     Image.fromarray(np.zeros((60, 40, 3), np.uint8)).save(stim / "b.jpeg")
-    assert load_capmit1003(db, image_dir=stim)[0].image_sizes == sizes
+    assert load_capmit1003(db, image_dir=stim)[0].sizes == sizes
     Image.fromarray(np.zeros((10, 10, 3), np.uint8)).save(stim / "b.jpeg")  # too small: clicks fall outside
     with pytest.warns(UserWarning, match="fixations lie outside their image.*'b.jpeg'"):
         assert load_capmit1003(db, image_dir=stim)[0].allow_off_display
@@ -273,7 +273,7 @@ def test_mit1003_hdf5_written_by_pysaliency(tmp_path, pysaliency_mod):
     assert t["scanpath"].tolist() == fixations.scanpath_index.tolist()
     assert scanpath_attributes(sp)["target_present"].tolist() == fixations.scanpath_attributes[
         "target_present"].tolist()
-    assert sp.image_sizes == dict(zip(names, sizes))
+    assert sp.sizes == dict(zip(names, sizes))
 
     direct = load_mit1003_fixations(fixations, stimuli=stimuli)  # the pysaliency objects themselves
     pd.testing.assert_frame_equal(direct.table, sp.table)

@@ -60,7 +60,7 @@ def test_coco_search18_keeps_off_display_fixations_by_default_with_one_warning()
     sp, messages = _load(COCO_FILE)
     assert len(messages) == 1
     assert "4 of 43 fixations lie outside their image" in messages[0] and COCO_FILE.name in messages[0]
-    assert len(sp) == len(recs) and sp.allow_off_display and sp.image_sizes[recs[0]["name"]] == (H, W)
+    assert len(sp) == len(recs) and sp.allow_off_display and sp.sizes[recs[0]["name"]] == (H, W)
     for rec, arr in zip(recs, sp.arrays(with_duration=True)):
         np.testing.assert_array_equal(arr, np.c_[rec["X"], rec["Y"], rec["T"]])  # unchanged
     # selecting and rescaling carry the kept fixations along, scaled like the others
@@ -79,7 +79,7 @@ def test_coco_search18_drop_removes_off_display_fixations_and_renumbers():
         keep = ~_off(rec["X"], rec["Y"])
         np.testing.assert_array_equal(arr, np.c_[rec["X"], rec["Y"], rec["T"]][keep])
     assert (sp.table.groupby("scanpath")["fixation"].apply(lambda f: f.tolist() == list(range(len(f))))).all()
-    sp.check_bounds(sp.image_sizes)  # nothing left outside
+    sp.check_bounds(sp.sizes)  # nothing left outside
 
 
 def test_coco_search18_clip_moves_them_onto_the_edge_pixels():
@@ -143,7 +143,7 @@ def test_table_allows_off_display_fixations_only_when_asked():
     with pytest.raises(InputError, match="outside their image"):
         Scanpaths(df, {"a": (10, 10)})
     sp = Scanpaths(df, {"a": (10, 10)}, allow_off_display=True)
-    assert sp.n_fixations == 2 and sp.image_sizes == {"a": (10, 10)}
+    assert sp.n_fixations == 2 and sp.sizes == {"a": (10, 10)}
     assert Scanpaths.from_dataframe(df, {"a": (10, 10)}, allow_off_display=True).allow_off_display
     with pytest.raises(InputError, match="NaN/Inf"):
         Scanpaths(df.assign(x=[5.0, np.inf]), {"a": (10, 10)}, allow_off_display=True)
@@ -175,20 +175,20 @@ def test_capmit1003_off_image_clicks_and_observations_without_clicks(tmp_path):
     db = tmp_path / "capmit1003.db"
     _capmit_db(db)
     sizes = {"i1.jpeg": (48, 64), "i2.jpeg": (40, 40)}  # clicks 2 (x=64) and 5 (y=48) are off i1
-    (sp, captions), messages = _load(db, image_sizes=sizes, reader=load_capmit1003)
+    (sp, captions), messages = _load(db, sizes=sizes, reader=load_capmit1003)
     assert len(messages) == 2 and sp.allow_off_display and sp.n_fixations == 5
     assert any("2 of 5 fixations lie outside" in m and "capmit1003.db" in m for m in messages)
     assert any("left out 1 scanpath without fixations" in m and "'o3'" in m for m in messages)
     assert captions.set_index("obs_uid")["scanpath"].to_dict() == {"o1": 0, "o2": 1, "o3": -1, "o4": 2}
 
-    (sp, captions), messages = _load(db, image_sizes=sizes, off_display="drop", reader=load_capmit1003)
+    (sp, captions), messages = _load(db, sizes=sizes, off_display="drop", reader=load_capmit1003)
     assert sp.table["click_id"].tolist() == [1, 3, 4]
     assert captions.set_index("obs_uid")["scanpath"].to_dict() == {"o1": 0, "o2": 1, "o3": -1, "o4": -1}
     assert any("left out 2 scanpaths" in m for m in messages)
     for k, row in captions[captions["scanpath"] >= 0].iterrows():  # the caption still names its clicks
         assert sp.select(scanpath=row["scanpath"]).table["obs_uid"].unique().tolist() == [row["obs_uid"]]
 
-    (sp, _), _ = _load(db, image_sizes=sizes, off_display="clip", reader=load_capmit1003)
+    (sp, _), _ = _load(db, sizes=sizes, off_display="clip", reader=load_capmit1003)
     assert sp.table[["x", "y"]].values.tolist() == [[10, 20], [63, 20], [30, 30], [5, 5], [12, 47]]
     with pytest.raises(InputError, match=r"1 scanpath without fixations \(e\.g\. obs_uid 'o3'"):
         load_capmit1003(db, empty="raise")

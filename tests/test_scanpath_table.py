@@ -38,7 +38,7 @@ def test_select_and_iterate():
 
 def test_errors():
     with pytest.raises(InputError, match="outside their image"):
-        Scanpaths.from_arrays([np.array([[10.0, 50.0]])], ["a"], image_sizes={"a": (40, 40)})
+        Scanpaths.from_arrays([np.array([[10.0, 50.0]])], ["a"], sizes={"a": (40, 40)})
     with pytest.raises(InputError, match="empty scanpath"):
         Scanpaths.from_arrays([np.zeros((0, 2))], ["a"])
     with pytest.raises(ShapeError, match="one per scanpath"):
@@ -54,9 +54,9 @@ def test_errors():
 
 def test_constructor_checks_sizes_and_numbers():
     df = pd.DataFrame({"stimulus_id": ["a", "a"], "x": [1.0, 2.0], "y": [3.0, 4.0]})
-    with pytest.raises(InputError, match=r"image_sizes\['a'\]: received \(0, 40\)"):
+    with pytest.raises(InputError, match=r"sizes\['a'\]: received \(0, 40\)"):
         Scanpaths(df, {"a": (0, 40)})
-    with pytest.raises(InputError, match="image_sizes"):
+    with pytest.raises(InputError, match="sizes"):
         Scanpaths(df, {"a": (40,)})
     with pytest.raises(InputError, match="mapping"):
         Scanpaths(df, [(40, 40)])
@@ -66,4 +66,4 @@ def test_constructor_checks_sizes_and_numbers():
         Scanpaths(df.assign(x=["1", "left"]))
     ok = Scanpaths(df.assign(duration=["200", ""], onset=[None, 5]), {"a": [40.0, 40.0]})
     assert ok.table["duration"].tolist()[0] == 200.0 and np.isnan(ok.table["duration"].tolist()[1])
-    assert ok.image_sizes == {"a": (40, 40)}
+    assert ok.sizes == {"a": (40, 40)}

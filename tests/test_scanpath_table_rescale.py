@@ -24,21 +24,21 @@ def test_x_scales_with_width_and_y_with_height():
         np.testing.assert_allclose(after[:, 1], before[:, 1] * 300 / 100)
         np.testing.assert_array_equal(after[:, 2], before[:, 2])  # durations are times, not pixels
     pd.testing.assert_frame_equal(out.meta, sp.meta)
-    assert out.image_sizes == {"a": (300, 50), "b": (300, 50)}
+    assert out.sizes == {"a": (300, 50), "b": (300, 50)}
     back = out.rescale((300, 50), (100, 200))
     pd.testing.assert_frame_equal(back.table, sp.table, check_exact=False, rtol=1e-12)
 
 
 def test_original_is_untouched():
-    sp = Scanpaths(_table().table, image_sizes={"a": (100, 200), "b": (100, 200)})
-    table, sizes = sp.table.copy(), dict(sp.image_sizes)
+    sp = Scanpaths(_table().table, sizes={"a": (100, 200), "b": (100, 200)})
+    table, sizes = sp.table.copy(), dict(sp.sizes)
     sp.rescale(None, (10, 20))
     pd.testing.assert_frame_equal(sp.table, table)
-    assert sp.image_sizes == sizes
+    assert sp.sizes == sizes
 
 
 def test_from_size_defaults_to_image_sizes_and_may_differ_per_image():
-    sp = Scanpaths(_table().table, image_sizes={"a": (100, 200), "b": (400, 800)})
+    sp = Scanpaths(_table().table, sizes={"a": (100, 200), "b": (400, 800)})
     out = sp.rescale(None, to_size=(50, 100))
     same = sp.rescale({"a": (100, 200), "b": (400, 800)}, (50, 100))
     pd.testing.assert_frame_equal(out.table, same.table)
@@ -78,7 +78,7 @@ def test_errors():
         sp.rescale((0, 200), (10, 10))
     with pytest.raises(InputError, match=r"from_size\['b'\]: received \(-1, 3\)"):
         sp.rescale({"a": (100, 200), "b": (-1, 3)}, (10, 10))
-    with pytest.raises(InputError, match=r"from_size: received None, but this table has no image_sizes .*\['a', 'b'\]"):
+    with pytest.raises(InputError, match=r"from_size: received None, but this table has no sizes .*\['a', 'b'\]"):
         sp.rescale(None, (10, 10))
     with pytest.raises(InputError, match=r"none for \['b'\]"):
         sp.rescale({"a": (100, 200)}, (10, 10))

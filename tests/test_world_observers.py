@@ -45,7 +45,7 @@ def test_scanpath_table_starts_at_the_centre_and_is_reproducible(three):
     assert (sp.table.groupby("stimulus_id")["task"].first() == pd.Series(captions)).all()
     first = sp.table[sp.table["fixation"] == 0]
     np.testing.assert_array_equal(first[["x", "y"]].to_numpy(), 31.5)
-    assert sp.image_sizes["world00000"] == (64, 64)  # bounds were checked
+    assert sp.sizes["world00000"] == (64, 64)  # bounds were checked
     # the object column is the mask under the fixation
     t = sp.table
     px = np.rint(t[["x", "y"]].to_numpy()).astype(int)

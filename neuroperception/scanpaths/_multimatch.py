@@ -172,14 +172,14 @@ def _searched_paths(m: np.ndarray, n1: np.ndarray, n2: np.ndarray, width: int
 
 
 def _multimatch_pairs(sa: list[dict], sb: list[dict], ia: np.ndarray, ib: np.ndarray,
-                      screen_size: tuple[float, float]) -> np.ndarray:
+                      size: tuple[float, float]) -> np.ndarray:
     """MultiMatch for pairs ``(sa[ia[k]], sb[ib[k]])`` of simplified scanpaths: ``(P, 5)``."""
     fields = (*_SAC, "dur")
     pad_a = {f: _pad([np.asarray(s[f], float) for s in sa]) for f in fields}
     pad_b = {f: _pad([np.asarray(s[f], float) for s in sb]) for f in fields}
     na = np.array([len(s["lenx"]) for s in sa])[ia]
     nb = np.array([len(s["lenx"]) for s in sb])[ib]
-    diag = np.sqrt(float(screen_size[0]) ** 2 + float(screen_size[1]) ** 2)
+    diag = np.sqrt(float(size[0]) ** 2 + float(size[1]) ** 2)
     out = np.empty((len(ia), 5))
     for idx in _chunks(na, nb):
         l1, l2 = na[idx].max(), nb[idx].max()
@@ -220,7 +220,7 @@ def _multimatch_pairs(sa: list[dict], sb: list[dict], ia: np.ndarray, ib: np.nda
     return out
 
 
-def multimatch(a: Any, b: Any, screen_size: tuple[float, float], *, amplitude_threshold: float = 0.0,
+def multimatch(a: Any, b: Any, size: tuple[float, float], *, amplitude_threshold: float = 0.0,
                direction_threshold: float = 0.0, duration_threshold: float = 0.0) -> np.ndarray:
     """MultiMatch similarity (Jarodzka et al. 2010; Dewhurst et al. 2012) on five dimensions.
 
@@ -237,7 +237,7 @@ def multimatch(a: Any, b: Any, screen_size: tuple[float, float], *, amplitude_th
     ----------
     a, b : array-like
         ``(n, 3)`` x, y, duration (or ``(n, 2)``: the duration similarity is then NaN).
-    screen_size : (float, float)
+    size : (float, float)
         Screen or image size in pixels, (height, width) (the order does not change the result).
     amplitude_threshold, direction_threshold, duration_threshold : float
         Simplification thresholds in pixels, degrees and the durations' unit; all 0 = none.
@@ -270,4 +270,4 @@ def multimatch(a: Any, b: Any, screen_size: tuple[float, float], *, amplitude_th
         return np.full(5, np.nan)
     sa = [_simplified(pa, direction_threshold, amplitude_threshold, duration_threshold)]
     sb = [_simplified(pb, direction_threshold, amplitude_threshold, duration_threshold)]
-    return _multimatch_pairs(sa, sb, np.array([0]), np.array([0]), screen_size)[0]
+    return _multimatch_pairs(sa, sb, np.array([0]), np.array([0]), size)[0]

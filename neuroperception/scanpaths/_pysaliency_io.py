@@ -261,8 +261,8 @@ def load_mit1003_fixations(path, stimuli=None, *, time_scale: float = 1000.0, of
     subjects = np.asarray(trains["subject"])
     empty_paths = [f"train {k} ({ids[all_n[k]]}, subject {_subject_text(subjects[k])})" for k in empty_trains]
     used = set(df["n"].tolist())
-    image_sizes = {ids[k]: s for k, s in sizes.items() if k in used}
-    return _apply_reader_policy(df, image_sizes, reader=reader, off_display=off_display, empty=empty,
+    sizes = {ids[k]: s for k, s in sizes.items() if k in used}
+    return _apply_reader_policy(df, sizes, reader=reader, off_display=off_display, empty=empty,
                                 empty_paths=empty_paths)[0]
 
 

@@ -77,7 +77,7 @@ def _off_display(table: pd.DataFrame, sizes: Mapping[str, tuple[int, int]]) -> t
     return h, w, (x < 0) | (y < 0) | (x >= w) | (y >= h)  # NaN compares False: the table rejects it later
 
 
-def _apply_reader_policy(table: pd.DataFrame, image_sizes: Mapping[str, tuple[int, int]] | None, *, reader: str,
+def _apply_reader_policy(table: pd.DataFrame, sizes: Mapping[str, tuple[int, int]] | None, *, reader: str,
                          off_display: str = "keep", empty: str = "drop", empty_paths: Sequence[str] = (),
                          by: str | None = None) -> tuple[Scanpaths, dict[int, int]]:
     """The reader's rows as a :class:`Scanpaths` after the off-display and empty-scanpath policy.
@@ -86,7 +86,7 @@ def _apply_reader_policy(table: pd.DataFrame, image_sizes: Mapping[str, tuple[in
     ----------
     table : pandas.DataFrame
         One row per fixation with ``scanpath`` (ids in source order), ``fixation``, ``stimulus_id``, ``x``, ``y``.
-    image_sizes : mapping of image id to (height, width), or None
+    sizes : mapping of image id to (height, width), or None
         Images without a size are not checked.
     reader : str
         Names the reader and file in warnings and errors (``"load_coco_search18(a.json)"``).
@@ -103,7 +103,7 @@ def _apply_reader_policy(table: pd.DataFrame, image_sizes: Mapping[str, tuple[in
         The table, and the new scanpath id of each old id that survived.
     """
     _check_policy(off_display, empty)
-    sizes = {str(k): (int(v[0]), int(v[1])) for k, v in (image_sizes or {}).items()}
+    sizes = {str(k): (int(v[0]), int(v[1])) for k, v in (sizes or {}).items()}
     table = table.reset_index(drop=True)
     source, before = table, pd.unique(table["scanpath"])
     n_off = 0
@@ -152,5 +152,5 @@ def _apply_reader_policy(table: pd.DataFrame, image_sizes: Mapping[str, tuple[in
     if off_display == "drop" and n_off:
         table = table.sort_values(["scanpath", "fixation"], kind="stable")
         table["fixation"] = table.groupby("scanpath", sort=False).cumcount()
-    out = Scanpaths(table, image_sizes=sizes or None, allow_off_display=off_display == "keep" and n_off > 0)
+    out = Scanpaths(table, sizes=sizes or None, allow_off_display=off_display == "keep" and n_off > 0)
     return out, {int(old): k for k, old in enumerate(old_ids)}

@@ -38,21 +38,21 @@ def _paths(paths: Any, name: str) -> tuple[list[np.ndarray], Any]:
     return [_path(p, f"{name}[{k}]") for k, p in enumerate(paths)], None
 
 
-def _grid_labels(xy: np.ndarray, grid: tuple[int, int], image_size: tuple[float, float], name: str) -> np.ndarray:
+def _grid_labels(xy: np.ndarray, grid: tuple[int, int], size: tuple[float, float], name: str) -> np.ndarray:
     """ROI index ``row * n_cols + col`` of each fixation on a ``grid = (n_rows, n_cols)`` over the image."""
-    if image_size is None:
+    if size is None:
         raise InputError(f"image_size: received None; expected (height, width) in pixels for the {name} grid")
     rows, cols = (int(g) for g in grid)
-    h, w = (float(s) for s in image_size)
+    h, w = (float(s) for s in size)
     if rows < 1 or cols < 1 or h <= 0 or w <= 0:
-        raise InputError(f"grid/image_size: received {grid}/{image_size}; expected positive (rows, cols) and "
+        raise InputError(f"grid/size: received {grid}/{size}; expected positive (rows, cols) and "
                          "(height, width)")
     x, y = xy[:, 0], xy[:, 1]
     out = (x < 0) | (y < 0) | (x >= w) | (y >= h)
     if out.any():
         k = int(np.argmax(out))
         raise InputError(f"{name}: fixation (x={x[k]:.4g}, y={y[k]:.4g}) lies outside the image of (height, width) "
-                         f"{image_size}; expected 0 <= x < width, 0 <= y < height")
+                         f"{size}; expected 0 <= x < width, 0 <= y < height")
     return (np.floor(y * rows / h).astype(int) * cols + np.floor(x * cols / w).astype(int))
 
 

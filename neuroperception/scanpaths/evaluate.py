@@ -33,32 +33,32 @@ DEFAULT_METRICS = ("multimatch", "scanmatch", "sequence_score")
 _MULTIMATCH_DIMS = ("vector", "direction", "length", "position", "duration")
 
 
-_SIZE_KEYWORDS = ("image_size", "screen_size", "size")
+_SIZE_KEYWORDS = ("size",)
 
 
-def _sizes_and_counts(image_sizes: Any, n_fixations: Any) -> tuple[dict[str, tuple[int, int]], dict[str, int]]:
-    if hasattr(image_sizes, "images") and hasattr(image_sizes, "ids"):
-        shape = tuple(image_sizes.images.shape[-2:])
-        image_sizes = {i: shape for i in image_sizes.ids}
-    if not isinstance(image_sizes, Mapping) or not image_sizes:
-        raise InputError(f"image_sizes: received {type(image_sizes).__name__}; expected a mapping stimulus_id -> "
+def _sizes_and_counts(sizes: Any, n_fixations: Any) -> tuple[dict[str, tuple[int, int]], dict[str, int]]:
+    if hasattr(sizes, "images") and hasattr(sizes, "ids"):
+        shape = tuple(sizes.images.shape[-2:])
+        sizes = {i: shape for i in sizes.ids}
+    if not isinstance(sizes, Mapping) or not sizes:
+        raise InputError(f"sizes: received {type(sizes).__name__}; expected a mapping stimulus_id -> "
                          "(height, width) or an ImageSet")
-    sizes = {}
-    for k, v in image_sizes.items():
+    checked = {}
+    for k, v in sizes.items():
         if len(v) != 2 or min(v) < 1:
-            raise InputError(f"image_sizes[{k!r}]: received {v!r}; expected (height, width) of positive ints")
-        sizes[str(k)] = (int(v[0]), int(v[1]))
+            raise InputError(f"sizes[{k!r}]: received {v!r}; expected (height, width) of positive ints")
+        checked[str(k)] = (int(v[0]), int(v[1]))
     counts = {str(k): v for k, v in n_fixations.items()} if isinstance(n_fixations, Mapping) \
-        else {k: n_fixations for k in sizes}
-    for k in sizes:
+        else {k: n_fixations for k in checked}
+    for k in checked:
         v = counts.get(k)
         if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
             raise InputError(f"n_fixations: received {v!r} for image {k!r}; expected a positive int")
-    return sizes, counts
+    return checked, counts
 
 
-def _baseline(kind: str, image_sizes, n_fixations, n_per_image: int, random_state: int, sigma: float) -> Scanpaths:
-    sizes, counts = _sizes_and_counts(image_sizes, n_fixations)
+def _baseline(kind: str, sizes, n_fixations, n_per_image: int, random_state: int, sigma: float) -> Scanpaths:
+    sizes, counts = _sizes_and_counts(sizes, n_fixations)
     if isinstance(n_per_image, bool) or not isinstance(n_per_image, (int, np.integer)) or n_per_image < 1:
         raise InputError(f"n_per_image: received {n_per_image!r}; expected a positive int")
     rng = check_random_state(random_state)
@@ -74,17 +74,17 @@ def _baseline(kind: str, image_sizes, n_fixations, n_per_image: int, random_stat
             rows += [{"scanpath": k, "fixation": j, "stimulus_id": stimulus_id, "subject": kind, "x": xy[j][0],
                       "y": xy[j][1]} for j in range(m)]
             k += 1
-    return Scanpaths(pd.DataFrame(rows), image_sizes=sizes)
+    return Scanpaths(pd.DataFrame(rows), sizes=sizes)
 
 
 @fill_doc
-def random_scanpaths(image_sizes: Any, n_fixations: int | Mapping[str, int] = 10, n_per_image: int = 1,
+def random_scanpaths(sizes: Any, n_fixations: int | Mapping[str, int] = 10, n_per_image: int = 1,
                      random_state: int | np.random.Generator | None = 0) -> Scanpaths:
     """Fixations drawn uniformly over each image: the chance baseline for scanpath metrics.
 
     Parameters
     ----------
-    image_sizes : mapping or ImageSet
+    sizes : mapping or ImageSet
         ``{stimulus_id: (height, width)}``.
     n_fixations : int or mapping
         Fixations per scanpath, for all images or per image id.
@@ -103,17 +103,17 @@ def random_scanpaths(image_sizes: Any, n_fixations: int | Mapping[str, int] = 10
     >>> sp.n_fixations, bool((sp.arrays()[0][:, 0] < 30).all())
     (5, True)
     """
-    return _baseline("random", image_sizes, n_fixations, n_per_image, random_state, 0.0)
+    return _baseline("random", sizes, n_fixations, n_per_image, random_state, 0.0)
 
 
 @fill_doc
-def center_scanpaths(image_sizes: Any, n_fixations: int | Mapping[str, int] = 10, n_per_image: int = 1,
+def center_scanpaths(sizes: Any, n_fixations: int | Mapping[str, int] = 10, n_per_image: int = 1,
                      sigma: float = 0.1, random_state: int | np.random.Generator | None = 0) -> Scanpaths:
     """Fixations drawn from a Gaussian at the image centre: the centre-bias baseline for scanpaths.
 
     Parameters
     ----------
-    image_sizes : mapping or ImageSet
+    sizes : mapping or ImageSet
         ``{stimulus_id: (height, width)}``.
     n_fixations : int or mapping
         Fixations per scanpath, for all images or per image id.
@@ -135,7 +135,7 @@ def center_scanpaths(image_sizes: Any, n_fixations: int | Mapping[str, int] = 10
     """
     if not (isinstance(sigma, (int, float)) and math.isfinite(sigma) and sigma >= 0):
         raise InputError(f"sigma: received {sigma!r}; expected a non-negative fraction of the image size")
-    return _baseline("center", image_sizes, n_fixations, n_per_image, random_state, float(sigma))
+    return _baseline("center", sizes, n_fixations, n_per_image, random_state, float(sigma))
 
 
 def _named_metric(name: str) -> Callable[[list, list, tuple[int, int]], np.ndarray]:
@@ -157,7 +157,7 @@ def _named_metric(name: str) -> Callable[[list, list, tuple[int, int]], np.ndarr
 
 
 def _callable_metric(fn: Callable[..., Any]) -> Callable[[list, list, tuple[int, int]], np.ndarray]:
-    """Batch a pair metric ``fn(a, b[, image_size=(h, w)])`` into the scorer form."""
+    """Batch a pair metric ``fn(a, b[, size=(h, w)])`` into the scorer form."""
     try:
         params = inspect.signature(fn).parameters
     except (TypeError, ValueError):
@@ -256,7 +256,7 @@ def evaluate_scanpath_model(model: Any, images: Any, human: Scanpaths, captions:
         Names in :mod:`~neuroperception.scanpaths.scanpath_metrics` (``"multimatch"`` gives five
         columns, one per dimension; ``"dtw"``, ``"scanmatch"``, ``"sequence_score"``,
         ``"string_edit_distance"``, ``"sbtde"``) or callables ``f(a, b)`` on ``(n, 2|3)`` arrays
-        returning a number (an ``image_size``/``screen_size`` keyword, when taken, receives the
+        returning a number (a ``size`` keyword, when taken, receives the
         human frame's ``(height, width)``). Similarities and distances are reported as the metric
         gives them: check each metric's direction.
     baselines : sequence of {"center", "random"}
@@ -265,7 +265,7 @@ def evaluate_scanpath_model(model: Any, images: Any, human: Scanpaths, captions:
         Ids for tensor images.
     human_size : (height, width), optional
         The frame of the human fixations (e.g. COCO-Search18's 1050 x 1680 display). Model
-        scanpaths are scaled from the images' size into it. Default: ``human.image_sizes`` when
+        scanpaths are scaled from the images' size into it. Default: ``human.sizes`` when
         they hold the images, else the images' own size.
     n_baseline : int
         Baseline scanpaths per image (their scores are averaged).
@@ -328,7 +328,7 @@ def evaluate_scanpath_model(model: Any, images: Any, human: Scanpaths, captions:
         else:
             raise InputError(f"metrics: received {m!r}; expected metric names or callables")
     if human_size is None:
-        known = {human.image_sizes.get(i) for i in ids}
+        known = {human.sizes.get(i) for i in ids}
         human_size = known.pop() if len(known) == 1 and None not in known else (h, w)
     hh, hw = int(human_size[0]), int(human_size[1])
 

@@ -128,7 +128,7 @@ class _NevaSearch:
         rows = [{"scanpath": i, "fixation": j, "stimulus_id": ids[i], "subject": self._name, "task": tasks[i],
                  "x": xy[i, j, 0], "y": xy[i, j, 1], "loss": losses[i, j]}
                 for i in range(len(ids)) for j in range(xy.shape[1])]
-        scanpaths = Scanpaths(pd.DataFrame(rows), image_sizes={i: size for i in ids})
+        scanpaths = Scanpaths(pd.DataFrame(rows), sizes={i: size for i in ids})
         scanpaths.table.attrs.update(model=f"{self._name}({self._network})", weights=self.weights)
         return scanpaths
 

@@ -108,7 +108,7 @@ def _coco_records(file: Path) -> list[dict]:
 
 
 def load_coco_search18(paths, split: str | None = None, *, task: str | Sequence[str] | None = None,
-                       condition: str | None = None, image_size: tuple[int, int] | None = COCO_SEARCH18_DISPLAY,
+                       condition: str | None = None, size: tuple[int, int] | None = COCO_SEARCH18_DISPLAY,
                        off_display: str = "keep", empty: str = "drop") -> Scanpaths:
     """Read COCO-Search18 fixation JSON files into one :class:`Scanpaths`.
 
@@ -126,7 +126,7 @@ def load_coco_search18(paths, split: str | None = None, *, task: str | Sequence[
         Keep only trials of this split (``"validation"`` is read as ``"valid"``).
     task, condition : optional
         Keep only these target categories / ``"present"`` or ``"absent"`` trials.
-    image_size : (height, width) or None
+    size : (height, width) or None
         Display size for the bounds check; ``None`` skips it.
     off_display : {"keep", "drop", "clip"}
         Fixations off the display (the published files hold a few, e.g. ``Y = -5.5`` or ``X = 1703.8``):
@@ -220,8 +220,8 @@ def load_coco_search18(paths, split: str | None = None, *, task: str | Sequence[
                          f"condition={condition!r}); expected at least one scanpath")
     table = pd.concat([pd.DataFrame(columns), pd.DataFrame(trial_fields)], axis=1)
     sizes = None
-    if image_size is not None:
-        sizes = {i: tuple(image_size) for i in table["stimulus_id"].unique()}
+    if size is not None:
+        sizes = {i: tuple(size) for i in table["stimulus_id"].unique()}
     return _apply_reader_policy(table, sizes, reader="load_coco_search18", off_display=off_display, empty=empty,
                                 empty_paths=empty_trials, by="source")[0]
 
@@ -276,7 +276,7 @@ def _image_sizes_from_dir(image_dir, names) -> dict[str, tuple[int, int]]:
     return sizes
 
 
-def load_capmit1003(db_path, *, image_dir=None, image_sizes: Mapping[str, tuple[int, int]] | None = None,
+def load_capmit1003(db_path, *, image_dir=None, sizes: Mapping[str, tuple[int, int]] | None = None,
                     time_unit: str | None = None, off_display: str = "keep",
                     empty: str = "drop") -> tuple[Scanpaths, pd.DataFrame]:
     """Read the CapMIT1003 SQLite database: click sequences and the captions written with them.
@@ -293,7 +293,7 @@ def load_capmit1003(db_path, *, image_dir=None, image_sizes: Mapping[str, tuple[
     image_dir : str or Path, optional
         MIT1003 ``ALLSTIMULI`` folder; when given, image sizes are read from it and clicks are checked
         to lie inside their image.
-    image_sizes : mapping of image file name to (height, width), optional
+    sizes : mapping of image file name to (height, width), optional
         Sizes for the bounds check without reading images.
     time_unit : {"s", "ms"}, optional
         Needed only when the database stores timestamps as numbers (text dates are parsed).
@@ -374,7 +374,7 @@ def load_capmit1003(db_path, *, image_dir=None, image_sizes: Mapping[str, tuple[
         "obs_uid": clicks["obs_uid"].astype(str).to_numpy(),
         "img_uid": clicks["obs_uid"].map(by_obs["img_uid"]).astype(str).to_numpy(),
         "click_id": clicks["click_id"].to_numpy()})
-    sizes = dict(image_sizes) if image_sizes is not None else None
+    sizes = dict(sizes) if sizes is not None else None
     if image_dir is not None:
         sizes = {**_image_sizes_from_dir(image_dir, sorted(table["stimulus_id"].unique())), **(sizes or {})}
     sp, new_id = _apply_reader_policy(table, sizes, reader=f"load_capmit1003({db_path.name})",

@@ -53,8 +53,8 @@ def scanmatch_substitution_matrix(grid: tuple[int, int], threshold: float) -> np
     return float(threshold) - np.sqrt((r[:, None] - r[None]) ** 2 + (c[:, None] - c[None]) ** 2)
 
 
-def _scanmatch_sequence(path: np.ndarray, grid, image_size, temporal_bin, name) -> np.ndarray:
-    labels = _grid_labels(path, grid, image_size, name)
+def _scanmatch_sequence(path: np.ndarray, grid, size, temporal_bin, name) -> np.ndarray:
+    labels = _grid_labels(path, grid, size, name)
     if not temporal_bin:
         return labels
     if path.shape[1] < 3 or np.isnan(path[:, 2]).any():
@@ -67,7 +67,7 @@ def _scanmatch_sequence(path: np.ndarray, grid, image_size, temporal_bin, name) 
     return seq
 
 
-def scanmatch(a: Any, b: Any, image_size: tuple[float, float], *, grid: tuple[int, int] = (8, 12),
+def scanmatch(a: Any, b: Any, size: tuple[float, float], *, grid: tuple[int, int] = (8, 12),
               threshold: float = 3.5, gap: float = 0.0, temporal_bin: float | None = None) -> float:
     """ScanMatch (Cristino et al. 2010): Needleman–Wunsch alignment of ROI sequences.
 
@@ -90,19 +90,19 @@ def scanmatch(a: Any, b: Any, image_size: tuple[float, float], *, grid: tuple[in
     0.5286
     """
     pa, pb = _path(a, "a"), _path(b, "b")
-    sa = _scanmatch_sequence(pa, grid, image_size, temporal_bin, "a")
-    sb = _scanmatch_sequence(pb, grid, image_size, temporal_bin, "b")
+    sa = _scanmatch_sequence(pa, grid, size, temporal_bin, "a")
+    sb = _scanmatch_sequence(pb, grid, size, temporal_bin, "b")
     sub = scanmatch_substitution_matrix(grid, threshold)
     score = _sequence_alignment([sa], [sb], np.array([0]), np.array([0]), "nw", sub, gap)[0]
     return float(score / (threshold * max(len(sa), len(sb))))
 
 
-def string_edit_distance(a: Any, b: Any, *, grid: tuple[int, int] = (5, 5), image_size: tuple[float, float] = None,
+def string_edit_distance(a: Any, b: Any, *, grid: tuple[int, int] = (5, 5), size: tuple[float, float] = None,
                          normalize: bool = True) -> float:
     """Levenshtein distance between the grid-region strings of two scanpaths.
 
     Each fixation becomes the letter of its region on a ``grid = (n_rows, n_cols)`` over an image of
-    ``image_size = (height, width)``; insertions, deletions and substitutions cost 1. With
+    ``size = (height, width)``; insertions, deletions and substitutions cost 1. With
     ``normalize`` the distance is divided by the longer string's length (0 = identical, 1 = nothing
     in common).
 
@@ -110,16 +110,16 @@ def string_edit_distance(a: Any, b: Any, *, grid: tuple[int, int] = (5, 5), imag
     --------
     >>> import numpy as np
     >>> a = np.array([[10, 10], [90, 10], [90, 90]])
-    >>> string_edit_distance(a, a[:2], grid=(2, 2), image_size=(100, 100), normalize=False)
+    >>> string_edit_distance(a, a[:2], grid=(2, 2), size=(100, 100), normalize=False)
     1.0
     """
-    la = _grid_labels(_path(a, "a"), grid, image_size, "a")
-    lb = _grid_labels(_path(b, "b"), grid, image_size, "b")
+    la = _grid_labels(_path(a, "a"), grid, size, "a")
+    lb = _grid_labels(_path(b, "b"), grid, size, "b")
     d = _sequence_alignment([la], [lb], np.array([0]), np.array([0]), "edit")[0]
     return float(d / max(len(la), len(lb)) if normalize else d)
 
 
-def sequence_score(a: Any, b: Any, *, grid: tuple[int, int] = (5, 5), image_size: tuple[float, float] = None,
+def sequence_score(a: Any, b: Any, *, grid: tuple[int, int] = (5, 5), size: tuple[float, float] = None,
                    centers: Any = None) -> float:
     """Sequence score: fraction of matched regions in the best alignment of two region strings.
 
@@ -132,12 +132,12 @@ def sequence_score(a: Any, b: Any, *, grid: tuple[int, int] = (5, 5), image_size
     --------
     >>> import numpy as np
     >>> a = np.array([[10, 10], [90, 10], [90, 90]])
-    >>> round(sequence_score(a, a[[0, 2]], grid=(2, 2), image_size=(100, 100)), 4)
+    >>> round(sequence_score(a, a[[0, 2]], grid=(2, 2), size=(100, 100)), 4)
     0.6667
     """
     pa, pb = _path(a, "a"), _path(b, "b")
-    la = _nearest_labels(pa, centers) if centers is not None else _grid_labels(pa, grid, image_size, "a")
-    lb = _nearest_labels(pb, centers) if centers is not None else _grid_labels(pb, grid, image_size, "b")
+    la = _nearest_labels(pa, centers) if centers is not None else _grid_labels(pa, grid, size, "a")
+    lb = _nearest_labels(pb, centers) if centers is not None else _grid_labels(pb, grid, size, "b")
     s = _sequence_alignment([la], [lb], np.array([0]), np.array([0]), "nw", "identity", 0.0)[0]
     return float(s / max(len(la), len(lb)))
 
@@ -226,11 +226,11 @@ def _options(fn, params: dict) -> dict:
 
 def _labels_for(paths, opts, name, scanmatch_bins=False):
     if scanmatch_bins:
-        return [_scanmatch_sequence(p, opts["grid"], opts["image_size"], opts["temporal_bin"], f"{name}[{k}]")
+        return [_scanmatch_sequence(p, opts["grid"], opts["size"], opts["temporal_bin"], f"{name}[{k}]")
                 for k, p in enumerate(paths)]
     if opts.get("centers") is not None:
         return [_nearest_labels(p, opts["centers"]) for p in paths]
-    return [_grid_labels(p, opts["grid"], opts["image_size"], f"{name}[{k}]") for k, p in enumerate(paths)]
+    return [_grid_labels(p, opts["grid"], opts["size"], f"{name}[{k}]") for k, p in enumerate(paths)]
 
 
 def _pair_scores(metric: str, pa, pb, ia, ib, opts) -> np.ndarray:
@@ -247,7 +247,7 @@ def _pair_scores(metric: str, pa, pb, ia, ib, opts) -> np.ndarray:
         if ok.any():
             keep_a = [s if s is not None else _saccades(np.zeros((2, 3))) for s in sa]
             keep_b = [s if s is not None else _saccades(np.zeros((2, 3))) for s in sb]
-            out[ok] = _multimatch_pairs(keep_a, keep_b, ia[ok], ib[ok], opts["screen_size"])
+            out[ok] = _multimatch_pairs(keep_a, keep_b, ia[ok], ib[ok], opts["size"])
         return out
     if metric == "scanmatch":
         la, lb = _labels_for(pa, opts, "scanpaths_a", True), _labels_for(pb, opts, "scanpaths_b", True)
@@ -306,9 +306,9 @@ def pairwise_scanpath_scores(scanpaths_a: Any, scanpaths_b: Any = None, metric: 
         ``("stimulus_id", "task")`` those of the same image and task; ``"subject"``, ``"condition"``
         also work. Other pairs are NaN and never computed. Needs :class:`Scanpaths` inputs.
     **params
-        The metric's keyword arguments (e.g. ``screen_size`` for MultiMatch, ``image_size`` and
-        ``grid`` for the grid metrics, ``k`` for SBTDE). For a Scanpaths with a single
-        ``image_sizes`` entry, ``image_size``/``screen_size`` default to it.
+        The metric's keyword arguments (e.g. ``size`` for MultiMatch and the grid metrics, ``grid``
+        for the grid metrics, ``k`` for SBTDE). For Scanpaths whose ``sizes`` hold a single size,
+        ``size`` defaults to it.
 
     Returns
     -------
@@ -334,11 +334,10 @@ def pairwise_scanpath_scores(scanpaths_a: Any, scanpaths_b: Any = None, metric: 
         raise InputError(f"metric: received {metric!r}; expected one of {sorted(_FUNCTIONS)}")
     pa, meta_a = _paths(scanpaths_a, "scanpaths_a")
     pb, meta_b = (pa, meta_a) if scanpaths_b is None else _paths(scanpaths_b, "scanpaths_b")
-    size_key = "screen_size" if metric == "multimatch" else "image_size"
-    if size_key not in params and metric in ("multimatch", "scanmatch", "string_edit_distance", "sequence_score"):
-        sizes = {s for sp in (scanpaths_a, scanpaths_b) if isinstance(sp, Scanpaths) for s in sp.image_sizes.values()}
+    if "size" not in params and metric in ("multimatch", "scanmatch", "string_edit_distance", "sequence_score"):
+        sizes = {s for sp in (scanpaths_a, scanpaths_b) if isinstance(sp, Scanpaths) for s in sp.sizes.values()}
         if len(sizes) == 1:
-            params = {**params, size_key: sizes.pop()}
+            params = {**params, "size": sizes.pop()}
     opts = _options(_FUNCTIONS[metric], params)
     ia, ib = (g.ravel() for g in np.meshgrid(np.arange(len(pa)), np.arange(len(pb)), indexing="ij"))
     if within is None:

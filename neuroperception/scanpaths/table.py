@@ -52,10 +52,10 @@ class Scanpaths:
         ``subject``/``task``/``condition`` with ``""``, ``onset``/``duration`` with NaN,
         ``scanpath`` by grouping rows on (stimulus_id, subject, task, condition) in order of appearance,
         ``fixation`` by row order within each scanpath.
-    image_sizes : mapping of image id to (height, width), optional
+    sizes : mapping of stimulus id to (height, width), optional
         When given, fixations outside their image are an error, unless ``allow_off_display``.
     allow_off_display : bool
-        Keep the ``image_sizes`` but accept fixations outside their image (readers set it when asked
+        Keep the ``sizes`` but accept fixations outside their image (readers set it when asked
         to keep the few off-display fixations real recordings hold). Non-finite coordinates stay an error.
 
     Examples
@@ -73,7 +73,7 @@ class Scanpaths:
     2
     """
 
-    def __init__(self, table: pd.DataFrame, image_sizes: Mapping[str, tuple[int, int]] | None = None, *,
+    def __init__(self, table: pd.DataFrame, sizes: Mapping[str, tuple[int, int]] | None = None, *,
                  allow_off_display: bool = False):
         if not isinstance(table, pd.DataFrame):
             raise InputError(f"table: received {type(table).__name__}; expected a pandas DataFrame")
@@ -118,24 +118,24 @@ class Scanpaths:
                              "expected one of each per scanpath")
         order = list(COLUMNS) + [c for c in df.columns if c not in COLUMNS]
         self.table = df[order]
-        if image_sizes is not None and not isinstance(image_sizes, Mapping):
-            raise InputError(f"image_sizes: received {type(image_sizes).__name__}; expected a mapping of image id to "
+        if sizes is not None and not isinstance(sizes, Mapping):
+            raise InputError(f"sizes: received {type(sizes).__name__}; expected a mapping of stimulus id to "
                              "(height, width)")
-        self.image_sizes = {str(k): _check_size(v, f"image_sizes[{k!r}]") for k, v in (image_sizes or {}).items()}
+        self.sizes = {str(k): _check_size(v, f"sizes[{k!r}]") for k, v in (sizes or {}).items()}
         self.allow_off_display = bool(allow_off_display)
-        if self.image_sizes and not self.allow_off_display:
-            self.check_bounds(self.image_sizes)
+        if self.sizes and not self.allow_off_display:
+            self.check_bounds(self.sizes)
 
     # -- construction ------------------------------------------------------------------------
     @classmethod
-    def from_dataframe(cls, table: pd.DataFrame, image_sizes=None, *, allow_off_display: bool = False) -> "Scanpaths":
+    def from_dataframe(cls, table: pd.DataFrame, sizes=None, *, allow_off_display: bool = False) -> "Scanpaths":
         """Build from a DataFrame (see the class docstring for the columns)."""
-        return cls(table, image_sizes, allow_off_display=allow_off_display)
+        return cls(table, sizes, allow_off_display=allow_off_display)
 
     @classmethod
     def from_arrays(cls, paths: Sequence[Any], stimulus_id: Sequence[str], subjects: Sequence[str] | None = None,
                     tasks: Sequence[str] | None = None, conditions: Sequence[str] | None = None,
-                    image_sizes=None) -> "Scanpaths":
+                    sizes=None) -> "Scanpaths":
         """Build from one ``(n, 2)`` (x, y) or ``(n, 3)`` (x, y, duration) array per scanpath."""
         if len(paths) != len(stimulus_id):
             raise ShapeError(f"stimulus_id: received {len(stimulus_id)}; expected one per scanpath ({len(paths)})")
@@ -152,7 +152,7 @@ class Scanpaths:
                              "task": tasks[k] if tasks is not None else "",
                              "condition": conditions[k] if conditions is not None else "",
                              "x": row[0], "y": row[1], "duration": row[2] if arr.shape[1] == 3 else np.nan})
-        return cls(pd.DataFrame(rows), image_sizes)
+        return cls(pd.DataFrame(rows), sizes)
 
     @classmethod
     def from_xarray(cls, da: xr.DataArray) -> "Scanpaths":
@@ -211,20 +211,20 @@ class Scanpaths:
                 raise InputError(f"select: unknown column {col!r}; expected one of {list(self.table.columns)}")
             values = value if isinstance(value, (list, tuple, set)) else [value]
             mask &= self.table[col].isin(list(values)).to_numpy()
-        return Scanpaths(self.table[mask], self.image_sizes, allow_off_display=self.allow_off_display)
+        return Scanpaths(self.table[mask], self.sizes, allow_off_display=self.allow_off_display)
 
-    def check_bounds(self, image_sizes: Mapping[str, tuple[int, int]]) -> None:
+    def check_bounds(self, sizes: Mapping[str, tuple[int, int]]) -> None:
         """Raise an :class:`InputError` for fixations outside their image (``0 <= x < width``)."""
-        sizes = self.table["stimulus_id"].map(lambda i: image_sizes.get(i, (np.inf, np.inf)))
-        h = np.array([s[0] for s in sizes], dtype=float)
-        w = np.array([s[1] for s in sizes], dtype=float)
+        frame = self.table["stimulus_id"].map(lambda i: sizes.get(i, (np.inf, np.inf)))
+        h = np.array([s[0] for s in frame], dtype=float)
+        w = np.array([s[1] for s in frame], dtype=float)
         x, y = self.table["x"].to_numpy(), self.table["y"].to_numpy()
         out = (x < 0) | (y < 0) | (x >= w) | (y >= h)
         if out.any():
             first = self.table[out].iloc[0]
             raise InputError(
                 f"{int(out.sum())} fixations fall outside their image, e.g. ({first['x']:.1f}, {first['y']:.1f}) "
-                f"on {first['stimulus_id']!r} of size {image_sizes.get(first['stimulus_id'])} (height, width); "
+                f"on {first['stimulus_id']!r} of size {sizes.get(first['stimulus_id'])} (height, width); "
                 "expected 0 <= x < width and 0 <= y < height"
             )
 
@@ -244,9 +244,9 @@ class Scanpaths:
         ----------
         from_size : (height, width), mapping of image id to (height, width), or None
             The frame the coordinates are in now: one size for every image, one per image, or
-            ``None`` for this table's ``image_sizes`` (which must then cover every image).
+            ``None`` for this table's ``sizes`` (which must then cover every image).
         to_size : (height, width)
-            The frame to scale into; the result's ``image_sizes`` hold it for every image.
+            The frame to scale into; the result's ``sizes`` hold it for every image.
 
         Returns
         -------
@@ -269,12 +269,12 @@ class Scanpaths:
         h2, w2 = _check_size(to_size, "to_size")
         ids = self.table["stimulus_id"].unique().tolist()
         if from_size is None:
-            missing = [i for i in ids if i not in self.image_sizes]
+            missing = [i for i in ids if i not in self.sizes]
             if missing:
-                raise InputError(f"from_size: received None, but this table has no image_sizes for the images "
+                raise InputError(f"from_size: received None, but this table has no sizes for the images "
                                  f"{missing[:5]} ({len(missing)} of {len(ids)}); expected from_size=(height, width) "
                                  "or a mapping image id -> (height, width)")
-            sizes = {i: self.image_sizes[i] for i in ids}
+            sizes = {i: self.sizes[i] for i in ids}
         elif isinstance(from_size, Mapping):
             missing = [i for i in ids if i not in from_size]
             if missing:
@@ -300,7 +300,7 @@ class Scanpaths:
                         raise InputError(f"table: column {col!r} holds {table[col].dtype} values; expected pixel "
                                          "numbers (NaN when unknown) to rescale")
                     table[col] = table[col].astype(float) * scale
-        return Scanpaths(table, image_sizes={i: (h2, w2) for i in ids}, allow_off_display=self.allow_off_display)
+        return Scanpaths(table, sizes={i: (h2, w2) for i in ids}, allow_off_display=self.allow_off_display)
 
     # -- conversions -------------------------------------------------------------------------
     def to_dataframe(self) -> pd.DataFrame:
