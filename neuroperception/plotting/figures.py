@@ -47,7 +47,7 @@ def compact_labels(labels: Sequence[str]) -> list[str]:
     return out
 
 
-def plot_image_grid(images, labels: Sequence[str] | None = None, ncols: int = 8, size: float = 1.6):
+def plot_image_grid(images, labels: Sequence[str] | None = None, ncols: int = 8, panel_size: float = 1.6):
     """Show images ``(N, 3, H, W)`` in ``[0, 1]`` (tensor or array) in a grid with their ids.
 
     Examples
@@ -62,7 +62,7 @@ def plot_image_grid(images, labels: Sequence[str] | None = None, ncols: int = 8,
     labels = compact_labels(labels) if labels is not None else None
     ncols = max(1, min(ncols, n))
     nrows = int(np.ceil(n / ncols))
-    fig, axes = plt.subplots(nrows, ncols, figsize=(size * ncols, size * nrows + 0.2), squeeze=False)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(panel_size * ncols, panel_size * nrows + 0.2), squeeze=False)
     for k, ax in enumerate(axes.flat):
         ax.axis("off")
         if k < n:

@@ -76,7 +76,7 @@ def _default_step(hw: tuple[int, int]) -> int:
 
 
 def plot_flow(flow: Any, image: Any = None, *, step: int | None = None, ax=None, scale: float | None = None,
-              color: Any = "direction", title: str | None = None, size: float = 4.0):
+              color: Any = "direction", title: str | None = None, panel_size: float = 4.0):
     """Draw a flow field as arrows (optionally over its frame), coloured by direction.
 
     Parameters
@@ -96,7 +96,7 @@ def plot_flow(flow: Any, image: Any = None, *, step: int | None = None, ax=None,
     color : "direction" or a matplotlib colour
         ``"direction"`` colours each arrow by its angle (hsv wheel: right red, down green-yellow...).
     title : str, optional
-    size : float
+    panel_size : float
         Figure width in inches when a new figure is made.
 
     Returns
@@ -116,7 +116,7 @@ def plot_flow(flow: Any, image: Any = None, *, step: int | None = None, ax=None,
     if not isinstance(step, (int, np.integer)) or step < 1:
         raise InputError(f"step: received {step!r}; expected a positive int (pixels between arrows)")
     if ax is None:
-        fig, ax = plt.subplots(figsize=(size, size * hw[0] / max(hw[1], 1)))
+        fig, ax = plt.subplots(figsize=(panel_size, panel_size * hw[0] / max(hw[1], 1)))
     fig = ax.figure
     if image is not None:
         ax.imshow(_image(image, hw), interpolation="nearest")
@@ -132,7 +132,7 @@ def plot_flow(flow: Any, image: Any = None, *, step: int | None = None, ax=None,
 
 
 def plot_flow_comparison(true: Any, decoded: Any, image: Any = None, *, labels: Any = None, max_rows: int = 4,
-                         step: int | None = None, show_error: bool = True, size: float = 2.6):
+                         step: int | None = None, show_error: bool = True, panel_size: float = 2.6):
     """True and decoded flows side by side, one row per stimulus, with the end-point-error map.
 
     Both flows of a row share one arrow scale, so lengths compare directly.
@@ -152,7 +152,7 @@ def plot_flow_comparison(true: Any, decoded: Any, image: Any = None, *, labels: 
         Pixels between arrows.
     show_error : bool
         Add a third column with the per-pixel end-point error ``|decoded - true|`` (pixels).
-    size : float
+    panel_size : float
         Width in inches of one panel.
 
     Returns
@@ -188,7 +188,7 @@ def plot_flow_comparison(true: Any, decoded: Any, image: Any = None, *, labels: 
         else:
             images = [image] * n
     ncols = 3 if show_error else 2
-    fig, axes = plt.subplots(n, ncols, figsize=(size * ncols, size * n * t.shape[-2] / max(t.shape[-1], 1)),
+    fig, axes = plt.subplots(n, ncols, figsize=(panel_size * ncols, panel_size * n * t.shape[-2] / max(t.shape[-1], 1)),
                              squeeze=False)
     for i in range(n):
         pair_max = float(max(np.hypot(*t[i]).max(), np.hypot(*d[i]).max(), 1e-12))

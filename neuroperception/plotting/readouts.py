@@ -50,7 +50,7 @@ def _check_finite(arr: np.ndarray, name: str) -> None:
 
 def plot_attention_maps(images: Any, maps: Any, *, labels: Sequence[str] | None = None,
                         rows: Sequence[str] | None = None, alpha: float = 0.6, cmap: str = "magma",
-                        size: float = 1.8, title: str | None = None):
+                        panel_size: float = 1.8, title: str | None = None):
     """Attention maps over their images: one column per image, one row per ROI (or query).
 
     Each map is stretched over the whole image (the feature grid covers the image) and drawn on
@@ -71,7 +71,7 @@ def plot_attention_maps(images: Any, maps: Any, *, labels: Sequence[str] | None 
         Opacity of the maps over the images.
     cmap : str
         Colour map of the attention.
-    size : float
+    panel_size : float
         Inches per panel.
     title : str, optional
 
@@ -106,7 +106,7 @@ def plot_attention_maps(images: Any, maps: Any, *, labels: Sequence[str] | None 
         raise InputError(f"labels/rows: received {len(labels)} labels and {len(names)} rows; expected {n} and {r} "
                          "(stimuli and rows of maps)")
     top = int(images is not None)
-    fig, axes = plt.subplots(r + top, n, figsize=(size * n, size * (r + top)), squeeze=False)
+    fig, axes = plt.subplots(r + top, n, figsize=(panel_size * n, panel_size * (r + top)), squeeze=False)
     vmax = float(arr.max()) if arr.max() > 0 else 1.0
     for j in range(n):
         if top:
@@ -146,7 +146,7 @@ def _voxel_maps(maps: Any, name: str) -> tuple[np.ndarray, list[str] | None]:
 
 
 def plot_receptive_fields(planted: Any, recovered: Any, *, voxels: Sequence[int] | None = None,
-                          labels: Sequence[str] | None = None, cmap: str = "viridis", size: float = 1.6,
+                          labels: Sequence[str] | None = None, cmap: str = "viridis", panel_size: float = 1.6,
                           title: str | None = None):
     """Planted next to recovered receptive-field maps: one column per voxel, one row per source.
 
@@ -162,7 +162,7 @@ def plot_receptive_fields(planted: Any, recovered: Any, *, voxels: Sequence[int]
     labels : sequence of str, optional
         Column titles (default: ``voxel k`` with its ``roi`` when the planted maps have one).
     cmap : str
-    size : float
+    panel_size : float
         Inches per panel.
     title : str, optional
 
@@ -202,7 +202,8 @@ def plot_receptive_fields(planted: Any, recovered: Any, *, voxels: Sequence[int]
     if len(labels) != len(idx):
         raise InputError(f"labels: received {len(labels)}; expected one per voxel drawn ({len(idx)})")
     rows = {"planted": truth, **rec}
-    fig, axes = plt.subplots(len(rows), len(idx), figsize=(size * len(idx), size * len(rows)), squeeze=False)
+    fig, axes = plt.subplots(len(rows), len(idx), figsize=(panel_size * len(idx), panel_size * len(rows)),
+                             squeeze=False)
     for i, (name, arr) in enumerate(rows.items()):
         for j, v in enumerate(idx):
             ax = axes[i, j]

@@ -63,11 +63,11 @@ def _marker_sizes(paths: list[np.ndarray], min_size: float, max_size: float) -> 
             for p in paths]
 
 
-def _axes(ax, image_hw: tuple[int, int] | None, size: float):
+def _axes(ax, image_hw: tuple[int, int] | None, panel_size: float):
     if ax is not None:
         return ax.figure, ax
     h, w = image_hw if image_hw is not None else (3, 4)
-    fig, ax = plt.subplots(figsize=(size, size * h / max(w, 1)), layout="constrained")  # room for a legend
+    fig, ax = plt.subplots(figsize=(panel_size, panel_size * h / max(w, 1)), layout="constrained")  # room for a legend
     return fig, ax
 
 
@@ -85,7 +85,7 @@ def _legend(ax, n: int, where: str | None) -> None:
 
 def plot_scanpaths(image, scanpaths, ax=None, *, labels: Sequence[str] | None = None,
                    colors: Sequence[Any] | None = None, numbers: bool = True, min_size: float = 60.0,
-                   max_size: float = 400.0, value_range=(0.0, 1.0), title: str | None = None, size: float = 6.0,
+                   max_size: float = 400.0, value_range=(0.0, 1.0), title: str | None = None, panel_size: float = 6.0,
                    legend: str | None = "below"):
     """Draw scanpaths over an image: numbered fixations joined by lines, circle area by duration.
 
@@ -111,7 +111,7 @@ def plot_scanpaths(image, scanpaths, ax=None, *, labels: Sequence[str] | None = 
     value_range : tuple
         Range of float image values (never guessed).
     title : str, optional
-    size : float
+    panel_size : float
         Figure width in inches when a new figure is made.
     legend : {"below", "best", None}, default "below"
         Where the labels go: under the image, outside the axes, so no fixation is hidden
@@ -142,7 +142,7 @@ def plot_scanpaths(image, scanpaths, ax=None, *, labels: Sequence[str] | None = 
     if legend not in _LEGENDS:
         raise InputError(f"legend: received {legend!r}; expected one of {_LEGENDS}")
     rgb = _image_hwc(image, value_range) if image is not None else None
-    fig, ax = _axes(ax, rgb.shape[:2] if rgb is not None else None, size)
+    fig, ax = _axes(ax, rgb.shape[:2] if rgb is not None else None, panel_size)
     if rgb is not None:
         ax.imshow(rgb, interpolation="nearest")
     cycle = plt.get_cmap("tab10").colors
@@ -185,7 +185,7 @@ def _saliency_2d(saliency_map) -> np.ndarray:
 
 def plot_saliency_overlay(image, saliency_map, fixations=None, *, alpha: float = 0.5, cmap: str = "jet",
                           ax=None, value_range=(0.0, 1.0), colorbar: bool = False, title: str | None = None,
-                          size: float = 6.0):
+                          panel_size: float = 6.0):
     """Show a saliency map as a translucent heat map over its image, optionally with fixations.
 
     The map is stretched over the image extent, so a map computed at another resolution lines up.
@@ -208,7 +208,7 @@ def plot_saliency_overlay(image, saliency_map, fixations=None, *, alpha: float =
     colorbar : bool
         Add a colour bar for the map values.
     title : str, optional
-    size : float
+    panel_size : float
         Figure width in inches when a new figure is made.
 
     Returns
@@ -228,7 +228,7 @@ def plot_saliency_overlay(image, saliency_map, fixations=None, *, alpha: float =
     smap = _saliency_2d(saliency_map)
     rgb = _image_hwc(image, value_range) if image is not None else None
     h, w = rgb.shape[:2] if rgb is not None else smap.shape
-    fig, ax = _axes(ax, (h, w), size)
+    fig, ax = _axes(ax, (h, w), panel_size)
     extent = (-0.5, w - 0.5, h - 0.5, -0.5)
     if rgb is not None:
         ax.imshow(rgb, extent=extent, interpolation="nearest")

@@ -127,7 +127,7 @@ def _pick(table, n: int) -> list[int]:
     return picked
 
 
-def plot_triplets(images_by_id, table, n: int = 6, *, rows: Sequence[int] | None = None, size: float = 1.8):
+def plot_triplets(images_by_id, table, n: int = 6, *, rows: Sequence[int] | None = None, panel_size: float = 1.8):
     """Example triplets: reference, option A, option B per row, with their distances.
 
     Parameters
@@ -142,7 +142,7 @@ def plot_triplets(images_by_id, table, n: int = 6, *, rows: Sequence[int] | None
         ones (largest deltas at both levels), alternating.
     rows : sequence of int, optional
         Positions in ``table`` to show instead.
-    size : float
+    panel_size : float
         Inches per image.
 
     Returns
@@ -167,7 +167,8 @@ def plot_triplets(images_by_id, table, n: int = 6, *, rows: Sequence[int] | None
     rows = list(rows)
     if not rows or any(not 0 <= int(r) < len(table) for r in rows):
         raise InputError(f"rows: received {rows}; expected positions in 0..{len(table) - 1}")
-    fig, axes = plt.subplots(len(rows), 3, figsize=(3 * size + 0.6, len(rows) * (size + 0.55)), squeeze=False)
+    fig, axes = plt.subplots(len(rows), 3, figsize=(3 * panel_size + 0.6, len(rows) * (panel_size + 0.55)),
+                             squeeze=False)
     for ax_row, pos in zip(axes, rows):
         t = table.iloc[int(pos)]
         panels = (("ref", "reference"), ("option_a", "A"), ("option_b", "B"))

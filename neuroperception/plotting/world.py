@@ -33,7 +33,7 @@ def _as_hwc(image) -> np.ndarray:
 
 
 def plot_scenes(scenes, n: int = 8, *, ncols: int = 4, caption: str | None = None, boxes: bool = False,
-                size: float = 2.0):
+                panel_size: float = 2.0):
     """The first ``n`` scenes in a grid, each titled with one of its captions.
 
     Parameters
@@ -49,7 +49,7 @@ def plot_scenes(scenes, n: int = 8, *, ncols: int = 4, caption: str | None = Non
         caption of that kind, or its first caption when ``None`` or when it has none of that kind.
     boxes : bool
         Outline every object's visible box.
-    size : float
+    panel_size : float
         Inches per panel.
 
     Examples
@@ -67,7 +67,7 @@ def plot_scenes(scenes, n: int = 8, *, ncols: int = 4, caption: str | None = Non
     images = scenes.images[ids].images if len(ids) < len(scenes.images) else scenes.images.images
     ncols = max(1, min(ncols, len(ids)))
     nrows = int(np.ceil(len(ids) / ncols))
-    fig, axes = plt.subplots(nrows, ncols, figsize=(size * ncols, (size + 0.45) * nrows), squeeze=False)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(panel_size * ncols, (panel_size + 0.45) * nrows), squeeze=False)
     for k, ax in enumerate(axes.flat):
         ax.axis("off")
         if k >= len(ids):
@@ -83,7 +83,7 @@ def plot_scenes(scenes, n: int = 8, *, ncols: int = 4, caption: str | None = Non
     return fig
 
 
-def plot_episode(episodes, index: int = 0, *, n_frames: int | None = None, flow: bool = True, size: float = 1.5):
+def plot_episode(episodes, index: int = 0, *, n_frames: int | None = None, flow: bool = True, panel_size: float = 1.5):
     """One episode as a strip of frames titled with their step (``phase``), the flow's arrows on top.
 
     Parameters
@@ -96,7 +96,7 @@ def plot_episode(episodes, index: int = 0, *, n_frames: int | None = None, flow:
         Show this many frames, evenly spaced (all by default).
     flow : bool
         Draw the true flow from each frame to the next as an arrow at the moving object's centre.
-    size : float
+    panel_size : float
         Inches per frame.
 
     Examples
@@ -116,7 +116,7 @@ def plot_episode(episodes, index: int = 0, *, n_frames: int | None = None, flow:
     total = video.shape[0]
     shown = np.unique(np.linspace(0, total - 1, min(n_frames or total, total)).round().astype(int))
     rows = episodes.objects[episodes.objects.stimulus_id == sid]
-    fig, axes = plt.subplots(1, len(shown), figsize=(size * len(shown), size + 0.6), squeeze=False)
+    fig, axes = plt.subplots(1, len(shown), figsize=(panel_size * len(shown), panel_size + 0.6), squeeze=False)
     for ax, t in zip(axes.flat, shown):
         ax.axis("off")
         ax.imshow(_as_hwc(video[t]), interpolation="nearest")
