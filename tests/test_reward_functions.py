@@ -111,7 +111,7 @@ def test_vlmrm_reward_equals_the_reference_formula_on_an_open_clip_model(tiny_cl
         b_vecs = model.encode_text(tokenizer(baselines)).double().numpy()
         s = model.encode_image(clip.preprocess(images)).double().numpy()
     np.testing.assert_allclose(r(images).numpy(), _vlmrm(s, g_vecs, b_vecs, 0.7), rtol=1e-5, atol=1e-5)
-    assert r.model_weights == {"clip_model": "random-init(seed=3)"}
+    assert r.model_weights == {"model": "random-init(seed=3)"}
 
 
 def test_alpha_zero_is_the_cosine_reward(known_clip, images):
@@ -307,7 +307,7 @@ def test_bad_observations_and_bad_rewards_raise(known_clip, images):
         TextGoalReward(known_clip, "goal", alpha=0.5)
     with pytest.raises(InputError, match="renormalize: received 'yes'; expected True or False"):
         TextGoalReward(known_clip, "goal", renormalize="yes")
-    with pytest.raises(InputError, match="clip_model: received Ridge"):
+    with pytest.raises(InputError, match="model: received Ridge"):
         TextGoalReward(Ridge(), "goal")
     with pytest.raises(InputError, match="metric: received str"):
         GoalImageReward("lpips", images[:1])
@@ -324,7 +324,7 @@ def test_uint8_gym_frames_equal_float_images(known_clip, images):
 
 def test_every_reward_records_the_weights_of_its_networks(known_clip, images):
     net = load_model("torchvision:squeezenet1_1", weights="random", random_state=4)
-    assert TextGoalReward(known_clip, "goal").model_weights == {"clip_model": "none"}
+    assert TextGoalReward(known_clip, "goal").model_weights == {"model": "none"}
     assert GoalImageReward(EmbeddingDistance(net, layer="features.3"), images[:1]).model_weights == {
         "metric": "random-init(seed=4)"}
     assert GoalImageReward(L2(), images[:1]).model_weights == {}   # no network, nothing to record

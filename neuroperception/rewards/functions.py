@@ -77,14 +77,14 @@ class GoalImageReward(RewardFunction):
             return {"distance": -self(obs)}
 
 
-def _clip_parts(clip_model: Any, random_state: Any) -> FeatureModel:
-    if isinstance(clip_model, str):
-        clip_model = load_model(clip_model, random_state=random_state)
-    if not isinstance(clip_model, FeatureModel) or "clip" not in clip_model.extras \
-            or not callable(clip_model.extras.get("tokenizer")):
-        raise InputError(f"clip_model: received {type(clip_model).__name__}; expected an 'open_clip:<arch>' spec or "
+def _clip_parts(model: Any, random_state: Any) -> FeatureModel:
+    if isinstance(model, str):
+        model = load_model(model, random_state=random_state)
+    if not isinstance(model, FeatureModel) or "clip" not in model.extras \
+            or not callable(model.extras.get("tokenizer")):
+        raise InputError(f"model: received {type(model).__name__}; expected an 'open_clip:<arch>' spec or "
                          "load_model('open_clip:<arch>') (a FeatureModel whose extras hold 'clip' and 'tokenizer')")
-    return clip_model
+    return model
 
 
 @fill_doc
@@ -105,8 +105,8 @@ class TextGoalReward(RewardFunction):
 
     Parameters
     ----------
-    clip_model : str or FeatureModel
-        ``"open_clip:<arch>"`` or ``load_model("open_clip:<arch>", weights=...)``; its image
+    model : str or FeatureModel
+        The CLIP model: ``"open_clip:<arch>"`` or ``load_model("open_clip:<arch>", weights=...)``; its image
         encoder embeds observations, its text encoder the prompts. A spec is loaded with seeded
         random weights (and a :class:`~neuroperception.errors.RandomWeightsWarning`).
     goal : str, list of str or images
@@ -117,7 +117,7 @@ class TextGoalReward(RewardFunction):
     alpha : float in [0, 1]
         Strength of the goal–baseline projection.
     %(random_state)s
-        It seeds the random init when ``clip_model`` is a spec (as in ``load_model``).
+        It seeds the random init when ``model`` is a spec (as in ``load_model``).
     renormalize : bool, default False
         Rescale the mean goal and baseline embeddings to unit length (a departure from the
         reference; it changes the reward only with several prompts or images).
@@ -130,7 +130,7 @@ class TextGoalReward(RewardFunction):
     projection : torch.Tensor
         ``P``, ``(D, D)``.
     model_weights : dict
-        ``{"clip_model": <where the CLIP weights came from>}``.
+        ``{"model": <where the CLIP weights came from>}``.
 
     Examples
     --------
@@ -140,18 +140,18 @@ class TextGoalReward(RewardFunction):
     >>> clip = load_model(register_clip_architecture("DocTiny-ViT"), weights="random")   # no download
     >>> r = TextGoalReward(clip, ["a red square", "a red box"], baseline="a square", alpha=0.5)
     >>> r(torch.rand(2, 3, 64, 64, generator=torch.Generator().manual_seed(0))).shape, r.model_weights
-    (torch.Size([2]), {'clip_model': 'random-init(seed=0)'})
+    (torch.Size([2]), {'model': 'random-init(seed=0)'})
     """
 
-    def __init__(self, clip_model: Any, goal: Any, baseline: Any = None, alpha: float = 0.0, random_state: Any = 0, *,
+    def __init__(self, model: Any, goal: Any, baseline: Any = None, alpha: float = 0.0, random_state: Any = 0, *,
                  renormalize: bool = False):
         super().__init__()
         if not isinstance(renormalize, bool):
             raise InputError(f"renormalize: received {renormalize!r}; expected True or False")
         check_random_state(random_state)  # checked even when a loaded model leaves it unused
-        fm = _clip_parts(clip_model, random_state)
+        fm = _clip_parts(model, random_state)
         self.renormalize = renormalize
-        self._weights = {"clip_model": fm.weights}
+        self._weights = {"model": fm.weights}
         try:
             alpha = float(alpha)
         except (TypeError, ValueError):
