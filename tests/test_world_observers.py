@@ -238,7 +238,7 @@ def test_similarity_observer_errors(singles, triplets):
         attribute_triplets(singles, 5, high="hue")
     with pytest.raises(InputError, match="could not fill"):
         attribute_triplets(singles[:4], 5)
-    with pytest.raises(InputError, match=r"weights: received unknown attributes \['hue'\]"):
+    with pytest.raises(InputError, match=r"attribute_weights: received unknown attributes \['hue'\]"):
         simulate_judgements(triplets, {"hue": 1.0})
     with pytest.raises(InputError, match="bias: received 0.5 with task='odd_one_out'"):
         simulate_judgements(triplets, {"shape": 1.0}, task="odd_one_out", bias=0.5)

@@ -184,31 +184,32 @@ def _triplet_table(items: pd.DataFrame, trip: np.ndarray, low: str, high: str, a
     return table
 
 
-def _weights(weights) -> np.ndarray:
-    if not isinstance(weights, Mapping):
-        raise InputError(f"weights: received {type(weights).__name__}; expected a mapping attribute -> weight, "
-                         f"attributes among {list(ATTRIBUTES)}")
-    unknown = [k for k in weights if k not in ATTRIBUTES]
+def _weights(attribute_weights) -> np.ndarray:
+    if not isinstance(attribute_weights, Mapping):
+        raise InputError(f"attribute_weights: received {type(attribute_weights).__name__}; expected a mapping "
+                         f"attribute -> weight, attributes among {list(ATTRIBUTES)}")
+    unknown = [k for k in attribute_weights if k not in ATTRIBUTES]
     if unknown:
-        raise InputError(f"weights: received unknown attributes {unknown}; expected some of {list(ATTRIBUTES)}")
+        raise InputError(f"attribute_weights: received unknown attributes {unknown}; expected some of "
+                         f"{list(ATTRIBUTES)}")
     out = []
     for attr in ATTRIBUTES:
-        w = weights.get(attr, 0.0)
+        w = attribute_weights.get(attr, 0.0)
         if isinstance(w, bool) or not isinstance(w, Real) or not np.isfinite(w):
-            raise InputError(f"weights[{attr!r}]: received {w!r}; expected a finite number")
+            raise InputError(f"attribute_weights[{attr!r}]: received {w!r}; expected a finite number")
         out.append(float(w))
     return np.array(out)
 
 
 @fill_doc
-def simulate_judgements(triplets: pd.DataFrame, weights: Mapping[str, float], *, task: str = "2afc",
-                        n_observers: int = 10, noise: float = 1.0, bias: float = 0.0, lapse: float = 0.0,
-                        random_state: int | np.random.Generator | None = 0) -> pd.DataFrame:
+def simulate_judgements(triplets: pd.DataFrame, attribute_weights: Mapping[str, float], *,
+                        task: str = "2afc", n_observers: int = 10, noise: float = 1.0, bias: float = 0.0,
+                        lapse: float = 0.0, random_state: int | np.random.Generator | None = 0) -> pd.DataFrame:
     """Similarity judgements of simulated observers with planted attribute weights.
 
-    The observer's dissimilarity is ``D = Σ_a weights[a] · d_a`` (see the module). In ``"2afc"``
-    it chooses A with probability ``lapse / 2 + (1 - lapse) · sigmoid((bias - (D(ref, A) - D(ref, B))) /
-    noise)``, the model of :func:`~neuroperception.behaviour.simulate_observers`; in
+    The observer's dissimilarity is ``D = Σ_a attribute_weights[a] · d_a`` (see the module). In
+    ``"2afc"`` it chooses A with probability ``lapse / 2 + (1 - lapse) · sigmoid((bias - (D(ref, A) -
+    D(ref, B))) / noise)``, the model of :func:`~neuroperception.behaviour.simulate_observers`; in
     ``"odd_one_out"`` it picks the odd one with probability ``lapse / 3 + (1 - lapse) · softmax`` of
     the similarity ``-D / noise`` of the pair that stays together. Given that the reference was not
     picked, the odd-one-out choice follows the same logistic model, so
@@ -220,7 +221,7 @@ def simulate_judgements(triplets: pd.DataFrame, weights: Mapping[str, float], *,
     triplets : pandas.DataFrame
         A table from :func:`attribute_triplets` (``triplet``, ``ref``, ``option_a``, ``option_b`` and
         the ``d_<attr>_a``, ``d_<attr>_b``, ``d_<attr>_ab`` columns).
-    weights : mapping of str to float
+    attribute_weights : mapping of str to float
         Weight per attribute of :data:`ATTRIBUTES` (missing ones are 0).
     task : {"2afc", "odd_one_out"}
         Which judgement.
@@ -265,7 +266,7 @@ def simulate_judgements(triplets: pd.DataFrame, weights: Mapping[str, float], *,
     """
     if task not in ("2afc", "odd_one_out"):
         raise InputError(f"task: received {task!r}; expected '2afc' or 'odd_one_out'")
-    w = _weights(weights)
+    w = _weights(attribute_weights)
     cols = [f"d_{a}_{s}" for a in ATTRIBUTES for s in ("a", "b", "ab")]
     _check_table(triplets, ("triplet", "ref", "option_a", "option_b", *cols), "triplets")
     d = {s: triplets[[f"d_{a}_{s}" for a in ATTRIBUTES]].to_numpy(float) @ w for s in ("a", "b", "ab")}
