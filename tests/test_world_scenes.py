@@ -212,7 +212,7 @@ def test_attributes_are_independent():
 
 def test_subsets_plain_background_and_ids():
     s = render_scenes(30, n_objects=2, categories=["star", "heart"], colours=("green",), textures="dotted",
-                      sizes=["small"], background="plain", random_state=1, id_prefix="x/")
+                      size_names=["small"], background="plain", random_state=1, id_prefix="x/")
     assert set(s.objects.category) == {"star", "heart"} and set(s.objects.colour) == {"green"}
     assert set(s.objects.texture) == {"dotted"} and set(s.objects.size_name) == {"small"}
     assert s.ids[-1] == "x/00029" and (s.objects.groupby("stimulus_id").size() == 2).all()

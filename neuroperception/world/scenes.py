@@ -229,7 +229,7 @@ def _render_visible(obj: Objects, params: dict, n_images: int, size: tuple[int, 
 
 @fill_doc
 def render_scenes(n: int, *, size: int | tuple[int, int] = 64, n_objects: int | tuple[int, int] = (1, 3),
-                  categories=None, colours=None, textures=None, sizes=None, background: str = "varied",
+                  categories=None, colours=None, textures=None, size_names=None, background: str = "varied",
                   random_state: int | np.random.Generator | None = 0, id_prefix: str = "world") -> WorldScenes:
     """Render ``n`` random scenes of the miniature world with their annotations and captions.
 
@@ -243,9 +243,10 @@ def render_scenes(n: int, *, size: int | tuple[int, int] = 64, n_objects: int | 
     n_objects : int or (int, int)
         Objects per scene, or an inclusive ``(min, max)`` range drawn uniformly; at most
         :data:`~neuroperception.world.vocabulary.MAX_OBJECTS`.
-    categories, colours, textures, sizes : sequence of str, optional
+    categories, colours, textures, size_names : sequence of str, optional
         Subsets of :data:`~neuroperception.world.vocabulary.CATEGORIES`, ``COLOURS``, ``TEXTURES`` and
-        ``SIZES`` to draw from (each uniformly and independently); all by default.
+        ``SIZES`` (the objects' ``size_name``) to draw from (each uniformly and independently); all by
+        default.
     background : {"varied", "plain"}
         Smooth random muted gradients with faint waves, or plain mid grey. Backgrounds are greys of
         low saturation and never take an object's colour.
@@ -277,7 +278,7 @@ def render_scenes(n: int, *, size: int | tuple[int, int] = 64, n_objects: int | 
     choices = {"categories": _layout.check_names(categories, CATEGORIES, "categories"),
                "colours": _layout.check_names(colours, tuple(COLOURS), "colours"),
                "textures": _layout.check_names(textures, TEXTURES, "textures"),
-               "sizes": _layout.check_names(sizes, SIZES, "sizes")}
+               "sizes": _layout.check_names(size_names, SIZES, "size_names")}
     if not isinstance(id_prefix, str):
         raise InputError(f"id_prefix: received {type(id_prefix).__name__}; expected a string")
     rng = check_random_state(random_state)
