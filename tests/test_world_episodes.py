@@ -169,8 +169,8 @@ def test_place_is_a_demonstration_with_steps():
         assert np.array_equal(frames[e, arrive], frames[e, -1])
         short, long = PLACE.captions[PLACE.captions.stimulus_id == info.stimulus_id].caption
         first = objs[objs.frame == 0].set_index("object")
-        assert short == f"{describe(first.loc[k], size=False)} is placed {info.relation} " \
-                        f"{describe(first.loc[0], size=False)}"
+        assert short == f"{describe(first.loc[k], size_word=False)} is placed {info.relation} " \
+                        f"{describe(first.loc[0], size_word=False)}"
         assert long == f"{describe(first.loc[k])} is placed {info.relation} {describe(first.loc[0])}"
 
 
@@ -180,7 +180,7 @@ def test_captions_name_the_actor():
             actor = _actor(ep, e).iloc[0]
             caps = ep.captions[ep.captions.stimulus_id == sid]
             events = caps[caps.kind == "event"].caption.tolist()
-            assert events[0].startswith(describe(actor, size=False) + " ")
+            assert events[0].startswith(describe(actor, size_word=False) + " ")
             assert events[1].startswith(describe(actor) + " ")
             if ep is MOVE:
                 info = ep.episodes.iloc[e]

@@ -168,8 +168,8 @@ def test_captions_parse_back_to_the_annotations():
 def test_caption_helpers():
     row = dict(category="heart", colour="orange", texture="dotted", size_name="large")
     assert describe(row) == "a large orange dotted heart"
-    assert describe(row, size=False, article=False) == "orange dotted heart"
-    assert describe(pd.Series(row), size=False) == "an orange dotted heart"
+    assert describe(row, size_word=False, article=False) == "orange dotted heart"
+    assert describe(pd.Series(row), size_word=False) == "an orange dotted heart"
     assert relation(dict(x=1, y=1), dict(x=5, y=4)) == "left of" and relation(dict(x=1, y=9), dict(x=2, y=1)) == "below"
     with pytest.raises(InputError, match="colour 'pink' is not in the vocabulary"):
         describe(dict(row, colour="pink"))

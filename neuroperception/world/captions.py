@@ -72,7 +72,7 @@ def _attrs(obj: Any) -> dict[str, Any]:
     return out
 
 
-def describe(obj: Mapping | Any, *, size: bool = True, article: bool = True) -> str:
+def describe(obj: Mapping | Any, *, size_word: bool = True, article: bool = True) -> str:
     """The noun phrase of one object: *size? colour texture? category*.
 
     Parameters
@@ -80,17 +80,18 @@ def describe(obj: Mapping | Any, *, size: bool = True, article: bool = True) -> 
     obj : mapping or pandas.Series
         An object annotation with ``category``, ``colour``, ``texture`` and ``size_name`` (a row of
         :attr:`WorldScenes.objects <neuroperception.world.WorldScenes.objects>`).
-    size : bool
-        Say the size class.
+    size_word : bool
+        Say the size class (the object's ``size_name``).
     article : bool
         Start with ``"a"``/``"an"``.
 
     Examples
     --------
-    >>> describe({"category": "ring", "colour": "orange", "texture": "plain", "size_name": "large"}, size=False)
+    >>> ring = {"category": "ring", "colour": "orange", "texture": "plain", "size_name": "large"}
+    >>> describe(ring, size_word=False)
     'an orange ring'
     """
-    return _phrase(_attrs(obj), size, article)
+    return _phrase(_attrs(obj), size_word, article)
 
 
 def _phrase(a: Mapping, size: bool = True, article: bool = True) -> str:
