@@ -128,14 +128,15 @@ class Scanpaths:
 
     # -- construction ------------------------------------------------------------------------
     @classmethod
-    def from_dataframe(cls, table: pd.DataFrame, sizes=None, *, allow_off_display: bool = False) -> "Scanpaths":
+    def from_dataframe(cls, table: pd.DataFrame, sizes: Mapping[str, tuple[int, int]] | None = None, *,
+                       allow_off_display: bool = False) -> "Scanpaths":
         """Build from a DataFrame (see the class docstring for the columns)."""
         return cls(table, sizes, allow_off_display=allow_off_display)
 
     @classmethod
     def from_arrays(cls, paths: Sequence[Any], stimulus_id: Sequence[str], subjects: Sequence[str] | None = None,
                     tasks: Sequence[str] | None = None, conditions: Sequence[str] | None = None,
-                    sizes=None) -> "Scanpaths":
+                    sizes: Mapping[str, tuple[int, int]] | None = None) -> "Scanpaths":
         """Build from one ``(n, 2)`` (x, y) or ``(n, 3)`` (x, y, duration) array per scanpath."""
         if len(paths) != len(stimulus_id):
             raise ShapeError(f"stimulus_id: received {len(stimulus_id)}; expected one per scanpath ({len(paths)})")

@@ -59,8 +59,8 @@ class ImageSet(_LabelledSet):
 
     _noun, _article = "images", "an"
 
-    def __init__(self, images: torch.Tensor | None, stimulus_id: Sequence[str] | None, *, paths=None, size=None,
-                 source: str = "array"):
+    def __init__(self, images: torch.Tensor | None, stimulus_id: Sequence[str] | None, *, paths=None,
+                 size: int | tuple[int, int] | None = None, source: str = "array"):
         """Hold ``images`` (float32 ``(N, 3, H, W)`` in [0, 1] or uint8 ``NHWC``) or ``paths`` to read lazily.
 
         Exactly one of ``images`` and ``paths`` is given, with one unique id per image (None gives
@@ -289,7 +289,7 @@ class ImageSet(_LabelledSet):
                                                        antialias=True, align_corners=False).clamp(0, 1))
         return ImageSet.from_array(torch.cat(out), stimulus_id=[f"{id_prefix}{k:04d}" for k in range(int(n))])
 
-    def resize(self, size) -> "ImageSet":
+    def resize(self, size: int | tuple[int, int]) -> "ImageSet":
         """A new set resized (covering) and centre-cropped to ``size``.
 
         Examples

@@ -56,7 +56,8 @@ class VideoSet(_LabelledSet):
     _noun, _article = "videos", "a"
 
     def __init__(self, videos: torch.Tensor | None, stimulus_id: Sequence[str] | None, *, fps: float | None = None,
-                 paths=None, size=None, n_frames: int | None = None, source: str = "array"):
+                 paths=None, size: int | tuple[int, int] | None = None, n_frames: int | None = None,
+                 source: str = "array"):
         """Hold ``videos`` (float32 ``(N, T, 3, H, W)`` in [0, 1] or uint8 ``(N, T, H, W, 3)``) or ``paths``.
 
         Exactly one of ``videos`` and ``paths`` (one video file, or one list of frame files, per
@@ -348,7 +349,7 @@ class VideoSet(_LabelledSet):
         x = self._tensor[:, t] if self._tensor is not None else self._load(list(range(len(self))), t + 1)[:, t]
         return ImageSet(x.contiguous(), self._ids, size=self.size, source=f"{self.source}:frame{t}")
 
-    def resize(self, size) -> "VideoSet":
+    def resize(self, size: int | tuple[int, int]) -> "VideoSet":
         """A new set whose frames are resized (covering) and centre-cropped to ``size``.
 
         Examples
