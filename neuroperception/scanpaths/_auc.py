@@ -74,7 +74,7 @@ def _block_judd(block: np.ndarray, pixels: np.ndarray, counts: np.ndarray, idx: 
     fixated_row, n_fixated = fixated // n_pix, np.bincount(fixated // n_pix, minlength=n_rows)
     full = np.nonzero(n_fixated == n_pix)[0]
     if full.size:
-        raise InputError(f"fixations_xy: every pixel of map {int(idx[full[0]])} is fixated; expected unfixated "
+        raise InputError(f"fixations: every pixel of map {int(idx[full[0]])} is fixated; expected unfixated "
                          "pixels as negatives")
     fixated_values = _padded(n_fixated, block[fixated_row, fixated % n_pix])
     hits = (positives[:, None, :] >= thresholds[:, :, None]).sum(-1)
@@ -124,8 +124,8 @@ def shuffled_ranks(flat: np.ndarray, pixels: np.ndarray, n_idx: np.ndarray) -> n
     counts = np.bincount(n_idx, minlength=n_maps)
     lonely = np.nonzero((counts > 0) & (counts == n_fix))[0]
     if lonely.size:
-        raise InputError(f"other_fixations_xy: no negatives for map {int(lonely[0])} (all fixations are on it); "
-                         "expected fixations on at least two maps, or other_fixations_xy=")
+        raise InputError(f"other_fixations: no negatives for map {int(lonely[0])} (all fixations are on it); "
+                         "expected fixations on at least two maps, or other_fixations=")
     everywhere = np.sort(pixels)                       # read the maps in memory order: 4x faster gathers
     starts = np.concatenate([[0], np.cumsum(counts)])
     slot = np.arange(n_fix) - starts[n_idx]

@@ -41,7 +41,7 @@ _MIT_EPS = 2.2204e-16
 
 
 # -- map-to-fixation metrics ---------------------------------------------------------------------
-def nss(saliency_map: Any, fixations_xy: Any, *, stimulus_id: Any = None, average: str | None = "fixation") -> Any:
+def nss(saliency_map: Any, fixations: Any, *, stimulus_id: Any = None, average: str | None = "fixation") -> Any:
     """Normalized scanpath saliency: the map, z-scored, read at the fixations (Peters et al. 2005).
 
     Each map is standardised with its own mean and (population, ``ddof=0``) standard deviation; a
@@ -51,7 +51,7 @@ def nss(saliency_map: Any, fixations_xy: Any, *, stimulus_id: Any = None, averag
     ----------
     saliency_map : array-like, tensor or DataArray
         ``(H, W)`` or ``(N, H, W)``.
-    fixations_xy : array-like, list of arrays or Scanpaths
+    fixations : array-like, list of arrays or Scanpaths
         ``(n, 2)`` x, y pixels (one map), a list with one array per map, or a Scanpaths matched by
         stimulus id (the ``stimulus_id`` argument chooses the images; otherwise the maps' ``stimulus_id``
         coordinate).
@@ -78,8 +78,8 @@ def nss(saliency_map: Any, fixations_xy: Any, *, stimulus_id: Any = None, averag
     """
     maps, _, ids = _stack(saliency_map, "saliency_map")
     total, sumsq = _map_moments(maps, "saliency_map")
-    sets = _fixation_sets(fixations_xy, len(maps), ids, stimulus_id, "fixations_xy")
-    n_idx, rows, cols = _pixel_indices(sets, maps.shape[1:], "fixations_xy")
+    sets = _fixation_sets(fixations, len(maps), ids, stimulus_id, "fixations")
+    n_idx, rows, cols = _pixel_indices(sets, maps.shape[1:], "fixations")
     mean, var = _mean_var(maps.reshape(len(maps), -1), total, sumsq)
     std = np.sqrt(var)
     values = maps[n_idx, rows, cols] - mean[n_idx]
@@ -108,7 +108,7 @@ def _mean_var(flat: np.ndarray, total: np.ndarray, sumsq: np.ndarray) -> tuple[n
     return mean, var
 
 
-def information_gain(pred_log_density: Any, baseline_log_density: Any, fixations_xy: Any, *, stimulus_id: Any = None,
+def information_gain(pred_log_density: Any, baseline_log_density: Any, fixations: Any, *, stimulus_id: Any = None,
                      average: str | None = "fixation") -> Any:
     """Information gain of a probabilistic model over a baseline, in bits per fixation (Kümmerer et al. 2015).
 
@@ -122,7 +122,7 @@ def information_gain(pred_log_density: Any, baseline_log_density: Any, fixations
         ``(H, W)`` or ``(N, H, W)`` log densities (``to_log_density`` converts saliency maps).
     baseline_log_density : array-like or None
         Same shape (e.g. a centre bias), or None for the uniform density ``-log(H W)``.
-    fixations_xy, stimulus_id, average
+    fixations, stimulus_id, average
         As in :func:`nss`.
 
     Returns
@@ -150,8 +150,8 @@ def information_gain(pred_log_density: Any, baseline_log_density: Any, fixations
             raise ShapeError(f"baseline_log_density: received {base.shape}; expected {pred.shape} or one map "
                              f"{pred.shape[1:]}")
         base = np.broadcast_to(base, pred.shape)
-    sets = _fixation_sets(fixations_xy, len(pred), ids, stimulus_id, "fixations_xy")
-    n_idx, rows, cols = _pixel_indices(sets, pred.shape[1:], "fixations_xy")
+    sets = _fixation_sets(fixations, len(pred), ids, stimulus_id, "fixations")
+    n_idx, rows, cols = _pixel_indices(sets, pred.shape[1:], "fixations")
     values = (pred[n_idx, rows, cols] - base[n_idx, rows, cols]) / np.log(2)
     return _average(values, n_idx, average)
 
@@ -196,7 +196,7 @@ def _jitter_rng(random_state: Any) -> np.random.Generator | np.random.RandomStat
     return np.random.RandomState(seed)
 
 
-def auc_judd(saliency_map: Any, fixations_xy: Any, *, stimulus_id: Any = None, jitter: bool = True,
+def auc_judd(saliency_map: Any, fixations: Any, *, stimulus_id: Any = None, jitter: bool = True,
              noise_size: float = 1e-7, random_state: int | np.random.Generator | None = 42,
              average: str | None = "image") -> Any:
     """AUC-Judd: ROC area with fixated pixels as positives, never-fixated pixels as negatives.
@@ -214,7 +214,7 @@ def auc_judd(saliency_map: Any, fixations_xy: Any, *, stimulus_id: Any = None, j
 
     Parameters
     ----------
-    saliency_map, fixations_xy, stimulus_id
+    saliency_map, fixations, stimulus_id
         As in :func:`nss`.
     jitter, noise_size
         Tie-breaking noise, as above.
@@ -238,8 +238,8 @@ def auc_judd(saliency_map: Any, fixations_xy: Any, *, stimulus_id: Any = None, j
     """
     rng = _jitter_rng(random_state) if jitter else None
     maps, _, ids = _as_maps(saliency_map, "saliency_map")
-    sets = _fixation_sets(fixations_xy, len(maps), ids, stimulus_id, "fixations_xy")
-    n_idx, rows, cols = _pixel_indices(sets, maps.shape[1:], "fixations_xy")
+    sets = _fixation_sets(fixations, len(maps), ids, stimulus_id, "fixations")
+    n_idx, rows, cols = _pixel_indices(sets, maps.shape[1:], "fixations")
     flat_maps = maps.reshape(len(maps), -1)
     starts = np.searchsorted(n_idx, np.arange(len(maps) + 1))     # n_idx is sorted: one run per map
     scores = judd_aucs(flat_maps, rows * maps.shape[2] + cols, starts, rng, noise_size)
@@ -250,20 +250,20 @@ def auc_judd(saliency_map: Any, fixations_xy: Any, *, stimulus_id: Any = None, j
     return float(np.nanmean(scores))
 
 
-def shuffled_auc(saliency_map: Any, fixations_xy: Any, other_fixations_xy: Any = None, *, stimulus_id: Any = None,
+def shuffled_auc(saliency_map: Any, fixations: Any, other_fixations: Any = None, *, stimulus_id: Any = None,
                  average: str | None = "fixation") -> Any:
     """Shuffled AUC: fixations against fixations from other images, which discounts centre bias.
 
     For each fixation the AUC against all negatives is ``(#neg < pos + 0.5 #neg == pos) / #neg``
     (ties count one half), averaged as ``average`` says; this is pysaliency's
-    ``SaliencyMapModel.sAUC``. With ``other_fixations_xy=None`` and several maps, the negatives of
+    ``SaliencyMapModel.sAUC``. With ``other_fixations=None`` and several maps, the negatives of
     each map are all fixations on the *other* maps (pysaliency's ``nonfixations="shuffled"``).
 
     Parameters
     ----------
-    saliency_map, fixations_xy, stimulus_id
+    saliency_map, fixations, stimulus_id
         As in :func:`nss`.
-    other_fixations_xy : array-like, list of arrays or None
+    other_fixations : array-like, list of arrays or None
         Negatives: one ``(m, 2)`` array for every map, one per map, or None (shuffled from the batch).
     average : {"fixation", "image", None}
 
@@ -279,20 +279,20 @@ def shuffled_auc(saliency_map: Any, fixations_xy: Any, other_fixations_xy: Any =
     0.8333333333333334
     """
     maps, _, ids = _as_maps(saliency_map, "saliency_map")
-    sets = _fixation_sets(fixations_xy, len(maps), ids, stimulus_id, "fixations_xy")
-    n_idx, rows, cols = _pixel_indices(sets, maps.shape[1:], "fixations_xy")
-    if other_fixations_xy is None:
+    sets = _fixation_sets(fixations, len(maps), ids, stimulus_id, "fixations")
+    n_idx, rows, cols = _pixel_indices(sets, maps.shape[1:], "fixations")
+    if other_fixations is None:
         if len(maps) < 2:
-            raise InputError("other_fixations_xy: received None with a single map; expected negatives (m, 2) or "
+            raise InputError("other_fixations: received None with a single map; expected negatives (m, 2) or "
                              "several maps to shuffle fixations between")
         neg_n, neg_r, neg_c = n_idx, rows, cols
         shuffled = True
     else:
-        if isinstance(other_fixations_xy, np.ndarray) or hasattr(other_fixations_xy, "detach"):
-            other = [_fixation_array(other_fixations_xy, "other_fixations_xy")] * len(maps)
+        if isinstance(other_fixations, np.ndarray) or hasattr(other_fixations, "detach"):
+            other = [_fixation_array(other_fixations, "other_fixations")] * len(maps)
         else:
-            other = _fixation_sets(other_fixations_xy, len(maps), None, None, "other_fixations_xy")
-        neg_n, neg_r, neg_c = _pixel_indices(other, maps.shape[1:], "other_fixations_xy")
+            other = _fixation_sets(other_fixations, len(maps), None, None, "other_fixations")
+        neg_n, neg_r, neg_c = _pixel_indices(other, maps.shape[1:], "other_fixations")
         shuffled = False
     if shuffled:
         return _average(shuffled_ranks(maps.reshape(len(maps), -1), rows * maps.shape[2] + cols, n_idx),
@@ -301,7 +301,7 @@ def shuffled_auc(saliency_map: Any, fixations_xy: Any, other_fixations_xy: Any =
     for n in np.unique(n_idx):
         sel = neg_n == n
         if not sel.any():
-            raise InputError(f"other_fixations_xy: no negatives for map {int(n)}; expected at least one")
+            raise InputError(f"other_fixations: no negatives for map {int(n)}; expected at least one")
         negatives = np.sort(maps[n, neg_r[sel], neg_c[sel]])
         mine = n_idx == n
         positives = maps[n, rows[mine], cols[mine]]
