@@ -320,7 +320,7 @@ def simulate_brain(
     else:
         first = next(iter(layers.values()))
         ids = check_ids(first["stimulus_id"].values if "stimulus_id" in first.coords else None,
-                        first.sizes["stimulus"], name="features.stimulus_id", prefix="stim")
+                        first.sizes["stimulus"], name="features.stimulus_id")
         sig = _feature_signal(layers, rois, roi_labels, offs, hemi, sizes, sparsity, tune_rng)
     n_stim, n_vox = len(ids), len(roi_labels)
     raw = sig.raw
