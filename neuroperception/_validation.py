@@ -416,7 +416,7 @@ def default_stimulus_ids(n: int) -> list[str]:
     return [f"stim{i:0{width}d}" for i in range(int(n))]
 
 
-def check_ids(ids: Any, n: int, *, name: str = "stimulus_id", prefix: str | None = None) -> list[str]:
+def check_ids(ids: Any, n: int, *, name: str = "stimulus_id") -> list[str]:
     """Return ``n`` unique string ids: ``ids`` as strings, or :func:`default_stimulus_ids` when None.
 
     Examples
@@ -427,10 +427,7 @@ def check_ids(ids: Any, n: int, *, name: str = "stimulus_id", prefix: str | None
     ['3', '1']
     """
     if ids is None:
-        if prefix is None:
-            return default_stimulus_ids(n)
-        width = max(4, len(str(max(n - 1, 0))))
-        return [f"{prefix}{i:0{width}d}" for i in range(n)]
+        return default_stimulus_ids(n)
     ids = [str(i) for i in (ids.tolist() if hasattr(ids, "tolist") else ids)]
     if len(ids) != n:
         raise ShapeError(f"{name}: received {len(ids)} ids; expected one per item ({n})")
