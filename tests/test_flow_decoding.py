@@ -207,7 +207,7 @@ def test_shuffle_baseline_pairs_every_stimulus_with_another():
     np.testing.assert_allclose(two.values, np.sqrt(2), rtol=1e-6)
     with pytest.raises(ShapeError, match="at least 2"):
         shuffle_baseline(true[:1], true[:1])
-    with pytest.raises(ShapeError, match="shape of true"):
+    with pytest.raises(ShapeError, match="shape of target"):
         shuffle_baseline(true[:, :, :2], true)
 
 
@@ -286,5 +286,5 @@ def test_plot_flow_arrows_follow_the_flow():
     fig = plot_flow_comparison(fl, fl * 0.5, image=np.zeros((5, 3, 16, 16)), max_rows=3)
     assert fig.axes[0].get_title() == "a: true" and fig.axes[6].get_title() == "c: true"
     assert fig.axes[2].get_title() == f"EPE {np.sqrt(0.5):.3f} px"
-    with pytest.raises(ShapeError, match="shape of true"):
+    with pytest.raises(ShapeError, match="shape of target"):
         plot_flow_comparison(np.ones((2, 2, 8, 8)), np.ones((3, 2, 8, 8)))

@@ -46,8 +46,8 @@ class ShuffleBaseline:
     Three uniform flows of 0, 1 and 2 pixels in x and y, decoded perfectly: every wrong pairing is
     1 or 2 pixels off in each channel, so each shuffle's mean EPE is ``(1 + 1 + 2) · √2 / 3``:
 
-    >>> true = np.arange(3.0)[:, None, None, None] * np.ones((3, 2, 4, 4))
-    >>> base = shuffle_baseline(true, true, n_shuffles=20)
+    >>> target = np.arange(3.0)[:, None, None, None] * np.ones((3, 2, 4, 4))
+    >>> base = shuffle_baseline(target, target, n_shuffles=20)
     >>> base.observed, round(base.mean, 4), base.values.shape, round(base.p_value, 4)
     (0.0, 1.8856, (20,), 0.0476)
     """
@@ -65,20 +65,20 @@ def _derangement(n: int, rng: np.random.Generator) -> np.ndarray:
             return perm
 
 
-def _pred_true(pred: Any, true: Any) -> tuple[np.ndarray, np.ndarray]:
+def _pred_target(pred: Any, target: Any) -> tuple[np.ndarray, np.ndarray]:
     if not isinstance(pred, xr.DataArray):
         pred = _as_flows(pred, "pred")[0]
-    if not isinstance(true, xr.DataArray):
-        true = _as_flows(true, "true")[0]
-    pred, true = check_alignment(pred, true, names=["pred", "true"])
-    p, t = _as_flows(pred, "pred")[0], _as_flows(true, "true")[0]
+    if not isinstance(target, xr.DataArray):
+        target = _as_flows(target, "target")[0]
+    pred, target = check_alignment(pred, target, names=["pred", "target"])
+    p, t = _as_flows(pred, "pred")[0], _as_flows(target, "target")[0]
     if p.shape != t.shape:
-        raise ShapeError(f"pred: received {describe(p)}; expected the shape of true {t.shape}")
+        raise ShapeError(f"pred: received {describe(p)}; expected the shape of target {t.shape}")
     return p, t
 
 
 @fill_doc
-def shuffle_baseline(pred: Any, true: Any, n_shuffles: int = 100,
+def shuffle_baseline(pred: Any, target: Any, n_shuffles: int = 100,
                      random_state: int | np.random.Generator | None = 0) -> ShuffleBaseline:
     """EPE of decoded flows paired with the wrong stimuli: the chance level of flow decoding.
 
@@ -88,7 +88,7 @@ def shuffle_baseline(pred: Any, true: Any, n_shuffles: int = 100,
 
     Parameters
     ----------
-    pred, true : xarray.DataArray, numpy.ndarray or torch.Tensor
+    pred, target : xarray.DataArray, numpy.ndarray or torch.Tensor
         Flows ``(N, 2, H, W)``, ``N >= 2``; matched by ``stimulus_id`` when both carry ids, by
         position when neither does (ids on one only are an error).
     n_shuffles : int
@@ -101,12 +101,12 @@ def shuffle_baseline(pred: Any, true: Any, n_shuffles: int = 100,
 
     Examples
     --------
-    >>> true = np.arange(3.0)[:, None, None, None] * np.ones((3, 2, 4, 4))
-    >>> base = shuffle_baseline(true, true, n_shuffles=20)
+    >>> target = np.arange(3.0)[:, None, None, None] * np.ones((3, 2, 4, 4))
+    >>> base = shuffle_baseline(target, target, n_shuffles=20)
     >>> base.observed, base.mean > 1.0, base.p_value < 0.1
     (0.0, True, True)
     """
-    p, t = _pred_true(pred, true)
+    p, t = _pred_target(pred, target)
     if len(p) < 2:
         raise ShapeError(f"pred: received {len(p)} stimulus; expected at least 2 to pair with wrong stimuli")
     if not isinstance(n_shuffles, numbers.Integral) or n_shuffles < 1:
@@ -120,21 +120,21 @@ def shuffle_baseline(pred: Any, true: Any, n_shuffles: int = 100,
     return ShuffleBaseline(observed=observed, mean=float(values.mean()), values=values, p_value=p_value)
 
 
-def _angular_error(pred: np.ndarray, true: np.ndarray) -> np.ndarray:
+def _angular_error(pred: np.ndarray, target: np.ndarray) -> np.ndarray:
     """Barron et al. (1994) angular error in degrees between (dx, dy, 1) vectors, mean per stimulus."""
-    num = (pred * true).sum(1) + 1.0
-    den = np.sqrt(((pred**2).sum(1) + 1.0) * ((true**2).sum(1) + 1.0))
+    num = (pred * target).sum(1) + 1.0
+    den = np.sqrt(((pred**2).sum(1) + 1.0) * ((target**2).sum(1) + 1.0))
     return np.degrees(np.arccos(np.clip(num / den, -1.0, 1.0))).mean((-2, -1))
 
 
 @fill_doc
-def flow_decoding_report(pred: Any, true: Any, n_shuffles: int = 100,
+def flow_decoding_report(pred: Any, target: Any, n_shuffles: int = 100,
                          random_state: int | np.random.Generator | None = 0) -> pd.DataFrame:
     """Decoded flows against chance: EPE and angular error of decoded, shuffled and zero-flow predictions.
 
     Parameters
     ----------
-    pred, true : xarray.DataArray, numpy.ndarray or torch.Tensor
+    pred, target : xarray.DataArray, numpy.ndarray or torch.Tensor
         Flows ``(N, 2, H, W)``, ``N >= 2``, matched as in :func:`shuffle_baseline`.
     n_shuffles : int
         As in :func:`shuffle_baseline`.
@@ -151,13 +151,13 @@ def flow_decoding_report(pred: Any, true: Any, n_shuffles: int = 100,
 
     Examples
     --------
-    >>> true = np.arange(4.0)[:, None, None, None] * np.ones((4, 2, 4, 4))
-    >>> table = flow_decoding_report(true + 0.1, true, n_shuffles=10)
+    >>> target = np.arange(4.0)[:, None, None, None] * np.ones((4, 2, 4, 4))
+    >>> table = flow_decoding_report(target + 0.1, target, n_shuffles=10)
     >>> table.index.tolist(), round(float(table.loc["decoded", "epe"]), 4)
     (['decoded', 'shuffled', 'zero flow'], 0.1414)
     """
     seed = seed_from(random_state)  # the baseline and the report draw the same shuffles
-    p, t = _pred_true(pred, true)
+    p, t = _pred_target(pred, target)
     base = shuffle_baseline(p, t, n_shuffles=n_shuffles, random_state=seed)
     rng = np.random.default_rng(seed)
     perms = [_derangement(len(p), rng) for _ in range(n_shuffles)]

@@ -131,7 +131,7 @@ def plot_flow(flow: Any, image: Any = None, *, step: int | None = None, ax=None,
     return fig
 
 
-def plot_flow_comparison(true: Any, decoded: Any, image: Any = None, *, labels: Any = None, max_rows: int = 4,
+def plot_flow_comparison(target: Any, pred: Any, image: Any = None, *, labels: Any = None, max_rows: int = 4,
                          step: int | None = None, show_error: bool = True, panel_size: float = 2.6):
     """True and decoded flows side by side, one row per stimulus, with the end-point-error map.
 
@@ -139,7 +139,7 @@ def plot_flow_comparison(true: Any, decoded: Any, image: Any = None, *, labels: 
 
     Parameters
     ----------
-    true, decoded : array, tensor or DataArray ``(N, 2, H, W)``
+    target, pred : array, tensor or DataArray ``(N, 2, H, W)``
         Flows in the same stimulus order (``(2, H, W)`` for one stimulus).
     image : array, optional
         A frame under the arrows: one ``(3, H, W)``/``(H, W, 3)`` image for all rows, or
@@ -151,7 +151,7 @@ def plot_flow_comparison(true: Any, decoded: Any, image: Any = None, *, labels: 
     step : int, optional
         Pixels between arrows.
     show_error : bool
-        Add a third column with the per-pixel end-point error ``|decoded - true|`` (pixels).
+        Add a third column with the per-pixel end-point error ``|pred - target|`` (pixels).
     panel_size : float
         Width in inches of one panel.
 
@@ -161,19 +161,19 @@ def plot_flow_comparison(true: Any, decoded: Any, image: Any = None, *, labels: 
 
     Examples
     --------
-    >>> true = np.ones((3, 2, 16, 16)); decoded = true * 0.8
-    >>> fig = plot_flow_comparison(true, decoded, max_rows=2)
+    >>> target = np.ones((3, 2, 16, 16)); pred = target * 0.8
+    >>> fig = plot_flow_comparison(target, pred, max_rows=2)
     >>> len(fig.axes) >= 6, fig.axes[2].get_title()
     (True, 'EPE 0.283 px')
     """
-    t, d = _flows(true, "true", batch=True), _flows(decoded, "decoded", batch=True)
+    t, d = _flows(target, "target", batch=True), _flows(pred, "pred", batch=True)
     if t.shape != d.shape:
-        raise ShapeError(f"decoded: received {describe(d)}; expected the shape of true {t.shape}")
+        raise ShapeError(f"pred: received {describe(d)}; expected the shape of target {t.shape}")
     if not isinstance(max_rows, (int, np.integer)) or max_rows < 1:
         raise InputError(f"max_rows: received {max_rows!r}; expected a positive int")
     n = min(len(t), int(max_rows))
     if labels is None:
-        src = true if hasattr(true, "coords") and "stimulus_id" in true.coords else None
+        src = target if hasattr(target, "coords") and "stimulus_id" in target.coords else None
         labels = [str(v) for v in src["stimulus_id"].values] if src is not None else [str(i) for i in range(len(t))]
     labels = [str(v) for v in labels]
     if len(labels) < n:

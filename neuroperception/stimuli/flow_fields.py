@@ -107,12 +107,12 @@ def warp(frames: Any, flow: Any, *, padding_mode: str = "border") -> torch.Tenso
     return F.grid_sample(x, grid, mode="bilinear", padding_mode=padding_mode, align_corners=True).clamp(0, 1)
 
 
-def endpoint_error(pred: Any, true: Any, *, reduce: str = "mean") -> torch.Tensor:
+def endpoint_error(pred: Any, target: Any, *, reduce: str = "mean") -> torch.Tensor:
     """End-point error between two flow fields: the Euclidean length of their difference per pixel.
 
     Parameters
     ----------
-    pred, true : torch.Tensor or numpy.ndarray
+    pred, target : torch.Tensor or numpy.ndarray
         Flows of the same shape ``(..., 2, H, W)``.
     reduce : {"mean", "none"}
         ``"mean"`` averages over pixels (result ``(...)``, e.g. one value per stimulus); ``"none"``
@@ -124,9 +124,9 @@ def endpoint_error(pred: Any, true: Any, *, reduce: str = "mean") -> torch.Tenso
     >>> endpoint_error(a, b).tolist()
     [5.0, 5.0]
     """
-    p, t = check_flow(pred, name="pred"), check_flow(true, name="true")
+    p, t = check_flow(pred, name="pred"), check_flow(target, name="target")
     if p.shape != t.shape:
-        raise ShapeError(f"pred: received {tuple(p.shape)}; expected the shape of true {tuple(t.shape)}")
+        raise ShapeError(f"pred: received {tuple(p.shape)}; expected the shape of target {tuple(t.shape)}")
     err = torch.linalg.vector_norm(p - t.to(p.device), dim=-3)
     if reduce == "none":
         return err
