@@ -32,7 +32,7 @@ RETIRED = {
     "encoding_model": "model", "backbone_weights": "weights",
     "ids": "stimulus_id", "stimulus_ids": "stimulus_id", "image_ids": "stimulus_id", "image_id": "stimulus_id",
     "trial_ids": "stimulus_id", "image_size": "size", "screen_size": "size", "image_sizes": "sizes",
-    "fixations_xy": "fixations", "other_fixations_xy": "other_fixations",
+    "fixations_xy": "fixations", "other_fixations_xy": "other_fixations", "true": "target", "decoded": "pred",
 }
 
 #: (callable, parameter) pairs that keep a retired name, each with its reason.
