@@ -101,7 +101,7 @@ def test_missing_weights_name_the_file(tmp_path, monkeypatch):
     monkeypatch.setenv("TORCH_HOME", str(tmp_path))
     with pytest.raises(MissingWeightsError, match="cornet_s-1d3f7974.pth.*cornet-models"):
         load_model("cornet_s", weights="DEFAULT")
-    with pytest.raises(InputError, match="expected None"):
+    with pytest.raises(InputError, match="expected 'random' \\(random init\\), 'DEFAULT'"):
         load_model("cornet_s", weights="IMAGENET1K")
     with pytest.raises(InputError, match="bare spec"):
         load_model("cornet_s:big")

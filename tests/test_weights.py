@@ -145,6 +145,6 @@ def test_device_argument_validated():
     n = torch.cuda.device_count() if torch.cuda.is_available() else 0
     with pytest.raises(InputError, match=f"'cuda:{n}' but this machine has {n} CUDA device"):
         load_model("gabor", device=f"cuda:{n}")
-    with pytest.raises(InputError, match="expected 'cpu', 'cuda' or 'cuda:N'"):
+    with pytest.raises(InputError, match="expected None \\(CUDA when available, else the CPU\\), 'cpu', 'cuda', 'cuda:N'"):
         load_model("gabor", device="gpu0")
     assert os.environ.get("HF_HUB_OFFLINE") == "1"
