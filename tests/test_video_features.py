@@ -117,7 +117,8 @@ def test_pca_pooling_fits_on_video_ids(r3d, videos):
     assert feats["layer1"].shape == (3, 2)
     raw = extract(r3d, videos, "layer1", pooling="none")["layer1"].values.reshape(3, -1)
     ref = SkPCA(2, svd_solver="full").fit(raw[[0, 2]])
-    np.testing.assert_allclose(np.abs(feats["layer1"].values), np.abs(ref.transform(raw)), rtol=1e-3, atol=1e-3)
+    # two fitted videos span one direction: only the first component is defined (the second is rounding noise)
+    np.testing.assert_allclose(np.abs(feats["layer1"].values[:, 0]), np.abs(ref.transform(raw)[:, 0]), rtol=1e-3, atol=1e-3)
     assert maps.ndim == 5
 
 
