@@ -102,7 +102,7 @@ def test_distances_are_correlation_distances_of_the_pca_scores(planted, table):
     ids = [str(v) for v in planted["low"]["stimulus_id"].values]
     rng = np.random.default_rng(0)  # the generator's first draws are the PCA fits
     scores, _ = pca_scores(np.asarray(planted["low"].values), 0.95, rng)
-    rdm = compute_rdm(scores, "correlation", ids=ids)
+    rdm = compute_rdm(scores, "correlation", stimulus_id=ids)
     pos = {s: k for k, s in enumerate(ids)}
     row = table.iloc[0]
     assert np.isclose(row["d_low_a"], float(rdm[pos[row["ref"]], pos[row["option_a"]]]), atol=1e-10)
