@@ -204,3 +204,17 @@ def test_contrast_energy_takes_image_sets_and_checks_its_input(scenes):
         contrast_energy(torch.zeros(1, 3, 16, 16), grid=40)
     with pytest.raises(InputError, match=r"expected values in \[0, 1\]"):
         contrast_energy(torch.full((1, 3, 16, 16), 2.0))
+
+
+def test_contrast_energy_of_more_images_than_one_batch_matches_image_by_image():
+    """A tensor longer than the internal batch (256) is read batch by batch, each batch its own images."""
+    from neuroperception.data.energy import _BATCH, contrast_energy
+
+    gen = torch.Generator().manual_seed(0)
+    images = torch.rand(_BATCH + 7, 3, 8, 8, generator=gen)
+    whole = contrast_energy(images, grid=2)
+    assert whole.sizes["stimulus"] == _BATCH + 7
+    for i in (0, _BATCH - 1, _BATCH, _BATCH + 6):
+        one = contrast_energy(images[i:i + 1], grid=2)
+        np.testing.assert_allclose(whole.values[i], one.values[0], rtol=1e-5, atol=1e-6)
+    assert not np.allclose(whole.values[_BATCH], whole.values[0])

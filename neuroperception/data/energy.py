@@ -120,9 +120,9 @@ def contrast_energy(images: Any, *, grid: int = 16, stimulus_id=None) -> xr.Data
         ids = list(images.ids)
         batches = (check_images(x, name="images") for _, x in images.batches(_BATCH))
     else:
-        x = check_images(images, name="images")
-        ids = check_ids(stimulus_id, x.shape[0], name="stimulus_id")
-        batches = (x[a:a + _BATCH] for a in range(0, x.shape[0], _BATCH))
+        data = check_images(images, name="images")
+        ids = check_ids(stimulus_id, data.shape[0], name="stimulus_id")
+        batches = (data[a:a + _BATCH] for a in range(0, data.shape[0], _BATCH))
     if isinstance(grid, bool) or not isinstance(grid, (int, np.integer)) or grid < 1:
         raise InputError(f"grid: received {grid!r}; expected a positive int (cells along the longer side)")
     out, grid_hw = [], None
