@@ -1,10 +1,13 @@
-"""The demo on the embedded default: shipped photographs and gratings → features → brain,
-similarity → one HTML report.
+"""The demo on the embedded default: scenes of the miniature world → its trained models, simulated brain
+and simulated observers → one HTML report.
 
 Each section is a function ``section(ctx, report)`` registered with :func:`demo_section` in one
 module of this package; :func:`run_demo` runs them in the order the modules are imported below and
-writes ``out_dir/index.html``. Nothing is downloaded: the Gabor pyramid is weight-free, networks
-are seeded random inits (the report says so), the brain is simulated.
+writes ``out_dir/index.html``. Nothing is downloaded: the world's CNN and CLIP ship their trained
+weights in the package, the Gabor pyramid and motion energy are weight-free, the brain and the
+observers are simulated with a known truth. A network with random weights appears only where a
+section is about an architecture, and the section says so. Each section ends with a "What this
+shows" line: what its numbers show in this run, and the paper it mirrors.
 """
 
 from .registry import DemoContext, correlation_rdm, demo_section, run_demo

@@ -9,22 +9,19 @@ import xarray as xr
 
 from .._validation import check_random_state
 from ..plotting.report import Section
-from ..world import CATEGORIES, WorldScenes, render_scenes
+from ..world import CATEGORIES, COLOURS, WorldScenes, render_scenes
 
 
-def category_scenes(per_category: int, *, random_state: int = 0, id_prefix: str = "world") -> WorldScenes:
-    """One-object scenes, ``per_category`` of each category, ordered by category (then colour).
+def crossed_scenes(*, random_state: int | np.random.Generator | None = 0, id_prefix: str = "world") -> WorldScenes:
+    """One-object scenes, one of each category in each colour, ordered by category (then colour).
 
-    Drawn from a larger seeded set, so the objects' other attributes (colour, texture, size,
-    position) stay random and independent of the category.
+    Drawn from a larger seeded set, so texture, size and position stay random and independent of
+    both; category and colour are crossed exactly.
     """
-    pool = render_scenes(max(120, 4 * per_category * len(CATEGORIES)), n_objects=1, random_state=random_state,
+    pool = render_scenes(12 * len(CATEGORIES) * len(COLOURS), n_objects=1, random_state=random_state,
                          id_prefix=id_prefix)
-    objects = pool.objects.set_index("stimulus_id")
-    picked = (objects.groupby("category", sort=False).head(per_category)
-              .assign(order=lambda t: t["category"].map({c: i for i, c in enumerate(CATEGORIES)}))
-              .sort_values(["order", "colour"], kind="stable"))
-    return pool[list(picked.index)]
+    first = pool.objects.drop_duplicates(["category", "colour"]).set_index(["category", "colour"])
+    return pool[[first.loc[(c, k), "stimulus_id"] for c in CATEGORIES for k in COLOURS]]
 
 
 def scene_labels(scenes: WorldScenes, attribute: str) -> list[str]:

@@ -13,6 +13,7 @@ import numpy as np
 from .._docs import fill_doc
 from ..plotting import Report
 from ..stimuli import ImageSet
+from ..world import WorldScenes
 
 __all__ = ["run_demo", "demo_section", "DemoContext", "DOC_PAGES", "docs_location"]
 
@@ -21,9 +22,9 @@ _SECTIONS: list[tuple[str, Callable[["DemoContext", Report], None]]] = []
 #: Demo section name -> the documentation page (a ``docs/`` Markdown file, optionally ``#anchor``) that
 #: explains it. A report section without its own ``doc=`` links to its demo section's page.
 DOC_PAGES: dict[str, str] = {
-    "stimuli": "stimuli.md",
+    "stimuli": "world.md",
     "features": "features.md",
-    "brain": "simulated-brain.md",
+    "brain": "simulated-brain.md#a-brain-that-sees-the-miniature-world",
     "encoding": "encoding.md",
     "readouts": "encoding.md",
     "similarity": "similarity-lpips.md",
@@ -42,13 +43,14 @@ _REPO = Path(__file__).resolve().parents[2]
 
 @dataclass
 class DemoContext:
-    """What the sections share: the images, the features, and settings."""
+    """What the sections share: the world scenes, their images and categories, the features, and settings."""
 
     out_dir: Path
     quick: bool = False
     progress: bool | None = None
+    scenes: WorldScenes | None = None
     images: ImageSet | None = None
-    groups: list[str] = field(default_factory=list)
+    groups: list[str] = field(default_factory=list)  # one label per image (the scene's category)
     features: dict[str, dict[str, Any]] = field(default_factory=dict)  # model name -> layer -> DataArray
     timings: dict[str, float] = field(default_factory=dict)
 

@@ -1,87 +1,115 @@
-"""Demo section on controlled triplets: generation, examples, simulated observers and their choice model."""
+"""Demo section on controlled triplets: generation from world:cnn's early and late layers, examples, and
+simulated observers whose planted attribute weighting the choice model recovers."""
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
-from ..behaviour.choice import fit_choice_model, simulate_observers
+from ..behaviour import attribute_triplets, simulate_judgements
+from ..behaviour.choice import fit_choice_model
 from ..behaviour.experiment import export_experiment
-from ..behaviour.pool import candidate_pool
 from ..behaviour.triplets import generate_triplets
-from ..features import load_model
+from ..features import extract, load_model
 from ..plotting import Report
 from ..plotting.choice import plot_choice_weights
 from ..plotting.triplets import plot_triplet_grid, plot_triplets
-from ..stimuli import ImageSet
+from ..world import render_scenes
+from ._world import shows
 from .registry import DemoContext, demo_section
 
-#: Planted share of the high level per simulated observer group (standardised weights).
-_OBSERVERS = {"low-driven": 0.0, "high-driven": 1.0, "mixed": 0.5}
+#: Planted share of shape (the high attribute) per simulated observer group (standardised weights).
+_OBSERVERS = {"colour-driven": 0.0, "shape-driven": 1.0, "mixed": 0.5}
 _STRENGTH = 2.5
-_LEVELS_NOTE = {
-    True: "In this quick run the weight-free Gabor pyramid's finest and coarsest scales stand in for an early and "
-          "a late layer; the full demo compares VGG-16 features.4 with CORnet-S IT, as in \"What makes a face "
-          "look like a hat\" (both with seeded random weights: no download).",
-    False: "The networks have seeded random weights (no download); with the ImageNet weights the two levels carry "
-           "the photographs' low-level and categorical structure.",
-}
+_LOW, _HIGH = "conv1", "pool"
 
 
 def _settings(quick: bool) -> dict:
-    if quick:  # seconds: the weight-free Gabor pyramid's finest and coarsest scales stand in for the two levels
-        gabor = load_model("gabor", input_size=64)
-        return {"size": 64, "n_pool": 80, "n_triplets": 16, "n_bins": 4, "low": (gabor, "scale0"),
-                "high": (gabor, "scale3"), "n_observers": 10, "n_bootstrap": 200}
-    return {"size": 96, "n_pool": 200, "n_triplets": 40, "n_bins": 4, "low": ("torchvision:vgg16", "features.4"),
-            "high": ("cornet_s", "IT"), "n_observers": 20, "n_bootstrap": 1000}
+    if quick:
+        return {"n_pool": 160, "n_triplets": 16, "n_bins": 4, "n_attribute": 160, "n_observers": 10, "n_bootstrap": 200}
+    return {"n_pool": 400, "n_triplets": 40, "n_bins": 4, "n_attribute": 400, "n_observers": 20, "n_bootstrap": 1000}
+
+
+def _level_deltas(table: pd.DataFrame, feats) -> np.ndarray:
+    """``d(ref, A) - d(ref, B)`` in correlation distance of one layer's features, per triplet."""
+    x = np.asarray(feats.values, dtype=np.float64)
+    x = x - x.mean(1, keepdims=True)
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    pos = {k: i for i, k in enumerate(feats["stimulus_id"].values.astype(str))}
+    ref, a, b = ([pos[i] for i in table[c]] for c in ("ref", "option_a", "option_b"))
+    return (1 - np.sum(x[ref] * x[a], 1)) - (1 - np.sum(x[ref] * x[b], 1))
+
+
+def _fit_row(name: str, share: float, fit: pd.DataFrame, levels: str) -> dict:
+    est = fit.loc["high_share"]
+    return {"observers": name, "levels": levels, "planted shape share": share, "fitted high share": est["estimate"],
+            "95% CI": f"[{est['ci_low']:.2f}, {est['ci_high']:.2f}]", "responses": fit.attrs["n_responses"]}
 
 
 @demo_section("triplets")
 def _triplets(ctx: DemoContext, report: Report) -> None:
     cfg = _settings(ctx.quick)
-    pool = candidate_pool(cfg["n_pool"], size=cfg["size"], random_state=0)
-    if ctx.images is not None:
-        pool = ImageSet.from_array(ctx.images.images, ctx.images.ids, size=cfg["size"]) + pool
-    table = generate_triplets(pool, low=cfg["low"], high=cfg["high"], n_triplets=cfg["n_triplets"],
-                              n_bins=cfg["n_bins"], random_state=0, progress=ctx.progress)
-    low, high = (f"{getattr(m, 'spec', m)} {layer}" for m, layer in (cfg["low"], cfg["high"]))
+    pool = render_scenes(cfg["n_pool"], n_objects=1, random_state=6, id_prefix="pool")
+    cnn = load_model("world:cnn")
+    feats = extract(cnn, pool.images, [_LOW, _HIGH], pooling="avg", progress=ctx.progress)
+    levels = {"low": feats[_LOW], "high": feats[_HIGH]}
+    table = generate_triplets(levels, n_triplets=cfg["n_triplets"], n_bins=cfg["n_bins"], pca=None, random_state=0,
+                              progress=ctx.progress)
     s = report.section(
         "Triplets",
-        f"{len(table)} triplets (reference, option A, option B) drawn from {len(pool)} images (the demo's images "
-        f"and a seeded candidate pool of photograph crops and procedural patterns, {cfg['size']}x{cfg['size']}) so "
-        f"that the low-level distance difference (ΔD low, {low}) and the high-level one (ΔD high, {high}) are "
-        f"de-correlated: they fill a {cfg['n_bins']}x{cfg['n_bins']} grid of cells half a standard deviation wide, "
-        "congruent and incongruent triplets balanced, no image used twice. Achieved correlation "
-        f"r(ΔD low, ΔD high) = {table.attrs.get('r_low_high', float('nan')):.3f}. Distances are correlation "
-        f"distances between the layers' features. {_LEVELS_NOTE[ctx.quick]}\n\n"
-        "Three groups of simulated observers then judge which option looks more like the reference, "
-        "following only the low level, only the high level, or both equally; the logistic choice model "
-        "recovers each group's weighting with bootstrap 95% intervals. With human responses (exported as the "
-        "browser experiment written next to this report, in triplet-experiment/index.html) the same fit "
-        "answers which level drives perceived similarity.",
+        f"{len(table)} triplets (reference, option A, option B) drawn from {len(pool)} one-object world scenes so that "
+        f"the low-level distance difference (ΔD low: world:cnn {_LOW}, averaged over space) and the high-level one "
+        f"(ΔD high: world:cnn {_HIGH}, the layer its category logits read) are de-correlated: they fill a "
+        f"{cfg['n_bins']}x{cfg['n_bins']} grid of cells half a standard deviation wide, congruent and incongruent "
+        "triplets balanced, no image used twice. Distances are correlation distances between the layers' features "
+        f"(trained weights). Achieved correlation r(ΔD low, ΔD high) = {table.attrs['r_low_high']:.3f}. "
+        "The browser experiment written next to this report (triplet-experiment/index.html) collects human "
+        "responses to them.",
         doc="triplets.md",
     )
     s.figures.append(report.figure(plot_triplet_grid(table), "triplets_grid",
                                    "Triplets per (ΔD low, ΔD high) cell, and each triplet's deltas by condition."))
-    s.figures.append(report.figure(plot_triplets(pool, table, n=4), "triplets_examples",
+    s.figures.append(report.figure(plot_triplets(pool.images, table, n=4), "triplets_examples",
                                    "Example triplets with their low- and high-level distances."))
     cols = ["triplet", "ref", "option_a", "option_b", "d_low_a", "d_low_b", "d_high_a", "d_high_b", "condition"]
     s.tables.append(Report.table(table[cols].head(8), "The first triplets and their distances"))
+    export_experiment(table, pool.images, ctx.out_dir / "triplet-experiment", random_state=0, overwrite=True)
 
-    sd = table[["delta_low", "delta_high"]].to_numpy(dtype=float).std(axis=0)
-    fits, rows = {}, []
+    # observers with a planted weighting of colour and shape, on triplets where the two vary independently
+    attr = attribute_triplets(pool, cfg["n_attribute"], low="colour", high="shape", random_state=0)
+    by_network = attr.assign(delta_low=_level_deltas(attr, feats[_LOW]), delta_high=_level_deltas(attr, feats[_HIGH]))
+    sd = attr[["delta_colour", "delta_shape"]].to_numpy(dtype=float).std(axis=0)
+    fits, network_fits, rows = {}, {}, []
     for k, (name, share) in enumerate(_OBSERVERS.items()):
-        w_low, w_high = _STRENGTH * (1 - share) / sd[0], _STRENGTH * share / sd[1]
-        responses = simulate_observers(table, w_low, w_high, n_observers=cfg["n_observers"], random_state=k)
-        fit = fit_choice_model(table, responses, n_bootstrap=cfg["n_bootstrap"], random_state=0)
-        fits[name] = fit
-        est = fit.loc["high_share"]
-        rows.append({"observers": name, "planted high share": share, "fitted high share": est["estimate"],
-                     "95% CI": f"[{est['ci_low']:.2f}, {est['ci_high']:.2f}]",
-                     "responses": fit.attrs["n_responses"]})
+        weights = {"colour": _STRENGTH * (1 - share) / sd[0], "shape": _STRENGTH * share / sd[1]}
+        answers = simulate_judgements(attr, weights, n_observers=cfg["n_observers"], random_state=k)
+        fits[name] = fit_choice_model(attr, answers, n_bootstrap=cfg["n_bootstrap"], random_state=0)
+        network_fits[name] = fit_choice_model(by_network, answers, n_bootstrap=cfg["n_bootstrap"], random_state=0)
+        rows.append(_fit_row(name, share, fits[name], "colour / shape (planted)"))
+        rows.append(_fit_row(name, share, network_fits[name], f"world:cnn {_LOW} / {_HIGH}"))
+    s.text += (
+        f"\n\nThree groups of simulated observers then judge {len(attr)} further triplets of the same scenes, built "
+        "so that colour and shape favour A or B independently (attribute_triplets), choosing the option more like "
+        "the reference with planted weights: colour only, shape only, or both equally (standardised). The logistic "
+        "choice model is fitted twice with bootstrap 95% intervals: on the colour and shape differences themselves "
+        f"(it should recover the planted share), and on world:cnn's {_LOW} and {_HIGH} distance differences as the "
+        "low and high level, the question the generated triplets ask of human responses.")
     s.figures.append(report.figure(
         plot_choice_weights(fits, planted=_OBSERVERS), "triplets_choice_model",
-        "Fitted standardised weights of ΔD low and ΔD high per observer group (bars, bootstrap 95% CI) and the "
-        "share of the high level (crosses: planted)."))
-    s.tables.append(Report.table(pd.DataFrame(rows), "Choice model: planted vs recovered weighting"))
-    export_experiment(table, pool, ctx.out_dir / "triplet-experiment", random_state=0, overwrite=True)
+        "Fitted standardised weights of colour (low) and shape (high) per observer group (bars, bootstrap 95% CI) "
+        "and the share of shape (crosses: planted)."))
+    s.figures.append(report.figure(
+        plot_choice_weights(network_fits), "triplets_choice_network",
+        f"The same choices fitted on world:cnn {_LOW} (low) and {_HIGH} (high) distance differences."))
+    result = pd.DataFrame(rows)
+    s.tables.append(Report.table(result, "Choice model: planted vs recovered weighting"))
+    est = result.set_index(["observers", "levels"])["fitted high share"]
+    net = f"world:cnn {_LOW} / {_HIGH}"
+    shows(s, "the choice model recovers the planted shape share ("
+             + ", ".join(f"{n} {share:.1f}: {est[(n, 'colour / shape (planted)')]:.2f}"
+                         for n, share in _OBSERVERS.items())
+             + f"); read through world:cnn, the share of {_HIGH} is "
+             + ", ".join(f"{est[(n, net)]:.2f} for {n}" for n in _OBSERVERS)
+             + " observers.",
+          "the triplet design of \"What makes a face look like a hat\" (controlled low- vs high-level similarity "
+          "and a choice model of which level drives judgements)")
