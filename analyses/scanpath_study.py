@@ -150,9 +150,9 @@ def _in_frame(human: Scanpaths, drop_start: bool = True) -> Scanpaths:
 def score_scanpaths(photos: ImageSet, human: Scanpaths, quick: bool, random_state: int):
     """Model, baseline and human-ceiling scores (long table) and the models' scanpaths."""
     n_fix, n_iter = (5, 6) if quick else (7, 15)
-    neva = NeVA(n_fixations=n_fix, n_iterations=n_iter, restarts=1 if quick else 2, random_state=random_state)
+    neva = NeVA(n_fixations=n_fix, steps=n_iter, restarts=1 if quick else 2, random_state=random_state)
     tiny = load_model(register_clip_architecture(TINY_NAME), seed=0)
-    clip = NevaClip(tiny, n_fixations=n_fix, n_iterations=n_iter, restarts=1 if quick else 2,
+    clip = NevaClip(tiny, n_fixations=n_fix, steps=n_iter, restarts=1 if quick else 2,
                     random_state=random_state)
     captions = human.table.groupby("stimulus_id")["task"].first().to_dict()
     predicted = {"NeVA": neva.predict(photos), "NevaClip": clip.predict(photos, captions)}

@@ -349,7 +349,7 @@ def _calls(request) -> dict:
         "similarity.calibrate_heads": lambda rs: similarity.calibrate_heads(
             request.getfixturevalue("squeeze_lpips"), (*_pair_images(size=32), _pair_images(size=32)[0],
                                                        torch.zeros(2)), epochs=1, random_state=rs),
-        "scanpaths._NevaSearch.__init__": lambda rs: scanpaths.NeVA(n_fixations=1, n_iterations=1, device="cpu",
+        "scanpaths._NevaSearch.__init__": lambda rs: scanpaths.NeVA(n_fixations=1, steps=1, device="cpu",
                                                                      random_state=rs).predict(_pair_images(1)[0]),
         "scanpaths.NevaClip.__init__": lambda rs: scanpaths.NevaClip(tiny_clip(), n_fixations=1, device="cpu",
                                                                      random_state=rs),

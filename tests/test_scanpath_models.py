@@ -138,7 +138,7 @@ def test_foveation_errors():
 # -------------------------------------------------------------------------------------- NevaClip / NeVA
 def test_nevaclip_goes_where_the_caption_points(toy_clip):
     img = _textured().expand(2, -1, -1, -1)
-    model = NevaClip(toy_clip, n_fixations=3, n_iterations=15, lr=0.1, restarts=2)
+    model = NevaClip(toy_clip, n_fixations=3, steps=15, lr=0.1, restarts=2)
     sp = model.predict(img, ["left", "right"], stimulus_id=["a", "b"])
     assert len(sp) == 2 and sp.n_fixations == 6
     first = [p[0] for p in sp.arrays()]
@@ -151,7 +151,7 @@ def test_nevaclip_goes_where_the_caption_points(toy_clip):
 
 def test_nevaclip_is_deterministic_with_a_seed(toy_clip):
     img = _textured()
-    kw = dict(n_fixations=2, n_iterations=4, restarts=3)
+    kw = dict(n_fixations=2, steps=4, restarts=3)
     a = NevaClip(toy_clip, random_state=3, **kw).predict(img, "left").to_dataframe()
     b = NevaClip(toy_clip, random_state=3, **kw).predict(img, "left").to_dataframe()
     assert a.equals(b)
@@ -166,27 +166,27 @@ def test_nevaclip_runs_on_a_real_open_clip_model(tmp_path):
     (tmp_path / "TinyNeva-ViT.json").write_text(json.dumps(cfg))
     open_clip.add_model_config(str(tmp_path / "TinyNeva-ViT.json"))
     photos = ImageSet.from_samples(size=40)[["skimage/cat", "skimage/rocket"]]
-    model = NevaClip("open_clip:TinyNeva-ViT", n_fixations=2, n_iterations=3)
+    model = NevaClip("open_clip:TinyNeva-ViT", n_fixations=2, steps=3)
     sp = model.predict(photos, {"skimage/cat": "a cat", "skimage/rocket": "a rocket"})
     assert list(sp.meta["stimulus_id"]) == ["skimage/cat", "skimage/rocket"]
     assert sp.table.attrs == {"model": "NevaClip(open_clip:TinyNeva-ViT)", "weights": "random-init(seed=0)"}
     sp.check_bounds({i: (40, 40) for i in photos.ids})
-    again = NevaClip("open_clip:TinyNeva-ViT", n_fixations=2, n_iterations=3).predict(
+    again = NevaClip("open_clip:TinyNeva-ViT", n_fixations=2, steps=3).predict(
         photos, ["a cat", "a rocket"])
     np.testing.assert_array_equal(np.vstack(sp.arrays()), np.vstack(again.arrays()))
 
 
 def test_neva_reconstruction_and_classification_objectives():
     img = _textured(48, [RIGHT])
-    sp = NeVA(n_fixations=1, n_iterations=10, restarts=3).predict(img)
+    sp = NeVA(n_fixations=1, steps=10, restarts=3).predict(img)
     assert _inside(sp.arrays()[0][0], RIGHT) and sp.meta["task"][0] == "reconstruction:pixels"
     assert sp.table.attrs == {"model": "NeVA(pixels)", "weights": "none (pixels)"}
     torch.manual_seed(0)
     conv = nn.Sequential(nn.Conv2d(3, 8, 3), nn.ReLU())  # a small seeded conv net as the representation
-    feat = NeVA(conv, n_fixations=1, n_iterations=10, restarts=3).predict(img)
+    feat = NeVA(conv, n_fixations=1, steps=10, restarts=3).predict(img)
     assert _inside(feat.arrays()[0][0], RIGHT) and feat.meta["task"][0] == "reconstruction:Sequential"
     assert feat.table.attrs["weights"] == "unknown (Sequential passed as a torch.nn.Module)"
-    gabor = NeVA(load_model("gabor", input_size=48), n_fixations=1, n_iterations=2).predict(img)
+    gabor = NeVA(load_model("gabor", input_size=48), n_fixations=1, steps=2).predict(img)
     assert gabor.table.attrs == {"model": "NeVA(gabor)", "weights": "none (weight-free)"}
 
     class Classifier(nn.Module):  # logits: how sharp each patch is
@@ -194,7 +194,7 @@ def test_neva_reconstruction_and_classification_objectives():
             return 50 * torch.stack([_detail(x, LEFT), _detail(x, RIGHT)], 1)
 
     both = _textured()
-    neva = NeVA(Classifier(), objective="classification", n_fixations=1, n_iterations=15, restarts=2)
+    neva = NeVA(Classifier(), objective="classification", n_fixations=1, steps=15, restarts=2)
     left = neva.predict(both, labels=[0]).arrays()[0][0]
     right = neva.predict(both, labels=[1]).arrays()[0][0]
     assert _inside(left, LEFT) and _inside(right, RIGHT), (left, right)
@@ -353,7 +353,7 @@ def test_evaluate_with_the_metrics_module_and_a_model(tmp_path, toy_clip):
     rng = np.random.default_rng(1)
     humans = [np.column_stack([rng.uniform(0, 1679, 6), rng.uniform(0, 1049, 6)]) for _ in range(3)]
     human = load_coco_search18(_coco_file(tmp_path, humans))
-    model = NevaClip(toy_clip, n_fixations=4, n_iterations=3)
+    model = NevaClip(toy_clip, n_fixations=4, steps=3)
     df = evaluate_scanpath_model(model, _textured(), human, captions="left", stimulus_id=["img1.jpg"],
                                  metrics=("multimatch", "scanmatch", "sequence_score", "dtw"))
     metrics = set(df["metric"])

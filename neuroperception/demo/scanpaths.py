@@ -54,7 +54,7 @@ def _scanpaths(ctx: DemoContext, report: Report) -> None:
     captions, targets = _captions(scenes, np.random.default_rng(0))
     ids = scenes.ids
     wrong = {sid: captions[ids[(k + 1) % len(ids)]] for k, sid in enumerate(ids)}  # another scene's caption
-    model = NevaClip(load_model("world:clip"), n_fixations=n_fix, n_iterations=n_iter, restarts=restarts,
+    model = NevaClip(load_model("world:clip"), n_fixations=n_fix, steps=n_iter, restarts=restarts,
                      random_state=0, progress=ctx.progress)
     t0 = time.perf_counter()
     neva = model.predict(scenes.images, captions)

@@ -62,11 +62,11 @@ class _NevaSearch:
     weights = "none (pixels)"
     _network = "pixels"
 
-    def __init__(self, n_fixations: int = 10, n_iterations: int = 20, lr: float = 0.1, restarts: int = 1,
+    def __init__(self, n_fixations: int = 10, steps: int = 20, lr: float = 0.1, restarts: int = 1,
                  sigma: float = DEFAULT_SIGMA, blur_levels: Sequence[float] = DEFAULT_BLUR_LEVELS,
                  memory: float = 1.0, aggregate: str = "sum", random_state: int | np.random.Generator | None = 0,
                  device=None, progress: bool | None = None):
-        for name, value in (("n_fixations", n_fixations), ("n_iterations", n_iterations), ("restarts", restarts)):
+        for name, value in (("n_fixations", n_fixations), ("steps", steps), ("restarts", restarts)):
             if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
                 raise InputError(f"{name}: received {value!r}; expected a positive int")
         if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not (math.isfinite(lr) and lr > 0):
@@ -74,7 +74,7 @@ class _NevaSearch:
                              "(the image spans [-1, 1])")
         self.sigma, self.blur_levels, self.memory, self.aggregate = _check_options(sigma, blur_levels, memory,
                                                                                    aggregate)
-        self.n_fixations, self.n_iterations, self.restarts = int(n_fixations), int(n_iterations), int(restarts)
+        self.n_fixations, self.steps, self.restarts = int(n_fixations), int(steps), int(restarts)
         self.lr, self.random_state, self.progress = float(lr), random_state, check_progress(progress)
         self._seed = seed_from(random_state)  # a Generator or None: drawn once, here
         self.device = check_device(device)
@@ -99,7 +99,7 @@ class _NevaSearch:
             pos.view(n, r, 2)[:, 0] = 0.0  # the first candidate of every image starts at the centre
             best_loss = torch.full((n * r,), float("inf"), dtype=x.dtype, device=x.device)
             best_pos = pos.clone()
-            for _ in range(self.n_iterations):
+            for _ in range(self.steps):
                 pos.requires_grad_(True)
                 win = _windows(((pos + 1) * scale)[:, None], h, w, sigma_px)
                 loss = loss_fn(_blend(stack, combine(memory[idx], win)), idx)
@@ -151,7 +151,7 @@ class NevaClip(_NevaSearch):
         :attr:`weights` and in the ``attrs`` of every scanpath table.
     n_fixations : int
         Fixations per scanpath.
-    n_iterations : int
+    steps : int
         Sign-gradient steps per fixation.
     lr : float
         Step in normalised coordinates (the image spans ``[-1, 1]`` on both axes).
@@ -180,7 +180,7 @@ class NevaClip(_NevaSearch):
     >>> open_clip.add_model_config(str(f))
     >>> from neuroperception.features import load_model
     >>> clip = load_model("open_clip:TinyDoc-ViT", weights="random")      # random on purpose: no warning
-    >>> model = NevaClip(clip, n_fixations=3, n_iterations=2)
+    >>> model = NevaClip(clip, n_fixations=3, steps=2)
     >>> sp = model.predict(torch.rand(2, 3, 48, 48), ["a cat", "a dog"])
     >>> sp.n_fixations, list(sp.meta["task"]), sp.table.attrs["weights"]
     (6, ['a cat', 'a dog'], 'random-init(seed=0)')
@@ -188,12 +188,12 @@ class NevaClip(_NevaSearch):
 
     _name = "NevaClip"
 
-    def __init__(self, model: str | FeatureModel, n_fixations: int = 10, n_iterations: int = 20,
+    def __init__(self, model: str | FeatureModel, n_fixations: int = 10, steps: int = 20,
                  lr: float = 0.1, restarts: int = 1, random_state: int | np.random.Generator | None = 0, device=None,
                  progress: bool | None = None,
                  sigma: float = DEFAULT_SIGMA, blur_levels: Sequence[float] = DEFAULT_BLUR_LEVELS,
                  memory: float = 1.0, aggregate: str = "sum"):
-        super().__init__(n_fixations, n_iterations, lr, restarts, sigma, blur_levels, memory, aggregate,
+        super().__init__(n_fixations, steps, lr, restarts, sigma, blur_levels, memory, aggregate,
                          random_state, device, progress)
         fm = load_model(model) if isinstance(model, str) else model
         if not isinstance(fm, FeatureModel):
@@ -277,7 +277,7 @@ class NeVA(_NevaSearch):
         Mean squared error to the original (or its representation), or cross-entropy to the labels
         (default: the classifier's own prediction on the unblurred image).
     **kwargs
-        The search and foveation settings of :class:`NevaClip` (``n_fixations``, ``n_iterations``,
+        The search and foveation settings of :class:`NevaClip` (``n_fixations``, ``steps``,
         ``lr``, ``restarts``, ``random_state``, ``device``, ``progress``, ``sigma``, ``blur_levels``,
         ``memory``, ``aggregate``).
 
@@ -286,7 +286,7 @@ class NeVA(_NevaSearch):
     >>> import torch
     >>> img = torch.full((1, 3, 32, 32), 0.5)
     >>> img[0, :, 4:10, 20:28] = torch.rand(3, 6, 8, generator=torch.Generator().manual_seed(0))  # detail
-    >>> sp = NeVA(n_fixations=1, n_iterations=10, restarts=4).predict(img)
+    >>> sp = NeVA(n_fixations=1, steps=10, restarts=4).predict(img)
     >>> x, y = sp.arrays()[0][0]
     >>> bool(16 <= x <= 31 and y <= 14)
     True
