@@ -318,6 +318,9 @@ def _calls(request) -> dict:
         "data.simulate_brain": lambda rs: data.simulate_brain(
             xr.DataArray(np.random.default_rng(0).normal(size=(12, 4)), dims=("stimulus", "feature")),
             n_voxels=6, random_state=rs),
+        "data.simulate_subjects": lambda rs: data.simulate_subjects(
+            xr.DataArray(np.random.default_rng(0).normal(size=(12, 4)), dims=("stimulus", "feature")),
+            n_subjects=2, n_voxels=6, n_components=3, random_state=rs),
         "encoding.BandedRidgeCV.__init__": lambda rs: encoding.BandedRidgeCV(n_iter=2, n_refine=1, random_state=rs)
             .fit({"a": _xy()[0][:, :2], "b": _xy()[0][:, 2:]}, _xy()[1]),
         "encoding.FactorizedReadout.__init__": lambda rs: encoding.FactorizedReadout(
@@ -416,7 +419,7 @@ _CALL_NAMES = [
     "stimuli.procedural.bandpass_noise", "stimuli.search_arrays.search_array", "stimuli.search_arrays.search_arrays",
     "stimuli.ImageSet.random_crops", "stimuli.moving_dots", "stimuli.flowing_textures", "world.render_scenes",
     "world.render_episodes", "world.caption_for", "features.SparseRandomProjection.__init__", "features.load_model",
-    "data.noise_ceiling", "data.simulate_brain", "encoding.BandedRidgeCV.__init__",
+    "data.noise_ceiling", "data.simulate_brain", "data.simulate_subjects", "encoding.BandedRidgeCV.__init__",
     "encoding.FactorizedReadout.__init__", "encoding.AttentionReadout.__init__", "encoding.dirichlet_candidates",
     "encoding.fit_encoding_model", "encoding.score_pvalues", "decoding.ContrastiveDecoder.__init__",
     "decoding.flow_decoding_report", "decoding.shuffle_baseline", "decoding.retrieval_accuracy",

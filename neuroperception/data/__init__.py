@@ -15,6 +15,8 @@ from .nifti import load_nifti_responses
 from .nsd import NSD_TRIALS_PER_SESSION, load_nsd_betas, nsd_subject
 from .surface import MESH_VERTICES, load_surface_responses
 from .simulated import ROI_PLACEMENT, SimulatedBrain, simulate_brain
+from .subjects import Subjects, load_subjects
+from .simulated_subjects import SimulatedSubjects, simulate_subjects
 from .energy import ENERGY_CHANNELS, contrast_energy
 from .glm import single_trial_betas
 from .noise_ceiling import ncsnr, noise_ceiling, noise_ceiling_from_ncsnr
@@ -23,6 +25,7 @@ __all__ = [
     "make_responses", "stack_repeats", "average_repeats", "save_responses", "load_responses", "select_stimuli",
     "load_nifti_responses", "load_surface_responses", "MESH_VERTICES", "load_nsd_betas", "nsd_subject",
     "NSD_TRIALS_PER_SESSION", "load_algonauts2023", "load_algonauts2023_images", "ALGONAUTS_ROI_FAMILIES",
-    "simulate_brain", "SimulatedBrain", "ROI_PLACEMENT", "contrast_energy", "ENERGY_CHANNELS",
+    "simulate_brain", "SimulatedBrain", "ROI_PLACEMENT", "Subjects", "load_subjects", "simulate_subjects",
+    "SimulatedSubjects", "contrast_energy", "ENERGY_CHANNELS",
     "single_trial_betas", "noise_ceiling", "ncsnr", "noise_ceiling_from_ncsnr",
 ]
