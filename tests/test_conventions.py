@@ -32,7 +32,7 @@ from neuroperception.errors import InputError
 
 PACKAGE = Path(neuroperception.__file__).parent
 SUBPACKAGES = ["stimuli", "world", "features", "data", "encoding", "decoding", "similarity", "scanpaths",
-               "behaviour", "rewards", "plotting", "demo"]
+               "alignment", "behaviour", "rewards", "plotting", "demo"]
 
 #: The defaults the conventions fix.
 RULES = {"random_state": 0, "device": None, "progress": None}
@@ -280,7 +280,8 @@ def _human():
 
 def _calls(request) -> dict:
     """One cheap call per public callable that takes ``random_state``: ``name -> f(random_state)``."""
-    from neuroperception import behaviour, data, decoding, encoding, features, rewards, scanpaths, similarity
+    from neuroperception import alignment, behaviour, data, decoding, encoding, features, rewards, scanpaths
+    from neuroperception import similarity
     from neuroperception import stimuli, world as w
     from neuroperception.stimuli import procedural, search_arrays
 
@@ -321,6 +322,9 @@ def _calls(request) -> dict:
         "data.simulate_subjects": lambda rs: data.simulate_subjects(
             xr.DataArray(np.random.default_rng(0).normal(size=(12, 4)), dims=("stimulus", "feature")),
             n_subjects=2, n_voxels=6, n_components=3, random_state=rs),
+        "alignment.SharedResponseModel.__init__": lambda rs: alignment.SharedResponseModel(
+            n_components=2, n_iter=2, random_state=rs).fit({s: data.make_responses(_xy()[1][::k]) for s, k in
+                                                            (("a", 1), ("b", -1))}),
         "encoding.BandedRidgeCV.__init__": lambda rs: encoding.BandedRidgeCV(n_iter=2, n_refine=1, random_state=rs)
             .fit({"a": _xy()[0][:, :2], "b": _xy()[0][:, 2:]}, _xy()[1]),
         "encoding.FactorizedReadout.__init__": lambda rs: encoding.FactorizedReadout(
@@ -419,7 +423,8 @@ _CALL_NAMES = [
     "stimuli.procedural.bandpass_noise", "stimuli.search_arrays.search_array", "stimuli.search_arrays.search_arrays",
     "stimuli.ImageSet.random_crops", "stimuli.moving_dots", "stimuli.flowing_textures", "world.render_scenes",
     "world.render_episodes", "world.caption_for", "features.SparseRandomProjection.__init__", "features.load_model",
-    "data.noise_ceiling", "data.simulate_brain", "data.simulate_subjects", "encoding.BandedRidgeCV.__init__",
+    "data.noise_ceiling", "data.simulate_brain", "data.simulate_subjects", "alignment.SharedResponseModel.__init__",
+    "encoding.BandedRidgeCV.__init__",
     "encoding.FactorizedReadout.__init__", "encoding.AttentionReadout.__init__", "encoding.dirichlet_candidates",
     "encoding.fit_encoding_model", "encoding.score_pvalues", "decoding.ContrastiveDecoder.__init__",
     "decoding.flow_decoding_report", "decoding.shuffle_baseline", "decoding.retrieval_accuracy",

@@ -1,0 +1,56 @@
+"""The maths of functional alignment as plain functions on arrays (no labels, no checks).
+
+``X`` and ``Y`` are ``(n_stimuli, n_voxels)`` float64 arrays of the same stimuli.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def polar_factor(A: np.ndarray) -> np.ndarray:
+    """The (semi-)orthogonal factor ``U Vᵀ`` of the thin SVD ``A = U Σ Vᵀ``: the isometry closest to ``A``."""
+    U, _, Vt = np.linalg.svd(A, full_matrices=False)
+    return U @ Vt
+
+
+def procrustes(X: np.ndarray, Y: np.ndarray, scaling: bool = True) -> tuple[np.ndarray, float]:
+    """``R`` (``p_x × p_y``, orthonormal rows or columns) and ``s`` minimising ``‖s X R − Y‖_F``.
+
+    ``R`` is the polar factor of ``Xᵀ Y``; ``s = trace(Σ) / ‖X‖²_F`` (1 without scaling). With fewer
+    stimuli than voxels on both sides, ``Xᵀ Y`` has rank at most ``n``: it is factored through the QR
+    decompositions ``Xᵀ = Q_x T_x``, ``Yᵀ = Q_y T_y`` so that only an ``n × n`` matrix is decomposed
+    (``Xᵀ Y = Q_x (T_x T_yᵀ) Q_yᵀ`` and the polar factor of the middle passes through the ``Q``s).
+    """
+    n, px = X.shape
+    py = Y.shape[1]
+    if n < min(px, py):
+        Qx, Tx = np.linalg.qr(X.T)
+        Qy, Ty = np.linalg.qr(Y.T)
+        U, s, Vt = np.linalg.svd(Tx @ Ty.T)
+        R = (Qx @ U) @ (Vt @ Qy.T)
+    else:
+        U, s, Vt = np.linalg.svd(X.T @ Y, full_matrices=False)
+        R = U @ Vt
+    scale = float(s.sum() / np.sum(X * X)) if scaling else 1.0
+    return R, scale
+
+
+def srm(data: list[np.ndarray], n_components: int, n_iter: int,
+        rng: np.random.Generator) -> tuple[list[np.ndarray], np.ndarray, list[float]]:
+    """Deterministic shared response model: ``X_i ≈ S W_iᵀ`` with ``W_iᵀ W_i = I``.
+
+    Alternates the two exact minimisers of ``Σ_i ‖X_i − S W_iᵀ‖²_F``: for fixed ``S``, each ``W_i`` is
+    the polar factor of ``X_iᵀ S`` (orthogonal Procrustes); for fixed ``W``'s, ``S`` is the mean of
+    ``X_i W_i``. The ``W_i`` start as random orthonormal bases drawn from ``rng``. Returns the bases,
+    the shared response ``S`` ``(n_stimuli, n_components)`` and the objective after each iteration
+    (which never increases).
+    """
+    bases = [np.linalg.qr(rng.standard_normal((x.shape[1], n_components)))[0] for x in data]
+    shared = np.mean([x @ w for x, w in zip(data, bases)], axis=0)
+    objective = []
+    for _ in range(n_iter):
+        bases = [polar_factor(x.T @ shared) for x in data]
+        shared = np.mean([x @ w for x, w in zip(data, bases)], axis=0)
+        objective.append(float(sum(np.sum((x - shared @ w.T) ** 2) for x, w in zip(data, bases))))
+    return bases, shared, objective
