@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import numpy as np
+from scipy import linalg
 
 
 def polar_factor(A: np.ndarray) -> np.ndarray:
@@ -25,8 +26,8 @@ def procrustes(X: np.ndarray, Y: np.ndarray, scaling: bool = True) -> tuple[np.n
     n, px = X.shape
     py = Y.shape[1]
     if n < min(px, py):
-        Qx, Tx = np.linalg.qr(X.T)
-        Qy, Ty = np.linalg.qr(Y.T)
+        Qx, Tx = linalg.qr(X.T, mode="economic", check_finite=False)
+        Qy, Ty = linalg.qr(Y.T, mode="economic", check_finite=False)
         U, s, Vt = np.linalg.svd(Tx @ Ty.T)
         R = (Qx @ U) @ (Vt @ Qy.T)
     else:
