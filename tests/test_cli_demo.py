@@ -48,17 +48,19 @@ def test_demo_writes_report_with_figures(tmp_path):
                   "Perceptual similarity", "Triplets", "Scanpaths", "Perceptual rewards"):
         assert f"<h2>{title}</h2>" in html
     figures = sorted(p.name for p in (tmp_path / "report" / "figures").glob("*.png"))
-    expected = {"pca_alexnet.png", "pca_gabor.png", "rdm_alexnet.png", "rdm_gabor.png", "stimuli.png",
+    expected = {"pca_world_cnn.png", "pca_gabor.png", "rdm_world_cnn.png", "rdm_gabor.png", "stimuli.png",
                 "brain_rois.png", "brain_noise_ceiling.png", "brain_nc_recovery.png", "brain_roi_summary.png",
-                "similarity_lpips_maps.png", "similarity_lpips_matrix.png", "similarity_layer_rsa.png",
-                "encoding_rois.png", "encoding_brain.png", "triplets_grid.png", "triplets_examples.png",
-                "triplets_choice_model.png", "scanpaths_nevaclip.png", "rewards_landscape.png",
-                "readouts_attention.png", "readouts_receptive_fields.png", "readouts_centres.png",
-                "decoding_retrieval.png", "decoding_ablation.png", "decoding_flow.png"}
+                "brain_category_selectivity.png", "similarity_changes.png", "similarity_examples.png",
+                "similarity_layer_rsa.png", "encoding_rois.png", "encoding_brain.png", "triplets_grid.png",
+                "triplets_examples.png", "triplets_choice_model.png", "triplets_choice_network.png",
+                "scanpaths_nevaclip.png", "rewards_episodes.png", "readouts_attention.png",
+                "readouts_receptive_fields.png", "readouts_centres.png", "decoding_retrieval.png",
+                "decoding_ablation.png", "decoding_flow.png"}
     assert expected <= set(figures), expected - set(figures)
     for name in figures:
         assert f"figures/{name}" in html
         assert (tmp_path / "report" / "figures" / name).stat().st_size > 5000
     for name in ("decoding_motion_true.gif", "decoding_motion_decoded.gif"):
         assert f"figures/{name}" in html and (tmp_path / "report" / "figures" / name).stat().st_size > 1000
-    assert "random-init(seed=0)" in html
+    # the world models run with their shipped trained weights, and every result says so
+    assert "shipped:" in html and "world_cnn.pt" in html

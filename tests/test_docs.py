@@ -20,7 +20,7 @@ DOCS = ROOT / "docs"
 #: Pages listed in the nav that other work is writing now; the nav hook may leave only these out.
 PENDING = {"decoding.md", "decoding-contrastive.md", "motion-decoding.md", "video.md", "video-features.md",
            "optical-flow.md", "api/decoding.md"}
-SUBPACKAGES = ["stimuli", "features", "data", "encoding", "decoding", "similarity", "scanpaths", "behaviour",
+SUBPACKAGES = ["stimuli", "world", "features", "data", "encoding", "decoding", "similarity", "scanpaths", "behaviour",
                "rewards", "plotting"]
 
 

@@ -11,7 +11,7 @@ Examples
 ('stimulus', 'feature')
 """
 
-from . import _cornet, _open_clip, _timm, _torchvision, _torchvision_video, gabor, motion_energy  # noqa: F401
+from . import _cornet, _open_clip, _timm, _torchvision, _torchvision_video, _world, gabor, motion_energy  # noqa: F401
 from .extract import canonical_activation, extract
 from .gabor import GaborPyramid
 from ._open_clip import TINY_CLIP_CONFIG, register_clip_architecture
@@ -19,14 +19,14 @@ from .motion_energy import MotionEnergy
 from .optical_flow import FlowEstimator, HornSchunck, estimate_flow, mean_flow
 from .raft import RAFTFlow, load_raft
 from .pooling import PCA, AdaptiveAvg, GlobalAvg, GlobalMax, NoPooling, Pooling, SparseRandomProjection, get_pooling
-from .preprocessing import Preprocessing
+from .preprocessing import Preprocessing, UpsamplingWarning
 from .registry import FeatureModel, layer_names, load_model, register_model, registered_sources
 from .store import open_features
 from .weights import load_state_dict_file
 
 __all__ = [
     "load_model", "layer_names", "extract", "open_features", "register_model", "registered_sources",
-    "FeatureModel", "Preprocessing", "GaborPyramid", "load_state_dict_file", "canonical_activation",
+    "FeatureModel", "Preprocessing", "UpsamplingWarning", "GaborPyramid", "load_state_dict_file", "canonical_activation",
     "Pooling", "NoPooling", "GlobalAvg", "GlobalMax", "AdaptiveAvg", "SparseRandomProjection", "PCA",
     "get_pooling", "MotionEnergy", "FlowEstimator", "HornSchunck", "RAFTFlow", "load_raft", "estimate_flow",
     "mean_flow", "register_clip_architecture", "TINY_CLIP_CONFIG",

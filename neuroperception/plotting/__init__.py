@@ -21,7 +21,7 @@ from .rsa import plot_rdm_comparison
 from .scanpaths import plot_saliency_overlay, plot_scanpaths
 from .search import plot_asymmetry_index, plot_search_slopes
 from .triplets import plot_triplet_grid, plot_triplets
-from .world import plot_episode, plot_scenes
+from .world import plot_episode, plot_probes, plot_scenes
 
 __all__ = ["plot_image_grid", "plot_rdm", "plot_rdms", "plot_feature_pca", "save_figure", "Report", "Section",
            "plot_voxel_map", "plot_roi_map", "plot_roi_summary", "plot_noise_ceiling_map", "plot_estimate_vs_truth",
@@ -29,4 +29,4 @@ __all__ = ["plot_image_grid", "plot_rdm", "plot_rdms", "plot_feature_pca", "save
            "plot_search_slopes", "plot_asymmetry_index", "plot_triplet_grid", "plot_triplets", "plot_choice_weights",
            "plot_choice_map", "plot_optimization_history", "plot_reward_landscape", "plot_retrieval", "plot_roi_ablation",
            "plot_flow", "plot_flow_comparison", "save_animation", "plot_attention_maps", "plot_receptive_fields",
-           "plot_centre_recovery", "plot_attack_examples", "plot_scenes", "plot_episode"]
+           "plot_centre_recovery", "plot_attack_examples", "plot_scenes", "plot_episode", "plot_probes"]

@@ -17,7 +17,7 @@ import numpy as np  # noqa: E402
 
 from ..errors import InputError  # noqa: E402
 
-__all__ = ["plot_scenes", "plot_episode"]
+__all__ = ["plot_scenes", "plot_episode", "plot_probes"]
 
 
 def _caption_of(captions, sid: str, kind: str | None) -> str:
@@ -127,5 +127,53 @@ def plot_episode(episodes, index: int = 0, *, n_frames: int | None = None, flow:
                 ax.arrow(row.x, row.y, 3 * row.vx, 3 * row.vy, color="white", width=0.4, head_width=2.0,
                          length_includes_head=True)
     fig.suptitle(_caption_of(episodes.captions, sid, None), fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def plot_probes(table, *, panel_size: float = 3.0):
+    """What each layer of a network makes linearly decodable: probe accuracy against depth, chance dashed.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        One row per layer (in depth order), one column per attribute, held-out accuracies in
+        ``[0, 1]``, as :func:`~neuroperception.world.probe_layers` returns; ``attrs["chance"]``
+        (``{attribute: chance level}``), where present, is drawn as dashed lines.
+    panel_size : float
+        Height of the figure in inches (the width is 1.6 times it).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> table = pd.DataFrame({"colour": [0.99, 0.3], "category": [0.4, 1.0]},
+    ...                      index=pd.Index(["conv1", "fc"], name="layer"))
+    >>> table.attrs["chance"] = {"colour": 1 / 6, "category": 1 / 8}
+    >>> fig = plot_probes(table)
+    >>> [line.get_label() for line in fig.axes[0].get_lines()][:2]
+    ['colour', 'category']
+    """
+    if not hasattr(table, "columns") or not hasattr(table, "index") or table.shape[0] < 1 or table.shape[1] < 1:
+        raise InputError(f"table: received {type(table).__name__}; expected a DataFrame of accuracies, one row per "
+                         "layer and one column per attribute (probe_layers)")
+    values = np.asarray(table.to_numpy(dtype=float))
+    if not np.all(np.isfinite(values)) or values.min() < 0 or values.max() > 1:
+        raise InputError("table: received values outside [0, 1] or not finite; expected held-out accuracies")
+    fig, ax = plt.subplots(figsize=(1.6 * panel_size, panel_size))
+    x = np.arange(table.shape[0])
+    chance = dict(getattr(table, "attrs", {}).get("chance") or {})
+    for k, column in enumerate(table.columns):
+        line, = ax.plot(x, values[:, k], marker="o", label=str(column))
+        if column in chance:
+            ax.axhline(float(chance[column]), color=line.get_color(), linestyle="--", linewidth=0.8)
+    ax.set_xticks(x, [str(i) for i in table.index])
+    ax.set_ylim(0, 1.02)
+    ax.set_xlabel(str(table.index.name or "layer"))
+    ax.set_ylabel("held-out probe accuracy")
+    ax.legend(loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=len(table.columns), frameon=False, fontsize=8)
     fig.tight_layout()
     return fig

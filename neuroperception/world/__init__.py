@@ -7,6 +7,11 @@ placed) add every frame's ground truth and the exact optical flow. The images ar
 :class:`~neuroperception.stimuli.ImageSet` and the annotations tables keyed by ``stimulus_id``, so
 every function of the package takes them.
 
+Two small models trained on the world ship with the package: :class:`WorldCNN` names the shapes in a
+scene and :class:`WorldCLIP` matches scenes with their captions. The feature registry reaches them
+as ``load_model("world:cnn")`` and ``load_model("world:clip")``; ``python -m
+neuroperception.world.training`` retrains them.
+
 Examples
 --------
 >>> from neuroperception.world import render_scenes
@@ -18,10 +23,13 @@ Examples
 from . import vocabulary
 from .captions import NUMBERS, caption_for, describe, relation
 from .episodes import EPISODE_KINDS, MAX_EPISODE_OBJECTS, WorldEpisodes, render_episodes
+from .evaluation import caption_scores, probe_layers, shape_accuracy
+from .models import WORLD_WORDS, WorldCLIP, WorldCNN, WorldTokenizer, build_world_model
 from .scenes import MIN_VISIBLE, OBJECT_COLUMNS, WorldScenes, render_scenes
 from .vocabulary import CATEGORIES, COLOURS, MAX_OBJECTS, MIN_SIZE, RELATIONS, SHADE, SIZE_RANGES, SIZES, TEXTURES
 
 __all__ = ["render_scenes", "WorldScenes", "render_episodes", "WorldEpisodes", "EPISODE_KINDS", "MAX_EPISODE_OBJECTS",
            "describe", "caption_for", "relation", "vocabulary", "CATEGORIES",
            "COLOURS", "TEXTURES", "SIZES", "RELATIONS", "SHADE", "SIZE_RANGES", "MAX_OBJECTS", "MIN_SIZE",
-           "MIN_VISIBLE", "OBJECT_COLUMNS", "NUMBERS"]
+           "MIN_VISIBLE", "OBJECT_COLUMNS", "NUMBERS", "WorldCNN", "WorldCLIP", "WorldTokenizer", "WORLD_WORDS",
+           "build_world_model", "probe_layers", "shape_accuracy", "caption_scores"]
