@@ -20,8 +20,8 @@ DOCS = ROOT / "docs"
 #: Pages listed in the nav that other work is writing now; the nav hook may leave only these out.
 PENDING = {"decoding.md", "decoding-contrastive.md", "motion-decoding.md", "video.md", "video-features.md",
            "optical-flow.md", "api/decoding.md"}
-SUBPACKAGES = ["stimuli", "world", "features", "data", "encoding", "decoding", "similarity", "scanpaths", "behaviour",
-               "rewards", "plotting"]
+SUBPACKAGES = ["stimuli", "world", "features", "data", "encoding", "decoding", "similarity", "scanpaths", "alignment",
+               "behaviour", "rewards", "plotting"]
 
 
 def _hook(name: str):
