@@ -82,8 +82,8 @@ def _clip_parts(model: Any, random_state: Any) -> FeatureModel:
         model = load_model(model, random_state=random_state)
     if not isinstance(model, FeatureModel) or "clip" not in model.extras \
             or not callable(model.extras.get("tokenizer")):
-        raise InputError(f"model: received {type(model).__name__}; expected an 'open_clip:<arch>' spec or "
-                         "load_model('open_clip:<arch>') (a FeatureModel whose extras hold 'clip' and 'tokenizer')")
+        raise InputError(f"model: received {type(model).__name__}; expected 'world:clip', an 'open_clip:<arch>' "
+                         "spec or load_model('open_clip:<arch>') (a FeatureModel whose extras hold 'clip' and 'tokenizer')")
     return model
 
 
@@ -106,9 +106,10 @@ class TextGoalReward(RewardFunction):
     Parameters
     ----------
     model : str or FeatureModel
-        The CLIP model: ``"open_clip:<arch>"`` or ``load_model("open_clip:<arch>", weights=...)``; its image
-        encoder embeds observations, its text encoder the prompts. A spec is loaded with seeded
-        random weights (and a :class:`~neuroperception.errors.RandomWeightsWarning`).
+        The CLIP model: ``"world:clip"`` (the miniature world's image-text model, trained weights shipped
+        with the package), ``"open_clip:<arch>"`` or ``load_model("open_clip:<arch>", weights=...)``; its
+        image encoder embeds observations, its text encoder the prompts. An ``open_clip`` spec is loaded
+        with seeded random weights (and a :class:`~neuroperception.errors.RandomWeightsWarning`).
     goal : str, list of str or images
         Goal description; a list is a prompt ensemble. Images ``(N, 3, H, W)`` are image goals.
         Several prompts/images are L2-normalised and averaged.

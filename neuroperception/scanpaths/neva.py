@@ -143,8 +143,10 @@ class NevaClip(_NevaSearch):
     Parameters
     ----------
     model : str or FeatureModel
-        The CLIP model: an ``open_clip:<arch>`` spec (a seeded random init, as :func:`~neuroperception.features.load_model`
-        builds it, with a :class:`~neuroperception.errors.RandomWeightsWarning`) or a
+        The CLIP model: ``"world:clip"`` (the miniature world's image-text model, trained weights shipped
+        with the package: real effects on world scenes, offline), an ``open_clip:<arch>`` spec (a seeded
+        random init, as :func:`~neuroperception.features.load_model` builds it, with a
+        :class:`~neuroperception.errors.RandomWeightsWarning`) or a
         :class:`~neuroperception.features.FeatureModel` whose ``extras`` hold ``"clip"`` (anything with
         ``encode_image``/``encode_text``) and ``"tokenizer"``. For real scanpaths load pretrained
         weights: ``load_model("open_clip:RN50", weights="openai")``. Its ``weights`` are kept in
@@ -197,13 +199,13 @@ class NevaClip(_NevaSearch):
                          random_state, device, progress)
         fm = load_model(model) if isinstance(model, str) else model
         if not isinstance(fm, FeatureModel):
-            raise InputError(f"model: received {type(model).__name__}; expected an 'open_clip:<arch>' "
-                             "spec or a FeatureModel from load_model('open_clip:...')")
+            raise InputError(f"model: received {type(model).__name__}; expected 'world:clip', an "
+                             "'open_clip:<arch>' spec or a FeatureModel from load_model('open_clip:...')")
         clip = fm.extras.get("clip")
         if clip is None or not hasattr(clip, "encode_image") or not hasattr(clip, "encode_text") \
                 or not callable(fm.extras.get("tokenizer")):
             raise InputError(f"model: received {fm.spec!r} without a CLIP text tower; expected a model whose "
-                             "extras hold 'clip' (encode_image/encode_text) and 'tokenizer', e.g. 'open_clip:RN50'")
+                             "extras hold 'clip' (encode_image/encode_text) and 'tokenizer', e.g. 'world:clip' or 'open_clip:RN50'")
         self.model, self.weights, self._network = fm, fm.weights, fm.spec
         fm.to(self.device)
 
