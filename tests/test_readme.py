@@ -13,8 +13,9 @@ def test_readme_example_runs(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     namespace: dict = {}
     exec(compile(blocks[0], "README.md", "exec"), namespace)  # noqa: S102
-    assert namespace["feats"]["features.4"].dims == ("stimulus", "feature")
-    assert (tmp_path / "alexnet.zarr").is_dir()
+    assert namespace["feats"]["pool"].dims == ("stimulus", "feature")
+    assert namespace["feats"]["pool"].attrs["weights"].startswith("shipped:")
+    assert (tmp_path / "world_cnn.zarr").is_dir()
 
 
 def test_readme_commands_are_make_targets():
