@@ -1,7 +1,7 @@
 """Deep readouts on a simulated brain with planted receptive fields: where does each voxel look?
 
-Mirrors the comparison of the transformer brain encoder (Adeli et al. 2025) and the factorised
-readout (Klindt et al. 2017) with ridge on pooled features: voxels of a simulated brain read random
+Mirrors the comparison of an attention readout (one cross-attention layer, after the transformer brain
+encoder of Adeli et al. 2025, which stacks several) and the factorised readout (Klindt et al. 2017) with ridge on pooled features: voxels of a simulated brain read random
 feature maps through Gaussian receptive fields (V1 small, IT large), so the planted truth is known.
 Ridge on pooled features, ridge on the full maps, the factorised readout and the attention readout
 (learned voxel groups) are fitted with ``fit_encoding_model`` on the same split and scored on
