@@ -33,6 +33,19 @@ def test_procrustes_equals_fmralign(shape, scaling):
     np.testing.assert_allclose(ours.predict(Xt).values, ref.transform(Xt), atol=1e-8)
 
 
+def test_the_gram_polar_factor_equals_the_svd_one_and_falls_back_when_rank_deficient():
+    from neuroperception.alignment._solvers import polar_factor, polar_factor_tall
+
+    rng = np.random.default_rng(5)
+    A = rng.standard_normal((300, 20)) * np.logspace(0, 1.5, 20)  # condition about 30
+    np.testing.assert_allclose(polar_factor_tall(A), polar_factor(A), atol=1e-10)
+    B = A.copy()
+    B[:, -1] = B[:, 0]  # rank 19: the Gram matrix is singular, the SVD route answers
+    W = polar_factor_tall(B)
+    np.testing.assert_allclose(W, polar_factor(B), atol=1e-8)
+    np.testing.assert_allclose(W.T @ W, np.eye(20), atol=1e-8)
+
+
 def test_procrustes_equals_scipy_on_square_maps():
     rng = np.random.default_rng(0)
     X, Y = rng.standard_normal((40, 9)), rng.standard_normal((40, 9))
@@ -117,6 +130,30 @@ def test_srm_recovers_the_planted_shared_latent_and_maps(sim):
     control = SharedResponseModel(n_components=6, n_iter=30).fit(Subjects(shuffled))
     c_train, _ = _recovery(control, sim, control.shared_response_["stimulus_id"].values.tolist())
     assert np.median(c_train) < 0.6 < r_train.min()
+
+
+def _brainiak_detsrm():
+    try:  # brainiak imports mpi4py, which needs an MPI library at import time (the mpich wheel provides one)
+        from brainiak.funcalign.srm import DetSRM
+    except Exception as err:  # noqa: BLE001 - ImportError, or mpi4py's RuntimeError without libmpi
+        pytest.skip(f"brainiak's DetSRM is not importable here: {err}")
+    return DetSRM
+
+
+def test_srm_equals_brainiaks_deterministic_srm(sim):
+    """Same optimum as brainiak's DetSRM on the same centred data: the bases differ by the rotation their random
+    starts leave free, so the comparison is on what is identifiable, each subject's reconstruction S W_iᵀ."""
+    DetSRM = _brainiak_detsrm()
+    shared = sim.subjects.select(stimulus_id=sim.shared_stimuli)
+    centred = [shared[s].values.astype(np.float64) - shared[s].values.mean(0) for s in shared]
+    ref = DetSRM(n_iter=30, features=6, rand_seed=0).fit([c.T for c in centred])
+    ours = SharedResponseModel(n_components=6, n_iter=30).fit(shared)
+    for k, s in enumerate(shared):
+        rec_ref = (ref.w_[k] @ ref.s_).T
+        rec_ours = ours.shared_response_.values @ ours.basis_[s].values.T
+        np.testing.assert_allclose(rec_ours, rec_ref, atol=1e-4 * np.abs(rec_ref).max())
+    objective_ref = sum(np.sum((c - (ref.w_[k] @ ref.s_).T) ** 2) for k, c in enumerate(centred))
+    assert ours.objective_[-1] == pytest.approx(objective_ref, rel=1e-9)
 
 
 @pytest.mark.parametrize("model", [RidgeAlignment(), ProcrustesAlignment(), SharedResponseModel(n_components=6)],

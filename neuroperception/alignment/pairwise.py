@@ -156,7 +156,7 @@ class ProcrustesAlignment(_PairwiseAlignment):
         if not isinstance(self.scaling, (bool, np.bool_)):
             raise InputError(f"scaling: received {describe(self.scaling)}; expected True or False")
         X, y = _inputs.pair(X, y)
-        x, t = X.values.astype(np.float64), y.values.astype(np.float64)
+        x, t = X.values.astype(np.float64, copy=False), y.values.astype(np.float64, copy=False)
         if not np.any(x) or not np.any(t):
             raise InputError("X, y: received all-zero responses; expected responses that vary (a Procrustes map "
                              "of zeros is undefined)")

@@ -26,9 +26,10 @@ class SharedResponseModel(BaseEstimator):
     with orthonormal columns. Fitting alternates the two exact minimisers of
     ``Σ_i ‖X_i − S W_iᵀ‖²_F`` (each ``W_i`` by orthogonal Procrustes, ``S`` as the mean of the
     ``X_i W_i``) from random orthonormal bases, as the deterministic SRM of Chen et al. (2015,
-    brainiak's ``DetSRM``). :meth:`transform` takes any stimuli of a subject into the shared space,
-    :meth:`inverse_transform` takes shared responses back into a subject's voxels, so one subject's
-    responses predict another's.
+    brainiak's ``DetSRM``, whose optimum it reaches: the tests compare the reconstructions).
+    :meth:`transform` takes any stimuli of a subject into the shared space, :meth:`inverse_transform`
+    takes shared responses back into a subject's voxels, so one subject's responses predict
+    another's.
 
     Parameters
     ----------
@@ -128,7 +129,7 @@ class SharedResponseModel(BaseEstimator):
         if small:
             raise InputError(f"X: received subjects with fewer voxels than n_components={k}: {small}; expected at "
                              "least as many voxels as components")
-        data = [a.values.astype(np.float64) for a in arrays]
+        data = [a.values.astype(np.float64, copy=False) for a in arrays]
         means = [d.mean(0) for d in data]
         bases, shared, objective = srm([d - m for d, m in zip(data, means)], k, int(self.n_iter), rng)
         component = np.arange(k)
