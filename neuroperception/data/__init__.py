@@ -17,6 +17,7 @@ from .surface import MESH_VERTICES, load_surface_responses
 from .simulated import ROI_PLACEMENT, SimulatedBrain, simulate_brain
 from .subjects import Subjects, load_subjects
 from .simulated_subjects import SimulatedSubjects, simulate_subjects
+from .subject_readers import load_algonauts2023_subjects, load_nsd_subjects
 from .energy import ENERGY_CHANNELS, contrast_energy
 from .glm import single_trial_betas
 from .noise_ceiling import ncsnr, noise_ceiling, noise_ceiling_from_ncsnr
@@ -26,6 +27,6 @@ __all__ = [
     "load_nifti_responses", "load_surface_responses", "MESH_VERTICES", "load_nsd_betas", "nsd_subject",
     "NSD_TRIALS_PER_SESSION", "load_algonauts2023", "load_algonauts2023_images", "ALGONAUTS_ROI_FAMILIES",
     "simulate_brain", "SimulatedBrain", "ROI_PLACEMENT", "Subjects", "load_subjects", "simulate_subjects",
-    "SimulatedSubjects", "contrast_energy", "ENERGY_CHANNELS",
+    "SimulatedSubjects", "load_nsd_subjects", "load_algonauts2023_subjects", "contrast_energy", "ENERGY_CHANNELS",
     "single_trial_betas", "noise_ceiling", "ncsnr", "noise_ceiling_from_ncsnr",
 ]
