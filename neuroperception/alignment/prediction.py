@@ -97,8 +97,8 @@ def predict_subject(subjects: Any, source: str, target: str, stimulus_id: Any, *
         fitted.fit(pool.select(stimulus_id=train))
         pred = fitted.inverse_transform(fitted.transform(test, subject=source), subject=target)
     else:
-        fitted.fit(pool[source].set_index(stimulus="stimulus_id").sel(stimulus=train).reset_index("stimulus"),
-                   pool[target].set_index(stimulus="stimulus_id").sel(stimulus=train).reset_index("stimulus"))
+        pair = pool.select(stimulus_id=train)
+        fitted.fit(pair[source], pair[target])
         pred = fitted.predict(test)
     pred.name = "predicted responses"
     pred.attrs = {"source": source, "target": target, "model": type(fitted).__name__}
