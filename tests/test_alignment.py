@@ -187,6 +187,22 @@ def test_prediction_reaches_stimuli_the_target_never_saw(sim):
     assert np.median(r) > 0.6
 
 
+def test_repeats_are_averaged_before_aligning(sim):
+    from neuroperception.data import average_repeats, stack_repeats
+
+    shared = sim.subjects.select(stimulus_id=sim.shared_stimuli)
+    rng = np.random.default_rng(2)
+    trials = {}
+    for s, r in shared.items():  # every stimulus shown twice, in one trial order; the second showing of one is lost
+        ids = r["stimulus_id"].values.tolist() * 2
+        values = np.concatenate([r.values + rng.normal(size=r.shape), r.values + rng.normal(size=r.shape)])
+        trials[s] = stack_repeats(values[:-1], ids[:-1], roi=r["roi"].values, subject=s)
+    with_repeats = SharedResponseModel(n_components=6).fit(trials)
+    averaged = SharedResponseModel(n_components=6).fit({s: average_repeats(r) for s, r in trials.items()})
+    np.testing.assert_allclose(with_repeats.shared_response_.values, averaged.shared_response_.values)
+    assert np.isnan(trials["subj01"].values).any()
+
+
 # ------------------------------------------------------------------------------ clear errors
 def test_clear_errors(sim):
     a = make_responses(np.random.default_rng(0).normal(size=(5, 4)), list("abcde"))
