@@ -187,6 +187,42 @@ def test_prediction_reaches_stimuli_the_target_never_saw(sim):
     assert np.median(r) > 0.6
 
 
+def test_adapting_a_new_subject_fits_its_basis_alone_and_predicts_it(sim):
+    """Fit on subj01-02, then adapt subj03 from 30 shared stimuli: only its basis is added, it spans subj03's
+    planted map, and subj01's responses to stimuli only subj01 saw predict subj03's planted signal to them;
+    the same 30 stimuli with shuffled labels predict nothing."""
+    import copy
+
+    shared = sim.shared_stimuli
+    base = SharedResponseModel(n_components=6).fit(sim.subjects.select(stimulus_id=shared,
+                                                                       subject=["subj01", "subj02"]))
+    table = sim.subjects.stimulus_table()
+    unique = table.index[table["subj01"] & (table.sum(axis=1) == 1)].tolist()
+    signal = (sim.shared_latent.set_index(stimulus="stimulus_id").sel(stimulus=unique).values
+              @ sim.maps["subj03"].values)
+    source = sim.subjects.select(stimulus_id=unique)["subj01"]
+    new = sim.subjects.select(stimulus_id=shared[:30])["subj03"]
+
+    def adapted(responses):
+        model = copy.deepcopy(base).adapt(responses)
+        pred = model.inverse_transform(model.transform(source), subject="subj03").values
+        return model, np.median([np.corrcoef(pred[:, v], signal[:, v])[0, 1] for v in range(signal.shape[1])])
+
+    model, real = adapted(new)
+    assert model.subjects_ == ["subj01", "subj02", "subj03"]
+    xr.testing.assert_identical(model.shared_response_, base.shared_response_)  # the shared part is frozen
+    assert all(model.basis_[s].identical(base.basis_[s]) for s in ("subj01", "subj02"))
+    cos = np.cos(subspace_angles(model.basis_["subj03"].values, sim.maps["subj03"].values.T))
+    assert np.median(cos) > 0.9
+    perm = np.random.default_rng(0).permutation(30)
+    _, control = adapted(new.assign_coords(stimulus_id=("stimulus", new["stimulus_id"].values[perm])))
+    assert real > 0.6 and control < 0.3, (real, control)
+    with pytest.raises(InputError, match="already fitted"):
+        model.adapt(new)
+    with pytest.raises(InputError, match="expected at least n_components=6"):
+        copy.deepcopy(base).adapt(new.isel(stimulus=slice(0, 4)))
+
+
 def test_repeats_are_averaged_before_aligning(sim):
     from neuroperception.data import average_repeats, stack_repeats
 

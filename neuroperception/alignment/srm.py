@@ -12,7 +12,7 @@ from .._docs import fill_doc
 from .._validation import check_alignment, check_random_state, describe
 from ..errors import InputError, ShapeError
 from . import _inputs
-from ._solvers import srm
+from ._solvers import polar_factor, srm
 
 __all__ = ["SharedResponseModel"]
 
@@ -142,6 +142,76 @@ class SharedResponseModel(BaseEstimator):
                                              coords={**_inputs.stimulus_coords(arrays[0]), "component": component},
                                              name="shared response")
         self.objective_ = objective
+        return self
+
+    def adapt(self, X: Any, subject: str | None = None) -> SharedResponseModel:
+        """Add a new subject: fit only its basis, on the fitted shared stimuli it saw, the shared response frozen.
+
+        The basis is the orthogonal Procrustes map from the new subject's centred responses to the
+        rows of :attr:`shared_response_` of the same stimuli (``W = polar(Xᵀ S)``), the update every
+        subject gets inside :meth:`fit`; nothing fitted before changes. The subject can then be
+        transformed into the shared space and predicted from any other subject.
+
+        Parameters
+        ----------
+        X : xarray.DataArray
+            ``("stimulus", "voxel")`` responses of the new subject with ``stimulus_id``; the stimuli
+            among the fitted shared ones are used (at least ``n_components`` of them), the others
+            ignored.
+        subject : str, optional
+            The new subject's name; read from ``X``'s ``subject`` coordinate when omitted.
+
+        Returns
+        -------
+        SharedResponseModel
+
+        Raises
+        ------
+        InputError
+            An unfitted model, a subject already fitted, responses without ``stimulus_id``, or fewer
+            shared stimuli than ``n_components`` or voxels than ``n_components``.
+        AlignmentError
+            None of the fitted shared stimuli among ``X``'s.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from neuroperception.data import make_responses
+        >>> rng = np.random.default_rng(0)
+        >>> ids = [f"i{k}" for k in range(20)]
+        >>> subs = {s: make_responses(rng.normal(size=(20, 8)), ids) for s in ("a", "b")}
+        >>> m = SharedResponseModel(n_components=3).fit(subs)
+        >>> m.adapt(make_responses(rng.normal(size=(12, 6)), ids[:12]), subject="c").subjects_
+        ['a', 'b', 'c']
+        """
+        if not hasattr(self, "basis_"):
+            raise InputError("SharedResponseModel: received an unfitted model; expected fit(X) first")
+        if subject is None and isinstance(X, xr.DataArray) and "subject" in X.coords:
+            found = sorted(set(np.asarray(X["subject"].values).astype(str).ravel().tolist()))
+            subject = found[0] if len(found) == 1 else found
+        if not isinstance(subject, str):
+            raise InputError(f"subject: received {subject!r}; expected the new subject's name (a str), or "
+                             "responses whose subject coordinate holds one name")
+        if subject in self.basis_:
+            raise InputError(f"subject: received {subject!r}, which is already fitted; expected a new subject "
+                             f"(fitted: {self.subjects_})")
+        da = _inputs.responses(X, "X")
+        if "stimulus_id" not in da.coords:
+            raise InputError("X: received responses without stimulus_id; expected ids to find the fitted shared "
+                             "stimuli among them")
+        da, shared = check_alignment(da, self.shared_response_, names=["X", "shared_response_"], how="inner")
+        k = self.shared_response_.sizes["component"]
+        if da.sizes["stimulus"] < k or da.sizes["voxel"] < k:
+            raise InputError(f"X: received {da.sizes['stimulus']} of the fitted shared stimuli and "
+                             f"{da.sizes['voxel']} voxels; expected at least n_components={k} of each")
+        x = da.values.astype(np.float64, copy=False)
+        mean = x.mean(0)
+        basis = polar_factor(x.T @ shared.values - np.outer(mean, shared.values.sum(0)))
+        self.subjects_ = [*self.subjects_, subject]
+        self.mean_ = {**self.mean_, subject: mean}
+        self.basis_ = {**self.basis_, subject: xr.DataArray(
+            basis, dims=("voxel", "component"), coords={**_inputs.voxel_coords(da), "component": np.arange(k)},
+            name=f"basis {subject}")}
         return self
 
     def _subject(self, subject: Any, X: Any = None) -> str:
