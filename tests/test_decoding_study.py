@@ -50,7 +50,7 @@ def test_quick_run_writes_its_tables_and_figures(study, tmp_path):
     assert len(ablation) == 3 * 3 * (1 + 2 * len(study.ROIS))  # seeds x targets x conditions (one SNR)
 
 
-@pytest.mark.slow  # the full run: 5 seeds x 2 SNRs, several minutes on 2 cores
+@pytest.mark.slow  # the full run: 5 seeds x 2 SNRs, about two minutes single-threaded
 def test_full_run_directions_with_across_seed_intervals(study, tmp_path):
     tables = study.run(tmp_path)
     summary = tables["retrieval_summary"].set_index(["snr", "metric"])
@@ -66,3 +66,8 @@ def test_full_run_directions_with_across_seed_intervals(study, tmp_path):
         # category presence: LO and IT alone beat V1 and V4 alone, intervals separated
         assert bool(ranking.loc[(snr, "category presence"), "holds"]), ranking.round(3).to_string()
         assert ranking.loc[(snr, "category presence"), "diff ci_low"] > 0
+        # colour presence, the low-level attribute: V1 and V4 alone beat LO and IT alone, intervals separated
+        assert bool(ranking.loc[(snr, "colour presence"), "holds"]), ranking.round(3).to_string()
+        assert ranking.loc[(snr, "colour presence"), "diff ci_low"] > 0
+        assert ranking.loc[(snr, "colour presence"), "ranking (only this ROI)"].split(" > ")[2:] in (
+            ["LO", "IT"], ["IT", "LO"])
