@@ -4,17 +4,20 @@ Linear (ridge) and contrastive decoders map responses ``("stimulus", "voxel")`` 
 (CLIP image embeddings, any network layer, motion energy); retrieval and 2-way identification
 score the decoded embeddings against the stimuli's true ones, in both directions and among random
 subsets of candidates as the decoding papers report them; ROI ablation refits a decoder with each
-ROI removed and each ROI alone to show where the information lives.
+ROI removed and each ROI alone to show where the information lives. ``SharedSpaceDecoder`` decodes several subjects
+through per-subject adapters into one shared latent and one shared head, and adapts to a new subject
+with the shared part frozen.
 """
 
 from .ridge_decoder import RidgeDecoder
 from .contrastive import ContrastiveDecoder
 from .retrieval import retrieval_accuracy, similarity_matrix, two_way_identification
 from .ablation import roi_ablation
+from .shared import SharedSpaceDecoder
 from .flow_basis import FlowBasis
 from .flow import FlowDecoder
 from .flow_evaluation import ShuffleBaseline, flow_decoding_report, render_motion, shuffle_baseline
 
-__all__ = ["RidgeDecoder", "ContrastiveDecoder", "retrieval_accuracy", "two_way_identification", "similarity_matrix", "roi_ablation",
+__all__ = ["RidgeDecoder", "ContrastiveDecoder", "SharedSpaceDecoder", "retrieval_accuracy", "two_way_identification", "similarity_matrix", "roi_ablation",
            "FlowBasis", "FlowDecoder", "ShuffleBaseline", "shuffle_baseline", "flow_decoding_report",
            "render_motion"]
