@@ -197,7 +197,7 @@ def _own_cases():
     calls = [("DTW", spm.dtw, {}), ("SBTDE (k=3)", spm.sbtde, {"k": 3}),
              ("string edit distance", spm.string_edit_distance, grid),
              ("sequence score", spm.sequence_score, grid),
-             ("ScanMatch (50 ms bins)", spm.scanmatch, {"image_size": SCREEN, "temporal_bin": 0.05})]
+             ("ScanMatch (50 ms bins)", spm.scanmatch, {"size": SCREEN, "temporal_bin": 0.05})]
     cases = []
     for label, fn, kwargs in calls:
         def loop(fn=fn, kwargs=kwargs):
