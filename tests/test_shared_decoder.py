@@ -220,3 +220,36 @@ def test_clear_errors():
     with pytest.raises(AlignmentError):
         SharedSpaceDecoder(n_components=2).fit(disjoint, f)
     assert isinstance(dec.srm_, SharedResponseModel)
+
+
+# ------------------------------------------------------------------------------ a contrastive head
+def test_a_contrastive_head_is_trained_on_all_subjects_and_adapting_trains_the_adapter_alone():
+    from neuroperception.decoding import ContrastiveDecoder
+
+    sim, f = _small_sim(0)
+    subjects = sim.subjects
+    head = ContrastiveDecoder(hidden=(), lr=1e-2, max_epochs=40, batch_size=64, device="cpu")
+    dec = SharedSpaceDecoder(n_components=8, head=head).fit(subjects.select(subject=["subj01", "subj02"]), f)
+    assert isinstance(dec.head_, ContrastiveDecoder) and dec.head_ is not head and not hasattr(head, "module_")
+    frozen = [p.detach().clone() for p in dec.head_.module_.parameters()]
+    shared = set(sim.shared_stimuli)
+    own = [i for i in subjects.stimulus_ids("subj03") if i not in shared]
+    keep = sorted(shared)[:60]
+    chance5 = 5 / len(own)
+    for y in (f, None):
+        adapted = copy.deepcopy(dec).adapt(_select(subjects["subj03"], keep), y, subject="subj03")
+        table = retrieval_accuracy(adapted.predict(_select(subjects["subj03"], own)), _select(f, own), k=5,
+                                   direction="brain_to_image")
+        assert table["top-5"].iloc[0] > 5 * chance5
+        assert all(torch_equal(a, b) for a, b in zip(adapted.head_.module_.parameters(), frozen))
+        assert all(adapted.basis_[s].identical(dec.basis_[s]) for s in ("subj01", "subj02"))
+    assert "subj03" in adapted.basis_ and not adapted.adapt_alpha_
+    dec.adapt(_select(subjects["subj03"], keep), f, subject="subj03")
+    assert list(dec.adapt_history_) == ["subj03"] and "val_top1" in dec.adapt_history_["subj03"]
+    assert all(torch_equal(a, b) for a, b in zip(dec.head_.module_.parameters(), frozen))
+    with pytest.raises(InputError, match="head"):
+        SharedSpaceDecoder(n_components=8, head="mlp").fit(subjects, f)
+
+
+def torch_equal(a, b):
+    return bool((a.detach() == b.detach()).all())

@@ -6,7 +6,8 @@ the shared space to the features, fitted on the pooled shared-space responses of
 every stimulus it saw. A new subject gets its own adapter with everything shared frozen
 (:meth:`SharedSpaceDecoder.adapt`): from the fitted shared stimuli it saw (the SRM's Procrustes
 update), or from any stimuli with their features (the adapter that minimises the decoding loss
-through the frozen head, a closed-form ridge problem).
+through the frozen head, a closed-form ridge problem for the ridge head; for a contrastive head,
+the adapter alone trained with the head's InfoNCE loss and training loop).
 """
 
 from __future__ import annotations
@@ -17,16 +18,17 @@ from typing import Any
 
 import numpy as np
 import xarray as xr
-from sklearn.base import BaseEstimator
+from sklearn.base import BaseEstimator, clone
 from sklearn.model_selection import KFold
 
 from .._docs import fill_doc
-from .._validation import check_alignment, describe
+from .._validation import check_alignment, describe, seed_from
 from ..alignment import SharedResponseModel
 from ..data import Subjects
 from ..encoding.ridge import DEFAULT_ALPHAS
 from ..errors import InputError, ShapeError
 from ._inputs import as_matrix, as_responses
+from .contrastive import ContrastiveDecoder
 from .retrieval import retrieval_accuracy
 from .ridge_decoder import RidgeDecoder
 
@@ -93,8 +95,14 @@ class SharedSpaceDecoder(BaseEstimator):
     cv : int or scikit-learn splitter
         Folds of the head's alpha search (an int is an unshuffled ``KFold``); :meth:`adapt` with
         features uses ``min(cv, n)`` unshuffled folds when ``cv`` is an int, else 5.
+    head : RidgeDecoder or ContrastiveDecoder, optional
+        The shared head, unfitted (it is cloned). None: ``RidgeDecoder(alphas=alphas, cv=cv,
+        standardize=False)``. A :class:`ContrastiveDecoder` trains with its own settings (InfoNCE,
+        its training loop) on the pooled shared-space responses; :meth:`adapt` with features then
+        trains the new adapter alone through it with the same loss, loop and settings.
     %(random_state)s
-        It draws the shared response model's initial bases.
+        It draws the shared response model's initial bases (a contrastive head and adapter are
+        seeded by their own ``random_state``).
 
     Attributes
     ----------
@@ -102,8 +110,8 @@ class SharedSpaceDecoder(BaseEstimator):
         The subjects fitted, then those added by :meth:`adapt`.
     srm_ : SharedResponseModel
         The shared response model on the standardised responses.
-    head_ : RidgeDecoder
-        The shared head, shared space to features.
+    head_ : RidgeDecoder or ContrastiveDecoder
+        The fitted shared head, shared space to features.
     basis_ : dict of str to xarray.DataArray
         Per subject the adapter ``("voxel", "component")``, with the subject's voxel coordinates.
     mean_, scale_ : dict of str to numpy.ndarray
@@ -111,7 +119,9 @@ class SharedSpaceDecoder(BaseEstimator):
     offset_ : dict of str to numpy.ndarray
         Per subject a ``(component,)`` offset added after the adapter (zero for SRM adapters).
     adapt_alpha_ : dict of str to float
-        The penalty chosen for subjects adapted with features.
+        The penalty chosen for subjects adapted with features through a ridge head.
+    adapt_history_ : dict of str to pandas.DataFrame
+        The training history of adapters trained through a contrastive head.
     n_outputs_ : int
         Number of features the head decodes.
 
@@ -137,12 +147,13 @@ class SharedSpaceDecoder(BaseEstimator):
     True
     """
 
-    def __init__(self, n_components=10, n_iter=20, standardize=True, alphas=None, cv=5, random_state=0):
+    def __init__(self, n_components=10, n_iter=20, standardize=True, alphas=None, cv=5, head=None, random_state=0):
         self.n_components = n_components
         self.n_iter = n_iter
         self.standardize = standardize
         self.alphas = alphas
         self.cv = cv
+        self.head = head
         self.random_state = random_state
 
     # ------------------------------------------------------------------ helpers
@@ -244,6 +255,13 @@ class SharedSpaceDecoder(BaseEstimator):
                              "('stimulus', 'voxel') with stimulus_id")
         features = self._features(y)
         self._alphas()
+        if self.head is None:
+            head = RidgeDecoder(alphas=self.alphas, cv=self.cv, standardize=False)
+        elif isinstance(self.head, (RidgeDecoder, ContrastiveDecoder)):
+            head = clone(self.head)
+        else:
+            raise InputError(f"head: received {describe(self.head)}; expected None (a ridge head), an unfitted "
+                             "RidgeDecoder or ContrastiveDecoder")
         names = list(subjects)
         responses = {s: self._responses(subjects[s], f"X[{s!r}]") for s in names}
         stats = {s: self._stats(responses[s].values.astype(np.float64)) for s in names}
@@ -259,13 +277,13 @@ class SharedSpaceDecoder(BaseEstimator):
         self.scale_ = {s: stats[s][1] for s in names}
         self.offset_ = {s: np.zeros(k) for s in names}
         self.adapt_alpha_ = {}
+        self.adapt_history_ = {}
         rows, targets = [], []
         for s in names:
             da, feats = check_alignment(responses[s], features, names=[f"X[{s!r}]", "y"], how="inner")
             rows.append(self._latent(da.values, s))
             targets.append(np.asarray(feats.values, dtype=np.float64))
-        self.head_ = RidgeDecoder(alphas=self.alphas, cv=self.cv, standardize=False).fit(
-            np.concatenate(rows), np.concatenate(targets))
+        self.head_ = head.fit(np.concatenate(rows), np.concatenate(targets))
         self.feature_coords_ = {key: np.asarray(c.values) for key, c in features.coords.items()
                                 if c.dims == ("feature",)}
         self.n_outputs_ = int(features.sizes["feature"])
@@ -289,7 +307,10 @@ class SharedSpaceDecoder(BaseEstimator):
           adapter ``W`` and an offset ``t`` minimise the decoding loss through the frozen head
           ``‖(X̃ W + t) a + c − Y‖² + λ ‖W‖²`` (``a``, ``c``: the head as a linear map; ``X̃``: the
           z-scored responses), in closed form; ``λ`` is chosen by cross-validation among ``alphas``
-          times the head's largest squared gain.
+          times the head's largest squared gain. Through a :class:`ContrastiveDecoder` head, the
+          adapter (a linear layer with bias) is trained alone, the head frozen, with the head's
+          InfoNCE loss (at its learned temperature), training loop and settings (``lr``,
+          ``max_epochs``, ``validation``...); ``adapt_history_`` keeps the history.
 
         Parameters
         ----------
@@ -357,8 +378,13 @@ class SharedSpaceDecoder(BaseEstimator):
             if n < 3:
                 raise InputError(f"X: received {n} stimuli with features; expected at least 3 to fit an adapter")
             x, t = da.values.astype(np.float64), np.asarray(feats.values, dtype=np.float64)
-            w, offset, alpha = self._fit_adapter(x, t)
             mean, scale = self._stats(x)
+            if isinstance(self.head_, ContrastiveDecoder):
+                w, offset, history = self._train_adapter((x - mean) / scale, t)
+                alpha = None
+                self.adapt_history_ = {**self.adapt_history_, subject: history}
+            else:
+                w, offset, alpha = self._fit_adapter(x, t)
             basis = xr.DataArray(w, dims=("voxel", "component"),
                                  coords={**{c: (("voxel",), np.asarray(da[c].values)) for c in da.coords
                                             if da[c].dims == ("voxel",)}, "component": np.arange(k)},
@@ -397,6 +423,51 @@ class SharedSpaceDecoder(BaseEstimator):
         w = _head_solve((x - mean) / scale, t - ybar, a, lams[best:best + 1])[0]
         offset = np.linalg.lstsq(a.T, ybar - c, rcond=None)[0]
         return w, offset, float(alphas[best])
+
+    def _train_adapter(self, x: np.ndarray, t: np.ndarray):
+        import torch
+
+        from ..encoding._training import train
+        from ._contrastive_loss import contrastive_loss, top1_accuracy
+
+        head = self.head_
+        k = self.srm_.shared_response_.sizes["component"]
+        device = head.device_
+        shift = torch.as_tensor(head.mean_, dtype=torch.float32, device=device)
+        scale = torch.as_tensor(head.scale_, dtype=torch.float32, device=device)
+        frozen = head.module_.eval()  # not a submodule of the adapter: the optimiser never sees it
+        temperature = frozen.temperature().detach()
+
+        class _Adapted(torch.nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.adapter = torch.nn.Linear(x.shape[1], k)
+
+            def forward(self, xs):
+                return frozen([(self.adapter(xs[0]) - shift) / scale])
+
+        seed = seed_from(head.random_state)
+        devices = [device.index or 0] if device.type == "cuda" else []
+        flags = [p.requires_grad for p in frozen.parameters()]
+        try:
+            for p in frozen.parameters():
+                p.requires_grad_(False)
+            with torch.random.fork_rng(devices=devices):
+                torch.manual_seed(seed)
+                module = _Adapted().to(device)
+                history = train(
+                    module, [torch.from_numpy(x.astype(np.float32))], torch.from_numpy(t.astype(np.float32)),
+                    validation=head.validation, lr=head.lr, weight_decay=head.weight_decay,
+                    max_epochs=head.max_epochs, patience=head.patience, batch_size=int(head.batch_size),
+                    random_state=seed, device=device, progress=False, desc="adapter",
+                    loss_fn=lambda pred, target: contrastive_loss(pred, target, temperature),
+                    val_metric=("val_top1", top1_accuracy), loss_name="symmetric InfoNCE", min_batch=2)
+        finally:
+            for p, flag in zip(frozen.parameters(), flags):
+                p.requires_grad_(flag)
+        w = module.adapter.weight.detach().cpu().double().numpy().T
+        offset = module.adapter.bias.detach().cpu().double().numpy()
+        return w, offset, history
 
     # ------------------------------------------------------------------ predict
     def transform(self, X: Any, subject: str | None = None) -> xr.DataArray:
