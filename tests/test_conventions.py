@@ -331,6 +331,12 @@ def _calls(request) -> dict:
              for s, k in (("a", 1), ("b", -1))},
             xr.DataArray(_xy()[0], dims=("stimulus", "feature"),
                          coords={"stimulus_id": ("stimulus", [f"s{i}" for i in range(20)])})),
+        "decoding.SharedSpaceEncoder.__init__": lambda rs: decoding.SharedSpaceEncoder(
+            n_components=2, n_iter=2, alphas=[1.0], cv=2, random_state=rs).fit(
+            xr.DataArray(_xy()[0], dims=("stimulus", "feature"),
+                         coords={"stimulus_id": ("stimulus", [f"s{i}" for i in range(20)])}),
+            {s: data.make_responses(_xy()[0] @ np.ones((3, 4))[:, ::k] + _xy()[1][:, :1], [f"s{i}" for i in range(20)])
+             for s, k in (("a", 1), ("b", -1))}),
         "encoding.BandedRidgeCV.__init__": lambda rs: encoding.BandedRidgeCV(n_iter=2, n_refine=1, random_state=rs)
             .fit({"a": _xy()[0][:, :2], "b": _xy()[0][:, 2:]}, _xy()[1]),
         "encoding.FactorizedReadout.__init__": lambda rs: encoding.FactorizedReadout(
@@ -433,6 +439,7 @@ _CALL_NAMES = [
     "encoding.BandedRidgeCV.__init__",
     "encoding.FactorizedReadout.__init__", "encoding.AttentionReadout.__init__", "encoding.dirichlet_candidates",
     "encoding.fit_encoding_model", "encoding.score_pvalues", "decoding.ContrastiveDecoder.__init__", "decoding.SharedSpaceDecoder.__init__",
+    "decoding.SharedSpaceEncoder.__init__",
     "decoding.flow_decoding_report", "decoding.shuffle_baseline", "decoding.retrieval_accuracy",
     "decoding.roi_ablation", "similarity.EmbeddingDistance.__init__", "similarity.EnsembleDistance.__init__",
     "similarity.LPIPS.__init__", "similarity.bootstrap_rdm_comparison", "similarity.calibrate_heads",

@@ -6,7 +6,8 @@ score the decoded embeddings against the stimuli's true ones, in both directions
 subsets of candidates as the decoding papers report them; ROI ablation refits a decoder with each
 ROI removed and each ROI alone to show where the information lives. ``SharedSpaceDecoder`` decodes several subjects
 through per-subject adapters into one shared latent and one shared head, and adapts to a new subject
-with the shared part frozen.
+with the shared part frozen; ``SharedSpaceEncoder`` is its encoding counterpart (one shared
+feature-to-latent map, per-subject readouts).
 """
 
 from .ridge_decoder import RidgeDecoder
@@ -14,10 +15,11 @@ from .contrastive import ContrastiveDecoder
 from .retrieval import retrieval_accuracy, similarity_matrix, two_way_identification
 from .ablation import roi_ablation
 from .shared import SharedSpaceDecoder
+from .shared_encoder import SharedSpaceEncoder
 from .flow_basis import FlowBasis
 from .flow import FlowDecoder
 from .flow_evaluation import ShuffleBaseline, flow_decoding_report, render_motion, shuffle_baseline
 
-__all__ = ["RidgeDecoder", "ContrastiveDecoder", "SharedSpaceDecoder", "retrieval_accuracy", "two_way_identification", "similarity_matrix", "roi_ablation",
+__all__ = ["RidgeDecoder", "ContrastiveDecoder", "SharedSpaceDecoder", "SharedSpaceEncoder", "retrieval_accuracy", "two_way_identification", "similarity_matrix", "roi_ablation",
            "FlowBasis", "FlowDecoder", "ShuffleBaseline", "shuffle_baseline", "flow_decoding_report",
            "render_motion"]
