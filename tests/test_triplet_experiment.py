@@ -4,7 +4,6 @@ run of the page, and a quick run of the triplet-study analysis."""
 import json
 import os
 import re
-import runpy
 import shutil
 import subprocess
 import time
@@ -22,7 +21,6 @@ from neuroperception.behaviour.experiment import RESPONSE_CSV_COLUMNS, export_ex
 from neuroperception.errors import AlignmentError, InputError
 from neuroperception.stimuli import ImageSet
 
-ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
 
@@ -325,17 +323,3 @@ def test_page_reports_missing_images(tmp_path, setup):
     next((page.parent / "images").glob("*.png")).unlink()
     dom = _run_page(page, "autorun=Enter,1", tmp_path / "home")
     assert "could not be loaded" in dom and '<pre id="results"></pre>' in dom
-
-
-def test_triplet_study_analysis_quick_run(tmp_path):
-    module = runpy.run_path(str(ROOT / "analyses" / "triplet_study.py"))
-    table = module["run"](tmp_path, n_pool=90, n_triplets=24, n_bins=4, size=48, low=("gabor", "scale0"),
-                          high=("gabor", "scale3"), n_observers=12, n_bootstrap=100)
-    assert set(table["observer"]) == {"low-driven", "high-driven", "mixed"}
-    for _, row in table.iterrows():  # the planted share is recovered within its interval (or close at 0/1)
-        assert row["high_share_ci_low"] - 0.05 <= row["planted_high_share"] <= row["high_share_ci_high"] + 0.05
-    for name in ("triplets.csv", "choice_model.csv", "choice_weights.png", "choice_map.png",
-                 "experiment/index.html", "examples.png", "grid.png", "summary.csv"):
-        assert (tmp_path / name).is_file(), name
-    assert len(pd.read_csv(tmp_path / "triplets.csv")) == 24
-    assert len(list((tmp_path / "features").glob("*.zarr"))) == 2  # cached for reruns
