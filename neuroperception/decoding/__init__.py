@@ -13,7 +13,7 @@ feature-to-latent map, per-subject readouts).
 from .ridge_decoder import RidgeDecoder
 from .contrastive import ContrastiveDecoder
 from .retrieval import retrieval_accuracy, similarity_matrix, two_way_identification
-from .ablation import roi_ablation
+from .ablation import ablation_summary, roi_ablation, roi_ablation_subjects
 from .shared import SharedSpaceDecoder
 from .shared_encoder import SharedSpaceEncoder
 from .flow_basis import FlowBasis
@@ -21,5 +21,6 @@ from .flow import FlowDecoder
 from .flow_evaluation import ShuffleBaseline, flow_decoding_report, render_motion, shuffle_baseline
 
 __all__ = ["RidgeDecoder", "ContrastiveDecoder", "SharedSpaceDecoder", "SharedSpaceEncoder", "retrieval_accuracy", "two_way_identification", "similarity_matrix", "roi_ablation",
+           "roi_ablation_subjects", "ablation_summary",
            "FlowBasis", "FlowDecoder", "ShuffleBaseline", "shuffle_baseline", "flow_decoding_report",
            "render_motion"]

@@ -3,13 +3,15 @@
 :func:`roi_ablation` refits a decoder on the training stimuli with all voxels, with each ROI
 removed and with each ROI alone, and scores every fit on the held-out stimuli by top-k retrieval
 (brain→image) and 2-way identification. The drop in retrieval when an ROI is removed measures
-what only that ROI carries; the score of an ROI alone measures what it carries at all.
+what only that ROI carries; the score of an ROI alone measures what it carries at all. :func:`roi_ablation_subjects` runs it for every
+subject of a :class:`~neuroperception.data.Subjects` (each with its own voxels and ROIs) into one
+table with a ``subject`` column, and :func:`ablation_summary` summarises that table across subjects.
 """
 
 from __future__ import annotations
 
 import numbers
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -18,14 +20,15 @@ import xarray as xr
 
 from .._docs import fill_doc
 from .._progress import progress_bar
-from .._validation import seed_from
-from ..errors import InputError, ShapeError
+from .._validation import describe, seed_from
+from ..data import Subjects
+from ..errors import AlignmentError, InputError, ShapeError
 from ..encoding._dask import fresh_copy
 from ..encoding._inputs import held_out_positions
 from ._inputs import decoding_data
 from .retrieval import retrieval_accuracy, two_way_identification
 
-__all__ = ["roi_ablation"]
+__all__ = ["roi_ablation", "roi_ablation_subjects", "ablation_summary"]
 
 
 def _evaluate(decoder: Any, resp: xr.DataArray, feats: xr.DataArray, train: np.ndarray, test: np.ndarray,
@@ -162,3 +165,151 @@ def roi_ablation(decoder: Any, responses: Any, features: Any, rois: Sequence[str
     table.attrs.update(chance=chance, n_train=int(train_idx.size), n_test=int(test_idx.size), k=list(ks),
                        n_way=n_way, metric=first)
     return table
+
+
+@fill_doc
+def roi_ablation_subjects(decoder: Any, subjects: Any, features: Any, rois: Sequence[str] | None = None,
+                          test: Any = 0.2, k: Any = (1,), n_way: int | None = None,
+                          random_state: int | np.random.Generator | None = 0,
+                          progress: bool | None = None) -> pd.DataFrame:
+    """:func:`roi_ablation` for every subject, each with its own voxels, ROIs and stimuli: one table.
+
+    Each subject's decoder is fitted and scored on that subject's stimuli only (retrieval among its
+    held-out stimuli, 2-way identification), so the table reads per subject; :func:`ablation_summary`
+    gives the across-subject view.
+
+    Parameters
+    ----------
+    decoder : estimator
+        As for :func:`roi_ablation` (cloned for every subject and condition).
+    subjects : Subjects or mapping of str to xarray.DataArray
+        Subject → ``("stimulus", "voxel")`` responses with ``stimulus_id`` and a ``roi`` coordinate.
+    features : xarray.DataArray
+        ``("stimulus", "feature")`` with ``stimulus_id``, covering every stimulus of every subject
+        (each subject uses the rows of the stimuli it saw).
+    rois : sequence of str, optional
+        ROIs to ablate in every subject (each must have them); default each subject's own labels.
+    test, k, n_way
+        As for :func:`roi_ablation`, per subject (``test`` ids that a subject did not see are an error).
+    %(random_state)s
+        One seed for every subject: the ``int`` it resolves to is passed to each subject's ablation.
+    %(progress)s
+        The bar runs over the subjects.
+
+    Returns
+    -------
+    pandas.DataFrame
+        :func:`roi_ablation`'s columns with ``subject`` first, the subjects in order, each subject's
+        rows in :func:`roi_ablation`'s order. ``attrs`` hold ``k``, ``n_way``, ``metric`` and, per
+        subject, ``chance``, ``n_train`` and ``n_test`` (dicts keyed by subject).
+
+    Raises
+    ------
+    InputError
+        Not subjects, features without ``stimulus_id``, a subject without ``roi``, unknown ROIs.
+    AlignmentError
+        A subject with stimuli that have no features.
+
+    Examples
+    --------
+    >>> from neuroperception.data import make_responses
+    >>> from neuroperception.decoding.ridge_decoder import RidgeDecoder
+    >>> rng = np.random.default_rng(0)
+    >>> z = rng.normal(size=(60, 4))
+    >>> ids = [f"s{i}" for i in range(60)]
+    >>> f = xr.DataArray(z, dims=("stimulus", "feature"), coords={"stimulus_id": ("stimulus", ids)})
+    >>> subs = {s: make_responses(np.hstack([z @ rng.normal(size=(4, v)), rng.normal(size=(60, 8))]), ids,
+    ...                           roi=["IT"] * v + ["V1"] * 8) for s, v in (("a", 6), ("b", 12))}
+    >>> table = roi_ablation_subjects(RidgeDecoder(alphas=[1.0, 100.0]), subs, f)
+    >>> table[["subject", "condition", "roi", "n_voxels"]].values.tolist()[:3]
+    [['a', 'all', 'all', 14], ['a', 'without', 'IT', 8], ['a', 'without', 'V1', 6]]
+    """
+    if isinstance(subjects, Subjects):
+        subs = subjects
+    elif isinstance(subjects, Mapping):
+        subs = Subjects(subjects)
+    else:
+        raise InputError(f"subjects: received {describe(subjects)}; expected Subjects or a mapping subject -> "
+                         "responses ('stimulus', 'voxel') with stimulus_id and roi")
+    if not isinstance(features, xr.DataArray) or "stimulus_id" not in features.coords:
+        raise InputError(f"features: received {describe(features)}; expected an xarray.DataArray "
+                         "('stimulus', 'feature') with a stimulus_id coordinate (matched to each subject by id)")
+    feature_ids = np.asarray(features["stimulus_id"].values).astype(str)
+    seed = seed_from(random_state)
+    tables, chance, n_train, n_test = [], {}, {}, {}
+    for name in progress_bar(list(subs), progress, desc="ROI ablation per subject", unit="subject"):
+        responses = subs[name]
+        ids = np.asarray(responses["stimulus_id"].values).astype(str)
+        missing = sorted(set(ids) - set(feature_ids))
+        if missing:
+            raise AlignmentError(f"features: received no features for {len(missing)} stimuli of subject {name!r} "
+                                 f"(e.g. {missing[:3]}); expected features for every stimulus a subject saw")
+        position = {i: p for p, i in enumerate(feature_ids)}
+        table = roi_ablation(decoder, responses, features.isel(stimulus=[position[i] for i in ids]), rois=rois,
+                             test=test, k=k, n_way=n_way, random_state=seed, progress=False)
+        chance[name], n_train[name], n_test[name] = table.attrs["chance"], table.attrs["n_train"], table.attrs["n_test"]
+        attrs = {key: table.attrs[key] for key in ("k", "n_way", "metric")}
+        table.insert(0, "subject", name)
+        tables.append(table)
+    out = pd.concat([t.copy() for t in tables], ignore_index=True)
+    out.attrs = {**attrs, "chance": chance, "n_train": n_train, "n_test": n_test}
+    return out
+
+
+def ablation_summary(table: pd.DataFrame) -> pd.DataFrame:
+    """Across-subject summary of :func:`roi_ablation_subjects`: one row per condition and ROI.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        The table :func:`roi_ablation_subjects` returns (a ``subject`` column and
+        :func:`roi_ablation`'s columns).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``condition``, ``roi``, ``n_subjects`` (subjects that have the ROI), the mean over
+        subjects of every score (``top-k``, ``identification``, ``drop``, ``identification_drop``),
+        ``drop_low`` and ``drop_high`` (the t 95% interval of the mean drop over subjects; NaN with one
+        subject) and ``n_first`` (for the ``"without"`` rows, the number of subjects in which removing
+        that ROI costs the most, ties broken by ``identification_drop``; 0 for the other rows). Rows in
+        the order of the first subject's table, then ROIs it lacks.
+
+    Raises
+    ------
+    InputError
+        A table without the ``subject``, ``condition``, ``roi`` and ``drop`` columns.
+
+    Examples
+    --------
+    >>> t = pd.DataFrame({"subject": ["a", "a", "b", "b"], "condition": ["all", "without"] * 2,
+    ...                   "roi": ["all", "IT"] * 2, "top-1": [0.9, 0.1, 0.8, 0.2],
+    ...                   "drop": [0.0, 0.8, 0.0, 0.6]})
+    >>> ablation_summary(t)[["condition", "roi", "n_subjects", "drop", "n_first"]].values.tolist()
+    [['all', 'all', 2, 0.0, 0], ['without', 'IT', 2, 0.7, 2]]
+    """
+    from scipy import stats
+
+    need = {"subject", "condition", "roi", "drop"}
+    if not isinstance(table, pd.DataFrame) or not need <= set(table.columns):
+        raise InputError(f"table: received {describe(table)}; expected the DataFrame of roi_ablation_subjects "
+                         f"(columns {sorted(need)} and the scores)")
+    scores = [c for c in table.columns if c.startswith("top-")] + \
+        [c for c in ("identification", "drop", "identification_drop") if c in table.columns]
+    without = table[table["condition"] == "without"]
+    keys = ["drop", "identification_drop"] if "identification_drop" in table.columns else ["drop"]
+    firsts = without.sort_values(keys, ascending=False, kind="stable", na_position="last").groupby(
+        "subject", sort=False).head(1)["roi"].value_counts()
+    rows = []
+    for (condition, roi), group in table.groupby(["condition", "roi"], sort=False):
+        row = {"condition": condition, "roi": roi, "n_subjects": int(group["subject"].nunique())}
+        row.update({c: float(group[c].mean()) for c in scores})
+        drops = group["drop"].dropna().to_numpy(dtype=float)
+        if drops.size > 1:
+            half = float(stats.t.ppf(0.975, drops.size - 1) * drops.std(ddof=1) / np.sqrt(drops.size))
+        else:
+            half = np.nan
+        row["drop_low"], row["drop_high"] = row["drop"] - half, row["drop"] + half
+        row["n_first"] = int(firsts.get(roi, 0)) if condition == "without" else 0
+        rows.append(row)
+    return pd.DataFrame(rows)
