@@ -33,21 +33,22 @@ colour-driven, mixed and shape-driven observers on the attribute triplets, and 0
 observers planted on the two levels of the generated triplets. The layer sweep reproduces the paper's
 dissociation in direction: shape-driven observers are predicted by the late layers (held-out accuracy
 conv4 0.72, pool 0.72 [0.70, 0.73], fc 0.72 [0.71, 0.73]; planted model 0.76) and not by conv1 (0.52
-[0.50, 0.53]; pool minus conv1 +0.20 [0.18, 0.22]), colour-driven observers by conv1 (0.61 [0.58,
-0.64]) more than by pool (0.55 [0.53, 0.57]; conv1 minus pool +0.056 [0.036, 0.076], in log-likelihood
-per response +0.028 [0.017, 0.039]). Two things do not reproduce. For colour-driven observers no
-world:cnn layer is good: conv1 reaches 0.61 against the planted model's 0.77, conv2 and conv3 are at
-chance (0.52), and the best predictor is world:clip's embedding (0.65 [0.64, 0.66], ahead of conv1 by
-an interval above 0). Averaged over the whole image, an early layer's response is mostly background;
-the object's colour, which probes on the object's own pixels read at 1.00 from conv1 and 0.985 from
-conv2, is diluted. And the generated triplets cannot show a shape-driven observer at all: not one of
-them contrasts shape (one option sharing the reference's category, the other not; ``shape_contrast``
-in ``generation.csv``), because world:cnn's pool distance is dominated by category, so such a contrast
-lies beyond the grid's +-1.5 standard deviations; the grid samples the pool differences within a
-category relation, which the simulated observers ignore. Their fitted share of pool there does not
-separate shape-driven from colour-driven observers (difference 0.13 [-0.11, 0.37]). The quick run (3
-seeds of 240 scenes: what the gallery shows) keeps |r| below 0.01 and the recoveries, but its
-conv1-minus-pool accuracy interval for colour-driven observers includes 0.
+[0.50, 0.53]; pool minus conv1 +0.20 [0.18, 0.22]), colour-driven observers by conv1 (0.61 [0.58, 0.64])
+more than by pool (0.55 [0.53, 0.57]; conv1 minus pool +0.056 [0.036, 0.076], in log-likelihood per
+response +0.028 [0.017, 0.039]). Two things do not reproduce. For colour-driven observers no world:cnn
+layer is good: conv1 reaches 0.61 against the planted model's 0.77, conv2 and conv3 are at chance
+(0.52), and the best predictor is world:clip's embedding (0.65 [0.64, 0.66]; minus conv1 +0.044 [0.024,
+0.064]). Averaged over the whole image, an early layer's response is mostly background; the object's
+colour, which probes on the object's own pixels read at 1.00 from conv1 and 0.985 from conv2, is
+diluted. And the generated triplets can hardly show a shape-driven observer: at most 1 of the 144
+contrasts shape (one option sharing the reference's category, the other not; none in three of five
+seeds; ``shape_contrast`` in ``generation.csv``), because world:cnn's pool distance is dominated by
+category, so such a contrast lies beyond the grid's +-1.5 standard deviations (seed 0: median -2.9,
+within +-1.5 for 0.6 % of such triplets); the grid samples the pool differences within a category
+relation, which the simulated observers ignore. Their fitted share of pool there does not separate
+shape-driven from colour-driven observers (difference 0.13 [-0.11, 0.37]). The quick run (3 seeds of 240
+scenes: what the gallery shows) keeps |r| below 0.01 and the recoveries, but its conv1-minus-pool
+accuracy interval for colour-driven observers includes 0.
 
 With real weights and human data the code is the same: load VGG-16 and CORnet-S with their ImageNet
 weights (``load_model("torchvision:vgg16", weights="DEFAULT")``, the CORnet-S checkpoint by path), pass
