@@ -44,7 +44,7 @@ def test_demo_writes_report_with_figures(tmp_path):
     index = run_demo(tmp_path / "report", quick=True)
     html = index.read_text()
     for title in ("Stimuli", "Features", "Simulated brain", "Encoding models", "Deep readouts",
-                  "Decoding: which image was seen", "Decoding motion: optical flow from a simulated MT",
+                  "Decoding: which image was seen", "Decoding motion: optical flow from a simulated MT", "Several subjects",
                   "Perceptual similarity", "Triplets", "Scanpaths", "Perceptual rewards"):
         assert f"<h2>{title}</h2>" in html
     figures = sorted(p.name for p in (tmp_path / "report" / "figures").glob("*.png"))
@@ -55,7 +55,7 @@ def test_demo_writes_report_with_figures(tmp_path):
                 "triplets_examples.png", "triplets_choice_model.png", "triplets_choice_network.png",
                 "scanpaths_nevaclip.png", "rewards_episodes.png", "readouts_attention.png",
                 "readouts_receptive_fields.png", "readouts_centres.png", "decoding_retrieval.png",
-                "decoding_ablation.png", "decoding_flow.png"}
+                "decoding_ablation.png", "decoding_flow.png", "subjects_adaptation.png"}
     assert expected <= set(figures), expected - set(figures)
     for name in figures:
         assert f"figures/{name}" in html

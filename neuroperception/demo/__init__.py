@@ -17,6 +17,7 @@ from . import brain  # noqa: E402,F401
 from . import encoding  # noqa: E402,F401
 from . import readouts  # noqa: E402,F401
 from . import decoding  # noqa: E402,F401
+from . import subjects  # noqa: E402,F401
 from . import similarity  # noqa: E402,F401
 from . import triplets  # noqa: E402,F401
 from . import scanpaths  # noqa: E402,F401
