@@ -154,7 +154,7 @@ def plot_probes(table, *, panel_size: float = 3.0):
     ...                      index=pd.Index(["conv1", "fc"], name="layer"))
     >>> table.attrs["chance"] = {"colour": 1 / 6, "category": 1 / 8}
     >>> fig = plot_probes(table)
-    >>> [line.get_label() for line in fig.axes[0].get_lines()][:2]
+    >>> [text.get_text() for text in fig.axes[0].get_legend().get_texts()]
     ['colour', 'category']
     """
     if not hasattr(table, "columns") or not hasattr(table, "index") or table.shape[0] < 1 or table.shape[1] < 1:
