@@ -42,7 +42,7 @@ def test_quick_run_writes_its_tables_and_figure(study, tmp_path):
     assert set(scores["source"]) == set(study.SOURCES)
     assert scores.groupby("source").size().nunique() == 1
     d = result["differences"]
-    assert len(d) == len(study.METRICS) * len(study.CONTRASTS)
+    assert len(d) == (len(study.METRICS) + len(study.DIMENSIONS)) * len(study.CONTRASTS)
     assert (d["low"] <= d["mean"]).all() and (d["mean"] <= d["high"]).all()
     assert scores["on_target"].between(0, 1).all()
 
