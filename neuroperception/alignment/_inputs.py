@@ -53,3 +53,18 @@ def subjects_of(X: Any, name: str = "X") -> Subjects:
         return Subjects(X)
     raise InputError(f"{name}: received {describe(X)}; expected Subjects or a mapping subject -> responses "
                      "('stimulus', 'voxel') with stimulus_id")
+
+
+def new_subject(X: Any, subject: Any, fitted: list[str]) -> str:
+    """The name of the subject an ``adapt`` call adds: ``subject``, or the one name of ``X``'s ``subject``
+    coordinate; an InputError for anything else or for a subject already fitted."""
+    if subject is None and isinstance(X, xr.DataArray) and "subject" in X.coords:
+        found = sorted(set(np.asarray(X["subject"].values).astype(str).ravel().tolist()))
+        subject = found[0] if len(found) == 1 else found
+    if not isinstance(subject, str):
+        raise InputError(f"subject: received {subject!r}; expected the new subject's name (a str), or "
+                         "responses whose subject coordinate holds one name")
+    if subject in fitted:
+        raise InputError(f"subject: received {subject!r}, which is already fitted; expected a new subject "
+                         f"(fitted: {fitted})")
+    return subject

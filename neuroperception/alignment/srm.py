@@ -12,6 +12,7 @@ from .._docs import fill_doc
 from .._validation import check_alignment, check_random_state, describe
 from ..errors import InputError, ShapeError
 from . import _inputs
+from ._inputs import new_subject
 from ._solvers import polar_factor, srm
 
 __all__ = ["SharedResponseModel"]
@@ -186,15 +187,7 @@ class SharedResponseModel(BaseEstimator):
         """
         if not hasattr(self, "basis_"):
             raise InputError("SharedResponseModel: received an unfitted model; expected fit(X) first")
-        if subject is None and isinstance(X, xr.DataArray) and "subject" in X.coords:
-            found = sorted(set(np.asarray(X["subject"].values).astype(str).ravel().tolist()))
-            subject = found[0] if len(found) == 1 else found
-        if not isinstance(subject, str):
-            raise InputError(f"subject: received {subject!r}; expected the new subject's name (a str), or "
-                             "responses whose subject coordinate holds one name")
-        if subject in self.basis_:
-            raise InputError(f"subject: received {subject!r}, which is already fitted; expected a new subject "
-                             f"(fitted: {self.subjects_})")
+        subject = new_subject(X, subject, self.subjects_)
         da = _inputs.responses(X, "X")
         if "stimulus_id" not in da.coords:
             raise InputError("X: received responses without stimulus_id; expected ids to find the fitted shared "

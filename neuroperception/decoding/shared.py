@@ -24,22 +24,16 @@ from sklearn.model_selection import KFold
 from .._docs import fill_doc
 from .._validation import check_alignment, describe, seed_from
 from ..alignment import SharedResponseModel
+from ..alignment._inputs import new_subject
 from ..data import Subjects
-from ..encoding.ridge import DEFAULT_ALPHAS
 from ..errors import InputError, ShapeError
-from ._inputs import as_matrix, as_responses
+from ._inputs import as_responses
+from ._shared_space import SharedSpaceInputs
 from .contrastive import ContrastiveDecoder
 from .retrieval import retrieval_accuracy
 from .ridge_decoder import RidgeDecoder
 
 __all__ = ["SharedSpaceDecoder"]
-
-
-def _standardize_stats(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Voxel means and standard deviations as :class:`RidgeDecoder` computes them (zero variance: 1)."""
-    mean, scale = x.mean(0), x.std(0)
-    scale[scale <= 1e-12 * max(float(np.abs(x).max()), 1e-300)] = 1.0
-    return mean, scale
 
 
 def _head_solve(x: np.ndarray, y: np.ndarray, a: np.ndarray, lams: np.ndarray) -> list[np.ndarray]:
@@ -57,7 +51,7 @@ def _head_solve(x: np.ndarray, y: np.ndarray, a: np.ndarray, lams: np.ndarray) -
 
 
 @fill_doc
-class SharedSpaceDecoder(BaseEstimator):
+class SharedSpaceDecoder(SharedSpaceInputs, BaseEstimator):
     """Decode features from several subjects through one shared latent space and one shared ridge head.
 
     Fitting takes a :class:`~neuroperception.data.Subjects` and features labelled by ``stimulus_id``:
@@ -157,26 +151,6 @@ class SharedSpaceDecoder(BaseEstimator):
         self.random_state = random_state
 
     # ------------------------------------------------------------------ helpers
-    def _responses(self, x: Any, name: str) -> xr.DataArray:
-        if not isinstance(x, xr.DataArray):
-            raise InputError(f"{name}: received {describe(x)}; expected an xarray.DataArray ('stimulus', 'voxel') "
-                             "with a stimulus_id coordinate (subjects are matched to features by id)")
-        da = as_responses(x, name=name)
-        if "stimulus_id" not in da.coords:
-            raise InputError(f"{name}: received responses without stimulus_id; expected a stimulus_id coordinate")
-        return da
-
-    def _features(self, y: Any, name: str = "y") -> xr.DataArray:
-        if not isinstance(y, xr.DataArray) or "stimulus_id" not in y.coords:
-            raise InputError(f"{name}: received {describe(y)}; expected features xarray.DataArray "
-                             "('stimulus', 'feature') with a stimulus_id coordinate (matched to every subject by id)")
-        return as_matrix(y, name=name)[1]
-
-    def _stats(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        if self.standardize:
-            return _standardize_stats(x)
-        return np.zeros(x.shape[1]), np.ones(x.shape[1])
-
     def _check_fitted(self) -> None:
         if not hasattr(self, "head_"):
             raise InputError("SharedSpaceDecoder: received an unfitted decoder; expected fit(X, y) first")
@@ -191,12 +165,6 @@ class SharedSpaceDecoder(BaseEstimator):
                              f"{self.subjects_} (or responses whose subject coordinate names one; adapt() adds a "
                              "new subject)")
         return subject
-
-    def _alphas(self) -> np.ndarray:
-        alphas = DEFAULT_ALPHAS if self.alphas is None else np.atleast_1d(np.asarray(self.alphas, dtype=float))
-        if alphas.ndim != 1 or alphas.size == 0 or not np.all(np.isfinite(alphas)) or np.any(alphas <= 0):
-            raise InputError(f"alphas: received {describe(self.alphas)}; expected positive penalties")
-        return alphas
 
     def _head_linear(self) -> tuple[np.ndarray, np.ndarray]:
         """The frozen head as ``y = z a + c``: ``a`` ``(component, feature)``, ``c`` ``(feature,)``."""
@@ -350,15 +318,7 @@ class SharedSpaceDecoder(BaseEstimator):
         ['a', 'b', 'c', 'd']
         """
         self._check_fitted()
-        if subject is None and isinstance(X, xr.DataArray) and "subject" in X.coords:
-            found = sorted(set(np.asarray(X["subject"].values).astype(str).ravel().tolist()))
-            subject = found[0] if len(found) == 1 else found
-        if not isinstance(subject, str):
-            raise InputError(f"subject: received {subject!r}; expected the new subject's name (a str), or "
-                             "responses whose subject coordinate holds one name")
-        if subject in self.basis_:
-            raise InputError(f"subject: received {subject!r}, which is already fitted; expected a new subject "
-                             f"(fitted: {self.subjects_})")
+        subject = new_subject(X, subject, self.subjects_)
         da = self._responses(X, "X")
         k = self.srm_.shared_response_.sizes["component"]
         if y is None:

@@ -27,12 +27,11 @@ from sklearn.base import BaseEstimator
 from .._docs import fill_doc
 from .._validation import check_alignment, describe
 from ..alignment import SharedResponseModel
+from ..alignment._inputs import new_subject
 from ..data import Subjects
 from ..encoding import RidgeCV
-from ..encoding.ridge import DEFAULT_ALPHAS
 from ..errors import InputError, ShapeError
-from ._inputs import as_matrix, as_responses
-from .shared import _standardize_stats
+from ._shared_space import SharedSpaceInputs
 
 __all__ = ["SharedSpaceEncoder"]
 
@@ -42,7 +41,7 @@ def _ids(da: xr.DataArray) -> np.ndarray:
 
 
 @fill_doc
-class SharedSpaceEncoder(BaseEstimator):
+class SharedSpaceEncoder(SharedSpaceInputs, BaseEstimator):
     """Predict several subjects' voxels from features through one shared latent space.
 
     Fitting takes features labelled by ``stimulus_id`` and a :class:`~neuroperception.data.Subjects`:
@@ -113,6 +112,8 @@ class SharedSpaceEncoder(BaseEstimator):
     (('stimulus', 'voxel'), True)
     """
 
+    _features_arg = "X"
+
     def __init__(self, n_components=10, n_iter=20, standardize=True, alphas=None, cv=5, random_state=0):
         self.n_components = n_components
         self.n_iter = n_iter
@@ -122,32 +123,6 @@ class SharedSpaceEncoder(BaseEstimator):
         self.random_state = random_state
 
     # ------------------------------------------------------------------ helpers
-    def _responses(self, x: Any, name: str) -> xr.DataArray:
-        if not isinstance(x, xr.DataArray):
-            raise InputError(f"{name}: received {describe(x)}; expected an xarray.DataArray ('stimulus', 'voxel') "
-                             "with a stimulus_id coordinate (subjects are matched to features by id)")
-        da = as_responses(x, name=name)
-        if "stimulus_id" not in da.coords:
-            raise InputError(f"{name}: received responses without stimulus_id; expected a stimulus_id coordinate")
-        return da
-
-    def _features(self, X: Any, name: str = "X") -> xr.DataArray:
-        if not isinstance(X, xr.DataArray) or "stimulus_id" not in X.coords:
-            raise InputError(f"{name}: received {describe(X)}; expected features xarray.DataArray "
-                             "('stimulus', 'feature') with a stimulus_id coordinate (matched to every subject by id)")
-        return as_matrix(X, name=name)[1]
-
-    def _stats(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        if self.standardize:
-            return _standardize_stats(x)
-        return np.zeros(x.shape[1]), np.ones(x.shape[1])
-
-    def _alphas(self) -> np.ndarray:
-        alphas = DEFAULT_ALPHAS if self.alphas is None else np.atleast_1d(np.asarray(self.alphas, dtype=float))
-        if alphas.ndim != 1 or alphas.size == 0 or not np.all(np.isfinite(alphas)) or np.any(alphas <= 0):
-            raise InputError(f"alphas: received {describe(self.alphas)}; expected positive penalties")
-        return alphas
-
     def _check_fitted(self) -> None:
         if not hasattr(self, "map_"):
             raise InputError("SharedSpaceEncoder: received an unfitted encoder; expected fit(X, y) first")
@@ -293,15 +268,7 @@ class SharedSpaceEncoder(BaseEstimator):
         ['a', 'b', 'c', 'd']
         """
         self._check_fitted()
-        if subject is None and isinstance(y, xr.DataArray) and "subject" in y.coords:
-            found = sorted(set(np.asarray(y["subject"].values).astype(str).ravel().tolist()))
-            subject = found[0] if len(found) == 1 else found
-        if not isinstance(subject, str):
-            raise InputError(f"subject: received {subject!r}; expected the new subject's name (a str), or "
-                             "responses whose subject coordinate holds one name")
-        if subject in self.readout_:
-            raise InputError(f"subject: received {subject!r}, which is already fitted; expected a new subject "
-                             f"(fitted: {self.subjects_})")
+        subject = new_subject(y, subject, self.subjects_)
         da = self._responses(y, "y")
         if X is None:
             da, _ = check_alignment(da, self.srm_.shared_response_, names=["y", "shared stimuli of fit"], how="inner")
