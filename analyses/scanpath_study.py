@@ -151,7 +151,7 @@ def score_scanpaths(photos: ImageSet, human: Scanpaths, quick: bool, random_stat
     """Model, baseline and human-ceiling scores (long table) and the models' scanpaths."""
     n_fix, n_iter = (5, 6) if quick else (7, 15)
     neva = NeVA(n_fixations=n_fix, steps=n_iter, restarts=1 if quick else 2, random_state=random_state)
-    tiny = load_model(register_clip_architecture(TINY_NAME), seed=0)
+    tiny = load_model(register_clip_architecture(TINY_NAME), random_state=0)
     clip = NevaClip(tiny, n_fixations=n_fix, steps=n_iter, restarts=1 if quick else 2,
                     random_state=random_state)
     captions = human.table.groupby("stimulus_id")["task"].first().to_dict()
@@ -201,7 +201,7 @@ def search_study(quick: bool, random_state: int):
     kw = dict(set_sizes=(4, 8, 12) if quick else (4, 8, 16), n_trials=3 if quick else 8,
               size=96 if quick else 128, random_state=random_state)
     models = {"VisualSearch": VisualSearch("torchvision:alexnet", similarity="centered", max_fixations=16,
-                                           seed=random_state),
+                                           random_state=random_state),
               "RandomSearch": RandomSearch(max_fixations=16, random_state=random_state)}
     results = {name: search_asymmetry_experiment(m, **kw) for name, m in models.items()}
     pairs = pd.concat([r.pairs.assign(model=name) for name, r in results.items()], ignore_index=True)
