@@ -48,7 +48,8 @@ def environment() -> str:
 
     blas = {k: os.environ.get(k) for k in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE") if os.environ.get(k)}
     return (f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, torch "
-            f"{torch.__version__} ({torch.get_num_threads()} threads)" + (f", {blas}" if blas else ""))
+            f"{torch.__version__} ({torch.get_num_threads()} thread{'s' if torch.get_num_threads() != 1 else ''})"
+            + (f", {blas}" if blas else ""))
 
 
 def markdown_table(rows: list[dict]) -> str:

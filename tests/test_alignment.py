@@ -46,6 +46,27 @@ def test_the_gram_polar_factor_equals_the_svd_one_and_falls_back_when_rank_defic
     np.testing.assert_allclose(W.T @ W, np.eye(20), atol=1e-8)
 
 
+@pytest.mark.parametrize("noise", [1.0, 1e-6], ids=["condition-1e4", "nearly-singular"])
+def test_procrustes_equals_fmralign_on_a_low_rank_signal_in_noise(noise):
+    # fMRI-like: a 20-dimensional shared signal plus noise, more stimuli than voxels. With noise 1, XᵀY has a
+    # condition number of about 10⁴ (the Gram route answers); with almost no noise it is nearly singular
+    # (rank 20 of 40: the SVD route answers). Both must give fmralign's map.
+    rng = np.random.default_rng(11)
+    latent = rng.standard_normal((400, 20))
+    X = latent @ rng.standard_normal((20, 40)) + noise * rng.standard_normal((400, 40))
+    Y = latent @ rng.standard_normal((20, 60)) + noise * rng.standard_normal((400, 60))
+    ours = ProcrustesAlignment().fit(X, Y)
+    ref = fmralign_methods.Procrustes(scaling=True).fit(X, Y)
+    if noise == 1.0:
+        s = np.linalg.svd(X.T @ Y, compute_uv=False)
+        assert 1e3 < s[0] / s[-1] < 1e5
+        np.testing.assert_allclose(ours.rotation_, ref.R, atol=1e-8)
+    else:  # the weakest directions of a nearly singular XᵀY are arbitrary: compare the products
+        np.testing.assert_allclose(X @ ours.rotation_, X @ ref.R, atol=1e-6 * np.abs(X).max())
+    assert ours.scale_ == pytest.approx(ref.scale, rel=1e-10)
+    np.testing.assert_allclose(ours.rotation_ @ ours.rotation_.T, np.eye(40), atol=1e-10)
+
+
 def test_procrustes_equals_scipy_on_square_maps():
     rng = np.random.default_rng(0)
     X, Y = rng.standard_normal((40, 9)), rng.standard_normal((40, 9))
