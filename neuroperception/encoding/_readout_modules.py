@@ -1,4 +1,5 @@
-"""The torch modules behind the deep readouts: Gaussian/low-rank spatial masks and cross-attention."""
+"""The torch modules behind the deep readouts: Gaussian/low-rank spatial masks, cross-attention and
+transformer-decoder layers."""
 
 from __future__ import annotations
 
@@ -62,10 +63,45 @@ def _sine(h: int, w: int, dim: int) -> torch.Tensor:
     return torch.nn.functional.pad(enc, (0, max(dim - enc.shape[1], 0)))[:, :dim]
 
 
-class _Attention(torch.nn.Module):
-    def __init__(self, shapes, n_queries, voxel_query, dim, n_heads, positional):
+class _DecoderLayer(torch.nn.Module):
+    """One pre-norm transformer-decoder layer over the query states ``h`` (DETR-style).
+
+    Self-attention among the queries, cross-attention from the queries to the tokens, a feed-forward
+    block, each with a residual. The learned query embeddings ``qpos`` are added to the queries and
+    keys of both attentions. Without ``content`` every attention logit comes from ``qpos`` and the
+    tokens' positional encodings alone (the values still carry the features), so the routing does
+    not depend on the stimulus.
+    """
+
+    def __init__(self, dim: int, n_heads: int, content: bool, expansion: int = 2):
         super().__init__()
-        self.shapes = shapes
+        self.content = content
+        self.norm_self, self.norm_cross, self.norm_ff = (torch.nn.LayerNorm(dim) for _ in range(3))
+        self.self_attn = torch.nn.MultiheadAttention(dim, n_heads, batch_first=True)
+        self.cross = torch.nn.MultiheadAttention(dim, n_heads, batch_first=True)
+        self.ff = torch.nn.Sequential(torch.nn.Linear(dim, expansion * dim), torch.nn.GELU(),
+                                      torch.nn.Linear(expansion * dim, dim))
+
+    def forward(self, h, qpos, tokens, keys, weights=False):
+        qpos = qpos[None].expand(h.shape[0], -1, -1)
+        x = self.norm_self(h)
+        q = x + qpos if self.content else qpos
+        h = h + self.self_attn(q, q, x, need_weights=False)[0]
+        q = self.norm_cross(h) + qpos if self.content else qpos
+        out, w = self.cross(q, keys, tokens, need_weights=weights, average_attn_weights=True)
+        h = h + out
+        return h + self.ff(self.norm_ff(h)), w
+
+
+class _Attention(torch.nn.Module):
+    """Tokens from the feature maps, learned queries, and either one cross-attention (``decoder=False``)
+    or ``n_layers`` decoder layers. Without ``content`` the attention keys are the positional
+    encodings alone."""
+
+    def __init__(self, shapes, n_queries, voxel_query, dim, n_heads, positional, n_layers=1, decoder=False,
+                 content=True):
+        super().__init__()
+        self.shapes, self.decoder, self.content = shapes, decoder, content
         self.proj = torch.nn.ModuleList([torch.nn.Linear(c, dim) for c, _, _ in shapes])
         self.pos = torch.nn.ParameterList()
         for i, (_, h, w) in enumerate(shapes):
@@ -77,22 +113,37 @@ class _Attention(torch.nn.Module):
         self.positional = positional
         self.norm = torch.nn.LayerNorm(dim)
         self.queries = torch.nn.Parameter(torch.randn(n_queries, dim))
-        self.attn = torch.nn.MultiheadAttention(dim, n_heads, batch_first=True)
+        if decoder:
+            self.layers = torch.nn.ModuleList([_DecoderLayer(dim, n_heads, content) for _ in range(n_layers)])
+            self.out_norm = torch.nn.LayerNorm(dim)
+        else:
+            self.attn = torch.nn.MultiheadAttention(dim, n_heads, batch_first=True)
         if voxel_query is not None:
             self.register_buffer("voxel_query", torch.as_tensor(voxel_query, dtype=torch.long))
 
+    def positions(self) -> torch.Tensor:
+        """The positional encodings of all tokens ``(tokens, dim)``, layer after layer."""
+        return torch.cat([self.pos[i] if self.positional == "learned" else getattr(self, f"fixed{i}")
+                          for i in range(len(self.shapes))])
+
     def tokens(self, xs):
-        parts = []
-        for i, x in enumerate(xs):
-            t = self.proj[i](x.flatten(2).transpose(1, 2))
-            t = t + (self.pos[i] if self.positional == "learned" else getattr(self, f"fixed{i}"))
-            parts.append(t)
-        return self.norm(torch.cat(parts, 1))
+        parts = [self.proj[i](x.flatten(2).transpose(1, 2)) for i, x in enumerate(xs)]
+        return self.norm(torch.cat(parts, 1) + self.positions())
 
     def routed(self, xs, weights=False):
+        """Routed features ``(batch, query, dim)`` and, with ``weights``, the head-averaged cross-attention
+        ``(batch, layer, query, token)`` of every layer (else None)."""
         t = self.tokens(xs)
+        keys = t if self.content else self.positions()[None].expand(t.shape[0], -1, -1)
         q = self.queries[None].expand(t.shape[0], -1, -1)
-        return self.attn(q, t, t, need_weights=weights, average_attn_weights=True)
+        if not self.decoder:
+            out, w = self.attn(q, keys, t, need_weights=weights, average_attn_weights=True)
+            return out, (w[:, None] if weights else None)
+        h, ws = q, []
+        for layer in self.layers:
+            h, w = layer(h, self.queries, t, keys, weights)
+            ws.append(w)
+        return self.out_norm(h), (torch.stack(ws, 1) if weights else None)
 
 
 class _AttentionModel(torch.nn.Module):
