@@ -2,12 +2,13 @@
 
 :class:`AttentionReadout` lets learned queries (one per ROI or ROI and hemisphere, or learned voxel
 groups) attend over the feature-map tokens with multi-head cross-attention and positional encodings,
-by default in one step, with ``decoder=True`` through stacked transformer-decoder layers (self-attention
-among the queries, cross-attention, feed-forward), and maps the routed features to each voxel
-linearly; ``content=False`` makes the routing independent of the stimulus. It shares the validation, standardisation, training loop and labelled
-prediction of :mod:`neuroperception.encoding.readouts` (``fit``, ``predict``, ``voxel_scores``,
+by default in one step, with ``decoder=True`` through stacked transformer-decoder layers
+(self-attention among the queries, cross-attention, feed-forward), and maps the routed features to
+each voxel linearly; ``content=False`` makes the routing independent of the stimulus. It shares the
+validation, standardisation, training loop and labelled prediction of
+:mod:`neuroperception.encoding.readouts` (``fit``, ``predict``, ``voxel_scores``,
 ``get_params``/``clone``, ``random_state``, ``history_``) and adds the attention accessors
-(``attention_maps``, ``voxel_attention_maps``, ``attention_centres``). Its torch module is in
+(``attention_maps``, ``voxel_attention_maps``, ``attention_centres``). Its torch modules are in
 ``_readout_modules``.
 """
 
