@@ -30,11 +30,12 @@ def test_summary_gives_means_intervals_and_paired_gaps(analysis):
     assert summary.loc["from scratch", "top-1 low"] < 0.515 < summary.loc["from scratch", "top-1 high"]
 
 
-@pytest.mark.slow  # the quick run: 3 seeds x 3 fractions and 40 cross-subject predictions, about 30 s
+@pytest.mark.slow  # the quick run: 3 seeds x 3 fractions, 40 cross-subject predictions, 3 x 3 decoding matrices, ~60 s
 def test_quick_run_adapting_beats_scratch_and_other_subjects_predict_the_signal(analysis, tmp_path):
     tables = analysis.run(tmp_path, quick=True)
     for name in ("adaptation.csv", "adaptation_summary.csv", "cross_subject.csv", "adaptation_curve.png",
-                 "cross_subject.png", "cross_subject_map.png"):
+                 "cross_subject.png", "cross_subject_map.png", "cross_decoding.csv", "cross_decoding_summary.csv",
+                 "cross_decoding.png"):
         assert (tmp_path / name).stat().st_size > 0
     summary = tables["adaptation_summary"].set_index(["fraction", "method"])
     gain = summary.loc[(0.1, "adapted (features)")]
@@ -45,3 +46,10 @@ def test_quick_run_adapting_beats_scratch_and_other_subjects_predict_the_signal(
     assert (cross["median r (planted signal)"] > cross["median r (measured)"]).all()
     assert cross[cross.model == "srm"]["median r (planted signal)"].min() > 0.8
     assert np.isfinite(cross[["median r (measured)", "median r (planted signal)"]].values).all()
+    decoding = tables["cross_decoding_summary"].set_index("alignment")
+    assert set(decoding.index) == {"ridge", "procrustes", "srm"} and (decoding["n_seeds"] == 3).all()
+    # every alignment carries the decoders over far above chance (0.01), by the lower end of the interval
+    assert (decoding["across low"] > 30 * decoding["chance"]).all()
+    # the full run's directions: Procrustes and SRM lose a little against within-subject decoding, ridge does not
+    assert decoding.loc["procrustes", "across - within high"] < 0
+    assert decoding.loc["ridge", "across - within low"] > decoding.loc["procrustes", "across - within high"]

@@ -359,6 +359,9 @@ def _calls(request) -> dict:
                                                                   *_ablation_inputs(), random_state=rs),
         "decoding.roi_ablation_subjects": lambda rs: decoding.roi_ablation_subjects(
             decoding.RidgeDecoder(alphas=[1.0]), {"a": _ablation_inputs()[0]}, _ablation_inputs()[1], random_state=rs),
+        "decoding.cross_subject_decoding": lambda rs: decoding.cross_subject_decoding(
+            decoding.RidgeDecoder(alphas=[1.0]), {"a": _ablation_inputs()[0], "b": _ablation_inputs()[0] + 1.0},
+            _ablation_inputs()[1], test=0.25, random_state=rs),
         "similarity.EmbeddingDistance.__init__":
             lambda rs: similarity.EmbeddingDistance("gabor", layer="scale1", random_state=rs),
         "similarity.EnsembleDistance.__init__": lambda rs: similarity.EnsembleDistance(["gabor"], random_state=rs),
@@ -443,7 +446,8 @@ _CALL_NAMES = [
     "encoding.fit_encoding_model", "encoding.score_pvalues", "decoding.ContrastiveDecoder.__init__", "decoding.SharedSpaceDecoder.__init__",
     "decoding.SharedSpaceEncoder.__init__",
     "decoding.flow_decoding_report", "decoding.shuffle_baseline", "decoding.retrieval_accuracy",
-    "decoding.roi_ablation", "decoding.roi_ablation_subjects", "similarity.EmbeddingDistance.__init__", "similarity.EnsembleDistance.__init__",
+    "decoding.roi_ablation", "decoding.roi_ablation_subjects", "decoding.cross_subject_decoding",
+    "similarity.EmbeddingDistance.__init__", "similarity.EnsembleDistance.__init__",
     "similarity.LPIPS.__init__", "similarity.bootstrap_rdm_comparison", "similarity.calibrate_heads",
     "scanpaths._NevaSearch.__init__", "scanpaths.NevaClip.__init__", "scanpaths.RandomSearch.__init__",
     "scanpaths.VisualSearch.__init__", "scanpaths.auc_judd", "scanpaths.center_scanpaths",
