@@ -66,3 +66,62 @@ def test_clear_errors():
         roi_ablation_subjects(RidgeDecoder(), sim.subjects, features, rois=["FFA"])
     with pytest.raises(InputError, match="roi_ablation_subjects"):
         ablation_summary(features.to_pandas())
+
+
+# ------------------------------------------------------------------------------ a shared-space decoder, jointly
+def test_a_shared_space_decoder_is_ablated_in_every_subject_at_once_and_it_finds_the_planted_roi():
+    from neuroperception.decoding import SharedSpaceDecoder
+
+    sim, features = _sim()
+    table = roi_ablation_subjects(SharedSpaceDecoder(n_components=9), sim.subjects, features, test=0.25, k=(1, 5))
+    assert table.attrs["shared"] and table["subject"].unique().tolist() == list(sim.subjects)
+    held = table.attrs["test_ids"]
+    assert set(held) <= set(sim.subjects.shared_stimuli()) and len(held) == round(0.25 * len(sim.shared_stimuli))
+    for name, rows in table.groupby("subject", sort=False):
+        assert rows.iloc[0]["n_voxels"] == sim.subjects[name].sizes["voxel"]
+        assert rows.iloc[0]["top-5"] > 8 * 5 / len(held)  # chance 0.1 among 50
+        assert rows[rows["condition"] == "without"].iloc[0]["roi"] == "IT"
+        assert rows[rows["condition"] == "only"].set_index("roi")["top-5"].idxmax() == "IT"
+        # an ROI alone gets a shared space no larger than its smallest voxel count across subjects
+        only_it = rows[(rows["condition"] == "only") & (rows["roi"] == "IT")].iloc[0]
+        smallest = min(int((sim.subjects[s]["roi"].values == "IT").sum()) for s in sim.subjects)
+        assert only_it["n_components"] == min(9, smallest)
+    summary = ablation_summary(table)
+    it = summary[(summary["condition"] == "without") & (summary["roi"] == "IT")].iloc[0]
+    assert it["n_first"] == 3 and it["drop_low"] > 0
+
+
+def test_the_shared_ablation_all_row_equals_the_decoder_fitted_by_hand():
+    from neuroperception.data import Subjects
+    from neuroperception.decoding import SharedSpaceDecoder, retrieval_accuracy
+
+    sim, features = _sim(1)
+    table = roi_ablation_subjects(SharedSpaceDecoder(n_components=6), sim.subjects, features, test=0.2,
+                                  random_state=4)
+    held = table.attrs["test_ids"]
+
+    def split(da, inside):
+        ids = np.asarray(da["stimulus_id"].values).astype(str)
+        return da.isel(stimulus=np.flatnonzero(np.isin(ids, held) == inside))
+
+    model = SharedSpaceDecoder(n_components=6).fit(Subjects({n: split(r, False) for n, r in sim.subjects.items()}),
+                                                    features)
+    test = split(sim.subjects["subj03"], True)
+    order = [int(np.flatnonzero(test["stimulus_id"].values == i)[0]) for i in held]
+    pred = model.predict(test.isel(stimulus=order), subject="subj03")
+    target = features.set_index(stimulus="stimulus_id").sel(stimulus=held)
+    ref = retrieval_accuracy(pred.values, target.values, k=(1,), direction="brain_to_image", random_state=4)
+    row = table[(table["subject"] == "subj03") & (table["condition"] == "all")].iloc[0]
+    assert row["top-1"] == pytest.approx(float(ref["top-1"].iloc[0]))
+
+
+def test_a_shared_ablation_needs_the_roi_in_every_subject():
+    from neuroperception.data import Subjects
+    from neuroperception.decoding import SharedSpaceDecoder
+
+    sim, features = _sim(2)
+    subs = dict(sim.subjects.items())
+    subs["subj02"] = subs["subj02"].assign_coords(roi=("voxel", np.where(subs["subj02"]["roi"].values == "IT", "LO",
+                                                                         subs["subj02"]["roi"].values)))
+    with pytest.raises(InputError, match="every subject has"):
+        roi_ablation_subjects(SharedSpaceDecoder(n_components=4), Subjects(subs), features, rois=["IT"])

@@ -26,7 +26,9 @@ from ..errors import AlignmentError, InputError, ShapeError
 from ..encoding._dask import fresh_copy
 from ..encoding._inputs import held_out_positions
 from ._inputs import decoding_data
+from ._shared_ablation import shared_ablation
 from .retrieval import retrieval_accuracy, two_way_identification
+from .shared import SharedSpaceDecoder
 
 __all__ = ["roi_ablation", "roi_ablation_subjects", "ablation_summary"]
 
@@ -178,6 +180,14 @@ def roi_ablation_subjects(decoder: Any, subjects: Any, features: Any, rois: Sequ
     held-out stimuli, 2-way identification), so the table reads per subject; :func:`ablation_summary`
     gives the across-subject view.
 
+    With a :class:`~neuroperception.decoding.SharedSpaceDecoder` the ablation is joint: for every
+    condition one shared model is fitted on all subjects with the ROI removed (or kept alone) in each of
+    them, and every subject is scored on the same stimuli, drawn by ``test`` from those all subjects saw
+    and held out of the fit for every subject (so the shared head never sees their features). Every
+    subject must have the ablated ROIs; where a condition leaves a subject fewer voxels than
+    ``n_components``, that condition's shared space has that many components (the ``n_components``
+    column).
+
     Parameters
     ----------
     decoder : estimator
@@ -190,7 +200,8 @@ def roi_ablation_subjects(decoder: Any, subjects: Any, features: Any, rois: Sequ
     rois : sequence of str, optional
         ROIs to ablate in every subject (each must have them); default each subject's own labels.
     test, k, n_way
-        As for :func:`roi_ablation`, per subject (``test`` ids that a subject did not see are an error).
+        As for :func:`roi_ablation`, per subject (``test`` ids that a subject did not see are an error);
+        for a shared-space decoder, a fraction, positions or ids of the stimuli all subjects saw.
     %(random_state)s
         One seed for every subject: the ``int`` it resolves to is passed to each subject's ablation.
     %(progress)s
@@ -201,7 +212,8 @@ def roi_ablation_subjects(decoder: Any, subjects: Any, features: Any, rois: Sequ
     pandas.DataFrame
         :func:`roi_ablation`'s columns with ``subject`` first, the subjects in order, each subject's
         rows in :func:`roi_ablation`'s order. ``attrs`` hold ``k``, ``n_way``, ``metric`` and, per
-        subject, ``chance``, ``n_train`` and ``n_test`` (dicts keyed by subject).
+        subject, ``chance``, ``n_train`` and ``n_test`` (dicts keyed by subject); for a shared-space
+        decoder also ``test_ids``, ``shared=True`` and an ``n_components`` column.
 
     Raises
     ------
@@ -236,6 +248,9 @@ def roi_ablation_subjects(decoder: Any, subjects: Any, features: Any, rois: Sequ
                          "('stimulus', 'feature') with a stimulus_id coordinate (matched to each subject by id)")
     feature_ids = np.asarray(features["stimulus_id"].values).astype(str)
     seed = seed_from(random_state)
+    if isinstance(decoder, SharedSpaceDecoder):
+        ks = tuple([k] if isinstance(k, numbers.Integral) and not isinstance(k, bool) else k)
+        return shared_ablation(decoder, subs, features, rois, test, ks, n_way, seed, progress)
     tables, chance, n_train, n_test = [], {}, {}, {}
     for name in progress_bar(list(subs), progress, desc="ROI ablation per subject", unit="subject"):
         responses = subs[name]
