@@ -49,7 +49,6 @@ def shared_ablation(decoder: Any, subs: Subjects, features: xr.DataArray, rois: 
     if len(held) < 2 or len(shared) - len(held) < 2:
         raise InputError(f"test: holds out {len(held)} of the {len(shared)} stimuli all subjects saw; expected at "
                          "least 2 held out and 2 left")
-    held_set = set(held)
     position = {str(i): p for p, i in enumerate(np.asarray(features["stimulus_id"].values))}
     target = features.isel(stimulus=[position[i] for i in held])
     conditions = [("all", "all")] + [("without", r) for r in names] + [("only", r) for r in names]
