@@ -12,10 +12,10 @@ __all__ = ["RewardFunction", "GoalImageReward", "TextGoalReward", "BrainReward",
            "RunningNormalizer", "clip", "RankTransform", "PotentialShaping", "reward_sensitivity",
            "ensemble_disagreement", "TransformAveragedReward", "attack_table", "Attack", "optimize_images"]
 
-# RL adapters and the Reach-v0 task need the [rl] extra (gymnasium, stable-baselines3, torchrl): loaded on first use.
+# RL adapters and the Reach-v0 and WorldPaint-v0 tasks need the [rl] extra (gymnasium, stable-baselines3, torchrl): loaded on first use.
 _LAZY = {"PerceptualRewardWrapper": "adapters", "PerceptualRewardVectorWrapper": "adapters",
          "SB3PerceptualReward": "adapters", "PerceptualRewardTransform": "adapters", "ReachEnv": "envs",
-         "REACH_ID": "envs", "register_envs": "envs"}
+         "REACH_ID": "envs", "register_envs": "envs", "WorldPaintEnv": "world_envs", "WORLD_PAINT_ID": "world_envs"}
 __all__ += list(_LAZY)
 
 

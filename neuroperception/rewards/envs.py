@@ -199,6 +199,7 @@ def register_envs() -> None:
     21
     """
     # the registered limit goes to gymnasium's TimeLimit (so make(..., max_episode_steps=...) changes it)
+    from . import world_envs  # noqa: F401  registers WorldPaint-v0 on import
     if REACH_ID not in gym.registry:
         gym.register(id=REACH_ID, entry_point=f"{__name__}:ReachEnv", max_episode_steps=REACH_MAX_STEPS,
                      kwargs={"max_episode_steps": None})
