@@ -94,3 +94,10 @@ def test_full_run_directions_with_across_seed_intervals(study, tmp_path):
     point = tables["pointing_summary"].set_index(["queries", "layer"])
     for kind in ("ROI x hemisphere queries", "category-patch queries"):
         assert point.loc[(kind, "mean"), "gain_ci_low"] > 0, point.round(3).to_string()
+    # the category-patch maps pick their own category among the objects, beyond finding objects
+    assert point.loc[("category-patch queries", "mean"), "object_gain_ci_low"] > 0, point.round(3).to_string()
+    # content maps land on objects more often than the content-free readout's fixed maps (paired over seeds)
+    hits = tables["pointing"]
+    hits = hits[hits["layer"].astype(str) == "mean"].groupby(["queries", "seed"])["hit_rate"].mean().unstack(0)
+    _, low, _ = study.interval(hits["ROI x hemisphere queries"] - hits["ROI x hemisphere queries, content=False"])
+    assert low > 0, hits.round(3)
