@@ -57,7 +57,7 @@ content routing that draws them buys no prediction accuracy here.
 The quick run (2 seeds of 160 scenes, 60 voxels, 2 epochs: what the gallery shows) only exercises the
 code; its numbers mean nothing.
 
-With real data, NSD or Algonauts responses (``load_nsd_betas``, ``load_algonauts``: ``hemi`` and atlas
+With real data, NSD or Algonauts responses (``load_nsd_betas``, ``load_algonauts2023``: ``hemi`` and atlas
 ``roi`` coordinates) and a real backbone's maps (``extract(model, images, layers, pooling="none")``)
 run the same code; the paper's category-selective ROIs (faces, places, bodies, words) play the part of
 the category patches here, and the real test of content routing is whether the content-free control
