@@ -42,6 +42,7 @@ EXCEPTIONS = {
     ("scanpaths.auc_judd", "random_state"):
         "pysaliency's default seed 42, so that the default AUC-Judd equals pysaliency's AUC_Judd",
     ("rewards.ReachEnv.reset", "seed"): "gymnasium's Env.reset(seed=None, options=None), which the env implements",
+    ("rewards.WorldPaintEnv.reset", "seed"): "gymnasium's Env.reset(seed=None, options=None), which the env implements",
     ("rewards.PerceptualRewardVectorWrapper.reset", "seed"): "gymnasium's vector-env reset(seed=None, options=None)",
 }
 
@@ -362,6 +363,9 @@ def _calls(request) -> dict:
         "decoding.cross_subject_decoding": lambda rs: decoding.cross_subject_decoding(
             decoding.RidgeDecoder(alphas=[1.0]), {"a": _ablation_inputs()[0], "b": _ablation_inputs()[0] + 1.0},
             _ablation_inputs()[1], test=0.25, random_state=rs),
+        "rewards.OrderDebiasedJudge.position_bias": lambda rs: rewards.OrderDebiasedJudge(similarity.L2())
+            .position_bias(torch.zeros(2, 3, 8, 8), torch.ones(2, 3, 8, 8), torch.zeros(1, 3, 8, 8), n_bootstrap=5,
+                           random_state=rs),
         "similarity.EmbeddingDistance.__init__":
             lambda rs: similarity.EmbeddingDistance("gabor", layer="scale1", random_state=rs),
         "similarity.EnsembleDistance.__init__": lambda rs: similarity.EnsembleDistance(["gabor"], random_state=rs),
@@ -456,6 +460,7 @@ _CALL_NAMES = [
     "behaviour.candidate_pool", "behaviour.export_experiment", "behaviour.fit_choice_model",
     "behaviour.simulate_observers", "behaviour.generate_triplets", "rewards.TextGoalReward.__init__",
     "rewards.TransformAveragedReward.__init__", "rewards.reward_sensitivity", "rewards.attack_table",
+    "rewards.OrderDebiasedJudge.position_bias",
 ]
 
 
