@@ -124,7 +124,8 @@ def verdict(low: float, high: float) -> str:
     return "not established (interval includes 0)"
 
 
-def one_seed(seed: int, set_sizes, n_trials: int, size: int, similarity: str = "dot") -> tuple[list[dict], pd.DataFrame]:
+def one_seed(seed: int, set_sizes, n_trials: int, size: int,
+             similarity: str = "dot") -> tuple[list[dict], pd.DataFrame]:
     """Pair rows (each pair and the mean) and per-condition fixations of every model on one seed's displays."""
     rows, conditions = [], []
     for name in MODELS:
@@ -261,7 +262,8 @@ def run(out_dir: Path, quick: bool = False, seeds=None, similarity: str = "dot")
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, default=HERE / "out" / "search_study")
-    parser.add_argument("--quick", action="store_true", help="3 seeds of one display per condition and set size (seconds)")
+    parser.add_argument("--quick", action="store_true",
+                        help="3 seeds of one display per condition and set size (seconds)")
     parser.add_argument("--similarity", default="dot", choices=("dot", "cosine", "centered"),
                         help="VisualSearch's target matching (default: eccNET's dot product)")
     args = parser.parse_args()
