@@ -68,7 +68,7 @@ model, roi, r, r_signal), ``summary.csv`` (mean and interval per brain, model an
 ``differences.csv`` (paired differences with intervals), ``directions.csv`` (each expected direction,
 whether it holds), ``pointing.csv`` and ``pointing_summary.csv`` (hit rate against chance),
 ``scores.png``, ``attention_maps.png`` and ``pointing.png`` (``--quick``: well under a minute; the full
-run: about seven minutes on one thread).
+run: about nine minutes of CPU time on one thread).
 """
 
 from __future__ import annotations

@@ -69,7 +69,7 @@ def test_quick_run_writes_its_tables_and_figures(study, tmp_path):
     assert ((point["hit_rate"] >= 0) & (point["hit_rate"] <= 1) & (point["chance"] > 0)).all()
 
 
-@pytest.mark.slow  # the full run: 5 seeds x 2 brains x 4 models + 1, about ten minutes single-threaded
+@pytest.mark.slow  # the full run: 5 seeds x 2 brains x 4 models + 1, about nine CPU minutes on one thread
 def test_full_run_directions_with_across_seed_intervals(study, tmp_path):
     tables = study.run(tmp_path)
     assert (tables["summary"]["n_seeds"] == 5).all()
