@@ -363,6 +363,10 @@ def _calls(request) -> dict:
         "decoding.cross_subject_decoding": lambda rs: decoding.cross_subject_decoding(
             decoding.RidgeDecoder(alphas=[1.0]), {"a": _ablation_inputs()[0], "b": _ablation_inputs()[0] + 1.0},
             _ablation_inputs()[1], test=0.25, random_state=rs),
+        "rewards.PreferenceReward.__init__": lambda rs: rewards.PreferenceReward(
+            lambda x: x.mean(dim=(2, 3)), max_epochs=1, validation=None, random_state=rs).fit(
+            {"a": torch.zeros(3, 8, 8), "b": torch.ones(3, 8, 8)},
+            pd.DataFrame({"first": ["a"], "second": ["b"], "label": [1.0]})),
         "rewards.OrderDebiasedJudge.position_bias": lambda rs: rewards.OrderDebiasedJudge(similarity.L2())
             .position_bias(torch.zeros(2, 3, 8, 8), torch.ones(2, 3, 8, 8), torch.zeros(1, 3, 8, 8), n_bootstrap=5,
                            random_state=rs),
@@ -460,7 +464,7 @@ _CALL_NAMES = [
     "behaviour.candidate_pool", "behaviour.export_experiment", "behaviour.fit_choice_model",
     "behaviour.simulate_observers", "behaviour.generate_triplets", "rewards.TextGoalReward.__init__",
     "rewards.TransformAveragedReward.__init__", "rewards.reward_sensitivity", "rewards.attack_table",
-    "rewards.OrderDebiasedJudge.position_bias",
+    "rewards.OrderDebiasedJudge.position_bias", "rewards.PreferenceReward.__init__",
 ]
 
 

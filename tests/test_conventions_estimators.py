@@ -19,6 +19,8 @@ import neuroperception
 #: Public classes with a ``fit`` that are not scikit-learn estimators, and why.
 NOT_ESTIMATORS = {
     "neuroperception.features.PCA": "a pooling of feature extraction, fitted by extract() on its fit_on images",
+    "neuroperception.rewards.PreferenceReward": "a RewardFunction (a torch module used in RL loops); fit(X, y) and "
+                                                "score(X, y) take images and judgements",
 }
 
 

@@ -4,11 +4,13 @@ from .base import RewardFunction
 from .demonstration import DemonstrationReward
 from .functions import BrainReward, GoalImageReward, JudgeReward, TextGoalReward
 from .judges import OrderDebiasedJudge
+from .preference import PreferenceReward
 from .shaping import PotentialShaping, RankTransform, RunningNormalizer, clip
 from .diagnostics import (Attack, TransformAveragedReward, attack_table, ensemble_disagreement, optimize_images,
                           reward_sensitivity)
 
 __all__ = ["RewardFunction", "GoalImageReward", "TextGoalReward", "BrainReward", "JudgeReward", "OrderDebiasedJudge",
+           "PreferenceReward",
            "DemonstrationReward",
            "RunningNormalizer", "clip", "RankTransform", "PotentialShaping", "reward_sensitivity",
            "ensemble_disagreement", "TransformAveragedReward", "attack_table", "Attack", "optimize_images"]
