@@ -1,7 +1,7 @@
 """Perceptual rewards: reward functions, shaping, adapters to RL libraries, hacking diagnostics."""
 
 from .base import RewardFunction
-from .demonstration import DemonstrationReward
+from .demonstration import DemonstrationReward, discover_steps
 from .functions import BrainReward, GoalImageReward, JudgeReward, TextGoalReward
 from .judges import OrderDebiasedJudge
 from .preference import PreferenceReward
@@ -11,7 +11,7 @@ from .diagnostics import (Attack, TransformAveragedReward, attack_table, ensembl
 
 __all__ = ["RewardFunction", "GoalImageReward", "TextGoalReward", "BrainReward", "JudgeReward", "OrderDebiasedJudge",
            "PreferenceReward",
-           "DemonstrationReward",
+           "DemonstrationReward", "discover_steps",
            "RunningNormalizer", "clip", "RankTransform", "PotentialShaping", "reward_sensitivity",
            "ensemble_disagreement", "TransformAveragedReward", "attack_table", "Attack", "optimize_images"]
 

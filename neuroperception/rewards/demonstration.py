@@ -16,9 +16,10 @@ import torch
 from .._validation import check_images, describe
 from ..errors import InputError, ShapeError
 from ..similarity.embedding import EmbeddingDistance
+from ._segmentation import _SIGNALS, _signal, discover_steps, segment_features
 from .base import RewardFunction
 
-__all__ = ["DemonstrationReward"]
+__all__ = ["DemonstrationReward", "discover_steps", "segment_features"]
 
 _MIN_STD = 0.05  # floor of per-stage standard deviations, in units of the features' overall spread
 
@@ -72,10 +73,32 @@ def _feature_callable(feature_fn: Any) -> Callable:
                      "features or a (model, layer[, pooling]) tuple")
 
 
+def _raw(fn: Callable, images: torch.Tensor) -> Any:
+    return fn.embed(images) if isinstance(fn, EmbeddingDistance) else fn(images)
+
+
+def _as_tensor(feats: Any, n: int) -> torch.Tensor:
+    if not isinstance(feats, torch.Tensor):
+        values = getattr(feats, "values", feats)
+        feats = torch.as_tensor(np.asarray(values, dtype=np.float64))
+    if feats.ndim != 2 or feats.shape[0] != n:
+        raise ShapeError(f"feature_fn: returned {describe(feats)} for {n} images; expected ({n}, features)")
+    return feats
+
+
+def _embed(fn: Callable, frames: torch.Tensor, batch: int = 256) -> np.ndarray:
+    """float64 ``(len(frames), F)`` features of validated frames, in batches, without gradients."""
+    with torch.no_grad():
+        return torch.cat([_as_tensor(_raw(fn, frames[i:i + batch]), min(batch, len(frames) - i))
+                          for i in range(0, len(frames), batch)]).double().cpu().numpy()
+
+
 class DemonstrationReward(RewardFunction):
     """Stage-progress reward learned from demonstration videos (Sermanet et al., 2016).
 
-    Fitting: frames are embedded with ``feature_fn`` and each feature is standardised over all
+    Stages: by default each demonstration is split into ``n_stages`` steps without labels by
+    :func:`discover_steps`; ``boundaries`` gives them instead, ``segmentation="equal"`` splits
+    every video into equal parts. Fitting: frames are embedded with ``feature_fn`` and each feature is standardised over all
     demonstration frames. For stage ``k``, with ``μ⁺, σ⁺`` the feature means and standard
     deviations over the stage's frames and ``μ⁻, σ⁻`` over all other frames, every feature gets
     the score ``z = α |μ⁺ − μ⁻| − (σ⁺ + σ⁻)`` and the ``n_features`` best are kept (features
@@ -98,16 +121,27 @@ class DemonstrationReward(RewardFunction):
         ``(model, layer[, pooling])`` for an :class:`~neuroperception.similarity.EmbeddingDistance`
         embedding (a registry spec or FeatureModel; pooling ``"avg"`` by default).
     n_stages : int, optional
-        Number of stages ``K``; without ``boundaries`` the videos are split into ``K`` equal parts.
+        Number of stages ``K``. Without ``boundaries`` each video's stages are discovered by
+        :func:`discover_steps` (the segmentation of least within-stage feature variance) or, with
+        ``segmentation="equal"``, are ``K`` equal parts.
     boundaries : sequence of int or array (N, K-1), optional
-        First frame of each stage after the first, shared by all videos or one row per video.
+        Given stages: the first frame of each stage after the first, shared by all videos or one
+        row per video (``segmentation`` is then not used).
     n_features : int
         Features kept per stage (at most the number of features).
     alpha : float
         Weight ``α`` of the mean separation against the spreads in the selection score.
+    segmentation : {"discovered", "equal"}
+        Without ``boundaries``: discover the stages (default) or split into equal parts.
+    step_signal : {"frames", "motion", "both"}
+        What the discovery segments (see :func:`discover_steps`); the stage features and the
+        reward always use the frame features.
 
     Attributes
     ----------
+    boundaries_ : numpy.ndarray
+        int ``(N, K - 1)``: the first frame of each stage after the first in each demonstration
+        (discovered, equal or given).
     selected_features_ : numpy.ndarray
         ``(K, n_features)`` indices of the features kept per stage, best first.
     scores_ : numpy.ndarray
@@ -128,8 +162,13 @@ class DemonstrationReward(RewardFunction):
     """
 
     def __init__(self, demos: Any, feature_fn: Callable | tuple, n_stages: int | None = None,
-                 boundaries: Sequence[int] | np.ndarray | None = None, n_features: int = 32, alpha: float = 5.0):
+                 boundaries: Sequence[int] | np.ndarray | None = None, n_features: int = 32, alpha: float = 5.0,
+                 segmentation: str = "discovered", step_signal: str = "frames"):
         super().__init__()
+        if segmentation not in ("discovered", "equal"):
+            raise InputError(f"segmentation: received {segmentation!r}; expected 'discovered' or 'equal'")
+        if step_signal not in _SIGNALS:
+            raise InputError(f"step_signal: received {step_signal!r}; expected one of {_SIGNALS}")
         if int(n_features) != n_features or n_features < 1:
             raise InputError(f"n_features: received {n_features!r}; expected a positive integer")
         try:
@@ -145,14 +184,17 @@ class DemonstrationReward(RewardFunction):
         else:
             self._feature_fn = fn
         frames, n, t = _frames(demos)
-        labels = _labels(n, t, n_stages, boundaries).reshape(-1)
-        self.n_stages = int(labels.max()) + 1
+        labels = _labels(n, t, n_stages, boundaries)  # validates n_stages / boundaries; equal splits
         probe = frames[:1].clone().requires_grad_(True)
         out = self._raw_features(probe)
         self.differentiable = bool(isinstance(out, torch.Tensor) and out.requires_grad)
-        with torch.no_grad():
-            feats = torch.cat([self._as_tensor(self._raw_features(frames[i:i + 256]), min(256, len(frames) - i))
-                               for i in range(0, len(frames), 256)]).double().cpu().numpy()
+        feats = _embed(fn, frames)
+        if boundaries is None and segmentation == "discovered":
+            found = segment_features(_signal(feats.reshape(n, t, -1), step_signal), int(n_stages))
+            labels = _labels(n, t, n_stages, found)
+        self.boundaries_ = np.stack([np.flatnonzero(np.diff(row)) + 1 for row in labels])
+        labels = labels.reshape(-1)
+        self.n_stages = int(labels.max()) + 1
         centre, spread = feats.mean(0), feats.std(0)
         constant = spread <= 1e-12  # carry no information: never selected
         spread = np.where(constant, 1.0, spread)
@@ -178,17 +220,9 @@ class DemonstrationReward(RewardFunction):
         self.register_buffer("stage_values", torch.arange(self.n_stages, dtype=torch.float32) / (self.n_stages - 1))
 
     def _raw_features(self, images: torch.Tensor) -> Any:
-        fn = self.feature_module if hasattr(self, "feature_module") else self._feature_fn
-        return fn.embed(images) if isinstance(fn, EmbeddingDistance) else fn(images)
+        return _raw(self.feature_module if hasattr(self, "feature_module") else self._feature_fn, images)
 
-    @staticmethod
-    def _as_tensor(feats: Any, n: int) -> torch.Tensor:
-        if not isinstance(feats, torch.Tensor):
-            values = getattr(feats, "values", feats)
-            feats = torch.as_tensor(np.asarray(values, dtype=np.float64))
-        if feats.ndim != 2 or feats.shape[0] != n:
-            raise ShapeError(f"feature_fn: returned {describe(feats)} for {n} images; expected ({n}, features)")
-        return feats
+    _as_tensor = staticmethod(_as_tensor)
 
     def stage_probabilities(self, images: torch.Tensor) -> torch.Tensor:
         """``(B, K)`` probabilities ``π`` that validated images belong to each stage."""
