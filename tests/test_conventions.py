@@ -363,6 +363,8 @@ def _calls(request) -> dict:
         "decoding.cross_subject_decoding": lambda rs: decoding.cross_subject_decoding(
             decoding.RidgeDecoder(alphas=[1.0]), {"a": _ablation_inputs()[0], "b": _ablation_inputs()[0] + 1.0},
             _ablation_inputs()[1], test=0.25, random_state=rs),
+        "behaviour.BehaviouralAlignment.__init__": lambda rs: behaviour.BehaviouralAlignment(
+            max_iter=2, random_state=rs).fit(np.eye(4), np.array([[0, 1, 2], [1, 2, 3]])),
         "rewards.PreferenceReward.__init__": lambda rs: rewards.PreferenceReward(
             lambda x: x.mean(dim=(2, 3)), max_epochs=1, validation=None, random_state=rs).fit(
             {"a": torch.zeros(3, 8, 8), "b": torch.ones(3, 8, 8)},
@@ -465,6 +467,7 @@ _CALL_NAMES = [
     "behaviour.simulate_observers", "behaviour.generate_triplets", "rewards.TextGoalReward.__init__",
     "rewards.TransformAveragedReward.__init__", "rewards.reward_sensitivity", "rewards.attack_table",
     "rewards.OrderDebiasedJudge.position_bias", "rewards.PreferenceReward.__init__",
+    "behaviour.BehaviouralAlignment.__init__",
 ]
 
 
