@@ -5,12 +5,13 @@ from .demonstration import DemonstrationReward, discover_steps
 from .functions import BrainReward, GoalImageReward, JudgeReward, TextGoalReward
 from .judges import OrderDebiasedJudge
 from .preference import PreferenceReward
+from .combined import CombinedReward
 from .shaping import PotentialShaping, RankTransform, RunningNormalizer, clip
 from .diagnostics import (Attack, TransformAveragedReward, attack_table, ensemble_disagreement, optimize_images,
                           reward_sensitivity)
 
 __all__ = ["RewardFunction", "GoalImageReward", "TextGoalReward", "BrainReward", "JudgeReward", "OrderDebiasedJudge",
-           "PreferenceReward",
+           "PreferenceReward", "CombinedReward",
            "DemonstrationReward", "discover_steps",
            "RunningNormalizer", "clip", "RankTransform", "PotentialShaping", "reward_sensitivity",
            "ensemble_disagreement", "TransformAveragedReward", "attack_table", "Attack", "optimize_images"]

@@ -341,11 +341,15 @@ def _judges(judge: Any) -> dict[str, Callable]:
 
 def optimize_images(reward_fn: Callable, init: Any, steps: int = 50, lr: float = 0.01,
                     judge: Callable | Mapping[str, Callable] | None = None,
-                    record_every: int = 1) -> tuple[pd.DataFrame, torch.Tensor]:
+                    record_every: int = 1, generator: Callable | None = None,
+                    latent_penalty: float = 0.0) -> tuple[pd.DataFrame, torch.Tensor]:
     """Gradient ascent on a differentiable reward, with a held-out judge recorded alongside.
 
-    The pixels themselves are optimised with Adam and projected back into ``[0, 1]`` after every
-    step. The reward and the judge (a reward the optimiser never sees, e.g. another perceptual
+    Without ``generator`` the pixels themselves are optimised with Adam and projected back into
+    ``[0, 1]`` after every step. With a ``generator`` (ReNO-style), ``init`` is its input (a latent
+    or noise tensor of any shape, batch first) and the input is optimised through the frozen
+    generator; ``latent_penalty`` subtracts ``λ · mean(z²)`` per sample from the objective (keeping
+    noise near its prior's typical set). The reward and the judge (a reward the optimiser never sees, e.g. another perceptual
     metric or a transform-averaged version) are recorded per image every ``record_every`` steps:
     when the reward climbs while the judge stalls or falls, the optimiser is hacking the reward.
 
@@ -364,6 +368,11 @@ def optimize_images(reward_fn: Callable, init: Any, steps: int = 50, lr: float =
         name (each gets its own column in ``history``, named by its key).
     record_every : int, default 1
         Recording interval (step 0 and the last step are always recorded).
+    generator : callable, optional
+        ``generator(z) -> (B, 3, H, W)`` images in ``[0, 1]``, differentiable in ``z`` (its own
+        parameters are not updated).
+    latent_penalty : float, default 0
+        ``λ`` of the penalty on the input with a generator.
 
     Returns
     -------
@@ -372,7 +381,8 @@ def optimize_images(reward_fn: Callable, init: Any, steps: int = 50, lr: float =
         (with a single judge) ``judge``, or (with a dict of judges) one column per key, in the
         dict's order.
     images : torch.Tensor
-        The optimised images, ``(B, 3, H, W)`` in ``[0, 1]``, detached, on the CPU.
+        The optimised images, ``(B, 3, H, W)`` in ``[0, 1]``, detached, on the CPU (with a
+        generator, its output for the optimised input, which ``history.attrs["latent"]`` holds).
 
     Raises
     ------
@@ -395,6 +405,14 @@ def optimize_images(reward_fn: Callable, init: Any, steps: int = 50, lr: float =
     ...                              judge={"dark": darkness, "bright": brightness})
     >>> list(history.columns)
     ['step', 'image', 'reward', 'dark', 'bright']
+
+    Through a generator (here a fixed linear decoder of a 4-dimensional latent):
+
+    >>> decoder = torch.nn.Sequential(torch.nn.Linear(4, 3 * 8 * 8), torch.nn.Sigmoid(),
+    ...                               torch.nn.Unflatten(1, (3, 8, 8)))
+    >>> history, images = optimize_images(brightness, torch.zeros(2, 4), steps=5, lr=0.5, generator=decoder)
+    >>> bool(history.groupby("step")["reward"].mean().iloc[-1] > 0.5), tuple(history.attrs["latent"].shape)
+    (True, (2, 4))
     """
     if not getattr(reward_fn, "differentiable", True):
         raise InputError(f"reward_fn: received {_name(reward_fn)} with differentiable=False; expected a "
@@ -404,11 +422,27 @@ def optimize_images(reward_fn: Callable, init: Any, steps: int = 50, lr: float =
     if not float(lr) > 0:
         raise InputError(f"lr: received {lr!r}; expected a positive learning rate")
     judges = _judges(judge)
-    x = _obs(init, reward_fn, "init").detach().clone().requires_grad_(True)
-    optimizer = torch.optim.Adam([x], lr=float(lr))
+    if generator is not None and not callable(generator):
+        raise InputError(f"generator: received {_name(generator)}; expected a callable z -> images (B, 3, H, W)")
+    penalty = float(latent_penalty)
+    if not np.isfinite(penalty) or penalty < 0:
+        raise InputError(f"latent_penalty: received {latent_penalty!r}; expected a number >= 0")
+    if generator is None:
+        z = _obs(init, reward_fn, "init").detach().clone().requires_grad_(True)
+    else:
+        z = torch.as_tensor(init, dtype=torch.float32).detach().clone().requires_grad_(True)
+    optimizer = torch.optim.Adam([z], lr=float(lr))
     rows: list[dict] = []
 
-    def record(step: int, r: torch.Tensor) -> None:
+    def images_of(latent: torch.Tensor) -> torch.Tensor:
+        if generator is None:
+            return latent
+        out = generator(latent)
+        if not isinstance(out, torch.Tensor) or out.ndim != 4 or out.shape[0] != latent.shape[0]:
+            raise InputError(f"generator: returned {_name(out)}; expected images ({latent.shape[0]}, 3, H, W)")
+        return _obs(out, reward_fn, "generator output") if not out.requires_grad else out
+
+    def record(step: int, r: torch.Tensor, x: torch.Tensor) -> None:
         values = {"reward": r.detach().cpu().double().numpy()}
         with torch.no_grad():
             for column, fn in judges.items():
@@ -418,17 +452,28 @@ def optimize_images(reward_fn: Callable, init: Any, steps: int = 50, lr: float =
 
     for step in range(steps + 1):
         optimizer.zero_grad()
+        x = images_of(z)
         r = _call(reward_fn, x)
         if step % record_every == 0 or step == steps:
-            record(step, r)
+            record(step, r, x)
         if step == steps:
             break
-        if r.requires_grad:
-            (-r.sum()).backward()
-        if x.grad is None:
-            raise InputError(f"reward_fn: received {_name(reward_fn)} whose gradient does not reach the pixels; "
-                             "expected a differentiable reward")
+        objective = r.sum()
+        if generator is not None and penalty > 0:
+            objective = objective - penalty * (z.reshape(z.shape[0], -1) ** 2).mean(1).sum()
+        if objective.requires_grad:
+            (-objective).backward()
+        if z.grad is None:
+            raise InputError(f"reward_fn: received {_name(reward_fn)} whose gradient does not reach the "
+                             f"{'pixels' if generator is None else 'generator input'}; expected a differentiable "
+                             "reward (and generator)")
         optimizer.step()
+        if generator is None:
+            with torch.no_grad():
+                z.clamp_(0.0, 1.0)
+    history = pd.DataFrame(rows)
+    if generator is not None:
+        history.attrs["latent"] = z.detach().cpu()
         with torch.no_grad():
-            x.clamp_(0.0, 1.0)
-    return pd.DataFrame(rows), x.detach().cpu()
+            return history, images_of(z).detach().cpu()
+    return history, z.detach().cpu()
