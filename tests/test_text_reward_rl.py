@@ -53,3 +53,12 @@ def test_quick_run_writes_its_tables_and_figures(analysis, tmp_path):
     curves = tables["curves"]
     assert set(curves["condition"]) == set(analysis.CONDITIONS) and set(curves["seed"]) == {0, 1}
     assert np.isfinite(curves["success rate"]).all()
+
+
+@pytest.mark.slow  # the full comparison: 5 seeds x 2 agents x 12,000 PPO steps, about 40 CPU minutes on one thread
+def test_full_run_the_projection_helps_the_reward_but_text_shaping_slows_learning(analysis, tmp_path):
+    tables = analysis.run(tmp_path)
+    corr = tables["reward_progress"].set_index("alpha")
+    assert corr.loc[0.5, "difference low"] > 0                       # 0.084 (0.056-0.108)
+    gain = tables["summary"].set_index("condition").loc["text - sparse (paired)"]
+    assert gain["AUC high"] < 0, gain                                  # -0.21 (-0.38 to -0.04): not reproduced
