@@ -214,6 +214,19 @@ def _columnwise_r(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return (a * b).sum(0) / np.sqrt((a * a).sum(0) * (b * b).sum(0))
 
 
+def _matrix(ax, values: np.ndarray, names: list[str]):
+    """A subject x subject matrix in [0, 1] with its values written in the cells."""
+    im = ax.imshow(values, vmin=0, vmax=1, cmap="viridis")
+    for i in range(len(names)):
+        for j in range(len(names)):
+            if np.isfinite(values[i, j]):
+                ax.text(j, i, f"{values[i, j]:.2f}", ha="center", va="center", fontsize=7,
+                        color="k" if values[i, j] > 0.6 else "w")
+    ax.set_xticks(range(len(names)), names, rotation=45)
+    ax.set_yticks(range(len(names)), names)
+    return im
+
+
 def plot_cross_subject(table: pd.DataFrame):
     """Source x target matrices of the median correlation with the planted signal, SRM and ridge."""
     models = list(dict.fromkeys(table["model"]))
@@ -222,14 +235,7 @@ def plot_cross_subject(table: pd.DataFrame):
     for ax, model in zip(np.atleast_1d(axes), models):
         t = table[table.model == model].pivot(index="source", columns="target", values="median r (planted signal)")
         t = t.reindex(index=names, columns=names)
-        im = ax.imshow(t.values, vmin=0, vmax=1, cmap="viridis")
-        for i in range(len(names)):
-            for j in range(len(names)):
-                if np.isfinite(t.values[i, j]):
-                    ax.text(j, i, f"{t.values[i, j]:.2f}", ha="center", va="center", fontsize=7,
-                            color="k" if t.values[i, j] > 0.6 else "w")
-        ax.set_xticks(range(len(names)), names, rotation=45)
-        ax.set_yticks(range(len(names)), names)
+        im = _matrix(ax, t.values, names)
         ax.set_xlabel("predicted subject")
         ax.set_ylabel("source subject")
         ax.set_title(f"{model}: median r with the planted signal", fontsize=9)
@@ -276,13 +282,7 @@ def plot_cross_decoding(runs: pd.DataFrame, seed: int = 0):
         t = runs[(runs.alignment == name) & (runs.seed == seed)].pivot(index="train_subject", columns="test_subject",
                                                                          values="top-1").reindex(index=names,
                                                                                                  columns=names)
-        im = ax.imshow(t.values, vmin=0, vmax=1, cmap="viridis")
-        for i in range(len(names)):
-            for j in range(len(names)):
-                ax.text(j, i, f"{t.values[i, j]:.2f}", ha="center", va="center", fontsize=7,
-                        color="k" if t.values[i, j] > 0.6 else "w")
-        ax.set_xticks(range(len(names)), names, rotation=45)
-        ax.set_yticks(range(len(names)), names)
+        im = _matrix(ax, t.values, names)
         ax.set_xlabel("responses of (aligned into the decoder's voxels)")
         ax.set_ylabel("decoder of")
         ax.set_title(f"{name}: top-1 among 100 (chance 0.01)", fontsize=9)
