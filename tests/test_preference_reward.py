@@ -119,3 +119,27 @@ def test_flipped_labels_planted_preferences_are_recovered_and_the_robust_loss_wi
     gain = acc[0.3, "robust"] - acc[0.3, "bce"]
     half = stats.t.ppf(0.975, 4) * gain.std(ddof=1) / np.sqrt(5)
     assert gain.mean() - half > 0, (gain, acc)
+
+
+def test_the_model_reads_as_a_metric_that_agrees_with_its_judgements():
+    from neuroperception.similarity import Metric
+
+    images, train, test, u = planted(5, n_pairs=600)
+    model = PreferenceReward(feats, max_epochs=60, lr=0.05).fit(images, train)
+    metric = model.metric()
+    assert isinstance(metric, Metric)
+    x = torch.stack([images[f"i{k}"] for k in range(200, 230)])
+    y = torch.stack([images[f"i{k}"] for k in range(230, 260)])
+    d = metric(x, y).detach().numpy()
+    du = np.abs(np.array([u[f"i{k}"] for k in range(200, 230)]) - np.array([u[f"i{k}"] for k in range(230, 260)]))
+    assert stats.spearmanr(d, du)[0] > 0.8                     # alike in preference = close
+    # trained with a reference, the candidate the people would pick is the closer one
+    ref_model = PreferenceReward(feats, max_epochs=40, lr=0.05).fit(images, train.assign(reference="i0"))
+    m = ref_model.metric()
+    a, b = x[:10], y[:10]
+    ref = images["i0"][None].expand(10, -1, -1, -1)
+    closer_a = (m(a, ref) < m(b, ref)).numpy()
+    p = ref_model.predict_proba(images, pd.DataFrame({"first": [f"i{k}" for k in range(200, 210)],
+                                                      "second": [f"i{k}" for k in range(230, 240)],
+                                                      "label": 0.5, "reference": "i0"}))["p_first"].to_numpy()
+    assert (closer_a == (p > 0.5)).all()   # the same comparison the judgements are predicted with

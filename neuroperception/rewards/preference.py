@@ -332,6 +332,31 @@ class PreferenceReward(RewardFunction):
         table.attrs["ece"] = float((table["n"] * (table["predicted"] - table["observed"]).abs()).sum() / len(p))
         return table
 
+    def metric(self) -> Metric:
+        """The model as a :class:`~neuroperception.similarity.Metric` (lower = more alike, as every metric).
+
+        Trained with references (2AFC: the preferred candidate is the one judged closer to the reference),
+        the second argument plays the reference and ``d(a, ref) = −u(a − ref)`` (not symmetric), so the 2AFC
+        scores and ``JudgeReward``, which call ``d(candidate, reference)``, read it as the people did. Trained without references, ``d(a, b) = |u(a) − u(b)|`` (images of equal
+        preference are alike). Mean over the ensemble.
+
+        Examples
+        --------
+        >>> import torch
+        >>> g = torch.Generator().manual_seed(0)
+        >>> images = {f"im{i}": torch.rand(3, 8, 8, generator=g) for i in range(20)}
+        >>> pairs = pd.DataFrame({"first": [f"im{i}" for i in range(10)],
+        ...                       "second": [f"im{i}" for i in range(10, 20)]})
+        >>> red = {k: float(v[0].mean()) for k, v in images.items()}
+        >>> pairs["label"] = [float(red[a] > red[b]) for a, b in zip(pairs["first"], pairs["second"])]
+        >>> model = PreferenceReward(lambda x: x.mean(dim=(2, 3)), max_epochs=5, validation=None)
+        >>> m = model.fit(images, pairs).metric()
+        >>> m(torch.rand(4, 3, 8, 8), torch.rand(4, 3, 8, 8)).shape
+        torch.Size([4])
+        """
+        self._check_fitted()
+        return _PreferenceMetric(self)
+
     # ------------------------------------------------------------------ persistence
     def save(self, path: str | Path) -> Path:
         """Write the heads and the standardisation (not the feature extractor) to a ``.pt`` file."""
@@ -357,3 +382,24 @@ class PreferenceReward(RewardFunction):
             head.load_state_dict(state)
             model.heads.append(head.eval())
         return model
+
+
+class _PreferenceMetric(Metric):
+    """A :class:`PreferenceReward` read as a distance (see :meth:`PreferenceReward.metric`)."""
+
+    def __init__(self, model: PreferenceReward):
+        super().__init__(value_range=model.value_range)
+        self.model = model
+        self.differentiable = model.differentiable
+
+    def embed(self, images: torch.Tensor) -> torch.Tensor:
+        return self.model._embed(images)
+
+    def _u(self, z: torch.Tensor) -> torch.Tensor:
+        z = self.model._standardise(z.cpu())
+        return torch.stack([h(z) for h in self.model.heads]).mean(0)
+
+    def compare(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        if self.model.with_reference_:
+            return -self._u(a - b)
+        return (self._u(a) - self._u(b)).abs()
