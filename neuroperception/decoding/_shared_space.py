@@ -8,6 +8,9 @@ import numpy as np
 import xarray as xr
 
 from .._validation import describe
+from ..alignment import SharedResponseModel
+from ..alignment._inputs import subjects_of
+from ..data import Subjects
 from ..encoding.ridge import DEFAULT_ALPHAS
 from ..errors import InputError
 from ._inputs import as_matrix, as_responses
@@ -55,3 +58,27 @@ class SharedSpaceInputs:
         if alphas.ndim != 1 or alphas.size == 0 or not np.all(np.isfinite(alphas)) or np.any(alphas <= 0):
             raise InputError(f"alphas: received {describe(self.alphas)}; expected positive penalties")
         return alphas
+
+    def _fit_srm(self, data: Any, name: str) -> tuple[dict[str, xr.DataArray], SharedResponseModel]:
+        """Check the subjects' responses, z-score each voxel (``standardize``) and fit the shared response model.
+
+        Sets ``srm_``, ``subjects_``, ``mean_`` and ``scale_`` (the voxel offsets and scales before the SRM
+        bases, the SRM's own means folded in) and an empty ``adapt_alpha_``; returns the checked responses
+        by subject and the fitted model.
+        """
+        if not isinstance(self.standardize, (bool, np.bool_)):
+            raise InputError(f"standardize: received {describe(self.standardize)}; expected True or False")
+        subjects = subjects_of(data, name)
+        names = list(subjects)
+        responses = {s: self._responses(subjects[s], f"{name}[{s!r}]") for s in names}
+        stats = {s: self._stats(responses[s].values.astype(np.float64)) for s in names}
+        standardized = {s: responses[s].copy(data=(responses[s].values.astype(np.float64) - stats[s][0]) / stats[s][1])
+                        for s in names}
+        srm = SharedResponseModel(n_components=self.n_components, n_iter=self.n_iter,
+                                  random_state=self.random_state).fit(Subjects(standardized))
+        self.srm_ = srm
+        self.subjects_ = list(names)
+        self.mean_ = {s: stats[s][0] + stats[s][1] * srm.mean_[s] for s in names}
+        self.scale_ = {s: stats[s][1] for s in names}
+        self.adapt_alpha_ = {}
+        return responses, srm

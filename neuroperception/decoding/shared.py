@@ -13,7 +13,6 @@ the adapter alone trained with the head's InfoNCE loss and training loop).
 from __future__ import annotations
 
 import copy
-from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -22,9 +21,7 @@ from sklearn.base import BaseEstimator, clone
 
 from .._docs import fill_doc
 from .._validation import check_alignment, describe
-from ..alignment import SharedResponseModel
 from ..alignment._inputs import new_subject
-from ..data import Subjects
 from ..errors import InputError, ShapeError
 from ._inputs import as_responses
 from ._adapters import fit_adapter, train_adapter
@@ -198,15 +195,6 @@ class SharedSpaceDecoder(SharedSpaceInputs, BaseEstimator):
         >>> SharedSpaceDecoder(n_components=3).fit(subs, f).basis_["b"].shape
         (10, 3)
         """
-        if not isinstance(self.standardize, (bool, np.bool_)):
-            raise InputError(f"standardize: received {describe(self.standardize)}; expected True or False")
-        if isinstance(X, Subjects):
-            subjects = X
-        elif isinstance(X, Mapping):
-            subjects = Subjects(X)
-        else:
-            raise InputError(f"X: received {describe(X)}; expected Subjects or a mapping subject -> responses "
-                             "('stimulus', 'voxel') with stimulus_id")
         features = self._features(y)
         self._alphas()
         if self.head is None:
@@ -216,21 +204,11 @@ class SharedSpaceDecoder(SharedSpaceInputs, BaseEstimator):
         else:
             raise InputError(f"head: received {describe(self.head)}; expected None (a ridge head), an unfitted "
                              "RidgeDecoder or ContrastiveDecoder")
-        names = list(subjects)
-        responses = {s: self._responses(subjects[s], f"X[{s!r}]") for s in names}
-        stats = {s: self._stats(responses[s].values.astype(np.float64)) for s in names}
-        standardized = {s: responses[s].copy(data=(responses[s].values.astype(np.float64) - stats[s][0]) / stats[s][1])
-                        for s in names}
-        srm = SharedResponseModel(n_components=self.n_components, n_iter=self.n_iter,
-                                  random_state=self.random_state).fit(Subjects(standardized))
-        self.srm_ = srm
-        self.subjects_ = list(names)
+        responses, srm = self._fit_srm(X, "X")
+        names = self.subjects_
         self.basis_ = dict(srm.basis_)
         k = srm.shared_response_.sizes["component"]
-        self.mean_ = {s: stats[s][0] + stats[s][1] * srm.mean_[s] for s in names}
-        self.scale_ = {s: stats[s][1] for s in names}
         self.offset_ = {s: np.zeros(k) for s in names}
-        self.adapt_alpha_ = {}
         self.adapt_history_ = {}
         rows, targets = [], []
         for s in names:

@@ -17,7 +17,6 @@ encoding layer may not import.
 from __future__ import annotations
 
 import copy
-from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -25,10 +24,8 @@ import xarray as xr
 from sklearn.base import BaseEstimator
 
 from .._docs import fill_doc
-from .._validation import check_alignment, describe
-from ..alignment import SharedResponseModel
+from .._validation import check_alignment
 from ..alignment._inputs import new_subject
-from ..data import Subjects
 from ..encoding import RidgeCV
 from ..errors import InputError, ShapeError
 from ._shared_space import SharedSpaceInputs
@@ -176,32 +173,13 @@ class SharedSpaceEncoder(SharedSpaceInputs, BaseEstimator):
         >>> SharedSpaceEncoder(n_components=3).fit(f, subs).readout_["b"].shape
         (3, 10)
         """
-        if not isinstance(self.standardize, (bool, np.bool_)):
-            raise InputError(f"standardize: received {describe(self.standardize)}; expected True or False")
-        if isinstance(y, Subjects):
-            subjects = y
-        elif isinstance(y, Mapping):
-            subjects = Subjects(y)
-        else:
-            raise InputError(f"y: received {describe(y)}; expected Subjects or a mapping subject -> responses "
-                             "('stimulus', 'voxel') with stimulus_id")
         features = self._features(X)
         alphas = self._alphas()
-        names = list(subjects)
-        responses = {s: self._responses(subjects[s], f"y[{s!r}]") for s in names}
-        stats = {s: self._stats(responses[s].values.astype(np.float64)) for s in names}
-        standardized = {s: responses[s].copy(data=(responses[s].values.astype(np.float64) - stats[s][0]) / stats[s][1])
-                        for s in names}
-        srm = SharedResponseModel(n_components=self.n_components, n_iter=self.n_iter,
-                                  random_state=self.random_state).fit(Subjects(standardized))
+        responses, srm = self._fit_srm(y, "y")
+        names = self.subjects_
         k = srm.shared_response_.sizes["component"]
-        self.srm_ = srm
-        self.subjects_ = list(names)
-        self.mean_ = {s: stats[s][0] + stats[s][1] * srm.mean_[s] for s in names}
-        self.scale_ = {s: stats[s][1] for s in names}
         self.readout_ = {s: self._readout(srm.basis_[s].values.T, srm.basis_[s]) for s in names}
         self.intercept_ = {s: np.zeros(srm.basis_[s].sizes["voxel"]) for s in names}
-        self.adapt_alpha_ = {}
         feature_ids = _ids(features)
         sums = np.zeros((feature_ids.size, k))
         counts = np.zeros(feature_ids.size)
