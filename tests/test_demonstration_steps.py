@@ -75,9 +75,9 @@ def test_bad_input_raises_clear_errors():
         discover_steps(demos, colour, 5)
     with pytest.raises(InputError, match="shorter than the number of steps"):
         discover_steps(demos, colour, 3, min_length=2)
-    with pytest.raises(InputError, match="n_steps: received 1"):
+    with pytest.raises(InputError, match="n_stages: received 1"):
         discover_steps(demos, colour, 1)
-    with pytest.raises(InputError, match="n_steps: received 2.5"):
+    with pytest.raises(InputError, match="n_stages: received 2.5"):
         discover_steps(demos, colour, 2.5)
     with pytest.raises(ShapeError, match="expected 5 dimensions"):
         discover_steps(demos[0], colour, 2)
@@ -95,8 +95,8 @@ def test_bad_input_raises_clear_errors():
         DemonstrationReward(demos, colour, n_stages=5)
     with pytest.raises(InputError, match="segmentation: received"):
         DemonstrationReward(demos, colour, n_stages=2, segmentation="random")
-    with pytest.raises(InputError, match="step_signal: received"):
-        DemonstrationReward(demos, colour, n_stages=2, step_signal="speed")
+    with pytest.raises(InputError, match="signal: received"):
+        DemonstrationReward(demos, colour, n_stages=2, signal="speed")
 
 
 def _colour_centroid(images):

@@ -12,14 +12,14 @@ from ..errors import InputError, ShapeError
 __all__ = ["discover_steps", "segment_features"]
 
 
-def _check_n_steps(n_steps: Any, t: int, min_length: int) -> int:
-    if isinstance(n_steps, bool) or not isinstance(n_steps, (int, np.integer)) or n_steps < 2:
-        raise InputError(f"n_steps: received {n_steps!r}; expected an integer >= 2")
-    if int(n_steps) * min_length > t:
-        raise InputError(f"n_steps: received {n_steps} for demonstrations of {t} frames (min_length={min_length}); "
+def _check_n_stages(n_stages: Any, t: int, min_length: int) -> int:
+    if isinstance(n_stages, bool) or not isinstance(n_stages, (int, np.integer)) or n_stages < 2:
+        raise InputError(f"n_stages: received {n_stages!r}; expected an integer >= 2")
+    if int(n_stages) * min_length > t:
+        raise InputError(f"n_stages: received {n_stages} for demonstrations of {t} frames (min_length={min_length}); "
                          f"expected at most {t // min_length} steps: the demonstrations are shorter than the number "
                          "of steps")
-    return int(n_steps)
+    return int(n_stages)
 
 
 def _check_min_length(min_length: Any) -> None:
@@ -43,30 +43,30 @@ def _segment_costs(x: np.ndarray) -> np.ndarray:
     return cost
 
 
-def _segment_one(x: np.ndarray, n_steps: int, min_length: int) -> tuple[np.ndarray, float]:
+def _segment_one(x: np.ndarray, n_stages: int, min_length: int) -> tuple[np.ndarray, float]:
     """Exact dynamic programme (Bellman's k-segmentation) for one ``(T, F)`` feature sequence."""
     t = x.shape[0]
     cost = _segment_costs(x)
     length = np.arange(t + 1)[None, :] - np.arange(t + 1)[:, None]
     cost[length < min_length] = np.inf
     best = cost[0].copy()  # best[j]: frames 0..j-1 in one step
-    back = np.zeros((n_steps, t + 1), dtype=np.int64)
-    for k in range(1, n_steps):
+    back = np.zeros((n_stages, t + 1), dtype=np.int64)
+    for k in range(1, n_stages):
         total = best[:, None] + cost  # (start i, end j)
         back[k] = np.argmin(total, axis=0)
         best = total[back[k], np.arange(t + 1)]
     starts, j = [], t
-    for k in range(n_steps - 1, 0, -1):
+    for k in range(n_stages - 1, 0, -1):
         j = int(back[k, j])
         starts.append(j)
     return np.array(starts[::-1], dtype=np.int64), float(best[t])
 
 
-def segment_features(features: Any, n_steps: int, min_length: int = 1, standardize: bool = True) -> np.ndarray:
-    """Split feature sequences into ``n_steps`` contiguous steps of least within-step variance.
+def segment_features(features: Any, n_stages: int, min_length: int = 1, standardize: bool = True) -> np.ndarray:
+    """Split feature sequences into ``n_stages`` contiguous steps of least within-step variance.
 
     For each sequence independently, the exact dynamic programme over all segmentations into
-    ``n_steps`` contiguous steps returns the one that minimises the summed squared deviation of
+    ``n_stages`` contiguous steps returns the one that minimises the summed squared deviation of
     the features from their step means (the within-step variance times the step's length, summed
     over steps and features).
 
@@ -74,7 +74,7 @@ def segment_features(features: Any, n_steps: int, min_length: int = 1, standardi
     ----------
     features : array-like
         ``(N, T, F)`` features of ``N`` sequences of ``T`` frames (``(T, F)`` for one sequence).
-    n_steps : int
+    n_stages : int
         Number of steps ``K >= 2``, shared by all sequences.
     min_length : int
         Fewest frames in a step.
@@ -104,7 +104,7 @@ def segment_features(features: Any, n_steps: int, min_length: int = 1, standardi
     if not np.isfinite(x).all():
         raise InputError("features: received NaN or infinite values; expected finite features")
     _check_min_length(min_length)
-    k = _check_n_steps(n_steps, x.shape[1], int(min_length))
+    k = _check_n_stages(n_stages, x.shape[1], int(min_length))
     if standardize:
         flat = x.reshape(-1, x.shape[2])
         sd = flat.std(0)
@@ -129,11 +129,11 @@ def _signal(feats: np.ndarray, signal: str) -> np.ndarray:
     return motion if signal == "motion" else np.concatenate([feats, motion], axis=2)
 
 
-def discover_steps(demos: Any, feature_fn: Any, n_steps: int, min_length: int = 1, standardize: bool = True,
+def discover_steps(demos: Any, feature_fn: Any, n_stages: int, min_length: int = 1, standardize: bool = True,
                    signal: str = "frames") -> np.ndarray:
     """Discover the steps of demonstration videos without labels (Sermanet, Xu & Levine, 2016).
 
-    Every frame is embedded with ``feature_fn``; each video is then split into ``n_steps``
+    Every frame is embedded with ``feature_fn``; each video is then split into ``n_stages``
     contiguous steps by the exact dynamic programme that minimises the summed within-step feature
     variance (each step's variance weighted by its length; see :func:`segment_features`). The
     boundaries are searched per video, with the number of steps shared by all videos (Sermanet et
@@ -146,7 +146,7 @@ def discover_steps(demos: Any, feature_fn: Any, n_steps: int, min_length: int = 
     feature_fn : callable or tuple
         Images ``(B, 3, H, W)`` → features ``(B, F)``, or ``(model, layer[, pooling])`` as in
         :class:`DemonstrationReward`.
-    n_steps : int
+    n_stages : int
         Number of steps ``K >= 2``; at most the number of frames.
     min_length : int
         Fewest frames in a step.
@@ -173,15 +173,15 @@ def discover_steps(demos: Any, feature_fn: Any, n_steps: int, min_length: int = 
     >>> demos[0, 7:, 1] = 1.0                              # then green too from frame 7
     >>> demos[1, 5:, 0] = 1.0                              # video 1: red from frame 5,
     >>> demos[1, 6:, 1] = 1.0                              # then green from frame 6
-    >>> discover_steps(demos, lambda x: x.mean(dim=(2, 3)), n_steps=3).tolist()
+    >>> discover_steps(demos, lambda x: x.mean(dim=(2, 3)), n_stages=3).tolist()
     [[3, 7], [5, 6]]
     """
     from .demonstration import _embed, _feature_callable, _frames
 
     frames, n, t = _frames(demos)
     _check_min_length(min_length)
-    _check_n_steps(n_steps, t, int(min_length))
+    _check_n_stages(n_stages, t, int(min_length))
     if signal not in _SIGNALS:
         raise InputError(f"signal: received {signal!r}; expected one of {_SIGNALS}")
     feats = _embed(_feature_callable(feature_fn), frames).reshape(n, t, -1)
-    return segment_features(_signal(feats, signal), n_steps, min_length=min_length, standardize=standardize)
+    return segment_features(_signal(feats, signal), n_stages, min_length=min_length, standardize=standardize)

@@ -133,7 +133,7 @@ class DemonstrationReward(RewardFunction):
         Weight ``α`` of the mean separation against the spreads in the selection score.
     segmentation : {"discovered", "equal"}
         Without ``boundaries``: discover the stages (default) or split into equal parts.
-    step_signal : {"frames", "motion", "both"}
+    signal : {"frames", "motion", "both"}
         What the discovery segments (see :func:`discover_steps`); the stage features and the
         reward always use the frame features.
 
@@ -163,12 +163,12 @@ class DemonstrationReward(RewardFunction):
 
     def __init__(self, demos: Any, feature_fn: Callable | tuple, n_stages: int | None = None,
                  boundaries: Sequence[int] | np.ndarray | None = None, n_features: int = 32, alpha: float = 5.0,
-                 segmentation: str = "discovered", step_signal: str = "frames"):
+                 segmentation: str = "discovered", signal: str = "frames"):
         super().__init__()
         if segmentation not in ("discovered", "equal"):
             raise InputError(f"segmentation: received {segmentation!r}; expected 'discovered' or 'equal'")
-        if step_signal not in _SIGNALS:
-            raise InputError(f"step_signal: received {step_signal!r}; expected one of {_SIGNALS}")
+        if signal not in _SIGNALS:
+            raise InputError(f"signal: received {signal!r}; expected one of {_SIGNALS}")
         if int(n_features) != n_features or n_features < 1:
             raise InputError(f"n_features: received {n_features!r}; expected a positive integer")
         try:
@@ -190,7 +190,7 @@ class DemonstrationReward(RewardFunction):
         self.differentiable = bool(isinstance(out, torch.Tensor) and out.requires_grad)
         feats = _embed(fn, frames)
         if boundaries is None and segmentation == "discovered":
-            found = segment_features(_signal(feats.reshape(n, t, -1), step_signal), int(n_stages))
+            found = segment_features(_signal(feats.reshape(n, t, -1), signal), int(n_stages))
             labels = _labels(n, t, n_stages, found)
         self.boundaries_ = np.stack([np.flatnonzero(np.diff(row)) + 1 for row in labels])
         labels = labels.reshape(-1)
