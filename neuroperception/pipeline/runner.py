@@ -1,0 +1,241 @@
+"""``run_pipeline``: images -> features -> (per subject) encoding fit -> scores and brain maps, resumable.
+
+Order of work: the config is validated, the model and its layers, the response files and the
+scheduler are checked, and an existing output folder is checked to hold the same config, all
+before anything is computed or written. Then each stage runs, printing a one-line header, and
+resumes from what exists: the feature store resumes where it stopped (``extract(store=)``), and a
+subject whose ``result.nc`` carries the same config digest is read back instead of refitted.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import sys
+import time
+from collections.abc import Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from .._progress import check_progress
+from ..encoding import EncodingResult
+from ..errors import InputError
+from . import stages
+from .config import config_digest, dump_config, load_config
+
+__all__ = ["run_pipeline", "PipelineResult"]
+
+_VERSIONED = ("neuroperception", "torch", "torchvision", "numpy", "scipy", "scikit-learn", "xarray", "pandas", "zarr",
+              "dask", "distributed", "nilearn", "h5netcdf")
+
+
+@dataclass
+class PipelineResult:
+    """What :func:`run_pipeline` made: the output folder, per-subject results, the score table.
+
+    Attributes
+    ----------
+    out : Path
+        The output folder.
+    config : dict
+        The validated config that ran (:func:`~neuroperception.pipeline.load_config`).
+    digest : str
+        Its digest (:func:`~neuroperception.pipeline.config_digest`), recorded in every result.
+    results : dict of str to EncodingResult
+        Per subject, its held-out scores (read back from ``result.nc`` for skipped subjects).
+    scores : pandas.DataFrame
+        ``scores.csv``: median scores per subject, layer and ROI.
+    skipped : list of str
+        Subjects whose result was already on disk with the same digest.
+    timings : dict of str to float
+        Seconds per stage.
+
+    Examples
+    --------
+    >>> r = PipelineResult(Path("out"), {}, "0" * 16, {}, pd.DataFrame(), [], {})
+    >>> r.skipped, r.digest[:4]
+    ([], '0000')
+    """
+
+    out: Path
+    config: dict
+    digest: str
+    results: dict[str, EncodingResult]
+    scores: pd.DataFrame
+    skipped: list[str] = field(default_factory=list)
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+@contextmanager
+def _scheduler(address: str | None):
+    """None, or a connected ``distributed.Client`` (closed afterwards); an unreachable one fails here."""
+    if address is None:
+        yield None
+        return
+    try:
+        import distributed
+    except ImportError as err:
+        raise InputError(f"run.scheduler: received {address!r}, which needs dask.distributed; expected it "
+                         "installed (pip install 'neuroperception[dist]') or no scheduler key") from err
+    if address == "local":
+        with distributed.LocalCluster(processes=False, threads_per_worker=1, dashboard_address=None) as cluster:
+            with distributed.Client(cluster) as client:
+                yield client
+        return
+    try:
+        client = distributed.Client(address, timeout="5s")
+    except (OSError, TimeoutError, ValueError) as err:
+        raise InputError(f"run.scheduler: could not connect to {address!r} ({type(err).__name__}: {err}); "
+                         "expected the address of a running dask scheduler, 'local', or no key (this process)") from err
+    try:
+        yield client
+    finally:
+        client.close()
+
+
+def _versions(digest: str) -> dict[str, Any]:
+    out: dict[str, Any] = {"config_digest": digest, "python": platform.python_version()}
+    for name in _VERSIONED:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            out[name] = None
+    return out
+
+
+def _diff(old: Mapping, new: Mapping, prefix: str = "") -> list[str]:
+    keys = [k for k in dict.fromkeys([*old, *new]) if not (prefix == "" and k == "run")]
+    out = []
+    for k in keys:
+        a, b = old.get(k), new.get(k)
+        if isinstance(a, Mapping) and isinstance(b, Mapping):
+            out += _diff(a, b, f"{prefix}{k}.")
+        elif a != b and not (prefix == "features." and k == "store"):
+            out.append(f"{prefix}{k} was {a!r}, now {b!r}")
+    return out
+
+
+def _check_out(out: Path, config: dict, digest: str) -> None:
+    """An output folder that holds another config's results is an error, never overwritten."""
+    written = out / "config.toml"
+    if not written.exists():
+        return
+    try:
+        old = load_config(written)
+    except InputError as err:
+        old, why = None, str(err)
+    if old is not None and config_digest(old) == digest:
+        return
+    changes = "; ".join(_diff(old, config)[:5]) if old is not None else f"its config.toml does not load ({why})"
+    raise InputError(f"run.out: {out} holds the results of another config ({changes}); expected the same config to "
+                     "resume it. To start fresh, give a new run.out or delete that folder")
+
+
+def _header(step: int, text: str, quiet: bool) -> None:
+    if not quiet:
+        print(f"[{step}/5] {text}", file=sys.stderr, flush=True)
+
+
+def run_pipeline(config: str | Path | Mapping[str, Any], progress: bool | None = None) -> PipelineResult:
+    """Run images -> features -> per-subject encoding fit -> scores and brain maps, resuming what exists.
+
+    Parameters
+    ----------
+    config : str, Path or dict
+        A TOML config file or its content (see :func:`~neuroperception.pipeline.load_config` and the
+        user guide's pipeline page for every key).
+    progress : bool or None, default None
+        Progress bars of the stages, by the package's rule (None: in an interactive session). Stage
+        headers (one line each, on stderr) are printed unless it is False.
+
+    Returns
+    -------
+    PipelineResult
+
+    Raises
+    ------
+    InputError
+        A bad config, a missing model, layer, store or response file, an unreachable scheduler, or an
+        output folder that holds another config's results; all raised before any work.
+    StoreMismatchError
+        A feature store written with another model or settings (nothing in it is changed).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> config = {"images": {"n": 24, "size": 32}, "features": {"model": "gabor", "layers": ["scale1"]},
+    ...           "responses": {"simulated": {"n_voxels": 12}}, "run": {"out": tempfile.mkdtemp()}}
+    >>> result = run_pipeline(config, progress=False)
+    >>> sorted(result.results), list(result.scores.columns[:4])
+    (['subj01'], ['subject', 'layer', 'roi', 'n_voxels'])
+    >>> run_pipeline(config, progress=False).skipped            # a second run reads the result back
+    ['subj01']
+    """
+    check_progress(progress)
+    quiet = progress is False
+    timings: dict[str, float] = {}
+    t0 = time.perf_counter()
+    cfg = load_config(config)
+    digest = config_digest(cfg)
+    out = Path(cfg["run"]["out"])
+    model = stages.check_model(cfg["features"])
+    _check_out(out, cfg, digest)
+    with _scheduler(cfg["run"]["scheduler"]) as client:
+        timings["check"] = time.perf_counter() - t0
+        t = time.perf_counter()
+        im = cfg["images"]
+        _header(1, f"images: {im['source']}" + (f" {im['folder']}" if im["folder"] else "")
+                + (f", n={im['n']}" if im["n"] else "") + (f", size {im['size']}" if im["size"] else ""), quiet)
+        images, scenes = stages.make_images(im)
+        timings["images"] = time.perf_counter() - t
+
+        t = time.perf_counter()
+        f = cfg["features"]
+        _header(2, f"features: {f['model'] or 'store'} {f['layers'] or ''} -> {f['store']}"
+                + (f", reduce {f['reduce']}" if f["reduce"] else ""), quiet)
+        out.mkdir(parents=True, exist_ok=True)
+        raw, feats = stages.make_features(model, images, f, client=client, progress=progress)
+        (out / "config.toml").write_text(dump_config(cfg), encoding="utf-8")
+        (out / "versions.json").write_text(json.dumps(_versions(digest), indent=2) + "\n", encoding="utf-8")
+        timings["features"] = time.perf_counter() - t
+
+        t = time.perf_counter()
+        _header(3, "responses: " + ("simulated" if cfg["responses"]["simulated"] else "files"), quiet)
+        responses = stages.make_responses(cfg["responses"], scenes, raw)
+        timings["responses"] = time.perf_counter() - t
+
+        t = time.perf_counter()
+        _header(4, f"encoding: {len(responses)} subject(s), {len(feats)} layer(s)", quiet)
+        results, skipped = {}, []
+        for subject, resp in responses.items():
+            folder = out / "subjects" / subject
+            path = folder / "result.nc"
+            if path.exists():
+                done = EncodingResult.from_netcdf(path)
+                if done.dataset.attrs.get("config_digest") != digest:
+                    raise InputError(f"run.out: {path} was written by another config (digest "
+                                     f"{done.dataset.attrs.get('config_digest')!r}, this one {digest!r}); expected "
+                                     "the same config. To start fresh, give a new run.out or delete that folder")
+                results[subject] = done
+                skipped.append(subject)
+                _header(4, f"  {subject}: done before, read back", quiet)
+                continue
+            folder.mkdir(parents=True, exist_ok=True)
+            result = stages.fit_subject(feats, resp, cfg["encoding"], client=client, progress=progress)
+            stages.write_result(result, path, digest)
+            results[subject] = result
+        timings["encoding"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    _header(5, f"outputs: scores.csv and figures in {out}", quiet)
+    scores = pd.concat([stages.score_table(s, r) for s, r in results.items()], ignore_index=True)
+    scores.to_csv(out / "scores.csv", index=False)
+    for subject, result in results.items():
+        stages.write_figures(result, out / "subjects" / subject, subject)
+    timings["outputs"] = time.perf_counter() - t
+    return PipelineResult(out, cfg, digest, results, scores, skipped, timings)
