@@ -18,10 +18,12 @@ from .choice import fit_choice_model, simulate_observers
 from .experiment import export_experiment, load_experiment_responses
 from .observers import ATTRIBUTES, attribute_triplets, simulate_judgements
 from .behavioural_alignment import BehaviouralAlignment
+from .two_afc_triplets import two_afc_triplets
 
 __all__ = [
     "generate_triplets", "candidate_pool", "TRIPLET_COLUMNS",
     "load_things_triplets", "odd_one_out_accuracy", "OddOneOutResult", "ThingsTriplets", "ObjectOrderWarning",
     "export_experiment", "load_experiment_responses", "simulate_observers", "fit_choice_model",
     "attribute_triplets", "simulate_judgements", "ATTRIBUTES", "BehaviouralAlignment",
+    "two_afc_triplets",
 ]
