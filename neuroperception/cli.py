@@ -8,6 +8,9 @@ Commands
     Extract features of a folder of images into a zarr store (resumable).
 ``layers --model SPEC``
     List a model's hookable layers.
+``encode CONFIG.toml``
+    Run the pipeline of a config: images -> features -> per-subject encoding fit -> scores and
+    brain maps (resumable; see the user guide's pipeline page).
 """
 
 from __future__ import annotations
@@ -38,6 +41,9 @@ def _parser() -> argparse.ArgumentParser:
     f.add_argument("--no-progress", action="store_true")
     la = sub.add_parser("layers", help="list a model's layer names")
     la.add_argument("--model", required=True)
+    e = sub.add_parser("encode", help="run images -> features -> encoding fits -> scores from a TOML config")
+    e.add_argument("config", help="the TOML config (see docs/pipeline.md)")
+    e.add_argument("--no-progress", action="store_true", help="hide progress bars and stage headers")
     return p
 
 
@@ -65,6 +71,12 @@ def main(argv=None) -> int:
             from .features import layer_names, load_model
 
             print("\n".join(layer_names(load_model(args.model))))
+        elif args.command == "encode":
+            from .pipeline import run_pipeline
+
+            result = run_pipeline(args.config, progress=False if args.no_progress else None)
+            done = f" ({len(result.skipped)} read back)" if result.skipped else ""
+            print(f"{len(result.results)} subject(s){done}; scores written to {result.out / 'scores.csv'}")
     except NeuroperceptionError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import re
 import sys
 from collections.abc import Mapping
 from pathlib import Path
@@ -32,10 +33,11 @@ DEFAULTS: dict[str, dict[str, Any]] = {
                  "device": "cpu", "store": "features.zarr", "reduce": None, "fit_on": None, "random_state": 0},
     "responses": {"simulated": None, "files": None},
     "encoding": {"alphas": None, "cv": 5, "test": 0.25, "random_state": 0, "per_layer": True, "min_ceiling": 0.1},
-    "run": {"out": "encode-out", "scheduler": None},
+    "run": {"out": "encode-out", "scheduler": None, "figures": True},
 }
-SIMULATED = {"n_subjects": 1, "n_voxels": 240, "snr": 1.0, "n_repeats": 3, "rois": None, "random_state": 0,
-             "content": True, "n_components": 12, "shared": 0.5, "driven_by": None}
+#: ``responses.simulated`` keys; None: the library function's own default (not passed).
+SIMULATED = {"n_subjects": 1, "n_voxels": None, "snr": None, "n_repeats": None, "rois": None, "random_state": 0,
+             "content": None, "n_components": None, "shared": None, "driven_by": None}
 _SOURCES = ("world", "samples", "folder")
 _WORLD_DEFAULTS = {"n": 160, "size": 64}
 
@@ -151,19 +153,27 @@ def _features(table: Any, base: Path) -> dict:
 
 def _simulated(value: Any) -> dict:
     c = _check_keys("responses.simulated", value, SIMULATED)
-    c["n_subjects"] = _int("responses.simulated.n_subjects", c["n_subjects"])
-    c["n_voxels"] = _int("responses.simulated.n_voxels", c["n_voxels"])
-    c["snr"] = _float("responses.simulated.snr", c["snr"], open_low=True)
-    c["n_repeats"] = _int("responses.simulated.n_repeats", c["n_repeats"])
-    c["random_state"] = _int("responses.simulated.random_state", c["random_state"], 0)
-    c["n_components"] = _int("responses.simulated.n_components", c["n_components"])
-    c["shared"] = _float("responses.simulated.shared", c["shared"], 0.0, 1.0, open_low=True)
-    if not isinstance(c["content"], bool):
-        _fail("responses.simulated.content", c["content"], "true or false")
+    key = "responses.simulated."
+    c["n_subjects"] = _int(key + "n_subjects", c["n_subjects"])
+    c["random_state"] = _int(key + "random_state", c["random_state"], 0)
+    for name in ("n_voxels", "n_repeats", "n_components"):
+        if c[name] is not None:
+            c[name] = _int(key + name, c[name])
+    if c["snr"] is not None:
+        c["snr"] = _float(key + "snr", c["snr"], open_low=True)
+    if c["shared"] is not None:
+        c["shared"] = _float(key + "shared", c["shared"], 0.0, 1.0, open_low=True)
+    if c["content"] is not None and not isinstance(c["content"], bool):
+        _fail(key + "content", c["content"], "true or false")
     if c["rois"] is not None and (not isinstance(c["rois"], list) or not all(isinstance(r, str) for r in c["rois"])):
-        _fail("responses.simulated.rois", c["rois"], "a list of ROI names such as ['V1', 'V4', 'IT']")
+        _fail(key + "rois", c["rois"], "a list of ROI names such as ['V1', 'V4', 'IT']")
     if c["driven_by"] not in (None, "scenes", "features"):
-        _fail("responses.simulated.driven_by", c["driven_by"], "'scenes' (world images only) or 'features'")
+        _fail(key + "driven_by", c["driven_by"], "'scenes' (world images only) or 'features'")
+    one = c["n_subjects"] == 1
+    for name in ("n_components", "shared") if one else ("content",):
+        if c[name] is not None:
+            _fail(key + name, c[name], "no value: it is an argument of "
+                  + ("simulate_subjects (n_subjects > 1)" if one else "simulate_brain (n_subjects = 1)"))
     return c
 
 
@@ -224,6 +234,8 @@ def _encoding(table: Any) -> dict:
 def _run(table: Any, base: Path) -> dict:
     c = _check_keys("run", table, DEFAULTS["run"])
     c["out"] = _path("run.out", c["out"], base)
+    if not isinstance(c["figures"], bool):
+        _fail("run.figures", c["figures"], "true (write brain-map and ROI figures) or false")
     s = c["scheduler"]
     if s is not None and (not isinstance(s, str) or not (s == "local" or "://" in s)):
         _fail("run.scheduler", s, "no key (this process), 'local' (a LocalCluster) or a scheduler address "
@@ -338,6 +350,11 @@ def config_digest(config: Mapping[str, Any]) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
+def _key(k: Any) -> str:
+    k = str(k)
+    return k if re.fullmatch(r"[A-Za-z0-9_-]+", k) else json.dumps(k)
+
+
 def _toml_value(v: Any) -> str:
     if isinstance(v, bool):
         return "true" if v else "false"
@@ -348,7 +365,7 @@ def _toml_value(v: Any) -> str:
     if isinstance(v, (list, tuple)):
         return "[" + ", ".join(_toml_value(x) for x in v) + "]"
     if isinstance(v, Mapping):
-        return "{" + ", ".join(f"{json.dumps(str(k))} = {_toml_value(x)}" for k, x in v.items()) + "}"
+        return "{" + ", ".join(f"{_key(k)} = {_toml_value(x)}" for k, x in v.items()) + "}"
     raise InputError(f"config: received {v!r} of type {type(v).__name__}; expected TOML values")
 
 
@@ -374,6 +391,6 @@ def dump_config(config: Mapping[str, Any]) -> str:
     lines = []
     for section, table in _drop_none(config).items():
         lines.append(f"[{section}]")
-        lines += [f"{json.dumps(str(k))} = {_toml_value(v)}" for k, v in table.items()]
+        lines += [f"{_key(k)} = {_toml_value(v)}" for k, v in table.items()]
         lines.append("")
     return "\n".join(lines)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import platform
+import socket
 import sys
 import time
 from collections.abc import Mapping
@@ -71,6 +72,15 @@ class PipelineResult:
     timings: dict[str, float] = field(default_factory=dict)
 
 
+def _reachable(address: str) -> None:
+    """Fail at once on a refused ``tcp://host:port`` (dask would retry until its timeout)."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(address)
+    if parts.scheme in ("tcp", "tls") and parts.hostname and parts.port:
+        socket.create_connection((parts.hostname, parts.port), timeout=5).close()
+
+
 @contextmanager
 def _scheduler(address: str | None):
     """None, or a connected ``distributed.Client`` (closed afterwards); an unreachable one fails here."""
@@ -88,7 +98,8 @@ def _scheduler(address: str | None):
                 yield client
         return
     try:
-        client = distributed.Client(address, timeout="5s")
+        _reachable(address)
+        client = distributed.Client(address, timeout="10s")
     except (OSError, TimeoutError, ValueError) as err:
         raise InputError(f"run.scheduler: could not connect to {address!r} ({type(err).__name__}: {err}); "
                          "expected the address of a running dask scheduler, 'local', or no key (this process)") from err
@@ -232,10 +243,10 @@ def run_pipeline(config: str | Path | Mapping[str, Any], progress: bool | None =
         timings["encoding"] = time.perf_counter() - t
 
     t = time.perf_counter()
-    _header(5, f"outputs: scores.csv and figures in {out}", quiet)
+    _header(5, f"outputs: scores.csv{' and figures' if cfg['run']['figures'] else ''} in {out}", quiet)
     scores = pd.concat([stages.score_table(s, r) for s, r in results.items()], ignore_index=True)
     scores.to_csv(out / "scores.csv", index=False)
-    for subject, result in results.items():
+    for subject, result in results.items() if cfg["run"]["figures"] else ():
         stages.write_figures(result, out / "subjects" / subject, subject)
     timings["outputs"] = time.perf_counter() - t
     return PipelineResult(out, cfg, digest, results, scores, skipped, timings)

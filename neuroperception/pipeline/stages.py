@@ -125,13 +125,11 @@ def make_responses(responses: dict, scenes, feats: dict[str, xr.DataArray]) -> d
     if responses["files"] is not None:
         return {subject: _read(subject, entry) for subject, entry in responses["files"].items()}
     s = responses["simulated"]
+    given = {k: v for k, v in s.items() if v is not None and k not in ("n_subjects", "driven_by")}
     if s["n_subjects"] == 1:
-        source = scenes if s["driven_by"] == "scenes" else feats
-        brain = simulate_brain(source, n_voxels=s["n_voxels"], snr=s["snr"], n_repeats=s["n_repeats"], rois=s["rois"],
-                               random_state=s["random_state"], content=s["content"])
+        brain = simulate_brain(scenes if s["driven_by"] == "scenes" else feats, **given)
         return {"subj01": brain.responses}
-    sim = simulate_subjects(feats, n_subjects=s["n_subjects"], n_voxels=s["n_voxels"], n_components=s["n_components"],
-                            snr=s["snr"], shared=s["shared"], rois=s["rois"], random_state=s["random_state"])
+    sim = simulate_subjects(feats, n_subjects=s["n_subjects"], **given)
     return {name: sim.subjects[name] for name in list(sim.subjects)}
 
 
