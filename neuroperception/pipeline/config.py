@@ -65,7 +65,9 @@ def _int(key: str, value: Any, low: int = 1) -> int:
 def _float(key: str, value: Any, low: float = 0.0, high: float = math.inf, open_low: bool = False) -> float:
     ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
     if not ok or value < low or value > high or (open_low and value == low):
-        _fail(key, value, f"a number in {'(' if open_low else '['}{low}, {high}]")
+        bound = f"{'>' if open_low else '>='} {low:g}" if high == math.inf else \
+            f"in {'(' if open_low else '['}{low:g}, {high:g}]"
+        _fail(key, value, f"a number {bound}")
     return float(value)
 
 
@@ -220,10 +222,10 @@ def _encoding(table: Any) -> dict:
     if isinstance(test, list):
         if len(test) < 2 or not all(isinstance(t, str) for t in test):
             _fail("encoding.test", test, "a fraction in (0, 1) or a list of at least 2 stimulus ids")
+    elif isinstance(test, bool) or not isinstance(test, (int, float)) or not 0 < test < 1:
+        _fail("encoding.test", test, "a fraction in (0, 1) or a list of at least 2 stimulus ids")
     else:
-        c["test"] = _float("encoding.test", test, 0.0, 1.0, open_low=True)
-        if c["test"] >= 1.0:
-            _fail("encoding.test", test, "a fraction in (0, 1) or a list of at least 2 stimulus ids")
+        c["test"] = float(test)
     c["random_state"] = _int("encoding.random_state", c["random_state"], 0)
     if not isinstance(c["per_layer"], bool):
         _fail("encoding.per_layer", c["per_layer"], "true (one model per layer) or false (one joint model)")
