@@ -147,6 +147,15 @@ def _check_out(out: Path, config: dict, digest: str) -> None:
                      "resume it. To start fresh, give a new run.out or delete that folder")
 
 
+def _read_back(path: Path, digest: str) -> EncodingResult:
+    done = EncodingResult.from_netcdf(path)
+    if done.dataset.attrs.get("config_digest") != digest:
+        raise InputError(f"run.out: {path} was written by another config (digest "
+                         f"{done.dataset.attrs.get('config_digest')!r}, this one {digest!r}); expected the same "
+                         "config. To start fresh, give a new run.out or delete that folder")
+    return done
+
+
 def _header(step: int, text: str, quiet: bool) -> None:
     if not quiet:
         print(f"[{step}/5] {text}", file=sys.stderr, flush=True)
@@ -179,8 +188,10 @@ def run_pipeline(config: str | Path | Mapping[str, Any], progress: bool | None =
     Examples
     --------
     >>> import tempfile
-    >>> config = {"images": {"n": 24, "size": 32}, "features": {"model": "gabor", "layers": ["scale1"]},
-    ...           "responses": {"simulated": {"n_voxels": 12}}, "run": {"out": tempfile.mkdtemp()}}
+    >>> config = {"images": {"n": 24, "size": 32},
+    ...           "features": {"model": "gabor", "options": {"input_size": 32}, "layers": ["scale1"]},
+    ...           "responses": {"simulated": {"n_voxels": 12, "snr": 2.0}},
+    ...           "run": {"out": tempfile.mkdtemp(), "figures": False}}
     >>> result = run_pipeline(config, progress=False)
     >>> sorted(result.results), list(result.scores.columns[:4])
     (['subj01'], ['subject', 'layer', 'roi', 'n_voxels'])
@@ -216,30 +227,27 @@ def run_pipeline(config: str | Path | Mapping[str, Any], progress: bool | None =
         timings["features"] = time.perf_counter() - t
 
         t = time.perf_counter()
-        _header(3, "responses: " + ("simulated" if cfg["responses"]["simulated"] else "files"), quiet)
-        responses = stages.make_responses(cfg["responses"], scenes, raw)
+        results, skipped = {}, []
+        for subject in stages.subject_names(cfg["responses"]):
+            path = out / "subjects" / subject / "result.nc"
+            if path.exists():
+                results[subject] = _read_back(path, digest)
+                skipped.append(subject)
+        todo = [s for s in stages.subject_names(cfg["responses"]) if s not in results]
+        _header(3, "responses: " + ("simulated" if cfg["responses"]["simulated"] else "files")
+                + (f", {len(skipped)} subject(s) fitted before" if skipped else ""), quiet)
+        responses = stages.make_responses(cfg["responses"], scenes, raw) if todo else {}
         timings["responses"] = time.perf_counter() - t
 
         t = time.perf_counter()
-        _header(4, f"encoding: {len(responses)} subject(s), {len(feats)} layer(s)", quiet)
-        results, skipped = {}, []
-        for subject, resp in responses.items():
+        _header(4, f"encoding: {len(todo)} subject(s) to fit, {len(feats)} layer(s)", quiet)
+        for subject in todo:
             folder = out / "subjects" / subject
-            path = folder / "result.nc"
-            if path.exists():
-                done = EncodingResult.from_netcdf(path)
-                if done.dataset.attrs.get("config_digest") != digest:
-                    raise InputError(f"run.out: {path} was written by another config (digest "
-                                     f"{done.dataset.attrs.get('config_digest')!r}, this one {digest!r}); expected "
-                                     "the same config. To start fresh, give a new run.out or delete that folder")
-                results[subject] = done
-                skipped.append(subject)
-                _header(4, f"  {subject}: done before, read back", quiet)
-                continue
             folder.mkdir(parents=True, exist_ok=True)
-            result = stages.fit_subject(feats, resp, cfg["encoding"], client=client, progress=progress)
-            stages.write_result(result, path, digest)
+            result = stages.fit_subject(feats, responses[subject], cfg["encoding"], client=client, progress=progress)
+            stages.write_result(result, folder / "result.nc", digest)
             results[subject] = result
+        results = {s: results[s] for s in stages.subject_names(cfg["responses"])}
         timings["encoding"] = time.perf_counter() - t
 
     t = time.perf_counter()

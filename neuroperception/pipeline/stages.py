@@ -23,7 +23,7 @@ from ..features.hooks import check_layers
 from ..stimuli import ImageSet
 from ..world import render_scenes
 
-__all__ = ["make_images", "check_model", "make_features", "make_responses", "fit_subject", "score_table",
+__all__ = ["make_images", "check_model", "make_features", "subject_names", "make_responses", "fit_subject", "score_table",
            "write_result", "write_figures"]
 
 _READERS = ("responses", "nifti", "surface", "nsd")
@@ -118,6 +118,14 @@ def _read(subject: str, entry: dict) -> xr.DataArray:
         raise InputError(f"responses.files.{subject}.{unknown[0]}: not an argument of {fn.__name__}; expected "
                          f"some of {list(params)}")
     return fn(**kwargs)
+
+
+def subject_names(responses: dict) -> list[str]:
+    """The subjects a ``[responses]`` section makes, known before any response is read or simulated."""
+    if responses["files"] is not None:
+        return list(responses["files"])
+    n = responses["simulated"]["n_subjects"]
+    return [f"subj{i:02d}" for i in range(1, n + 1)]
 
 
 def make_responses(responses: dict, scenes, feats: dict[str, xr.DataArray]) -> dict[str, xr.DataArray]:
