@@ -315,6 +315,9 @@ def _calls(request) -> dict:
         "features.SparseRandomProjection.__init__":
             lambda rs: features.SparseRandomProjection(4, random_state=rs).pool(torch.rand(2, 3, 2, 2)),
         "features.load_model": lambda rs: features.load_model("gabor", device="cpu", random_state=rs),
+        "features.reduce_features":
+            lambda rs: features.reduce_features(xr.DataArray(np.eye(6, 20, dtype=np.float32),
+                                                             dims=("stimulus", "feature")), "srp:3", random_state=rs),
         "data.noise_ceiling": lambda rs: data.noise_ceiling(np.random.default_rng(0).normal(size=(3, 6, 2)),
                                                             "split_half", n_splits=2, random_state=rs),
         "data.simulate_brain": lambda rs: data.simulate_brain(
@@ -450,6 +453,7 @@ _CALL_NAMES = [
     "stimuli.procedural.bandpass_noise", "stimuli.search_arrays.search_array", "stimuli.search_arrays.search_arrays",
     "stimuli.ImageSet.random_crops", "stimuli.moving_dots", "stimuli.flowing_textures", "world.render_scenes",
     "world.render_episodes", "world.caption_for", "features.SparseRandomProjection.__init__", "features.load_model",
+    "features.reduce_features",
     "data.noise_ceiling", "data.simulate_brain", "data.simulate_subjects", "alignment.SharedResponseModel.__init__",
     "encoding.BandedRidgeCV.__init__",
     "encoding.FactorizedReadout.__init__", "encoding.AttentionReadout.__init__", "encoding.dirichlet_candidates",

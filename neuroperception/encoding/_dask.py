@@ -9,14 +9,13 @@ voxels: the merged estimator equals the single-process one.
 from __future__ import annotations
 
 import copy
-from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
 import xarray as xr
 from sklearn.base import clone
 
-from .._validation import describe
+from .._distributed import client_context
 from ..errors import InputError
 from .banded import BandedRidgeCV
 from .ridge import RidgeCV
@@ -29,41 +28,6 @@ _VOXEL_AXES = {
     BandedRidgeCV: {"best_alphas_": 1, "band_weights_": 1, "global_alphas_": 0, "coef_": 0, "intercept_": 0,
                     "cv_scores_": 1, "best_cv_scores_": 0},
 }
-
-
-def _distributed():
-    try:
-        import distributed
-    except ImportError as err:
-        raise ImportError("client= needs dask.distributed; install the 'dist' extra: "
-                          "pip install 'neuroperception[dist]'") from err
-    return distributed
-
-
-@contextmanager
-def client_context(client: Any):
-    """Yield a ``distributed.Client``: the one given, or for ``"local"`` a LocalCluster closed afterwards.
-
-    ``"local"`` starts a thread-based ``LocalCluster`` (``processes=False``: the linear algebra
-    releases the GIL, and nothing has to be pickled).
-
-    Examples
-    --------
-    >>> with client_context("local") as c:
-    ...     len(c.scheduler_info()["workers"]) >= 1
-    True
-    """
-    distributed = _distributed()
-    if isinstance(client, str):
-        if client != "local":
-            raise InputError(f"client: received {client!r}; expected a dask.distributed.Client or 'local'")
-        with distributed.LocalCluster(processes=False, threads_per_worker=1, dashboard_address=None) as cluster:
-            with distributed.Client(cluster) as owned:
-                yield owned
-        return
-    if not isinstance(client, distributed.Client):
-        raise InputError(f"client: received {describe(client)}; expected a dask.distributed.Client or 'local'")
-    yield client
 
 
 class VoxelBlockModel:

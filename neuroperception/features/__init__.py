@@ -21,11 +21,12 @@ from .raft import RAFTFlow, load_raft
 from .pooling import PCA, AdaptiveAvg, GlobalAvg, GlobalMax, NoPooling, Pooling, SparseRandomProjection, get_pooling
 from .preprocessing import Preprocessing, UpsamplingWarning
 from .registry import FeatureModel, layer_names, load_model, register_model, registered_sources
+from .reduce import reduce_features
 from .store import open_features
 from .weights import load_state_dict_file
 
 __all__ = [
-    "load_model", "layer_names", "extract", "open_features", "register_model", "registered_sources",
+    "load_model", "layer_names", "extract", "open_features", "reduce_features", "register_model", "registered_sources",
     "FeatureModel", "Preprocessing", "UpsamplingWarning", "GaborPyramid", "load_state_dict_file", "canonical_activation",
     "Pooling", "NoPooling", "GlobalAvg", "GlobalMax", "AdaptiveAvg", "SparseRandomProjection", "PCA",
     "get_pooling", "MotionEnergy", "FlowEstimator", "HornSchunck", "RAFTFlow", "load_raft", "estimate_flow",

@@ -188,6 +188,7 @@ def extract(
     batch_size: int = 32,
     store=None,
     progress: bool | None = None,
+    client: Any = None,
 ) -> dict[str, xr.DataArray]:
     """Extract features of ``layers`` for every image, as labelled arrays.
 
@@ -210,6 +211,15 @@ def extract(
         A zarr store: features are written batch by batch; a killed run resumes where it
         stopped; a store written with other settings raises ``StoreMismatchError``.
     %(progress)s
+    client : dask.distributed.Client or "local", optional
+        Shard the images over the cluster's workers (needs ``store``): the model is sent to every
+        worker once (and moved to the worker's GPU where it has one), each shard's rows are written
+        into the store by region and marked done, and a run that loses a worker or is killed
+        resumes with the missing shards only. Shards run the batches a single-process run runs, so
+        on CPU the store equals the single-process store bit for bit. Learned pooling (``pca:K``)
+        is fitted on the calling process first. ``"local"``: a thread-based LocalCluster for the
+        call. The arrays returned are dask-backed (``open_features(store, lazy=True)``); per-worker
+        bytes read and written are in the store's ``progress`` attrs (``io``).
 
     Returns
     -------
@@ -232,6 +242,11 @@ def extract(
     >>> clips = torch.rand(2, 10, 3, 32, 32)                # videos (N, T, 3, H, W) for a video model
     >>> extract("motion_energy", clips, "output")["output"].shape
     (2, 60)
+    >>> import tempfile
+    >>> sharded = extract("gabor", procedural.gratings(size=64), "scale0", store=tempfile.mkdtemp() + "/f.zarr",
+    ...                   batch_size=4, client="local", progress=False)     # shards on a local dask cluster
+    >>> bool((sharded["scale0"].values == feats["scale0"].values).all())
+    True
     """
     if isinstance(model, str):
         model = load_model(model)
@@ -252,9 +267,25 @@ def extract(
     fs = FeatureStore(store, settings, images.ids) if store is not None else None
     start = fs.n_done if fs is not None else 0
     notes: dict[str, dict] = {}
-    if fs is not None and start >= n:
-        return fs.read()
+    if client is not None and fs is None:
+        raise InputError("client: received a client but no store; expected store=path (the workers write their "
+                         "shards into one zarr store)")
+    if fs is not None and not fs.missing_ranges():
+        return fs.read(lazy=client is not None)
     _fit_poolings(model, images, layers, poolings, batch_size, progress)
+    if client is not None:
+        from ._sharded import extract_sharded
+
+        def probe(batch):
+            acts = _forward(model, layers, batch, poolings)
+            return ({layer: tuple(acts[layer][0].shape[1:]) for layer in layers},
+                    {layer: _dims(acts[layer][0], poolings[layer]) for layer in layers},
+                    {layer: ({"activation": acts[layer][1]} if acts[layer][1] else {}) for layer in layers})
+
+        io = extract_sharded(model, images, layers, poolings, fs, batch_size, client, progress, probe)
+        if io:
+            fs.group["progress"].attrs["io"] = io
+        return fs.read(lazy=True)
     results: dict[str, np.ndarray] = {}
     dims: dict[str, tuple[str, ...]] = {}
     bar = progress_bar(None, progress, total=n, initial=start, unit="vid" if model.input_kind == "videos" else "img",

@@ -7,15 +7,21 @@ Layout of a store (a zarr group):
   pooling, preprocessing, dtype — what must match to append), ``stimulus_ids`` and ``dims``
   (per layer), written once;
 * a sub-group ``progress`` whose attr ``n_done`` counts the rows written so far, updated only
-  after a batch is on disk (kept apart so that each batch rewrites a few bytes, not the id list).
+  after a batch is on disk (kept apart so that each batch rewrites a few bytes, not the id list);
+* for a sharded run (``extract(client=...)``), one empty sub-group ``progress/shard_<start>_<stop>``
+  per finished shard, created by the worker that wrote it once its rows are on disk (one marker per
+  shard, so workers never write the same metadata; shards start on chunk boundaries, so they never
+  write the same chunk).
 
-A run that is killed leaves ``n_done`` at the last complete batch; the next call with the same
-settings starts there and ends identical to an uninterrupted run. A call with other settings
-raises :class:`~neuroperception.errors.StoreMismatchError` saying what differs.
+A run that is killed leaves ``n_done`` at the last complete batch (and the markers of the finished
+shards); the next call with the same settings computes only the rows no marker or ``n_done`` covers
+and ends identical to an uninterrupted run. A call with other settings raises
+:class:`~neuroperception.errors.StoreMismatchError` saying what differs.
 """
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 from typing import Any
 
@@ -43,11 +49,35 @@ def _create_array(group, name: str, shape, chunks, dtype):
                                 fill_value=0, overwrite=True)
 
 
-def _n_done(group) -> int:
+def _done_ranges(group) -> list[tuple[int, int]]:
+    """Row ranges on disk: ``[0, n_done)`` and every finished shard's, merged and sorted."""
     try:
-        return int(group["progress"].attrs.get("n_done", 0))
+        progress = group["progress"]
     except KeyError:
-        return 0
+        return []
+    ranges = [(0, int(progress.attrs.get("n_done", 0)))]
+    for name in progress.group_keys():
+        if name.startswith("shard_"):
+            start, stop = name.split("_")[1:3]
+            ranges.append((int(start), int(stop)))
+    merged: list[tuple[int, int]] = []
+    for start, stop in sorted(r for r in ranges if r[1] > r[0]):
+        if merged and start <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], stop))
+        else:
+            merged.append((start, stop))
+    return merged
+
+
+def _n_done(group) -> int:
+    """Rows on disk from the first one on without a gap."""
+    ranges = _done_ranges(group)
+    return ranges[0][1] if ranges and ranges[0][0] == 0 else 0
+
+
+def mark_shard(group, start: int, stop: int) -> None:
+    """Record that rows ``[start, stop)`` are on disk (called by the worker that wrote them)."""
+    group["progress"].create_group(f"shard_{start:010d}_{stop:010d}", overwrite=True)
 
 
 class FeatureStore:
@@ -124,8 +154,30 @@ class FeatureStore:
 
     @property
     def n_done(self) -> int:
-        """Rows already written (a multiple of the batch size until the last batch)."""
+        """Rows already written from the first one on (a multiple of the batch size until the last batch)."""
         return _n_done(self.group)
+
+    def missing_ranges(self) -> list[tuple[int, int]]:
+        """Row ranges not yet on disk, in order."""
+        gaps, pos = [], 0
+        for start, stop in _done_ranges(self.group):
+            if start > pos:
+                gaps.append((pos, start))
+            pos = max(pos, stop)
+        if pos < len(self.ids):
+            gaps.append((pos, len(self.ids)))
+        return gaps
+
+    @property
+    def chunk_rows(self) -> int | None:
+        """Rows per chunk of the layer arrays (None before the first batch)."""
+        dims = dict(self.group.attrs.get("dims", {}))
+        return int(self.group[next(iter(dims))].chunks[0]) if dims else None
+
+    def finish(self) -> None:
+        """Set ``n_done`` to every row once every row is on disk (after a sharded run)."""
+        if not self.missing_ranges():
+            self.group["progress"].attrs["n_done"] = len(self.ids)
 
     def ensure_arrays(self, shapes: dict[str, tuple[int, ...]], dims: dict[str, tuple[str, ...]],
                       attrs: dict[str, dict], batch_size: int) -> None:
@@ -151,12 +203,12 @@ class FeatureStore:
             stop = start + values.shape[0]
         self.group["progress"].attrs["n_done"] = stop
 
-    def read(self) -> dict[str, xr.DataArray]:
-        """The store's arrays as labelled arrays (loaded into memory)."""
-        return open_features(self.path)
+    def read(self, lazy: bool = False) -> dict[str, xr.DataArray]:
+        """The store's arrays as labelled arrays (loaded into memory, or dask-backed with ``lazy``)."""
+        return open_features(self.path, lazy=lazy)
 
 
-def open_features(path, layers=None) -> dict[str, xr.DataArray]:
+def open_features(path, layers=None, lazy: bool = False) -> dict[str, xr.DataArray]:
     """Read a feature store written by :func:`~neuroperception.features.extract`.
 
     Parameters
@@ -165,6 +217,12 @@ def open_features(path, layers=None) -> dict[str, xr.DataArray]:
         The zarr store.
     layers : list of str, optional
         Layers to read (default all).
+    lazy : bool
+        False (default): load the arrays into memory. True: dask-backed arrays (one dask chunk per
+        stored chunk of rows) that read the store only when computed, so a store larger than memory
+        can be reduced (:func:`~neuroperception.features.reduce_features`), fitted
+        (``RidgeCV`` / ``fit_encoding_model`` read a lazy ``X`` chunk by chunk into one in-memory
+        array) or written elsewhere piece by piece. Needs dask (the ``dist`` extra).
 
     Returns
     -------
@@ -180,17 +238,26 @@ def open_features(path, layers=None) -> dict[str, xr.DataArray]:
     >>> _ = extract("gabor", ImageSet.from_array(torch.rand(2, 3, 32, 32)), ["scale0"], store=store)
     >>> open_features(store)["scale0"].dims
     ('stimulus', 'feature')
+    >>> lazy = open_features(store, lazy=True)["scale0"]
+    >>> type(lazy.data).__name__, lazy.shape
+    ('Array', (2, 16))
     """
+    if not isinstance(lazy, (bool, np.bool_)):
+        raise InputError(f"lazy: received {lazy!r}; expected True or False")
     zarr = _zarr()
     p = Path(path)
     if not p.exists():
         raise InputError(f"store: {p} does not exist; expected a feature store written by extract(store=...)")
-    group = zarr.open_group(str(p), mode="r")
+    try:
+        group = zarr.open_group(str(p), mode="r")
+    except Exception as err:
+        raise InputError(f"store: {p} is not a zarr group ({err}); expected a feature store written by "
+                         "extract(store=...)") from err
     attrs = dict(group.attrs)
     if attrs.get("neuroperception") != FORMAT:
         raise InputError(f"store: {p} is not a neuroperception feature store")
     ids = attrs["stimulus_ids"]
-    done = _n_done(group)
+    done = sum(stop - start for start, stop in _done_ranges(group))
     if done < len(ids):
         raise InputError(f"store: {p} is incomplete ({done} of {len(ids)} stimuli written); "
                          "run extract() again with the same settings to finish it")
@@ -199,14 +266,23 @@ def open_features(path, layers=None) -> dict[str, xr.DataArray]:
     unknown = [layer for layer in wanted if layer not in attrs["dims"]]
     if unknown:
         raise InputError(f"layers: {unknown} are not in store {p}; expected some of {list(attrs['dims'])}")
+    if lazy:
+        from .._distributed import import_dask_array
+
+        dask_array = import_dask_array()
+        token = hashlib.sha1(str(p.resolve()).encode()).hexdigest()[:12]
     out = {}
     for layer, info in attrs["dims"].items():
         if layer not in wanted:
             continue
-        values = np.asarray(group[layer][...])
+        if lazy:
+            values = dask_array.from_zarr(group[layer], name=f"features-{layer}-{token}")
+        else:
+            values = np.asarray(group[layer][...])
         coords = {"stimulus_id": ("stimulus", ids)}
         base = {k: settings[k] for k in ("model", "weights", "preprocessing")}
         base.update(layer=layer, pooling=settings["pooling"][layer])
         base.update(info.get("attrs", {}))
         out[layer] = xr.DataArray(values, dims=tuple(info["dims"]), coords=coords, attrs=base)
+        out[layer].name = None                   # not the dask array's name: the same as the in-memory read
     return out
