@@ -9,6 +9,7 @@ back as TOML (``config.toml`` in the output folder).
 from __future__ import annotations
 
 import hashlib
+import inspect
 import json
 import math
 import re
@@ -30,7 +31,7 @@ __all__ = ["load_config", "config_digest", "dump_config", "DEFAULTS"]
 DEFAULTS: dict[str, dict[str, Any]] = {
     "images": {"source": None, "folder": None, "size": None, "n": None, "random_state": 0},
     "features": {"model": None, "weights": None, "options": {}, "layers": None, "pooling": "avg", "batch_size": 32,
-                 "device": "cpu", "store": "features.zarr", "reduce": None, "fit_on": None, "random_state": 0},
+                 "device": "cpu", "store": "features.zarr", "lazy": False, "reduce": None, "fit_on": None, "random_state": 0},
     "responses": {"simulated": None, "files": None},
     "encoding": {"alphas": None, "cv": 5, "test": 0.25, "random_state": 0, "per_layer": True, "min_ceiling": 0.1},
     "run": {"out": "encode-out", "scheduler": None, "figures": True},
@@ -142,6 +143,13 @@ def _features(table: Any, base: Path) -> dict:
     c["batch_size"] = _int("features.batch_size", c["batch_size"])
     c["device"] = _str("features.device", c["device"])
     c["random_state"] = _int("features.random_state", c["random_state"], 0)
+    if not isinstance(c["lazy"], bool):
+        _fail("features.lazy", c["lazy"], "true (read the store as dask arrays) or false (into memory)")
+    if c["lazy"]:
+        from ..features import open_features
+
+        if "lazy" not in inspect.signature(open_features).parameters:
+            _fail("features.lazy", True, "false: this version's open_features reads stores into memory only")
     if c["reduce"] is not None:
         kind, _, k = str(c["reduce"]).partition(":")
         if kind not in ("pca", "srp") or not k.isdigit() or int(k) < 1:
@@ -327,7 +335,7 @@ def _drop_none(value: Any) -> Any:
 
 
 def config_digest(config: Mapping[str, Any]) -> str:
-    """SHA-256 (first 16 hex digits) of what decides the results: everything but ``[run]`` and the store path.
+    """SHA-256 (first 16 hex digits) of what decides the results: all but ``[run]``, the store's path and ``lazy``.
 
     Parameters
     ----------
@@ -347,7 +355,7 @@ def config_digest(config: Mapping[str, Any]) -> str:
     (True, 16)
     """
     decisive = {k: v for k, v in config.items() if k != "run"}
-    decisive["features"] = {k: v for k, v in decisive["features"].items() if k != "store"}
+    decisive["features"] = {k: v for k, v in decisive["features"].items() if k not in ("store", "lazy")}
     text = json.dumps(_drop_none(decisive), sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 

@@ -126,7 +126,7 @@ def _diff(old: Mapping, new: Mapping, prefix: str = "") -> list[str]:
         a, b = old.get(k), new.get(k)
         if isinstance(a, Mapping) and isinstance(b, Mapping):
             out += _diff(a, b, f"{prefix}{k}.")
-        elif a != b and not (prefix == "features." and k == "store"):
+        elif a != b and not (prefix == "features." and k in ("store", "lazy")):
             out.append(f"{prefix}{k} was {a!r}, now {b!r}")
     return out
 

@@ -63,14 +63,14 @@ def _reduce(feats: dict[str, xr.DataArray], features: dict) -> dict[str, xr.Data
 
     reduce_features = getattr(features_module, "reduce_features", None)
     if reduce_features is not None:
-        return reduce_features(feats, features["reduce"], fit_on=features["fit_on"],
-                               random_state=features["random_state"])
+        return {layer: reduce_features(da, features["reduce"], fit_on=features["fit_on"],
+                                       random_state=features["random_state"]) for layer, da in feats.items()}
     import torch
 
     from ..features import get_pooling
 
     out = {}
-    for layer, da in feats.items():  # in memory: fit on the first fit_on rows, applied to all
+    for layer, da in feats.items():  # until reduce_features ships: fit on the first fit_on rows, applied to all
         flat = torch.as_tensor(np.asarray(da.values, dtype=np.float32).reshape(da.sizes["stimulus"], -1))
         pooling = get_pooling(features["reduce"])
         if pooling.requires_fit:
@@ -85,15 +85,16 @@ def _reduce(feats: dict[str, xr.DataArray], features: dict) -> dict[str, xr.Data
 def make_features(model, images: ImageSet, features: dict, *, client=None,
                   progress: bool | None = None) -> tuple[dict[str, xr.DataArray], dict[str, xr.DataArray]]:
     """Extract (or resume) the store, then reduce: ``(raw features, features to fit)``."""
-    if model is None:
-        raw = open_features(features["store"], layers=features["layers"])
-    else:
+    if model is not None:
         kwargs = {}
         if client is not None and "client" in inspect.signature(extract).parameters:
             kwargs["client"] = client
         Path(features["store"]).parent.mkdir(parents=True, exist_ok=True)
         raw = extract(model, images, features["layers"], pooling=features["pooling"],
                       batch_size=features["batch_size"], store=features["store"], progress=progress, **kwargs)
+    if model is None or features["lazy"]:  # read from the store (as dask arrays with lazy = true)
+        lazy = {"lazy": True} if features["lazy"] else {}
+        raw = open_features(features["store"], layers=features["layers"], **lazy)
     fit = _reduce(raw, features) if features["reduce"] else raw
     return raw, fit
 
