@@ -152,12 +152,47 @@ def test_cli_encode_runs_a_config_file(run, tmp_path, capsys):
 
 
 def test_scheduler_local_equals_the_local_process(run, tmp_path):
+    pytest.importorskip("distributed")
     config, first = run
-    result = run_pipeline(_config(tmp_path / "out", run={"scheduler": "local", "figures": False}), progress=False)
+    result = run_pipeline(_config(tmp_path / "a", run={"scheduler": "local", "figures": False}), progress=False)
     assert result.digest == first.digest
     for metric in ("r", "r2", "alpha"):
         np.testing.assert_allclose(result.results["subj01"][metric].values, first.results["subj01"][metric].values,
                                    rtol=1e-6, atol=1e-9)
+
+
+@pytest.mark.slow
+def test_a_scheduler_address_equals_the_local_process(run, tmp_path):
+    distributed = pytest.importorskip("distributed")
+    config, first = run
+    with distributed.LocalCluster(n_workers=1, processes=False, threads_per_worker=1, protocol="tcp",
+                                  dashboard_address=":0") as cluster:
+        address = cluster.scheduler_address
+        assert address.startswith("tcp://")
+        result = run_pipeline(_config(tmp_path / "b", run={"scheduler": address, "figures": False}), progress=False)
+    assert result.digest == first.digest
+    np.testing.assert_allclose(result.results["subj01"]["r"].values, first.results["subj01"]["r"].values,
+                               rtol=1e-6, atol=1e-9)
+
+
+def test_several_simulated_subjects_equal_simulate_subjects_and_one_fit_each(run, tmp_path):
+    from neuroperception.data import select_stimuli, simulate_subjects
+    from neuroperception.features import open_features
+
+    config, first = run
+    cfg = _config(tmp_path / "out", features={"store": str(first.out / "features.zarr")}, run={"figures": False},
+                  responses={"simulated": {"n_subjects": 2, "n_voxels": 20, "random_state": 3}})
+    result = run_pipeline(cfg, progress=False)
+    assert list(result.results) == ["subj01", "subj02"] and set(result.scores["subject"]) == {"subj01", "subj02"}
+    feats = open_features(first.out / "features.zarr")
+    sim = simulate_subjects(feats, n_subjects=2, n_voxels=20, random_state=3)
+    for name in ("subj01", "subj02"):
+        responses = sim.subjects[name]
+        ids = list(responses["stimulus_id"].values)
+        expected = fit_encoding_model({k: select_stimuli(v, ids) for k, v in feats.items()}, responses,
+                                      model=RidgeCV(alphas=[0.1, 10.0, 1000.0], cv=3), test=0.25, per_layer=True,
+                                      random_state=0, progress=False)
+        np.testing.assert_allclose(result.results[name]["r"].values, expected["r"].values, rtol=1e-6, atol=1e-9)
 
 
 def test_reduced_features_equal_the_library_reduction(run, tmp_path):

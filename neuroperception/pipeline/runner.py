@@ -93,7 +93,7 @@ def _scheduler(address: str | None):
         raise InputError(f"run.scheduler: received {address!r}, which needs dask.distributed; expected it "
                          "installed (pip install 'neuroperception[dist]') or no scheduler key") from err
     if address == "local":
-        with distributed.LocalCluster(processes=False, threads_per_worker=1, dashboard_address=None) as cluster:
+        with distributed.LocalCluster(processes=False, threads_per_worker=1, dashboard_address=":0") as cluster:
             with distributed.Client(cluster) as client:
                 yield client
         return
