@@ -12,7 +12,8 @@ Examples
 'avg'
 """
 
-from .config import config_digest, dump_config, load_config
+from .config import load_config
+from .record import config_digest, dump_config, versions
 from .runner import PipelineResult, run_pipeline
 
-__all__ = ["run_pipeline", "PipelineResult", "load_config", "config_digest", "dump_config"]
+__all__ = ["run_pipeline", "PipelineResult", "load_config", "config_digest", "dump_config", "versions"]

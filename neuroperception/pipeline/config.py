@@ -2,17 +2,12 @@
 
 :func:`load_config` reads the file, checks every key (an error names the key, what was received and
 what is expected), fills the defaults and resolves relative paths against the config file's folder.
-:func:`config_digest` is the hash of what decides the results; :func:`dump_config` writes a config
-back as TOML (``config.toml`` in the output folder).
 """
 
 from __future__ import annotations
 
-import hashlib
 import inspect
-import json
 import math
-import re
 import sys
 from collections.abc import Mapping
 from pathlib import Path
@@ -25,7 +20,7 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
-__all__ = ["load_config", "config_digest", "dump_config", "DEFAULTS"]
+__all__ = ["load_config", "DEFAULTS"]
 
 #: Every section and key with its default (None: no default, the key is optional or required by rule).
 DEFAULTS: dict[str, dict[str, Any]] = {
@@ -324,83 +319,3 @@ def load_config(config: str | Path | Mapping[str, Any]) -> dict[str, Any]:
             _fail("responses.simulated.driven_by", "scenes", "'features' unless images.source is 'world' and "
                                                              "n_subjects is 1 (the brain that sees the scenes)")
     return out
-
-
-def _drop_none(value: Any) -> Any:
-    if isinstance(value, Mapping):
-        return {str(k): _drop_none(v) for k, v in value.items() if v is not None}
-    if isinstance(value, (list, tuple)):
-        return [_drop_none(v) for v in value]
-    return value
-
-
-def config_digest(config: Mapping[str, Any]) -> str:
-    """SHA-256 (first 16 hex digits) of what decides the results: all but ``[run]``, the store's path and ``lazy``.
-
-    Parameters
-    ----------
-    config : dict
-        A config as :func:`load_config` returns it.
-
-    Returns
-    -------
-    str
-
-    Examples
-    --------
-    >>> c = load_config({"features": {"model": "gabor", "layers": ["scale1"]}, "responses": {"simulated": {}}})
-    >>> d = config_digest(c)
-    >>> c["run"]["scheduler"] = "local"                   # where it runs does not change the results
-    >>> config_digest(c) == d, len(d)
-    (True, 16)
-    """
-    decisive = {k: v for k, v in config.items() if k != "run"}
-    decisive["features"] = {k: v for k, v in decisive["features"].items() if k not in ("store", "lazy")}
-    text = json.dumps(_drop_none(decisive), sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
-
-
-def _key(k: Any) -> str:
-    k = str(k)
-    return k if re.fullmatch(r"[A-Za-z0-9_-]+", k) else json.dumps(k)
-
-
-def _toml_value(v: Any) -> str:
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if isinstance(v, (int, float)):
-        return repr(v)
-    if isinstance(v, str):
-        return json.dumps(v)
-    if isinstance(v, (list, tuple)):
-        return "[" + ", ".join(_toml_value(x) for x in v) + "]"
-    if isinstance(v, Mapping):
-        return "{" + ", ".join(f"{_key(k)} = {_toml_value(x)}" for k, x in v.items()) + "}"
-    raise InputError(f"config: received {v!r} of type {type(v).__name__}; expected TOML values")
-
-
-def dump_config(config: Mapping[str, Any]) -> str:
-    """The config as TOML text (None values left out): what ``config.toml`` in the output folder holds.
-
-    Parameters
-    ----------
-    config : dict
-        A config as :func:`load_config` returns it.
-
-    Returns
-    -------
-    str
-
-    Examples
-    --------
-    >>> c = load_config({"features": {"model": "gabor", "layers": ["scale1"]}, "responses": {"simulated": {}}})
-    >>> text = dump_config(c)
-    >>> tomllib.loads(text)["features"]["layers"]
-    ['scale1']
-    """
-    lines = []
-    for section, table in _drop_none(config).items():
-        lines.append(f"[{section}]")
-        lines += [f"{_key(k)} = {_toml_value(v)}" for k, v in table.items()]
-        lines.append("")
-    return "\n".join(lines)

@@ -10,14 +10,12 @@ subject whose ``result.nc`` carries the same config digest is read back instead 
 from __future__ import annotations
 
 import json
-import platform
 import socket
 import sys
 import time
 from collections.abc import Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -27,12 +25,10 @@ from .._progress import check_progress
 from ..encoding import EncodingResult
 from ..errors import InputError
 from . import stages
-from .config import config_digest, dump_config, load_config
+from .config import load_config
+from .record import config_digest, dump_config, versions
 
 __all__ = ["run_pipeline", "PipelineResult"]
-
-_VERSIONED = ("neuroperception", "torch", "torchvision", "numpy", "scipy", "scikit-learn", "xarray", "pandas", "zarr",
-              "dask", "distributed", "nilearn", "h5netcdf")
 
 
 @dataclass
@@ -107,16 +103,6 @@ def _scheduler(address: str | None):
         yield client
     finally:
         client.close()
-
-
-def _versions(digest: str) -> dict[str, Any]:
-    out: dict[str, Any] = {"config_digest": digest, "python": platform.python_version()}
-    for name in _VERSIONED:
-        try:
-            out[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            out[name] = None
-    return out
 
 
 def _diff(old: Mapping, new: Mapping, prefix: str = "") -> list[str]:
@@ -223,7 +209,7 @@ def run_pipeline(config: str | Path | Mapping[str, Any], progress: bool | None =
         out.mkdir(parents=True, exist_ok=True)
         raw, feats = stages.make_features(model, images, f, client=client, progress=progress)
         (out / "config.toml").write_text(dump_config(cfg), encoding="utf-8")
-        (out / "versions.json").write_text(json.dumps(_versions(digest), indent=2) + "\n", encoding="utf-8")
+        (out / "versions.json").write_text(json.dumps(versions(digest), indent=2) + "\n", encoding="utf-8")
         timings["features"] = time.perf_counter() - t
 
         t = time.perf_counter()
@@ -244,6 +230,8 @@ def run_pipeline(config: str | Path | Mapping[str, Any], progress: bool | None =
         for subject in todo:
             folder = out / "subjects" / subject
             folder.mkdir(parents=True, exist_ok=True)
+            sizes = responses[subject].sizes
+            _header(4, f"  {subject}: {sizes['stimulus']} stimuli x {sizes['voxel']} voxels", quiet)
             result = stages.fit_subject(feats, responses[subject], cfg["encoding"], client=client, progress=progress)
             stages.write_result(result, folder / "result.nc", digest)
             results[subject] = result
