@@ -3,7 +3,11 @@
 Goal: ``extract(..., store=...)`` costs at most 1.2x a bare ``model(preprocess(batch))`` loop
 over the same images and batch size (the minimum any user has to pay to get activations).
 
-Run: ``python benchmarks/extraction.py`` (or ``make bench``).
+Cluster row: ``extract(..., client=...)`` on a ``distributed.LocalCluster`` of two single-threaded
+worker processes against one process with two torch threads, same images, same store settings
+(the aim: no loss on one machine), with the bytes each worker read and wrote.
+
+Run: ``python benchmarks/extraction.py`` (or ``make bench``); ``--cluster`` runs the cluster row only.
 """
 
 from __future__ import annotations
@@ -59,6 +63,63 @@ def run() -> list[dict]:
     return rows
 
 
+def cluster_rows(n: int = N) -> list[dict]:
+    """Two single-threaded dask workers vs one process with two threads, same images and store settings."""
+    import statistics
+    import time
+
+    import distributed
+
+    layers = ["features.1", "features.4", "features.7", "features.9", "features.11", "classifier.5"]
+    folder = Path(tempfile.mkdtemp())
+    tmp = Path(tempfile.mkdtemp())
+    from PIL import Image
+
+    gen = torch.Generator().manual_seed(0)
+    for i in range(n):       # a folder of PNGs, as users have them: workers read their own files
+        pixels = (torch.rand(SIZE, SIZE, 3, generator=gen) * 255).to(torch.uint8).numpy()
+        Image.fromarray(pixels).save(folder / f"im{i:05d}.png")
+    images = ImageSet.from_folder(folder)
+    model = load_model("torchvision:alexnet")
+    rows = []
+    try:
+        with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                      dashboard_address=None) as cluster, distributed.Client(cluster) as client:
+            def single():
+                torch.set_num_threads(2)
+                shutil.rmtree(tmp / "single.zarr", ignore_errors=True)
+                extract(model, images, layers, batch_size=BATCH, store=tmp / "single.zarr", progress=False)
+
+            def sharded():
+                shutil.rmtree(tmp / "sharded.zarr", ignore_errors=True)
+                extract("torchvision:alexnet", images, layers, batch_size=BATCH, store=tmp / "sharded.zarr",
+                        client=client, progress=False)    # by spec: each worker loads the model once and keeps it
+
+            times = {"single": [], "sharded": []}
+            for _ in range(4):                   # the first round warms both up and is dropped
+                for name, fn in (("single", single), ("sharded", sharded)):
+                    t0 = time.perf_counter()
+                    fn()
+                    times[name].append(time.perf_counter() - t0)
+            import zarr
+
+            io = dict(zarr.open_group(str(tmp / "sharded.zarr"))["progress"].attrs)["io"]
+            t_single, t_sharded = (statistics.median(times[k][1:]) for k in ("single", "sharded"))
+            for i, (worker, tally) in enumerate(sorted(io.items())):
+                rows.append({"setting": "2 workers x 1 thread" if i == 0 else "",
+                             "one process, 2 threads (s)": t_single if i == 0 else "",
+                             "cluster (s)": t_sharded if i == 0 else "",
+                             "ratio": t_sharded / t_single if i == 0 else "", "goal": "<= 1.0" if i == 0 else "",
+                             "worker": f"worker {i + 1}", "shards": tally["shards"], "images": tally["rows"],
+                             "file MB read": tally["file_bytes_read"] / 1e6,
+                             "pixel MB decoded": tally["pixel_bytes_read"] / 1e6,
+                             "MB written": tally["bytes_written"] / 1e6})
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+        shutil.rmtree(folder, ignore_errors=True)
+    return rows
+
+
 def breakdown() -> None:
     """Time the steps between a bare forward and extract + zarr, variant by variant."""
     import statistics
@@ -94,6 +155,10 @@ def main() -> None:
     if "--breakdown" in sys.argv:
         breakdown()
         return
+    cluster = markdown_table(cluster_rows())
+    print(cluster)
+    if "--cluster" in sys.argv:
+        return
     rows = run()
     table = markdown_table(rows)
     print(table)
@@ -114,6 +179,20 @@ zarr 3's per-write cost (about 25 ms per array per batch, measured by writing si
 directly with `FeatureStore.write`) plus creating the store, paid in a background writer thread
 that overlaps the next forward pass but shares the two cores; it shrinks relative to the forward
 pass as runs get longer (the 128-image table above) and as models get heavier.
+
+### On a dask cluster
+
+{N} PNG files of {SIZE}x{SIZE}, AlexNet, the six layers above pooled, batch {BATCH}, into a zarr store. Peer: one
+process with two torch threads (`extract(..., store=)`). Ours: `extract(..., store=, client=)` on a
+`LocalCluster` of two single-threaded worker processes (started before timing), the model named by its spec
+so that each worker loads it once and keeps it (the warm-up call loads it; the caller loads it too, for the
+store's shapes). Medians of 3 after a warm-up, alternating.
+
+{cluster}
+
+Each worker reads its own image files and writes its own rows. A model passed as an object instead is
+pickled to every worker on every call (244 MB for AlexNet). `docs/scaling.md` turns these figures into
+an estimate for NSD.
 """)
 
 

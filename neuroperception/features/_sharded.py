@@ -66,21 +66,27 @@ def plan_shards(missing: list[tuple[int, int]], step: int, shard_rows: int) -> l
 
 
 def _worker_model(key: str, model: Any, own_process: bool) -> Any:
-    """This thread's copy of the scattered model (layer hooks are per module, so threads never share one).
+    """This thread's model (layer hooks are per module, so threads never share one).
 
-    In a worker process of its own, the first thread takes the model it was sent and moves it to
-    the worker's GPU where it has one; any other thread (a thread-based cluster shares the caller's
-    model object) takes a deep copy.
+    ``model`` is a FeatureModel that was sent, or a spec string that this worker loads itself (once
+    per process and thread, kept for later calls; on its GPU where it has one). In a worker
+    process of its own, the first thread takes the model it was sent and moves it to the worker's
+    GPU where it has one; any other thread (a thread-based cluster shares the caller's model
+    object) takes a deep copy.
     """
     slot = (key, threading.get_ident())
     with _LOCK:
         if slot not in _WORKER_MODELS:
-            if own_process and not any(k == key for k, _ in _WORKER_MODELS):
+            if isinstance(model, str):
+                from .registry import load_model
+
+                model = load_model(model)
+            elif own_process and not any(k == key for k, _ in _WORKER_MODELS):
                 if torch.cuda.is_available() and torch.device(model.device).type == "cpu":
                     model = model.to("cuda")
             else:
                 model = copy.deepcopy(model)
-            for old in [s for s in _WORKER_MODELS if s[0] != key]:
+            for old in [k for k in _WORKER_MODELS if k[0] != key]:
                 del _WORKER_MODELS[old]         # one model per worker at a time
             _WORKER_MODELS[slot] = model
         return _WORKER_MODELS[slot]
@@ -120,11 +126,13 @@ def _file_bytes(images: Any) -> int:
 
 
 def extract_sharded(model: Any, images: Any, layers: list[str], poolings: dict, fs: FeatureStore, batch_size: int,
-                    client: Any, progress: bool, probe) -> dict[str, dict]:
+                    client: Any, progress: bool, probe, spec: str | None = None) -> dict[str, dict]:
     """Run the missing shards of ``fs`` on ``client``; return per-worker bytes read and written.
 
     ``probe(batch)`` gives the per-layer shapes, dims and notes from one image (run on the driver
-    when the store has no arrays yet).
+    when the store has no arrays yet). With ``spec`` (the call named its model by a spec string),
+    every worker loads the model itself once and keeps it for later calls; otherwise the model
+    object is sent to every worker.
     """
     if fs.chunk_rows is None:
         shapes, dims, notes = probe(next(images.batches(1))[1])
@@ -141,9 +149,12 @@ def extract_sharded(model: Any, images: Any, layers: list[str], poolings: dict, 
         # about four shards per worker: small enough to balance and to lose little to a kill
         shard_rows = max(step, math.ceil(n_missing / (4 * n_workers) / step) * step)
         shards = plan_shards(missing, step, shard_rows)
-        key = f"{model.spec}|{model.weights}|{id(model)}|{os.getpid()}"
         run = uuid.uuid4().hex[:8]
-        model_future = c.scatter(model, broadcast=True, hash=False)
+        if spec is not None:
+            key, model_future = f"spec|{spec}", spec
+        else:
+            key = f"{model.spec}|{model.weights}|{id(model)}|{os.getpid()}"
+            model_future = c.scatter(model, broadcast=True, hash=False)
         futures = [c.submit(_run_shard, model_future, key, images[a:b], layers, poolings, str(fs.path), a,
                             batch_size, os.getpid(), pure=False, key=f"extract-shard-{a}-{b}-{run}")
                    for a, b in shards]

@@ -212,8 +212,9 @@ def extract(
         stopped; a store written with other settings raises ``StoreMismatchError``.
     %(progress)s
     client : dask.distributed.Client or "local", optional
-        Shard the images over the cluster's workers (needs ``store``): the model is sent to every
-        worker once (and moved to the worker's GPU where it has one), each shard's rows are written
+        Shard the images over the cluster's workers (needs ``store``): a model named by its spec is
+        loaded by every worker once (on the worker's GPU where it has one) and kept for later calls; a
+        model object is sent to every worker (and moved to its GPU); each shard's rows are written
         into the store by region and marked done, and a run that loses a worker or is killed
         resumes with the missing shards only. Shards run the batches a single-process run runs, so
         on CPU the store equals the single-process store bit for bit. Learned pooling (``pca:K``)
@@ -248,6 +249,7 @@ def extract(
     >>> bool((sharded["scale0"].values == feats["scale0"].values).all())
     True
     """
+    spec = model if isinstance(model, str) else None
     if isinstance(model, str):
         model = load_model(model)
     if not isinstance(model, FeatureModel):
@@ -282,7 +284,7 @@ def extract(
                     {layer: _dims(acts[layer][0], poolings[layer]) for layer in layers},
                     {layer: ({"activation": acts[layer][1]} if acts[layer][1] else {}) for layer in layers})
 
-        io = extract_sharded(model, images, layers, poolings, fs, batch_size, client, progress, probe)
+        io = extract_sharded(model, images, layers, poolings, fs, batch_size, client, progress, probe, spec)
         if io:
             fs.group["progress"].attrs["io"] = io
         return fs.read(lazy=True)
