@@ -107,7 +107,7 @@ def test_responses_from_files_equal_the_simulated_ones(run, tmp_path):
 
 
 @pytest.mark.parametrize("change, error, match", [
-    ({"features": {"model": "nosuch:model"}}, InputError, "nosuch"),
+    ({"features": {"model": "nosuch:model"}}, InputError, r"features.model: .*nosuch"),
     ({"features": {"layers": ["scale1", "scale9"]}}, InputError, r"features.layers: .*scale9"),
     ({"features": {"model": None, "store": "missing.zarr"}}, InputError, r"features.store: .*missing.zarr"),
     ({"responses": {"files": {"subj01": "missing.nc"}}}, InputError, r"responses.files.subj01.path: .*missing.nc"),

@@ -49,12 +49,15 @@ def check_model(features: dict):
     """Load ``[features]``'s model and check its layers (None when features come from a store)."""
     if features["model"] is None:
         return None
-    model = load_model(features["model"], weights=features["weights"], device=features["device"],
-                       **features["options"])
+    try:
+        model = load_model(features["model"], weights=features["weights"], device=features["device"],
+                           **features["options"])
+    except InputError as err:
+        raise type(err)(f"features.model: {str(err).removeprefix('model: ')}") from err
     try:
         check_layers(model.module, features["layers"])
     except InputError as err:
-        raise InputError(f"features.layers: {err}") from err
+        raise InputError(f"features.layers: {str(err).removeprefix('layers: ')}") from err
     return model
 
 
