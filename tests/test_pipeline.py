@@ -232,3 +232,29 @@ def test_a_lazy_store_gives_the_same_scores(run):
         (first.out / "kept.nc").replace(first.out / "subjects" / "subj01" / "result.nc")
     assert result.digest == first.digest
     np.testing.assert_allclose(result.results["subj01"]["r"].values, first.results["subj01"]["r"].values)
+
+
+@pytest.mark.slow
+def test_the_example_config_equals_the_library_calls_and_finds_the_layer_gradient(tmp_path, capsys):
+    from pathlib import Path
+
+    example = Path(__file__).resolve().parents[1] / "analyses" / "encode_demo.toml"
+    config = load_config(example)
+    config["run"]["out"] = str(tmp_path / "out")
+    config["features"]["store"] = str(tmp_path / "out" / "features.zarr")
+    path = tmp_path / "encode_demo.toml"
+    path.write_text(dump_config(config))
+    assert main(["encode", str(path), "--no-progress"]) == 0
+    scores = pd.read_csv(tmp_path / "out" / "scores.csv")
+
+    layers = ["conv1", "conv2", "conv3", "conv4", "pool"]
+    scenes = render_scenes(160, size=64, random_state=2)
+    feats = extract(load_model("world:cnn"), scenes.images, layers,
+                    pooling={**{k: "avg:4" for k in layers[:4]}, "pool": "avg"}, progress=False)
+    brain = simulate_brain(scenes, n_voxels=240, snr=1.0, n_repeats=3, random_state=0)
+    expected = fit_encoding_model(feats, brain.responses, model=RidgeCV(cv=5), test=0.25, per_layer=True,
+                                  random_state=0, progress=False).roi_summary()
+    got = scores.pivot(index="roi", columns="layer", values="nc_normalized").loc[expected.index, layers]
+    np.testing.assert_allclose(got.values, expected[layers].astype(float).values, rtol=1e-5, atol=1e-8)
+    assert (got.loc[["V1", "V4"], "conv1"] > got.loc[["V1", "V4"], "pool"] + 0.2).all()
+    assert (got.loc[["LO", "IT"], "pool"] > got.loc[["LO", "IT"], "conv1"] + 0.5).all()
