@@ -63,9 +63,12 @@ def reference(tmp_path_factory):
 
 def test_sharded_store_equals_single_process_store_bit_for_bit(tmp_path, thread_client, reference):
     out = extract(_model(), _images(), LAYERS, batch_size=8, store=tmp_path / "s.zarr", client=thread_client,
-                  progress=False)
+                  lazy=True, progress=False)
     _same_store(tmp_path / "s.zarr", reference)
     assert type(out["conv2"].data).__module__.startswith("dask")           # returned lazily
+    eager = extract(_model(), _images(), LAYERS, batch_size=8, store=tmp_path / "s.zarr", client=thread_client,
+                    progress=False)                                          # finished: read back, in memory
+    assert isinstance(eager["conv2"].data, np.ndarray)
     single = open_features(reference)
     for layer in LAYERS:
         assert out[layer].attrs == single[layer].attrs
@@ -173,6 +176,8 @@ def test_bad_input_is_refused_and_nothing_written_is_lost(tmp_path, thread_clien
     assert all(np.array_equal(before[k], after[k]) for k in before)
     with pytest.raises(InputError, match="lazy"):
         open_features(reference, lazy="yes")
+    with pytest.raises(InputError, match="lazy: received True without a store"):
+        extract(_model(), _images(8), LAYERS, lazy=True, progress=False)
 
 
 # ---------------------------------------------------------------------------------------------- lazy stores

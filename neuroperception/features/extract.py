@@ -189,6 +189,7 @@ def extract(
     store=None,
     progress: bool | None = None,
     client: Any = None,
+    lazy: bool = False,
 ) -> dict[str, xr.DataArray]:
     """Extract features of ``layers`` for every image, as labelled arrays.
 
@@ -219,8 +220,11 @@ def extract(
         resumes with the missing shards only. Shards run the batches a single-process run runs, so
         on CPU the store equals the single-process store bit for bit. Learned pooling (``pca:K``)
         is fitted on the calling process first. ``"local"``: a thread-based LocalCluster for the
-        call. The arrays returned are dask-backed (``open_features(store, lazy=True)``); per-worker
-        bytes read and written are in the store's ``progress`` attrs (``io``).
+        call. Per-worker bytes read and written are in the store's ``progress`` attrs (``io``).
+    lazy : bool
+        False (default): return the features in memory. True (needs ``store``): return the store's
+        arrays dask-backed (``open_features(store, lazy=True)``), so a store larger than memory is
+        written and handed on without ever being in memory whole.
 
     Returns
     -------
@@ -245,7 +249,7 @@ def extract(
     (2, 60)
     >>> import tempfile
     >>> sharded = extract("gabor", procedural.gratings(size=64), "scale0", store=tempfile.mkdtemp() + "/f.zarr",
-    ...                   batch_size=4, client="local", progress=False)     # shards on a local dask cluster
+    ...                   batch_size=4, client="local", lazy=True, progress=False)  # shards on a local dask cluster
     >>> bool((sharded["scale0"].values == feats["scale0"].values).all())
     True
     """
@@ -272,8 +276,11 @@ def extract(
     if client is not None and fs is None:
         raise InputError("client: received a client but no store; expected store=path (the workers write their "
                          "shards into one zarr store)")
+    if not isinstance(lazy, (bool, np.bool_)) or (lazy and fs is None):
+        raise InputError(f"lazy: received {lazy!r}{' without a store' if lazy is True else ''}; expected False, or "
+                         "True with store=path (the arrays are read from the store)")
     if fs is not None and not fs.missing_ranges():
-        return fs.read(lazy=client is not None)
+        return fs.read(lazy=lazy)
     _fit_poolings(model, images, layers, poolings, batch_size, progress)
     if client is not None:
         from ._sharded import extract_sharded
@@ -287,7 +294,7 @@ def extract(
         io = extract_sharded(model, images, layers, poolings, fs, batch_size, client, progress, probe, spec)
         if io:
             fs.group["progress"].attrs["io"] = io
-        return fs.read(lazy=True)
+        return fs.read(lazy=lazy)
     results: dict[str, np.ndarray] = {}
     dims: dict[str, tuple[str, ...]] = {}
     bar = progress_bar(None, progress, total=n, initial=start, unit="vid" if model.input_kind == "videos" else "img",
@@ -327,7 +334,7 @@ def extract(
             finally:
                 writer.shutdown(wait=True)
     if fs is not None:
-        return fs.read()
+        return fs.read(lazy=lazy)
     out = {}
     for layer in layers:
         attrs = {k: settings[k] for k in ("model", "weights", "preprocessing")}
