@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import inspect
 import json
 
 import numpy as np
@@ -13,7 +12,7 @@ from neuroperception.cli import main
 from neuroperception.data import save_responses, simulate_brain
 from neuroperception.encoding import EncodingResult, RidgeCV, fit_encoding_model
 from neuroperception.errors import InputError, StoreMismatchError
-from neuroperception.features import extract, load_model, open_features
+from neuroperception.features import extract, load_model, open_features, reduce_features
 from neuroperception.pipeline import dump_config, load_config, run_pipeline
 from neuroperception.world import render_scenes
 
@@ -196,24 +195,12 @@ def test_several_simulated_subjects_equal_simulate_subjects_and_one_fit_each(run
 
 
 def test_reduced_features_equal_the_library_reduction(run, tmp_path):
-    import torch
-
-    from neuroperception import features as features_module
-    from neuroperception.features import get_pooling, open_features
-
     config, first = run
     cfg = _config(tmp_path / "out", features={"reduce": "pca:4", "fit_on": 16, "store": str(first.out / "features.zarr")},
                   run={"figures": False})
     result = run_pipeline(cfg, progress=False)
     feats = open_features(first.out / "features.zarr")
-    if hasattr(features_module, "reduce_features"):
-        reduced = {k: features_module.reduce_features(v, "pca:4", fit_on=16) for k, v in feats.items()}
-    else:
-        reduced = {}
-        for k, v in feats.items():
-            pca = get_pooling("pca:4")
-            x = torch.as_tensor(v.values)
-            reduced[k] = v[:, :4].copy(data=pca.fit(x[:16]).pool(x).numpy())
+    reduced = {k: reduce_features(v, "pca:4", fit_on=16) for k, v in feats.items()}
     brain = simulate_brain(render_scenes(24, size=32, random_state=1), n_voxels=16, random_state=3)
     expected = fit_encoding_model(reduced, brain.responses, model=RidgeCV(alphas=[0.1, 10.0, 1000.0], cv=3), test=0.25,
                                   per_layer=True, random_state=0, progress=False)
@@ -221,7 +208,6 @@ def test_reduced_features_equal_the_library_reduction(run, tmp_path):
     assert result.digest != first.digest
 
 
-@pytest.mark.skipif("lazy" not in inspect.signature(open_features).parameters, reason="open_features(lazy=) not here")
 def test_a_lazy_store_gives_the_same_scores(run):
     config, first = run
     lazy = _config(first.out, features={"lazy": True}, run={"figures": False})

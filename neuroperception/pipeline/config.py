@@ -6,7 +6,6 @@ what is expected), fills the defaults and resolves relative paths against the co
 
 from __future__ import annotations
 
-import inspect
 import math
 import sys
 from collections.abc import Mapping
@@ -140,11 +139,6 @@ def _features(table: Any, base: Path) -> dict:
     c["random_state"] = _int("features.random_state", c["random_state"], 0)
     if not isinstance(c["lazy"], bool):
         _fail("features.lazy", c["lazy"], "true (read the store as dask arrays) or false (into memory)")
-    if c["lazy"]:
-        from ..features import open_features
-
-        if "lazy" not in inspect.signature(open_features).parameters:
-            _fail("features.lazy", True, "false: this version's open_features reads stores into memory only")
     if c["reduce"] is not None:
         kind, _, k = str(c["reduce"]).partition(":")
         if kind not in ("pca", "srp") or not k.isdigit() or int(k) < 1:

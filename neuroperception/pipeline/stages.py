@@ -18,7 +18,7 @@ import xarray as xr
 from ..data import load_responses, select_stimuli, simulate_brain, simulate_subjects
 from ..encoding import BandedRidgeCV, EncodingResult, RidgeCV, fit_encoding_model
 from ..errors import InputError
-from ..features import extract, load_model, open_features
+from ..features import extract, load_model, open_features, reduce_features
 from ..features.hooks import check_layers
 from ..stimuli import ImageSet
 from ..world import render_scenes
@@ -62,42 +62,21 @@ def check_model(features: dict):
 
 
 def _reduce(feats: dict[str, xr.DataArray], features: dict) -> dict[str, xr.DataArray]:
-    from .. import features as features_module
-
-    reduce_features = getattr(features_module, "reduce_features", None)
-    if reduce_features is not None:
-        return {layer: reduce_features(da, features["reduce"], fit_on=features["fit_on"],
-                                       random_state=features["random_state"]) for layer, da in feats.items()}
-    import torch
-
-    from ..features import get_pooling
-
-    out = {}
-    for layer, da in feats.items():  # until reduce_features ships: fit on the first fit_on rows, applied to all
-        flat = torch.as_tensor(np.asarray(da.values, dtype=np.float32).reshape(da.sizes["stimulus"], -1))
-        pooling = get_pooling(features["reduce"])
-        if pooling.requires_fit:
-            pooling.fit(flat[: features["fit_on"]] if features["fit_on"] else flat)
-        values = pooling.pool(flat).numpy()
-        coords = {k: c for k, c in da.coords.items() if c.dims == ("stimulus",)}
-        out[layer] = xr.DataArray(values, dims=("stimulus", "feature"), coords=coords,
-                                  attrs={**da.attrs, "reduce": features["reduce"]})
-    return out
+    """``reduce_features`` per layer (lazy arrays stay lazy: reduced chunk by chunk)."""
+    return {layer: reduce_features(da, features["reduce"], fit_on=features["fit_on"],
+                                   random_state=features["random_state"]) for layer, da in feats.items()}
 
 
 def make_features(model, images: ImageSet, features: dict, *, client=None,
                   progress: bool | None = None) -> tuple[dict[str, xr.DataArray], dict[str, xr.DataArray]]:
     """Extract (or resume) the store, then reduce: ``(raw features, features to fit)``."""
-    if model is not None:
-        kwargs = {}
-        if client is not None and "client" in inspect.signature(extract).parameters:
-            kwargs["client"] = client
+    if model is None:
+        raw = open_features(features["store"], layers=features["layers"], lazy=features["lazy"])
+    else:
         Path(features["store"]).parent.mkdir(parents=True, exist_ok=True)
         raw = extract(model, images, features["layers"], pooling=features["pooling"],
-                      batch_size=features["batch_size"], store=features["store"], progress=progress, **kwargs)
-    if model is None or features["lazy"]:  # read from the store (as dask arrays with lazy = true)
-        lazy = {"lazy": True} if features["lazy"] else {}
-        raw = open_features(features["store"], layers=features["layers"], **lazy)
+                      batch_size=features["batch_size"], store=features["store"], progress=progress, client=client,
+                      lazy=features["lazy"])
     fit = _reduce(raw, features) if features["reduce"] else raw
     return raw, fit
 
