@@ -18,14 +18,14 @@ from the prior) against
 
 Every run is scored by two **held-out judges** that no objective contains: world:clip's
 :class:`~neuroperception.rewards.TextGoalReward` for "a red star" (another network, trained on the
-world's captions) and the gold red area (percentage of red pixels, computed on the pixels). Every
-term (goal, preference, both judges) is logged at every 10th step for every objective. The generator
-is a seeded random-init convolutional decoder (seed 0; a linear layer to 4 x 4 maps, then four
+world's captions) and the gold red area (percentage of red pixels, computed on the pixels). Every term
+(goal, preference, both judges) is logged at every 10th step for every objective. The generator is a
+seeded random-init convolutional decoder (seed 0; a linear layer to 4 x 4 maps, then four
 nearest-neighbour upsamplings each followed by a 3 x 3 convolution and a GELU, a sigmoid at the end;
 He-initialised with zero biases, because with PyTorch's default initialisation every latent gives nearly
-the same grey image): it has no training, so its images are textures and blobs, not scenes, and it keeps the result about
-the objectives rather than about a trained generator. Means and t 95 % intervals over 5 seeds (new
-goal image, raters, preference model and latents; the generator fixed).
+the same grey image): it has no training, so its images are textures and blobs, not scenes, and it keeps
+the result about the objectives rather than about a trained generator. Means and t 95 % intervals over 5
+seeds (new goal image, raters, preference model and latents; the generator fixed).
 
 Expected (ReNO): the combination raises the held-out judges at least as much as either reward alone.
 
@@ -42,7 +42,12 @@ preference −0.079 (−0.174 to 0.015)). So the combination lies between its te
 text judge the goal reward alone beats it: ReNO's direction does not reproduce here. What limits the
 reading (``samples.png``): the untrained generator makes textures, never a red star; the goal reward
 turns them grey (the goal scene is mostly grey background), and the text judge rises under it
-without any red star appearing: grey textures apparently look more like world scenes to world:clip. With a generator that can draw the goal the comparison would be a different one.
+without any red star appearing: grey textures apparently look more like world scenes to world:clip.
+With a generator that can draw the goal the comparison would be a different one.
+
+With real weights and data: ReNO optimises the noise of a trained one-step text-to-image generator
+(SD-Turbo and others) against ImageReward, PickScore, HPSv2 and CLIP; here a pretrained generator and
+CLIP would replace the random decoder and world:clip, and a human preference reward the learned one.
 
 Run: ``python analyses/combined_reward_study.py [--out DIR] [--quick]``; writes ``history.csv``,
 ``seeds.csv``, ``summary.csv``, ``differences.csv``, ``terms.png`` and ``samples.png`` (``--quick``: 2

@@ -37,8 +37,13 @@ spread grows along the way (by 20 (13–28) utility units when optimising the si
 mean − std), so the uncertainty does flag the images as out of distribution, but using it as a penalty
 (k = 1) did not change the gold.
 
+With real weights and data: the judgements would be people's (the browser experiment's CSV, or a
+preference dataset), the extractor a pretrained network, and the gold a held-out set of human judgements
+of the optimised images rather than a pixel count; the optimiser could be a generator's input
+(``optimize_images(generator=...)``) instead of pixels, which keeps the images on the generator's manifold.
+
 Run: ``python analyses/learned_reward_hacking.py [--out DIR] [--quick]``; writes ``history.csv``,
-``summary.csv``, ``differences.csv``, ``overoptimization.png`` and ``optimized_images.png``
+``seeds.csv``, ``summary.csv``, ``differences.csv``, ``overoptimization.png`` and ``optimized_images.png``
 (``--quick``: 2 seeds, fewer scenes and steps, under a minute).
 """
 

@@ -13,7 +13,8 @@ ROOT = Path(__file__).resolve().parent.parent
 
 @pytest.fixture(scope="module")
 def study():
-    spec = importlib.util.spec_from_file_location("combined_reward_study", ROOT / "analyses" / "combined_reward_study.py")
+    path = ROOT / "analyses" / "combined_reward_study.py"
+    spec = importlib.util.spec_from_file_location("combined_reward_study", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module

@@ -14,7 +14,8 @@ ROOT = Path(__file__).resolve().parent.parent
 
 @pytest.fixture(scope="module")
 def study():
-    spec = importlib.util.spec_from_file_location("learned_reward_hacking", ROOT / "analyses" / "learned_reward_hacking.py")
+    path = ROOT / "analyses" / "learned_reward_hacking.py"
+    spec = importlib.util.spec_from_file_location("learned_reward_hacking", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
