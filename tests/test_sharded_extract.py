@@ -87,10 +87,14 @@ def test_pca_pooling_is_fitted_once_on_the_caller_and_equal(tmp_path, thread_cli
     assert np.array_equal(single["conv3"].values, sharded["conv3"].values)
 
 
+def _busy(dask_worker):
+    return len(dask_worker.state.executing)
+
+
 def _settle(client):
-    """Wait until the cluster runs nothing (cancelled shards already running finish on their own)."""
+    """Wait until no worker executes anything (a shard cancelled while running finishes on its own thread)."""
     deadline = time.time() + 60
-    while time.time() < deadline and any(client.processing().values()):
+    while time.time() < deadline and (any(client.processing().values()) or any(client.run(_busy).values())):
         time.sleep(0.05)
 
 

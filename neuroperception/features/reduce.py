@@ -102,8 +102,10 @@ def reduce_features(features: xr.DataArray, pooling: Any, fit_on: Any = None,
     n_out = reducer.n_components if isinstance(reducer, PCA) else reducer.d
     if _is_lazy(values):
         values = values.rechunk({i: -1 for i in range(1, values.ndim)})
+        # meta given: dask would otherwise call ``apply`` on a stand-in block to guess it (a full-size
+        # projection matrix for a wrong input size, and ~100 MB more at the peak for 1 MB rows)
         reduced = values.map_blocks(apply, chunks=(values.chunks[0], (n_out,)), drop_axis=list(range(2, values.ndim)),
-                                    dtype=np.float32)
+                                    dtype=np.float32, meta=np.empty((0, 0), dtype=np.float32))
     else:
         reduced = apply(np.asarray(values))
     coords = {k: c for k, c in features.coords.items() if c.dims == ("stimulus",)}

@@ -191,6 +191,8 @@ def run_pipeline(config: str | Path | Mapping[str, Any], progress: bool | None =
     cfg = load_config(config)
     digest = config_digest(cfg)
     out = Path(cfg["run"]["out"])
+    if cfg["features"]["lazy"]:
+        stages.release_large_buffers()            # a lazy store read chunk by chunk keeps a few chunks
     model = stages.check_model(cfg["features"])
     _check_out(out, cfg, digest)
     with _scheduler(cfg["run"]["scheduler"]) as client:
