@@ -73,7 +73,7 @@ def test_quick_run_writes_its_tables_and_figures(study, tmp_path):
     assert len(tables["summary"]) == 3 and len(tables["differences"]) == 4
 
 
-@pytest.mark.slow  # the full run: 5 seeds, a reward model each and 3 x 100 generator-input steps, about 8 minutes
+@pytest.mark.slow  # the full run: 5 seeds, a reward model each and 3 x 100 generator-input steps, about 3 minutes
 def test_full_run_the_combination_lies_between_its_terms(study, tmp_path):
     tables = study.run(tmp_path)
     s = tables["summary"].set_index("objective")

@@ -70,7 +70,7 @@ def test_quick_run_writes_its_tables_and_figures(study, tmp_path):
     assert len(tables["boundaries_summary"]) == 6 and len(tables["phases_summary"]) == 8
 
 
-@pytest.mark.slow  # the full run: 5 seeds of 40 demonstrations and 20 held-out episodes, about 4 minutes
+@pytest.mark.slow  # the full run: 5 seeds of 40 demonstrations and 20 held-out episodes, about 2 minutes
 def test_full_run_motion_finds_the_steps_and_only_the_relative_reward_rises(study, tmp_path):
     tables = study.run(tmp_path)
     b = tables["boundaries_summary"].set_index(["feature", "signal"])

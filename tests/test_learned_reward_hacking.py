@@ -93,7 +93,7 @@ def test_quick_run_writes_its_tables_and_figures(study, tmp_path):
     assert (tables["seeds"]["spearman gold vs planted"] > 0.2).all()
 
 
-@pytest.mark.slow  # the full run: 5 seeds, 800 scenes, two reward models and 3 x 200 pixel steps each, about 8 minutes
+@pytest.mark.slow  # the full run: 5 seeds, 800 scenes, two reward models and 3 x 200 pixel steps each, about 6 minutes
 def test_full_run_proxies_climb_gold_rises_and_the_ensembles_do_not_separate(study, tmp_path):
     tables = study.run(tmp_path)
     summary = tables["summary"].set_index("objective")
