@@ -23,6 +23,7 @@ from typing import Any
 import torch
 
 from .._distributed import client_context
+from .._malloc import M_MMAP_THRESHOLD, M_TRIM_THRESHOLD, mallopt
 from .._progress import progress_bar
 from ..errors import InputError
 from .store import FeatureStore, mark_shard
@@ -104,6 +105,11 @@ def _run_shard(model: Any, key: str, images: Any, layers: list[str], poolings: d
         from distributed import get_worker
 
         torch.set_num_threads(max(1, int(get_worker().state.nthreads)))
+        # dask's nanny sets MALLOC_TRIM_THRESHOLD_=65536, which also freezes glibc's mmap threshold at
+        # 128 kB: every activation is mmapped, freed and faulted in again (35 % slower measured); serve
+        # blocks up to 32 MiB from the heap and keep up to 256 MiB of it
+        mallopt(M_MMAP_THRESHOLD, 32 << 20)
+        mallopt(M_TRIM_THRESHOLD, 256 << 20)
     model = _worker_model(key, model, own_process)
     group = zarr.open_group(path, mode="r+")
     stop, read, written = start, 0, 0

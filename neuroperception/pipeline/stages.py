@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import inspect
 import os
-import sys
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 import xarray as xr
 
+from .._malloc import M_MMAP_THRESHOLD, mallopt
 from ..data import load_responses, select_stimuli, simulate_brain, simulate_subjects
 from ..encoding import BandedRidgeCV, EncodingResult, RidgeCV, fit_encoding_model
 from ..errors import InputError
@@ -72,26 +72,15 @@ def release_large_buffers() -> bool:
 
     glibc raises its mmap threshold each time a large block is freed, after which blocks of that size
     come from the heap and stay in the process when freed: reading a lazy store chunk by chunk then
-    looks like holding most of it (measured: 680 MB more at the peak for a 1.6 GB store read in 8 MB
-    chunks, 60 MB with the threshold fixed). A fixed threshold keeps the peak at a few chunks.
-    A no-op off glibc (macOS, musl, Windows).
+    looks like holding most of it (measured: 735 MB more at the peak for a 1.6 GB store read in 8 MB
+    chunks, 103 MB with the threshold fixed). A no-op off glibc (macOS, musl, Windows).
 
     Examples
     --------
     >>> isinstance(release_large_buffers(), bool)
     True
     """
-    import ctypes
-    import ctypes.util
-
-    name = ctypes.util.find_library("c")
-    if not sys.platform.startswith("linux") or not name:
-        return False
-    try:
-        libc = ctypes.CDLL(name)
-        return bool(libc.mallopt(-3, 1 << 20))          # M_MMAP_THRESHOLD = -3 (glibc malloc.h)
-    except (OSError, AttributeError):
-        return False
+    return mallopt(M_MMAP_THRESHOLD, 1 << 20)
 
 
 def make_features(model, images: ImageSet, features: dict, *, client=None,
