@@ -191,6 +191,9 @@ caller, before any shard starts), the timed calls do not. Medians of 3 after a w
 
 {cluster}
 
+Two single-threaded processes keep both cores busy, while one two-threaded process decodes the PNGs on
+one. Before workers reset glibc's allocator (dask's nanny sets `MALLOC_TRIM_THRESHOLD_=65536`, which made
+their forward passes 35 % slower; see `docs/scaling.md`) this row was 1.10x at 512 images.
 Each worker reads its own image files and writes its own rows. A model passed as an object instead is
 pickled to every worker on every call (244 MB for AlexNet). `docs/scaling.md` turns these figures into
 an estimate for NSD.
