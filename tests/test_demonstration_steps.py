@@ -1,6 +1,9 @@
 """Unsupervised task steps (Sermanet, Xu & Levine, 2016): exact segmentation, planted world steps, errors."""
 
+import functools
+import importlib.util
 import itertools
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -99,14 +102,18 @@ def test_bad_input_raises_clear_errors():
         DemonstrationReward(demos, colour, n_stages=2, signal="speed")
 
 
+@functools.lru_cache(maxsize=1)
+def _study():
+    spec = importlib.util.spec_from_file_location(
+        "demonstration_steps_study", Path(__file__).resolve().parents[1] / "analyses" / "demonstration_steps_study.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def _colour_centroid(images):
-    """Weight-free actor position: per channel, the centroid of the pixels brighter/darker than the frame's median."""
-    dev = (images - images.flatten(2).median(2).values[..., None, None]).abs()
-    w = dev / dev.sum(dim=(2, 3), keepdim=True).clamp_min(1e-8)
-    h, wd = images.shape[-2:]
-    xs = torch.arange(wd, dtype=images.dtype)[None].expand(h, wd)
-    ys = torch.arange(h, dtype=images.dtype)[:, None].expand(h, wd)
-    return torch.cat([(w * xs).sum((2, 3)), (w * ys).sum((2, 3))], 1)
+    """Weight-free actor position: the analysis' colour centroid (one definition for both)."""
+    return _study().colour_centroid(images)
 
 
 def test_steps_of_rendered_place_episodes_are_found_within_one_frame():
