@@ -185,14 +185,15 @@ pass as runs get longer (the 128-image table above) and as models get heavier.
 {N} and {4 * N} PNG files of {SIZE}x{SIZE}, AlexNet, the six layers above pooled, batch {BATCH}, into a zarr store. Peer: one
 process with two torch threads (`extract(..., store=)`). Ours: `extract(..., store=, client=)` on a
 `LocalCluster` of two single-threaded worker processes (started before timing), the model named by its spec
-so that each worker loads it once and keeps it, and so does the caller (a CPU copy that sizes the store
-from one image and fits learned pooling): the warm-up call pays those loads (about 0.8 s for AlexNet on the
-caller, before any shard starts), the timed calls do not. Medians of 3 after a warm-up, alternating.
+so that each worker loads it once and keeps it (the warm-up call pays that). The caller loads a CPU copy on
+every call (it sizes the store from one image and fits learned pooling) and drops it on return: about 0.8 s
+for AlexNet before any shard starts, included in the times. Medians of 3 after a warm-up, alternating.
 
 {cluster}
 
 Two single-threaded processes keep both cores busy, while one two-threaded process decodes the PNGs on
-one. Before workers reset glibc's allocator (dask's nanny sets `MALLOC_TRIM_THRESHOLD_=65536`, which made
+one; at {N} images the caller's model load eats that gain (`python benchmarks/extraction.py --cluster` prints
+this table alone). Before workers reset glibc's allocator (dask's nanny sets `MALLOC_TRIM_THRESHOLD_=65536`, which made
 their forward passes 35 % slower; see `docs/scaling.md`) this row was 1.10x at 512 images.
 Each worker reads its own image files and writes its own rows. A model passed as an object instead is
 pickled to every worker on every call (244 MB for AlexNet). `docs/scaling.md` turns these figures into

@@ -179,10 +179,6 @@ def _fit_poolings(model, images, layers, poolings, batch_size, progress) -> None
             poolings[layer].fit(torch.cat(collected[layer]))
 
 
-# A model named by its spec in a call with a client: the caller's CPU copy, kept for the next call.
-_CALLER_MODELS: dict[str, FeatureModel] = {}
-
-
 @fill_doc
 def extract(
     model: FeatureModel | str,
@@ -219,7 +215,7 @@ def extract(
     client : dask.distributed.Client or "local", optional
         Shard the images over the cluster's workers (needs ``store``): a model named by its spec is
         loaded by every worker once (on the worker's GPU where it has one) and kept for later calls (the
-        calling process keeps a CPU copy too, to size the store and fit learned pooling); a
+        calling process loads a CPU copy for the call, to size the store and fit learned pooling); a
         model object is sent to every worker (and moved to its GPU); each shard's rows are written
         into the store by region and marked done, and a run that loses a worker or is killed
         resumes with the missing shards only. Shards run the batches a single-process run runs, so
@@ -259,15 +255,10 @@ def extract(
     True
     """
     spec = model if isinstance(model, str) else None
-    if isinstance(model, str) and client is not None:
-        # the workers load their own copies (on their GPUs) and keep them; the caller's copy only sizes
-        # the store and fits learned pooling, on the CPU, and is kept too (one model per process)
-        if spec not in _CALLER_MODELS:
-            _CALLER_MODELS.clear()
-            _CALLER_MODELS[spec] = load_model(spec, device="cpu")
-        model = _CALLER_MODELS[spec]
-    elif isinstance(model, str):
-        model = load_model(model)
+    if isinstance(model, str):
+        # with a client the workers load their own copies (on their GPUs) and keep them; the caller's
+        # copy only sizes the store and fits learned pooling, on the CPU, and is dropped on return
+        model = load_model(model, device="cpu" if client is not None else None)
     if not isinstance(model, FeatureModel):
         raise InputError(f"model: received {type(model).__name__}; expected a FeatureModel (load_model(...)) or a spec string")
     if not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
