@@ -22,7 +22,7 @@ from typing import Any
 
 import torch
 
-from .._distributed import client_context
+from .._distributed import client_context, import_distributed
 from .._malloc import M_MMAP_THRESHOLD, M_TRIM_THRESHOLD, mallopt
 from .._progress import progress_bar
 from ..errors import InputError
@@ -100,11 +100,12 @@ def _run_shard(model: Any, key: str, images: Any, layers: list[str], poolings: d
 
     from .extract import _forward
 
+    from distributed import get_worker
+
+    worker = get_worker()
     own_process = os.getpid() != driver_pid
     if own_process:                             # a worker process: one torch thread per dask thread
-        from distributed import get_worker
-
-        torch.set_num_threads(max(1, int(get_worker().state.nthreads)))
+        torch.set_num_threads(max(1, int(worker.state.nthreads)))
         # dask's nanny sets MALLOC_TRIM_THRESHOLD_=65536, which also freezes glibc's mmap threshold at
         # 128 kB: every activation is mmapped, freed and faulted in again (35 % slower measured); serve
         # blocks up to 32 MiB from the heap and keep up to 256 MiB of it
@@ -122,8 +123,8 @@ def _run_shard(model: Any, key: str, images: Any, layers: list[str], poolings: d
             written += values.nbytes
         stop += batch.shape[0]
     mark_shard(group, start, stop)
-    return {"start": start, "stop": stop, "pixel_bytes_read": read, "bytes_written": written,
-            "file_bytes_read": _file_bytes(images)}
+    return {"worker": worker.address, "start": start, "stop": stop, "pixel_bytes_read": read,
+            "bytes_written": written, "file_bytes_read": _file_bytes(images)}
 
 
 def _file_bytes(images: Any) -> int:
@@ -166,12 +167,10 @@ def extract_sharded(model: Any, images: Any, layers: list[str], poolings: dict, 
                    for a, b in shards]
         bar = progress_bar(None, progress, total=n_missing, unit="vid" if model.input_kind == "videos" else "img",
                            desc=f"extract {model.spec} ({len(shards)} shards, {n_workers} workers)")
-        distributed = __import__("distributed")
         try:
-            for future in distributed.as_completed(futures):
+            for future in import_distributed().as_completed(futures):
                 stats = future.result()
-                worker = _worker_of(c, future)
-                tally = io.setdefault(worker, {"shards": 0, "rows": 0, "pixel_bytes_read": 0, "file_bytes_read": 0,
+                tally = io.setdefault(stats["worker"], {"shards": 0, "rows": 0, "pixel_bytes_read": 0, "file_bytes_read": 0,
                                                "bytes_written": 0})
                 tally["shards"] += 1
                 tally["rows"] += stats["stop"] - stats["start"]
@@ -187,11 +186,3 @@ def extract_sharded(model: Any, images: Any, layers: list[str], poolings: dict, 
                          "run extract() again to finish it")
     fs.finish()
     return io
-
-
-def _worker_of(client: Any, future: Any) -> str:
-    try:
-        who = client.who_has([future])
-        return next(iter(who.get(future.key, ())), "unknown")
-    except Exception:  # pragma: no cover - a worker that left after returning
-        return "unknown"

@@ -69,6 +69,14 @@ def _dims(pooled: torch.Tensor, pooling: Pooling) -> tuple[str, ...]:
     return ("stimulus", "feature")
 
 
+def _layout(acts: Mapping[str, tuple[torch.Tensor, str]], poolings: Mapping[str, Pooling]):
+    """Per layer: the shape of one stimulus' features, their dims and the notes kept in attrs."""
+    shapes = {layer: tuple(out.shape[1:]) for layer, (out, _) in acts.items()}
+    dims = {layer: _dims(out, poolings[layer]) for layer, (out, _) in acts.items()}
+    notes = {layer: ({"activation": note} if note else {}) for layer, (_, note) in acts.items()}
+    return shapes, dims, notes
+
+
 class _VideoArray:
     """Videos held in memory with ids: the part of a ``VideoSet`` that extraction uses."""
 
@@ -289,10 +297,7 @@ def extract(
         from ._sharded import extract_sharded
 
         def probe(batch):
-            acts = _forward(model, layers, batch, poolings)
-            return ({layer: tuple(acts[layer][0].shape[1:]) for layer in layers},
-                    {layer: _dims(acts[layer][0], poolings[layer]) for layer in layers},
-                    {layer: ({"activation": acts[layer][1]} if acts[layer][1] else {}) for layer in layers})
+            return _layout(_forward(model, layers, batch, poolings), poolings)
 
         io = extract_sharded(model, images, layers, poolings, fs, batch_size, client, progress, probe, spec)
         if io:
@@ -309,16 +314,12 @@ def extract(
     try:
         for offset, (_, batch) in zip(range(start, n, batch_size), images.batches(batch_size, start=start)):
             acts = _forward(model, layers, batch, poolings)
-            pooled = {}
-            for layer in layers:
-                out, note = acts[layer]
-                pooled[layer] = out.float().cpu().numpy()
-                if layer not in dims:
-                    dims[layer] = _dims(out, poolings[layer])
-                    notes[layer] = {"activation": note} if note else {}
+            pooled = {layer: acts[layer][0].float().cpu().numpy() for layer in layers}
+            if not dims:
+                shapes, dims, notes = _layout(acts, poolings)
             if fs is not None:
                 if offset == start:
-                    fs.ensure_arrays({k: v.shape[1:] for k, v in pooled.items()}, dims, notes, batch_size)
+                    fs.ensure_arrays(shapes, dims, notes, batch_size)
                 pending.append(writer.submit(fs.write, offset, pooled))
                 while len(pending) > 2:
                     pending.popleft().result()
