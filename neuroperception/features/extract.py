@@ -220,7 +220,7 @@ def extract(
         A zarr store: features are written batch by batch; a killed run resumes where it
         stopped; a store written with other settings raises ``StoreMismatchError``.
     %(progress)s
-    client : dask.distributed.Client or "local", optional
+    client : dask.distributed.Client, "local" or a scheduler address, optional
         Shard the images over the cluster's workers (needs ``store``): a model named by its spec is
         loaded by every worker once (on the worker's GPU where it has one) and kept for later calls (the
         calling process loads a CPU copy for the call, to size the store and fit learned pooling); a

@@ -10,17 +10,17 @@ subject whose ``result.nc`` carries the same config digest is read back instead 
 from __future__ import annotations
 
 import json
-import socket
 import sys
 import time
 from collections.abc import Mapping
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
+from .._distributed import client_context
 from .._progress import check_progress
 from ..encoding import EncodingResult
 from ..errors import InputError
@@ -68,41 +68,21 @@ class PipelineResult:
     timings: dict[str, float] = field(default_factory=dict)
 
 
-def _reachable(address: str) -> None:
-    """Fail at once on a refused ``tcp://host:port`` (dask would retry until its timeout)."""
-    from urllib.parse import urlsplit
-
-    parts = urlsplit(address)
-    if parts.scheme in ("tcp", "tls") and parts.hostname and parts.port:
-        socket.create_connection((parts.hostname, parts.port), timeout=5).close()
-
-
 @contextmanager
 def _scheduler(address: str | None):
     """None, or a connected ``distributed.Client`` (closed afterwards); an unreachable one fails here."""
     if address is None:
         yield None
         return
-    try:
-        import distributed
-    except ImportError as err:
-        raise InputError(f"run.scheduler: received {address!r}, which needs dask.distributed; expected it "
-                         "installed (pip install 'neuroperception[dist]') or no scheduler key") from err
-    if address == "local":
-        with distributed.LocalCluster(processes=False, threads_per_worker=1, dashboard_address=":0") as cluster:
-            with distributed.Client(cluster) as client:
-                yield client
-        return
-    try:
-        _reachable(address)
-        client = distributed.Client(address, timeout="10s")
-    except (OSError, TimeoutError, ValueError) as err:
-        raise InputError(f"run.scheduler: could not connect to {address!r} ({type(err).__name__}: {err}); "
-                         "expected the address of a running dask scheduler, 'local', or no key (this process)") from err
-    try:
+    with ExitStack() as stack:
+        try:
+            client = stack.enter_context(client_context(address))
+        except ImportError as err:
+            raise InputError(f"run.scheduler: received {address!r}, which needs dask.distributed; expected it "
+                             "installed (pip install 'neuroperception[dist]') or no scheduler key") from err
+        except InputError as err:
+            raise InputError(f"run.scheduler: {str(err).removeprefix('client: ')}") from err
         yield client
-    finally:
-        client.close()
 
 
 def _diff(old: Mapping, new: Mapping, prefix: str = "") -> list[str]:
